@@ -1,0 +1,72 @@
+"""The inventory MCP server: `build_server(settings)` registers tools; nothing runs at import.
+
+The tool table below is the whole access policy of this server: which scope each tool needs and
+whether it has a side effect. `shared.authz.ToolGate` enforces it; a tool missing from the table is
+refused at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic_settings import SettingsConfigDict
+
+from servers.inventory import tools
+from shared.authz import ToolGate, ToolRule
+from shared.caller import ServerState
+from shared.db import create_engine
+from shared.identity import Identity
+from shared.settings import ServerSettings
+
+NAME = "inventory"
+
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+REORDER = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+TOOLS = {
+    tools.list_warehouses: (ToolRule("inventory:read"), READ, "List warehouses"),
+    tools.list_stock_levels: (ToolRule("inventory:read"), READ, "List stock levels"),
+    tools.get_stock_level: (ToolRule("inventory:read"), READ, "Get a stock level"),
+    tools.list_reorders: (ToolRule("inventory:read"), READ, "List reorders"),
+    tools.create_reorder: (ToolRule("inventory:reorder", side_effect=True), REORDER, "Create a reorder"),
+    tools.cancel_reorder: (ToolRule("inventory:reorder", side_effect=True), CANCEL, "Cancel a reorder"),
+}
+
+
+class InventorySettings(ServerSettings):
+    server_name = NAME
+    model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_INVENTORY_", extra="forbid", frozen=True)
+
+
+def build_server(settings: InventorySettings, *, local_identity: Identity | None = None) -> MCPServer[ServerState]:
+    """The inventory server. `local_identity` is the stdio caller; over HTTP it stays None."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        engine = create_engine(
+            settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
+        )
+        try:
+            yield ServerState(engine=engine, local_identity=local_identity, read_only=settings.read_only)
+        finally:
+            await engine.dispose()
+
+    server: MCPServer[ServerState] = MCPServer(
+        NAME,
+        version="0.1.0",
+        instructions=(
+            "Stock levels, warehouses and purchase reorders of the caller's organisation. "
+            "Creating or cancelling a reorder needs a human's approval."
+        ),
+        lifespan=lifespan,
+    )
+    rules = {}
+    for function, (rule, annotations, title) in TOOLS.items():
+        server.add_tool(function, title=title, annotations=annotations)
+        rules[function.__name__] = rule
+    server.middleware.append(ToolGate(server, rules))
+    return server

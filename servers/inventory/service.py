@@ -1,0 +1,108 @@
+"""Inventory business logic. Plain async functions with keyword-only arguments; no MCP here.
+
+Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
+already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
+leaks nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import tuple_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servers.inventory.models import Reorder, ReorderStatus, StockLevel, Warehouse
+from shared.ids import new_id
+
+
+async def list_warehouses(
+    *, session: AsyncSession, tenant_id: str, limit: int, after_code: str | None
+) -> list[Warehouse]:
+    """Up to `limit + 1` warehouses ordered by code, starting after `after_code`."""
+    query = select(Warehouse).where(Warehouse.tenant_id == tenant_id).order_by(col(Warehouse.code)).limit(limit + 1)
+    if after_code is not None:
+        query = query.where(col(Warehouse.code) > after_code)
+    return list((await session.exec(query)).all())
+
+
+async def list_stock_levels(
+    *, session: AsyncSession, tenant_id: str, warehouse_code: str | None, below_reorder_point: bool,
+    limit: int, after: tuple[str, str] | None,
+) -> list[StockLevel]:
+    """Up to `limit + 1` stock levels ordered by (warehouse, sku), optionally filtered."""
+    query = (
+        select(StockLevel)
+        .where(StockLevel.tenant_id == tenant_id)
+        .order_by(col(StockLevel.warehouse_code), col(StockLevel.sku))
+        .limit(limit + 1)
+    )
+    if warehouse_code is not None:
+        query = query.where(StockLevel.warehouse_code == warehouse_code)
+    if below_reorder_point:
+        query = query.where(col(StockLevel.on_hand) - col(StockLevel.reserved) < col(StockLevel.reorder_point))
+    if after is not None:
+        query = query.where(tuple_(col(StockLevel.warehouse_code), col(StockLevel.sku)) > tuple_(*after))
+    return list((await session.exec(query)).all())
+
+
+async def get_stock_level(
+    *, session: AsyncSession, tenant_id: str, sku: str, warehouse_code: str
+) -> StockLevel | None:
+    """The stock level of one SKU in one warehouse, or None."""
+    query = select(StockLevel).where(
+        StockLevel.tenant_id == tenant_id, StockLevel.sku == sku, StockLevel.warehouse_code == warehouse_code
+    )
+    return (await session.exec(query)).first()
+
+
+async def list_reorders(
+    *, session: AsyncSession, tenant_id: str, status: ReorderStatus | None, limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[Reorder]:
+    """Up to `limit + 1` reorders, newest first."""
+    query = (
+        select(Reorder)
+        .where(Reorder.tenant_id == tenant_id)
+        .order_by(col(Reorder.created_at).desc(), col(Reorder.id).desc())
+        .limit(limit + 1)
+    )
+    if status is not None:
+        query = query.where(Reorder.status == status)
+    if after is not None:
+        query = query.where(tuple_(col(Reorder.created_at), col(Reorder.id)) < tuple_(*after))
+    return list((await session.exec(query)).all())
+
+
+async def get_reorder(*, session: AsyncSession, tenant_id: str, reorder_id: str, for_update: bool = False) -> Reorder | None:
+    """One reorder by id, or None (also for another tenant's id)."""
+    query = select(Reorder).where(Reorder.tenant_id == tenant_id, Reorder.id == reorder_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def create_reorder(
+    *, session: AsyncSession, tenant_id: str, user_id: str, sku: str, warehouse_code: str, quantity: int
+) -> Reorder | None:
+    """Record an open reorder; None when the tenant stocks no such SKU in that warehouse."""
+    if await get_stock_level(session=session, tenant_id=tenant_id, sku=sku, warehouse_code=warehouse_code) is None:
+        return None
+    reorder = Reorder(
+        id=new_id("ro"), tenant_id=tenant_id, sku=sku, warehouse_code=warehouse_code, quantity=quantity,
+        status=ReorderStatus.open, requested_by=user_id,
+    )
+    session.add(reorder)
+    await session.flush()
+    await session.refresh(reorder)
+    return reorder
+
+
+async def cancel_reorder(*, session: AsyncSession, reorder: Reorder, user_id: str) -> Reorder:
+    """Mark an open reorder cancelled by `user_id`."""
+    reorder.status = ReorderStatus.cancelled
+    reorder.cancelled_by = user_id
+    session.add(reorder)
+    await session.flush()
+    return reorder

@@ -1,0 +1,149 @@
+"""Inventory tools. Each docstring is the description a model reads.
+
+Thin by design: validate, open the caller's tenant transaction, call the service, return a typed
+`...Public` model. The caller and the human's approval arrive by injection (`Resolve`); they are not
+in the input schema and no argument can stand in for them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from mcp.server.mcpserver import ElicitationResult, Elicit, Resolve
+from pydantic import Field
+
+from servers.inventory import service
+from servers.inventory.models import (
+    ReorderPage,
+    ReorderPublic,
+    ReorderStatus,
+    StockLevelPage,
+    StockLevelPublic,
+    WarehousePage,
+    WarehousePublic,
+)
+from shared.approval import Approval, ask, require_approval
+from shared.caller import CallerDep
+from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
+
+Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$", description="SKU code, e.g. 'BOLT-M8'")]
+WarehouseCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,15}$", description="Warehouse code, e.g. 'AMS-1'")]
+Quantity = Annotated[int, Field(ge=1, le=10_000, description="Units to reorder, 1 to 10000")]
+ReorderId = Annotated[str, Field(pattern=r"^ro_[0-9a-f]{20}$", description="Reorder id, e.g. 'ro_3f9a...'")]
+
+
+async def list_warehouses(caller: CallerDep, limit: PageLimit = 25, cursor: Cursor = None) -> WarehousePage:
+    """List the warehouses of your organisation, by code."""
+    after = decode_cursor(cursor)
+    async with caller.transaction() as session:
+        rows = await service.list_warehouses(
+            session=session, tenant_id=caller.identity.tenant_id, limit=limit, after_code=after[0] if after else None
+        )
+    items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.code,))
+    return WarehousePage(items=[WarehousePublic(code=w.code, name=w.name, city=w.city) for w in items],
+                         next_cursor=next_cursor)
+
+
+async def list_stock_levels(
+    caller: CallerDep,
+    warehouse: WarehouseCode | None = None,
+    below_reorder_point: bool = False,
+    limit: PageLimit = 25,
+    cursor: Cursor = None,
+) -> StockLevelPage:
+    """List stock levels by warehouse and SKU. Set below_reorder_point to see only what needs reordering."""
+    after = decode_cursor(cursor, parts=2)
+    async with caller.transaction() as session:
+        rows = await service.list_stock_levels(
+            session=session, tenant_id=caller.identity.tenant_id, warehouse_code=warehouse,
+            below_reorder_point=below_reorder_point, limit=limit, after=(after[0], after[1]) if after else None,
+        )
+    items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.warehouse_code, row.sku))
+    return StockLevelPage(items=[StockLevelPublic.of(row) for row in items], next_cursor=next_cursor)
+
+
+async def get_stock_level(caller: CallerDep, sku: Sku, warehouse: WarehouseCode) -> StockLevelPublic:
+    """Get the stock level of one SKU in one warehouse."""
+    async with caller.transaction() as session:
+        row = await service.get_stock_level(
+            session=session, tenant_id=caller.identity.tenant_id, sku=sku, warehouse_code=warehouse
+        )
+    if row is None:
+        raise NotFoundError("stock level", f"{sku} in {warehouse}")
+    return StockLevelPublic.of(row)
+
+
+async def list_reorders(
+    caller: CallerDep, status: ReorderStatus | None = None, limit: PageLimit = 25, cursor: Cursor = None
+) -> ReorderPage:
+    """List reorders, newest first, optionally only those with the given status."""
+    after = decode_cursor(cursor, parts=2)
+    try:
+        after_key = (datetime.fromisoformat(after[0]), after[1]) if after else None
+    except ValueError:
+        raise InvalidInputError(f"malformed cursor {cursor!r}") from None
+    async with caller.transaction() as session:
+        rows = await service.list_reorders(
+            session=session, tenant_id=caller.identity.tenant_id, status=status, limit=limit, after=after_key
+        )
+    items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.created_at.isoformat(), row.id))
+    return ReorderPage(items=[ReorderPublic.of(row) for row in items], next_cursor=next_cursor)
+
+
+async def approve_create_reorder(
+    sku: str, warehouse: str, quantity: int, caller: CallerDep
+) -> Elicit[Approval]:
+    """Approval question for create_reorder: exactly what will be ordered, where, for whom."""
+    who = caller.identity
+    return ask(f"Create a purchase reorder of {quantity} x {sku} for warehouse {warehouse} "
+               f"(organisation {who.tenant_id}, requested by {who.user_id}).")
+
+
+async def create_reorder(
+    caller: CallerDep,
+    sku: Sku,
+    warehouse: WarehouseCode,
+    quantity: Quantity,
+    approval: Annotated[ElicitationResult[Approval], Resolve(approve_create_reorder)],
+) -> ReorderPublic:
+    """Create a purchase reorder for a SKU in a warehouse. A human is asked to approve it first."""
+    require_approval(approval, "create_reorder")
+    async with caller.transaction() as session:
+        reorder = await service.create_reorder(
+            session=session, tenant_id=caller.identity.tenant_id, user_id=caller.identity.user_id,
+            sku=sku, warehouse_code=warehouse, quantity=quantity,
+        )
+        if reorder is None:
+            raise NotFoundError("stock level", f"{sku} in {warehouse}")
+        return ReorderPublic.of(reorder)
+
+
+async def approve_cancel_reorder(reorder_id: str, caller: CallerDep) -> Elicit[Approval]:
+    """Approval question for cancel_reorder, naming the reorder as it stands."""
+    async with caller.transaction() as session:
+        reorder = await service.get_reorder(session=session, tenant_id=caller.identity.tenant_id, reorder_id=reorder_id)
+    if reorder is None:
+        # Ask nothing about a reorder the caller cannot see; the same answer as for a wrong id.
+        raise NotFoundError("reorder", reorder_id)
+    return ask(f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse "
+               f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id}).")
+
+
+async def cancel_reorder(
+    caller: CallerDep,
+    reorder_id: ReorderId,
+    approval: Annotated[ElicitationResult[Approval], Resolve(approve_cancel_reorder)],
+) -> ReorderPublic:
+    """Cancel an open reorder. A human is asked to approve it first."""
+    require_approval(approval, "cancel_reorder")
+    async with caller.transaction() as session:
+        reorder = await service.get_reorder(
+            session=session, tenant_id=caller.identity.tenant_id, reorder_id=reorder_id, for_update=True
+        )
+        if reorder is None:
+            raise NotFoundError("reorder", reorder_id)
+        if reorder.status != ReorderStatus.open:
+            raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
+        return ReorderPublic.of(await service.cancel_reorder(session=session, reorder=reorder, user_id=caller.identity.user_id))

@@ -1,0 +1,188 @@
+"""`db init` and `db seed`: everything that needs the admin credential, and nothing a server runs.
+
+init creates, idempotently:
+- `supplychain_owner`, a NOLOGIN role that owns every schema and table;
+- one login role per server (`inventory_svc`, ...) with a generated password, no superuser, no
+  BYPASSRLS, no DDL, a connection limit and statement/idle timeouts, allowed to connect and to use its
+  own schema only; the table grants come from each server's migration;
+- the schemas, then the Alembic migrations, run as the owner;
+- for the embedded cluster, a `pg_hba.conf` that trusts only the local admin and asks every server
+  role for its password (pgserver's default trusts everyone, which would make passwords meaningless);
+- one secrets file per server (mode 0600) holding that server's DSN and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from importlib import import_module
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import async_url
+from shared.embedded import is_embedded, pgdata_dir
+from shared.policy import SERVERS
+from shared.settings import secrets_dir, server_dsn_file
+
+OWNER_ROLE = "supplychain_owner"
+META_SCHEMA = "supplychain_meta"
+ROLE_SETTINGS = {"statement_timeout": "5s", "idle_in_transaction_session_timeout": "10s"}
+CONNECTION_LIMIT = 40
+_SAFE_PASSWORD = re.compile(r"^[A-Za-z0-9_-]{32,}$")
+
+HBA_CONF = """\
+# Written by `supplychain db init`. The local admin (postgres) is trusted over the Unix socket;
+# every other role, the per-server roles included, must present its password.
+local   all   postgres                 trust
+local   all   all                      scram-sha-256
+"""
+
+
+def service_role(server: str) -> str:
+    """The login role of `server`."""
+    return f"{server}_svc"
+
+
+def admin_engine(url: str) -> AsyncEngine:
+    """An engine for admin work (autocommit: role and schema statements run one by one)."""
+    return create_async_engine(async_url(url), isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+
+
+def _server_url(admin_url: str, server: str, password: str) -> str:
+    return make_url(admin_url).set(username=service_role(server), password=password).render_as_string(
+        hide_password=False
+    )
+
+
+def _existing_password(server: str) -> str | None:
+    try:
+        url = make_url(server_dsn_file(server).read_text(encoding="utf-8").strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return url.password if isinstance(url.password, str) and _SAFE_PASSWORD.fullmatch(url.password) else None
+
+
+async def _ensure_roles(engine: AsyncEngine, database: str) -> dict[str, str]:
+    passwords: dict[str, str] = {}
+    async with engine.connect() as conn:
+        await _create_role_if_missing(conn, OWNER_ROLE, "NOLOGIN")
+        await conn.execute(text(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC'))
+        for server in SERVERS:
+            role = service_role(server)
+            password = _existing_password(server) or secrets.token_urlsafe(32)
+            # Utility statements take no bind parameters; the password is our own URL-safe token.
+            assert _SAFE_PASSWORD.fullmatch(password)
+            attributes = (
+                f"LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION "
+                f"NOBYPASSRLS CONNECTION LIMIT {CONNECTION_LIMIT}"
+            )
+            await _create_role_if_missing(conn, role, attributes)
+            await conn.execute(text(f"ALTER ROLE {role} WITH {attributes}"))
+            for name, value in ROLE_SETTINGS.items():
+                await conn.execute(text(f"ALTER ROLE {role} SET {name} = '{value}'"))
+            await conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
+            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {server} AUTHORIZATION {OWNER_ROLE}"))
+            passwords[server] = password
+        await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA} AUTHORIZATION {OWNER_ROLE}"))
+    return passwords
+
+
+async def _create_role_if_missing(conn: AsyncConnection, role: str, attributes: str) -> None:
+    exists = await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+    if exists.first() is None:
+        await conn.execute(text(f"CREATE ROLE {role} {attributes}"))
+
+
+def alembic_config() -> Config:
+    """Alembic configuration for the project's migrations (one branch per server)."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(import_module("migrations").__file__ or "").parent))
+    return config
+
+
+async def run_migrations(engine: AsyncEngine) -> None:
+    """Upgrade every server's branch to its head, as the owner role."""
+
+    def upgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "heads")
+
+    async with engine.connect() as conn:
+        await conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
+        await conn.run_sync(upgrade)
+        await conn.execute(text("RESET ROLE"))
+
+
+async def _require_passwords_locally(engine: AsyncEngine) -> None:
+    (pgdata_dir() / "pg_hba.conf").write_text(HBA_CONF, encoding="utf-8")
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_reload_conf()"))
+
+
+def _write_secret(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(content + "\n")
+    path.chmod(0o600)
+
+
+async def init_database(admin_url: str) -> dict[str, str]:
+    """Create roles, schemas and tables; write each server's DSN file; return the DSNs by server."""
+    database = make_url(admin_url).database or "postgres"
+    engine = admin_engine(admin_url)
+    try:
+        passwords = await _ensure_roles(engine, database)
+        await run_migrations(engine)
+        if is_embedded(admin_url):
+            await _require_passwords_locally(engine)
+    finally:
+        await engine.dispose()
+    urls = {server: _server_url(admin_url, server, password) for server, password in passwords.items()}
+    for server, url in urls.items():
+        _write_secret(server_dsn_file(server), url)
+    secrets_dir().chmod(0o700)
+    return urls
+
+
+def fixture_records(server: str) -> list[SQLModel]:
+    """The deterministic seed records of `server`, parents before children."""
+    records: list[SQLModel] = import_module(f"fixtures.{server}").records()
+    return records
+
+
+async def seed_database(admin_url: str, servers: tuple[str, ...] = SERVERS) -> dict[str, int]:
+    """Replace every tenant's data with the fixtures; returns the number of records per server."""
+    engine = admin_engine(admin_url)
+    counts: dict[str, int] = {}
+    try:
+        async with engine.connect() as conn:
+            for server in servers:
+                tables = await conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"),
+                    {"s": server},
+                )
+                names = ", ".join(f"{server}.{row[0]}" for row in tables)
+                if names:
+                    await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        for server in servers:
+            records = fixture_records(server)
+            async with AsyncSession(engine) as session:
+                # One flush per table, in the order the fixtures list them (parents first).
+                for table in dict.fromkeys(type(record) for record in records):
+                    session.add_all([record for record in records if type(record) is table])
+                    await session.flush()
+                await session.commit()
+            counts[server] = len(records)
+    finally:
+        await engine.dispose()
+    return counts

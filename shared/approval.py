@@ -1,0 +1,35 @@
+"""Human approval for every side effect, asked through MCP elicitation.
+
+A side-effecting tool takes `approval: ApprovalDep[...]` filled by a resolver that returns
+`ask(summary)`. The SDK asks the human through the client and injects the answer; the model never
+sees the parameter and no tool argument can stand in for it. The answer is bound to the exact call:
+on 2026-07-28 the SDK seals it into `request_state` with the principal and the request, and on
+2025-11-25 it is asked and answered inside the one call. A client that cannot be asked (no form
+elicitation capability) gets a protocol error and nothing changes: the gate fails closed.
+"""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult
+from pydantic import BaseModel, Field
+
+from shared.errors import NotApprovedError
+
+
+class Approval(BaseModel):
+    """The one-field form shown to the human. It never asks for secrets."""
+
+    approve: bool = Field(description="Approve this action?")
+
+
+def ask(summary: str) -> Elicit[Approval]:
+    """The question to put to the human: `summary` states exactly what will happen."""
+    return Elicit(f"{summary}\n\nApprove this action?", Approval)
+
+
+def require_approval(outcome: ElicitationResult[Approval], action: str) -> None:
+    """Return only if the human accepted and ticked approve; otherwise refuse with nothing changed."""
+    if isinstance(outcome, AcceptedElicitation) and outcome.data.approve:
+        return
+    answer = "declined" if isinstance(outcome, AcceptedElicitation) else outcome.action
+    raise NotApprovedError(f"{action} was not approved ({answer}); nothing changed")

@@ -1,0 +1,97 @@
+"""The tool gate: the one place that decides whether a caller may see or call a tool.
+
+Every tool a server registers has a `ToolRule` naming the scope it needs. The gate is an MCP
+middleware around every request:
+
+- `tools/list` shows the caller only the tools its scopes allow, each schema closed with
+  `additionalProperties: false`;
+- `tools/call` refuses a tool with no rule (fail closed), a caller without the tool's scope
+  (JSON-RPC error naming the scope), and arguments the tool does not declare (a tool error).
+
+Tool annotations such as readOnlyHint are hints clients may ignore; this gate and the approval
+resolver are what the server itself enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+from shared.caller import ServerState, current_identity
+from shared.errors import scope_denied
+from shared.identity import Identity, IdentityError
+
+Middleware = Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRule:
+    """What calling a tool requires."""
+
+    scope: str
+    side_effect: bool = False
+
+
+def tool_error(message: str) -> dict[str, Any]:
+    """A tools/call result in wire form that reports `message` as a tool error."""
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+class ToolGate:
+    """Middleware enforcing `rules` for `server`'s tools (see the module docstring)."""
+
+    def __init__(self, server: MCPServer[Any], rules: Mapping[str, ToolRule]) -> None:
+        self._server = server
+        self._rules = dict(rules)
+        self._declared_arguments: dict[str, frozenset[str]] | None = None
+
+    async def _arguments_of(self, tool_name: str) -> frozenset[str] | None:
+        if self._declared_arguments is None:
+            self._declared_arguments = {
+                tool.name: frozenset(tool.input_schema.get("properties", {})) for tool in await self._server.list_tools()
+            }
+        return self._declared_arguments.get(tool_name)
+
+    def _identity(self, ctx: Any) -> Identity | None:
+        state: ServerState = ctx.lifespan_context
+        try:
+            return current_identity(state)
+        except IdentityError:
+            return None
+
+    async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        if ctx.method == "tools/list":
+            return self._visible_tools(await call_next(ctx), self._identity(ctx))
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+
+        name = str((ctx.params or {}).get("name", ""))
+        arguments = (ctx.params or {}).get("arguments") or {}
+        declared = await self._arguments_of(name)
+        if declared is None:
+            return await call_next(ctx)  # unknown tool: the SDK answers "Unknown tool"
+        rule = self._rules.get(name)
+        if rule is None:
+            return tool_error(f"tool {name!r} has no access rule; refusing")
+        identity = self._identity(ctx)
+        if identity is None:
+            return tool_error("refused: no authenticated caller")
+        if not identity.has_scope(rule.scope):
+            raise scope_denied(name, rule.scope)
+        unknown = sorted(set(arguments) - declared) if isinstance(arguments, dict) else []
+        if unknown:
+            return tool_error(f"unknown argument(s) for {name}: {', '.join(map(repr, unknown))}")
+        return await call_next(ctx)
+
+    def _visible_tools(self, result: Any, identity: Identity | None) -> Any:
+        if not isinstance(result, dict) or identity is None:
+            return {**result, "tools": []} if isinstance(result, dict) else result
+        visible = []
+        for tool in result.get("tools", []):
+            rule = self._rules.get(tool["name"])
+            if rule is not None and identity.has_scope(rule.scope):
+                visible.append({**tool, "inputSchema": {**tool["inputSchema"], "additionalProperties": False}})
+        return {**result, "tools": visible}

@@ -1,0 +1,84 @@
+"""What a tool receives about its caller, injected by the SDK's `Resolve`, never from arguments.
+
+A tool declares `caller: CallerDep` and gets the verified identity plus a way to open a tenant
+transaction. The model cannot see or set either: resolved parameters are not in the input schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.mcpserver import Context, Resolve
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import tenant_transaction
+from shared.errors import SupplyChainError
+from shared.identity import Identity, IdentityError, identity_from_roles
+from shared.policy import ROLE_SCOPES
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """Per-process state a server's lifespan yields: its engine and, over stdio only, the local identity."""
+
+    engine: AsyncEngine
+    local_identity: Identity | None = None
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The verified caller of one tool call and the database it may touch."""
+
+    identity: Identity
+    engine: AsyncEngine
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction scoped to this caller's tenant (see `shared.db.tenant_transaction`)."""
+        return tenant_transaction(self.engine, self.identity)
+
+
+def identity_from_claims(claims: Mapping[str, Any], *, read_only_mode: bool = False) -> Identity:
+    """The identity a verified token describes; its scopes are re-checked against the RBAC policy."""
+    roles = claims.get("roles") or []
+    scope = claims.get("scope") or ""
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles) or not isinstance(scope, str):
+        raise IdentityError("malformed roles or scope claim")
+    # Roles the policy does not define grant nothing; they are dropped rather than trusted.
+    known_roles = frozenset(role for role in roles if role in ROLE_SCOPES)
+    return identity_from_roles(
+        tenant_id=str(claims.get("tenant_id", "")), user_id=str(claims.get("sub", "")),
+        roles=known_roles, requested_scopes=frozenset(scope.split()),
+        client_id=str(claims.get("client_id", "") or claims.get("azp", "") or "unknown"),
+        read_only_mode=read_only_mode,
+    )
+
+
+def current_identity(state: ServerState) -> Identity:
+    """The caller of the current request: the verified token over HTTP, the local identity over stdio.
+
+    Fails closed: with neither, nobody is calling and the request is refused.
+    """
+    token = get_access_token()
+    if token is not None:
+        return identity_from_claims(token.claims or {}, read_only_mode=state.read_only)
+    if state.local_identity is not None:
+        return state.local_identity
+    raise IdentityError("no authenticated caller")
+
+
+def resolve_caller(ctx: Context) -> Caller:
+    """`Resolve` hook: the caller of this tool call."""
+    state: ServerState = ctx.request_context.lifespan_context
+    try:
+        return Caller(identity=current_identity(state), engine=state.engine)
+    except IdentityError as exc:
+        raise SupplyChainError(f"refused: {exc}") from None
+
+
+CallerDep = Annotated[Caller, Resolve(resolve_caller)]

@@ -1,0 +1,52 @@
+"""Database access: one engine per process, and the only function that sets the tenant.
+
+`tenant_transaction` is the single place in the code base that tells Postgres who the tenant is.
+It runs `set_config('app.tenant_id', ..., true)` with bound parameters inside the transaction, so
+the setting is local to that transaction and cannot leak to the next user of a pooled connection.
+Row-level security policies read it; services also filter by tenant in their own queries (two layers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.identity import Identity
+
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true), set_config('app.user_id', :user_id, true)")
+
+
+def async_url(url: str) -> str:
+    """The same database URL with the asyncpg driver, whatever driver it named."""
+    return make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(url: str, *, pool_size: int = 5, pool_timeout: float = 5.0) -> AsyncEngine:
+    """Create the process's engine and pool (call once per server process)."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        # asyncpg caches prepared statements per connection; with RLS the plans stay correct
+        # because the policy reads the setting at execution time.
+        connect_args={"server_settings": {"application_name": "supplychain-mcp"}},
+    )
+
+
+@asynccontextmanager
+async def tenant_transaction(engine: AsyncEngine, identity: Identity) -> AsyncIterator[AsyncSession]:
+    """Open a transaction scoped to `identity`'s tenant and yield its session.
+
+    Commits when the block finishes, rolls back when it raises. Every query inside sees only the
+    tenant's rows (row-level security), whatever the query itself says.
+    """
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        await session.execute(_SET_TENANT, {"tenant_id": identity.tenant_id, "user_id": identity.user_id})
+        yield session

@@ -1,0 +1,77 @@
+"""Who is calling: the one identity type every tool sees, whatever the phase.
+
+Phase 1 (stdio) fills it from the configured local identity; phase 2 and 3 fill it from a verified
+bearer token. Tools never know which: they receive an `Identity` and nothing else about the caller.
+Tenant and user never come from tool arguments or request headers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.policy import UnknownRoleError, effective_scopes, read_only, scopes_for_roles
+
+TENANT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._+-]{1,64}@[a-z][a-z0-9-]{1,62}$")
+
+
+class IdentityError(ValueError):
+    """The identity is missing or malformed; the caller is refused (fail closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A verified caller: tenant, user, roles and the scopes those roles allow."""
+
+    tenant_id: str
+    user_id: str
+    roles: frozenset[str]
+    scopes: frozenset[str]
+    client_id: str = "local"
+
+    def __post_init__(self) -> None:
+        if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):
+            raise IdentityError(f"malformed tenant id {self.tenant_id!r}")
+        if not USER_ID_PATTERN.fullmatch(self.user_id):
+            raise IdentityError(f"malformed user id {self.user_id!r}")
+
+    def has_scope(self, scope: str) -> bool:
+        """True when this caller may use `scope`."""
+        return scope in self.scopes
+
+
+def identity_from_roles(
+    *, tenant_id: str, user_id: str, roles: frozenset[str], requested_scopes: frozenset[str] | None = None,
+    client_id: str = "local", read_only_mode: bool = False,
+) -> Identity:
+    """Build an identity whose scopes are what the roles allow (and, if given, what was requested)."""
+    try:
+        allowed = scopes_for_roles(roles)
+    except UnknownRoleError as exc:
+        raise IdentityError(str(exc)) from None
+    scopes = allowed if requested_scopes is None else effective_scopes(requested_scopes, roles)
+    if read_only_mode:
+        scopes = read_only(scopes)
+    return Identity(tenant_id=tenant_id, user_id=user_id, roles=roles, scopes=scopes, client_id=client_id)
+
+
+def local_identity_from_env(env: Mapping[str, str] | None = None, *, read_only_mode: bool = False) -> Identity:
+    """The phase 1 identity from SUPPLYCHAIN_TENANT, SUPPLYCHAIN_USER and SUPPLYCHAIN_ROLES.
+
+    Every value is required; a missing or unknown one raises `IdentityError` with a one-line reason,
+    so a stdio server refuses to start rather than run as nobody in particular.
+    """
+    env = os.environ if env is None else env
+    missing = [name for name in ("SUPPLYCHAIN_TENANT", "SUPPLYCHAIN_USER", "SUPPLYCHAIN_ROLES") if not env.get(name)]
+    if missing:
+        raise IdentityError(f"local identity not configured: set {', '.join(missing)}")
+    roles = frozenset(role.strip() for role in env["SUPPLYCHAIN_ROLES"].split(",") if role.strip())
+    if not roles:
+        raise IdentityError("SUPPLYCHAIN_ROLES names no role")
+    return identity_from_roles(
+        tenant_id=env["SUPPLYCHAIN_TENANT"], user_id=env["SUPPLYCHAIN_USER"], roles=roles,
+        read_only_mode=read_only_mode,
+    )
