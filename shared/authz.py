@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult, TextContent
 
 from shared.caller import ServerState, current_identity
 from shared.errors import scope_denied
@@ -35,9 +36,9 @@ class ToolRule:
     side_effect: bool = False
 
 
-def tool_error(message: str) -> dict[str, Any]:
-    """A tools/call result in wire form that reports `message` as a tool error."""
-    return {"content": [{"type": "text", "text": message}], "isError": True}
+def tool_error(message: str) -> CallToolResult:
+    """A tools/call result that reports `message` as a tool error."""
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
 
 class ToolGate:

@@ -127,6 +127,8 @@ async def approve_cancel_reorder(reorder_id: str, caller: CallerDep) -> Elicit[A
     if reorder is None:
         # Ask nothing about a reorder the caller cannot see; the same answer as for a wrong id.
         raise NotFoundError("reorder", reorder_id)
+    if reorder.status != ReorderStatus.open:
+        raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
     return ask(f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse "
                f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id}).")
 
