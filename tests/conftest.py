@@ -1,0 +1,87 @@
+"""One real Postgres per test session, chosen in this order:
+
+1. `SUPPLYCHAIN_TEST_DATABASE_URL`: an admin DSN of a Postgres you run (its database is used as is);
+2. a Docker engine, through testcontainers (`postgres:16`);
+3. the embedded `pgserver` cluster, in a temporary `SUPPLYCHAIN_HOME`.
+
+The session runs `db init` once (roles, schemas, migrations, per-server secrets files). Tests that
+need data take the `seeded` fixture, which restores the fixtures before the test, so each test starts
+from the same state whatever the previous one wrote.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.admin import init_database, seed_database
+from shared.embedded import start_embedded, stop_embedded
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every coroutine test runs on anyio's asyncio backend (pytest-asyncio's fixture teardown breaks
+    # the MCP client's cancel scopes; see the SDK notes).
+    for item in items:
+        if getattr(getattr(item, "function", None), "__code__", None) and item.function.__code__.co_flags & 0x80:
+            item.add_marker(pytest.mark.anyio)
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def supplychain_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private SUPPLYCHAIN_HOME: secrets files and the embedded cluster live here."""
+    home = tmp_path_factory.mktemp("home")
+    previous = os.environ.get("SUPPLYCHAIN_HOME")
+    os.environ["SUPPLYCHAIN_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("SUPPLYCHAIN_HOME", None)
+    else:
+        os.environ["SUPPLYCHAIN_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def admin_url(supplychain_home: Path) -> Iterator[str]:
+    """The admin DSN of the session's database."""
+    explicit = os.environ.get("SUPPLYCHAIN_TEST_DATABASE_URL")
+    if explicit:
+        yield explicit
+    elif _docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver=None) as container:
+            yield container.get_connection_url()
+    else:
+        os.environ.pop("SUPPLYCHAIN_ADMIN_DATABASE_URL", None)
+        yield start_embedded()
+        stop_embedded()
+
+
+@pytest.fixture(scope="session")
+async def server_urls(admin_url: str) -> dict[str, str]:
+    """Run `db init` once; each server's own DSN by server name."""
+    return await init_database(admin_url)
+
+
+@pytest.fixture
+async def seeded(admin_url: str, server_urls: dict[str, str]) -> AsyncIterator[None]:
+    """Restore every server's fixture data before the test."""
+    await seed_database(admin_url)
+    yield
