@@ -23,15 +23,9 @@ from shared.embedded import start_embedded, stop_embedded
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
+    # Coroutine tests run on anyio's plugin (`anyio_mode = "auto"` in pyproject.toml): pytest-asyncio's
+    # fixture teardown breaks the MCP client's cancel scopes (see the SDK notes).
     return "asyncio"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Every coroutine test runs on anyio's asyncio backend (pytest-asyncio's fixture teardown breaks
-    # the MCP client's cancel scopes; see the SDK notes).
-    for item in items:
-        if getattr(getattr(item, "function", None), "__code__", None) and item.function.__code__.co_flags & 0x80:
-            item.add_marker(pytest.mark.anyio)
 
 
 def _docker_available() -> bool:

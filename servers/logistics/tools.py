@@ -1,0 +1,145 @@
+"""Logistics tools. Each docstring is the description a model reads.
+
+Thin by design: validate, open the caller's tenant transaction, call the service, return a typed
+`...Public` model. The caller and the human's approval arrive by injection (`Resolve`); they are not
+in the input schema and no argument can stand in for them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
+from pydantic import Field
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servers.logistics import service
+from servers.logistics.models import (
+    FINAL_STATUSES,
+    CarrierPage,
+    CarrierPublic,
+    ReroutePublic,
+    RerouteReason,
+    Shipment,
+    ShipmentPage,
+    ShipmentPublic,
+    ShipmentStatus,
+    ShipmentTracking,
+    TrackingEventPublic,
+)
+from shared.approval import Approval, ask, require_approval
+from shared.caller import Caller, CallerDep
+from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
+
+ShipmentId = Annotated[str, Field(pattern=r"^sh_[0-9a-f]{20}$", description="Shipment id, e.g. 'sh_3f9a...'")]
+WarehouseCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,15}$", description="Warehouse code, e.g. 'AMS-1'")]
+
+# track_shipment answers with at most this many events; `more_events` says when older ones exist.
+MAX_EVENTS = 50
+
+
+async def list_carriers(caller: CallerDep, limit: PageLimit = 25, cursor: Cursor = None) -> CarrierPage:
+    """List the carriers your organisation ships with, by code."""
+    after = decode_cursor(cursor)
+    async with caller.transaction() as session:
+        rows = await service.list_carriers(
+            session=session, tenant_id=caller.identity.tenant_id, limit=limit, after_code=after[0] if after else None
+        )
+    items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.code,))
+    return CarrierPage(
+        items=[CarrierPublic(id=c.id, code=c.code, name=c.name, mode=c.mode) for c in items], next_cursor=next_cursor
+    )
+
+
+async def list_shipments(
+    caller: CallerDep, status: ShipmentStatus | None = None, limit: PageLimit = 25, cursor: Cursor = None
+) -> ShipmentPage:
+    """List shipments, newest first, optionally only those with the given status."""
+    after = decode_cursor(cursor, parts=2)
+    try:
+        after_key = (datetime.fromisoformat(after[0]), after[1]) if after else None
+    except ValueError:
+        raise InvalidInputError(f"malformed cursor {cursor!r}") from None
+    async with caller.transaction() as session:
+        rows = await service.list_shipments(
+            session=session, tenant_id=caller.identity.tenant_id, status=status, limit=limit, after=after_key
+        )
+    items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.created_at.isoformat(), row.id))
+    return ShipmentPage(items=[ShipmentPublic.of(row) for row in items], next_cursor=next_cursor)
+
+
+async def track_shipment(caller: CallerDep, shipment_id: ShipmentId) -> ShipmentTracking:
+    """Get one shipment with its tracking events, newest first (at most 50; more_events says if older exist)."""
+    tenant_id = caller.identity.tenant_id
+    async with caller.transaction() as session:
+        shipment = await service.get_shipment(session=session, tenant_id=tenant_id, shipment_id=shipment_id)
+        if shipment is None:
+            raise NotFoundError("shipment", shipment_id)
+        events = await service.list_events(session=session, tenant_id=tenant_id, shipment_id=shipment_id, limit=MAX_EVENTS)
+    return ShipmentTracking(
+        shipment=ShipmentPublic.of(shipment),
+        events=[TrackingEventPublic.of(event) for event in events[:MAX_EVENTS]],
+        more_events=len(events) > MAX_EVENTS,
+    )
+
+
+async def _reroutable_shipment(
+    session: AsyncSession, caller: Caller, shipment_id: str, destination: str, *, for_update: bool = False
+) -> Shipment:
+    """The shipment if it may go to `destination`; otherwise the refusal, with nothing changed.
+
+    Checked before the human is asked (so nobody approves a reroute that cannot happen) and again
+    after, under a row lock (the shipment may have moved on while the human was thinking).
+    """
+    tenant_id = caller.identity.tenant_id
+    shipment = await service.get_shipment(session=session, tenant_id=tenant_id, shipment_id=shipment_id, for_update=for_update)
+    if shipment is None:
+        # Another tenant's shipment gets the very answer a nonexistent id gets.
+        raise NotFoundError("shipment", shipment_id)
+    if shipment.status in FINAL_STATUSES:
+        raise ConflictError(f"shipment {shipment_id!r} is {shipment.status}, so it cannot be rerouted; nothing changed")
+    if shipment.destination_code == destination:
+        raise ConflictError(f"shipment {shipment_id!r} is already headed to {destination!r}; nothing changed")
+    if await service.get_destination(session=session, tenant_id=tenant_id, code=destination) is None:
+        raise NotFoundError("destination warehouse", destination)
+    return shipment
+
+
+async def approve_reroute_shipment(
+    shipment_id: str, destination_warehouse: str, reason: RerouteReason, caller: CallerDep
+) -> Elicit[Approval]:
+    """Approval question for reroute_shipment: which shipment, from where to where, why, for whom."""
+    async with caller.transaction() as session:
+        shipment = await _reroutable_shipment(session, caller, shipment_id, destination_warehouse)
+    who = caller.identity
+    return ask(
+        f"Reroute shipment {shipment.id} (tracking {shipment.tracking_number}, carrier {shipment.carrier_code}, "
+        f"status {shipment.status}) from warehouse {shipment.destination_code} to warehouse "
+        f"{destination_warehouse}, reason {reason} (organisation {who.tenant_id}, requested by {who.user_id})."
+    )
+
+
+async def reroute_shipment(
+    caller: CallerDep,
+    shipment_id: ShipmentId,
+    destination_warehouse: WarehouseCode,
+    reason: RerouteReason,
+    approval: Annotated[ElicitationResult[Approval], Resolve(approve_reroute_shipment)],
+) -> ReroutePublic:
+    """Send a shipment that is not yet delivered or returned to another of your warehouses, and record why.
+
+    A human is asked to approve it first.
+    """
+    require_approval(approval, "reroute_shipment")
+    async with caller.transaction() as session:
+        shipment = await _reroutable_shipment(session, caller, shipment_id, destination_warehouse, for_update=True)
+        previous = shipment.destination_code
+        event = await service.reroute_shipment(
+            session=session, shipment=shipment, destination_code=destination_warehouse, reason=reason,
+            user_id=caller.identity.user_id,
+        )
+        return ReroutePublic(
+            shipment=ShipmentPublic.of(shipment), previous_destination=previous, event=TrackingEventPublic.of(event)
+        )

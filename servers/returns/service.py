@@ -1,0 +1,74 @@
+"""Returns business logic. Plain async functions with keyword-only arguments; no MCP here.
+
+Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
+already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
+leaks nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import tuple_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servers.returns.models import RejectionReason, ReturnAuthorisation, ReturnStatus
+
+
+async def list_returns(
+    *, session: AsyncSession, tenant_id: str, status: ReturnStatus | None, limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[ReturnAuthorisation]:
+    """Up to `limit + 1` returns, newest first."""
+    query = (
+        select(ReturnAuthorisation)
+        .where(ReturnAuthorisation.tenant_id == tenant_id)
+        .order_by(col(ReturnAuthorisation.requested_at).desc(), col(ReturnAuthorisation.id).desc())
+        .limit(limit + 1)
+    )
+    if status is not None:
+        query = query.where(ReturnAuthorisation.status == status)
+    if after is not None:
+        query = query.where(
+            tuple_(col(ReturnAuthorisation.requested_at), col(ReturnAuthorisation.id)) < tuple_(*after)
+        )
+    return list((await session.exec(query)).all())
+
+
+async def get_return(
+    *, session: AsyncSession, tenant_id: str, return_id: str, for_update: bool = False
+) -> ReturnAuthorisation | None:
+    """One return by id, or None (also for another tenant's id)."""
+    query = select(ReturnAuthorisation).where(
+        ReturnAuthorisation.tenant_id == tenant_id, ReturnAuthorisation.id == return_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def approve_return(*, session: AsyncSession, rma: ReturnAuthorisation, user_id: str) -> ReturnAuthorisation:
+    """Mark a requested return approved by `user_id`, now."""
+    return await _decide(session=session, rma=rma, user_id=user_id, status=ReturnStatus.approved, reason=None)
+
+
+async def reject_return(
+    *, session: AsyncSession, rma: ReturnAuthorisation, user_id: str, reason: RejectionReason
+) -> ReturnAuthorisation:
+    """Mark a requested return rejected by `user_id`, now, for `reason`."""
+    return await _decide(session=session, rma=rma, user_id=user_id, status=ReturnStatus.rejected, reason=reason)
+
+
+async def _decide(
+    *, session: AsyncSession, rma: ReturnAuthorisation, user_id: str, status: ReturnStatus,
+    reason: RejectionReason | None,
+) -> ReturnAuthorisation:
+    # Exactly the columns the server role may update (column-level grant in the migration).
+    rma.status = status
+    rma.decided_by = user_id
+    rma.decided_at = datetime.now(UTC)
+    rma.rejection_reason = reason
+    session.add(rma)
+    await session.flush()
+    return rma

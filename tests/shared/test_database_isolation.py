@@ -1,0 +1,198 @@
+"""Postgres alone enforces the boundaries: tenant row-level security and per-server roles.
+
+These tests connect with each server's own credential and talk SQL directly, with no server code
+in the way, so they prove the second layer holds even if the first (the query filter) had a bug.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from shared.db import create_engine
+from shared.policy import SERVERS
+from tests.helpers import admin_rows
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+
+async def _tables(admin_url: str, schema: str) -> list[str]:
+    rows = await admin_rows(
+        admin_url,
+        "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version' ORDER BY 1",
+        s=schema,
+    )
+    return [name for (name,) in rows]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_with_no_tenant_set_every_table_reads_empty(admin_url: str, server_urls: dict[str, str], server: str) -> None:
+    tables = await _tables(admin_url, server)
+    assert tables, f"{server} has no tables"
+    engine = create_engine(server_urls[server])
+    try:
+        async with engine.connect() as conn:
+            for table in tables:
+                total = await admin_rows(admin_url, f"SELECT count(*) FROM {server}.{table}")
+                assert total[0][0] > 0, f"fixture data missing in {server}.{table}"
+                seen = (await conn.execute(text(f"SELECT count(*) FROM {server}.{table}"))).scalar_one()
+                assert seen == 0, f"{server}.{table} leaked {seen} rows with no tenant set"
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_with_a_tenant_set_only_that_tenants_rows_are_visible(
+    admin_url: str, server_urls: dict[str, str], server: str
+) -> None:
+    engine = create_engine(server_urls[server])
+    try:
+        async with engine.connect() as conn, conn.begin():
+            await conn.execute(text("SELECT set_config('app.tenant_id', 'globex', true)"))
+            for table in await _tables(admin_url, server):
+                tenants = (await conn.execute(text(f"SELECT DISTINCT tenant_id FROM {server}.{table}"))).scalars().all()
+                assert tenants == ["globex"], f"{server}.{table}: {tenants}"
+    finally:
+        await engine.dispose()
+
+
+async def test_writing_a_row_for_another_tenant_fails(server_urls: dict[str, str]) -> None:
+    engine = create_engine(server_urls["inventory"])
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="row-level security"):
+                async with conn.begin():
+                    await conn.execute(text("SELECT set_config('app.tenant_id', 'globex', true)"))
+                    await conn.execute(text(
+                        "INSERT INTO inventory.reorders (id, tenant_id, warehouse_code, sku, quantity, status, requested_by) "
+                        "VALUES ('ro_ffffffffffffffffffff', 'acme', 'AMS-1', 'TAPE-48', 1, 'open', 'bob@globex')"
+                    ))
+    finally:
+        await engine.dispose()
+
+
+async def test_insert_with_no_tenant_set_fails(server_urls: dict[str, str]) -> None:
+    engine = create_engine(server_urls["inventory"])
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="row-level security"):
+                async with conn.begin():
+                    await conn.execute(text(
+                        "INSERT INTO inventory.reorders (id, tenant_id, warehouse_code, sku, quantity, status, requested_by) "
+                        "VALUES ('ro_eeeeeeeeeeeeeeeeeeee', 'acme', 'AMS-1', 'TAPE-48', 1, 'open', 'x@acme')"
+                    ))
+    finally:
+        await engine.dispose()
+
+
+async def test_tenant_setting_does_not_survive_into_the_next_transaction_on_a_pooled_connection(
+    server_urls: dict[str, str],
+) -> None:
+    engine = create_engine(server_urls["inventory"], pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            async with conn.begin():
+                await conn.execute(text("SELECT set_config('app.tenant_id', 'acme', true)"))
+                backend = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            async with conn.begin():
+                setting = (await conn.execute(text("SELECT current_setting('app.tenant_id', true)"))).scalar_one()
+                count = (await conn.execute(text("SELECT count(*) FROM inventory.warehouses"))).scalar_one()
+        async with engine.connect() as conn:  # the same pooled connection, checked out again
+            assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one() == backend
+            again = (await conn.execute(text("SELECT current_setting('app.tenant_id', true)"))).scalar_one()
+        assert setting in ("", None) and again in ("", None) and count == 0
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_server_role_is_not_privileged(admin_url: str, server: str) -> None:
+    role = f"{server}_svc"
+    rows = await admin_rows(
+        admin_url,
+        "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolinherit, rolconnlimit, rolconfig "
+        "FROM pg_roles WHERE rolname = :r",
+        r=role,
+    )
+    superuser, bypassrls, createrole, createdb, inherit, connlimit, config = rows[0]
+    assert (superuser, bypassrls, createrole, createdb, inherit) == (False, False, False, False, False)
+    assert 0 < connlimit <= 100
+    assert "statement_timeout=5s" in config and "idle_in_transaction_session_timeout=10s" in config
+    owned = await admin_rows(
+        admin_url, "SELECT count(*) FROM pg_tables WHERE tableowner = :r", r=role
+    )
+    assert owned == [(0,)]
+    forced = await admin_rows(
+        admin_url,
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = :s AND c.relkind = 'r' AND NOT (c.relrowsecurity AND c.relforcerowsecurity)",
+        s=server,
+    )
+    assert forced == [], f"tables without forced RLS: {forced}"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("other", SERVERS)
+async def test_server_role_cannot_touch_another_servers_schema(
+    admin_url: str, server_urls: dict[str, str], server: str, other: str
+) -> None:
+    if server == other:
+        pytest.skip("own schema")
+    table = (await _tables(admin_url, other))[0]
+    engine = create_engine(server_urls[server])
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="permission denied for schema"):
+                await conn.execute(text(f"SELECT 1 FROM {other}.{table} LIMIT 1"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TABLE {schema}.intruder (id int)",
+        "CREATE TABLE public.intruder (id int)",
+        "DROP TABLE {schema}.{table}",
+        "TRUNCATE {schema}.{table}",
+        "ALTER TABLE {schema}.{table} DISABLE ROW LEVEL SECURITY",
+        "DELETE FROM {schema}.{table}",
+        "SET ROLE supplychain_owner",
+    ],
+)
+async def test_server_role_cannot_run_ddl_or_escape(
+    admin_url: str, server_urls: dict[str, str], server: str, statement: str
+) -> None:
+    table = (await _tables(admin_url, server))[0]
+    engine = create_engine(server_urls[server])
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="permission denied|must be owner"):
+                await conn.execute(text(statement.format(schema=server, table=table)))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_wrong_password_is_refused(server_urls: dict[str, str]) -> None:
+    wrong = make_url(server_urls["inventory"]).set(password="not-the-password").render_as_string(hide_password=False)
+    engine = create_engine(wrong)
+    try:
+        with pytest.raises(Exception, match="password authentication failed"):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+async def test_secrets_files_are_private_and_hold_only_their_own_server_credential(
+    server_urls: dict[str, str],
+) -> None:
+    from shared.settings import server_dsn_file
+
+    for server in SERVERS:
+        path = server_dsn_file(server)
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert make_url(path.read_text().strip()).username == f"{server}_svc"
