@@ -48,5 +48,6 @@ async def tenant_transaction(engine: AsyncEngine, identity: Identity) -> AsyncIt
     tenant's rows (row-level security), whatever the query itself says.
     """
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        await session.execute(_SET_TENANT, {"tenant_id": identity.tenant_id, "user_id": identity.user_id})
+        connection = await session.connection()
+        await connection.execute(_SET_TENANT, {"tenant_id": identity.tenant_id, "user_id": identity.user_id})
         yield session
