@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import click
+from pydantic import ValidationError
 
 from shared.policy import SERVERS
 
@@ -101,4 +102,10 @@ def serve(server: str, transport: str, read_only: bool) -> None:
 
 
 def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):  # name the setting and the rule, never echo the value
+        return "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+if __name__ == "__main__":
+    main()

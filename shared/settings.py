@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,16 +47,18 @@ class ServerSettings(BaseSettings):
     pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     read_only: bool = False
 
-    @model_validator(mode="before")
+    def __init__(self, **values: Any) -> None:
+        self._reject_unknown_variables()
+        super().__init__(**values)
+
     @classmethod
-    def _reject_unknown_variables(cls, data: Any) -> Any:
+    def _reject_unknown_variables(cls) -> None:
         prefix = str(cls.model_config.get("env_prefix", "")).upper()
         if prefix:
             known = {f"{prefix}{name}".upper() for name in cls.model_fields}
             unknown = sorted(key for key in os.environ if key.upper().startswith(prefix) and key.upper() not in known)
             if unknown:
                 raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return data
 
     def resolved_database_url(self) -> str:
         """This server's own DSN: explicit value, then `_FILE`, then its secrets file from `db init`."""
