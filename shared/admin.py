@@ -186,3 +186,14 @@ async def seed_database(admin_url: str, servers: tuple[str, ...] = SERVERS) -> d
     finally:
         await engine.dispose()
     return counts
+
+
+async def database_is_seeded(admin_url: str) -> bool:
+    """True when the fixture tenants have data (the demo seeds only a fresh database)."""
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as conn:
+            count = await conn.execute(text("SELECT count(*) FROM inventory.warehouses"))
+            return bool(count.scalar_one())
+    finally:
+        await engine.dispose()

@@ -101,6 +101,61 @@ def serve(server: str, transport: str, read_only: bool) -> None:
     server_module(server).build_server(settings, local_identity=identity).run("stdio")
 
 
+@main.command()
+@click.option("--yes", "assume_yes", is_flag=True, help="Approve every side effect without asking.")
+@click.option("--reset", is_flag=True, help="Restore the fixture data before the run.")
+def demo(assume_yes: bool, reset: bool) -> None:
+    """The main job: embedded Postgres, the four servers, and a scripted agent run."""
+    from demo.agent import DemoFailed, run_scenario
+    from shared.admin import database_is_seeded, init_database, seed_database
+    from shared.embedded import admin_url
+    from shared.logs import configure_logging
+
+    configure_logging()
+    click.echo("Preparing the database (embedded Postgres unless SUPPLYCHAIN_ADMIN_DATABASE_URL is set) ...")
+    url = admin_url()
+    asyncio.run(init_database(url))
+    if reset or not asyncio.run(database_is_seeded(url)):
+        asyncio.run(seed_database(url))
+        click.echo("Loaded the fixture tenants acme and globex.")
+    try:
+        sys.exit(asyncio.run(run_scenario(assume_yes=assume_yes)))
+    except DemoFailed as failure:
+        click.secho(f"demo failed: {failure}", fg="red", err=True)
+        sys.exit(1)
+
+
+@main.command("claude-config")
+@click.option("--phase", type=click.Choice(["stdio"]), default="stdio", show_default=True)
+@click.option("--user", default="alice@acme", show_default=True, help="A fixture user, or any user with --tenant/--roles.")
+@click.option("--tenant", default=None, help="Tenant id (defaults to the fixture user's).")
+@click.option("--roles", default=None, help="Comma-separated roles (default: the fixture user's).")
+@click.option("--allow-writes", is_flag=True, help="Omit --read-only: side effects become possible (still approved).")
+def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, allow_writes: bool) -> None:
+    """Print a Claude Desktop config that runs the four servers (phase 1: local stdio subprocesses)."""
+    import json
+    from pathlib import Path
+
+    from demo.claude_config import stdio_config
+    from fixtures.tenants import USERS
+    from shared.identity import IdentityError, identity_from_roles
+    from shared.settings import home_dir
+
+    role_tuple = tuple(r.strip() for r in roles.split(",")) if roles else None
+    if user not in USERS and (tenant is None or role_tuple is None):
+        raise click.ClickException(f"{user!r} is not a fixture user: pass --tenant and --roles")
+    try:  # validate now, so a bad config is caught here rather than when Claude starts the server
+        fixture_tenant, fixture_roles = USERS.get(user, ("", ()))
+        identity_from_roles(tenant_id=tenant or fixture_tenant, user_id=user,
+                            roles=frozenset(role_tuple or fixture_roles))
+    except IdentityError as exc:
+        raise click.ClickException(str(exc)) from None
+    repo = Path(__file__).resolve().parent.parent
+    config = stdio_config(repo=repo, home=home_dir(), user=user, tenant=tenant, roles=role_tuple,
+                          read_only=not allow_writes)
+    click.echo(json.dumps(config, indent=2))
+
+
 def _one_line(exc: Exception) -> str:
     if isinstance(exc, ValidationError):  # name the setting and the rule, never echo the value
         return "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())

@@ -1,4 +1,4 @@
-"""logistics: destinations, carriers, shipments, tracking events; tenant isolation and the server role's grants
+"""logistics: destinations, carriers, shipments, tracking events; tenant isolation; the role's grants
 
 Revision ID: logistics_0001
 Revises:
@@ -56,8 +56,8 @@ def upgrade() -> None:
             id          text PRIMARY KEY,
             tenant_id   text NOT NULL,
             shipment_id text NOT NULL,
-            kind        text NOT NULL CHECK (kind IN ('created', 'picked_up', 'departed', 'arrived', 'delayed',
-                                                      'delivered', 'returned', 'rerouted')),
+            kind        text NOT NULL CHECK (kind IN ('created', 'picked_up', 'departed', 'arrived',
+                                                      'delayed', 'delivered', 'returned', 'rerouted')),
             detail      text NOT NULL,
             location    text,
             recorded_by text,
@@ -65,9 +65,12 @@ def upgrade() -> None:
             FOREIGN KEY (tenant_id, shipment_id) REFERENCES logistics.shipments (tenant_id, id)
         )""")
     # Indexes lead with tenant_id: every query filters on it first.
-    op.execute("CREATE INDEX shipments_tenant_created ON logistics.shipments (tenant_id, created_at DESC, id DESC)")
     op.execute(
-        "CREATE INDEX shipments_tenant_status ON logistics.shipments (tenant_id, status, created_at DESC, id DESC)"
+        "CREATE INDEX shipments_tenant_created ON logistics.shipments (tenant_id, created_at DESC, id DESC)"
+    )
+    op.execute(
+        "CREATE INDEX shipments_tenant_status "
+        "ON logistics.shipments (tenant_id, status, created_at DESC, id DESC)"
     )
     op.execute(
         "CREATE INDEX tracking_events_tenant_shipment "
@@ -78,13 +81,14 @@ def upgrade() -> None:
         isolate_by_tenant("logistics", table)
 
     grant_schema_usage("logistics")
-    op.execute("GRANT SELECT ON logistics.destinations, logistics.carriers, logistics.shipments TO logistics_svc")
+    op.execute(
+        "GRANT SELECT ON logistics.destinations, logistics.carriers, logistics.shipments TO logistics_svc"
+    )
     # A reroute changes where a shipment goes and nothing else; its history is only ever appended to.
     op.execute("GRANT UPDATE (destination_code) ON logistics.shipments TO logistics_svc")
     op.execute("GRANT SELECT, INSERT ON logistics.tracking_events TO logistics_svc")
 
 
 def downgrade() -> None:
-    op.execute(
-        "DROP TABLE logistics.tracking_events, logistics.shipments, logistics.carriers, logistics.destinations"
-    )
+    op.execute("DROP TABLE logistics.tracking_events, logistics.shipments")
+    op.execute("DROP TABLE logistics.carriers, logistics.destinations")

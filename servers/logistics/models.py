@@ -55,6 +55,11 @@ class RerouteReason(StrEnum):
     damage_risk = "damage_risk"
 
 
+def _timestamp() -> Column[datetime]:
+    """A timestamptz column that defaults to the database's transaction time."""
+    return Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
 class Destination(SQLModel, table=True):
     __tablename__ = "destinations"
     __table_args__ = {"schema": SCHEMA}
@@ -81,9 +86,12 @@ class Carrier(SQLModel, table=True):
 class Shipment(SQLModel, table=True):
     __tablename__ = "shipments"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "carrier_code"], [f"{SCHEMA}.carriers.tenant_id", f"{SCHEMA}.carriers.code"]),
         ForeignKeyConstraint(
-            ["tenant_id", "destination_code"], [f"{SCHEMA}.destinations.tenant_id", f"{SCHEMA}.destinations.code"]
+            ["tenant_id", "carrier_code"], [f"{SCHEMA}.carriers.tenant_id", f"{SCHEMA}.carriers.code"]
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "destination_code"],
+            [f"{SCHEMA}.destinations.tenant_id", f"{SCHEMA}.destinations.code"],
         ),
         {"schema": SCHEMA},
     )
@@ -95,13 +103,15 @@ class Shipment(SQLModel, table=True):
     origin: str
     destination_code: str
     status: ShipmentStatus = Field(sa_type=Enum(ShipmentStatus, native_enum=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    created_at: datetime = Field(sa_column=_timestamp())
 
 
 class TrackingEvent(SQLModel, table=True):
     __tablename__ = "tracking_events"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "shipment_id"], [f"{SCHEMA}.shipments.tenant_id", f"{SCHEMA}.shipments.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "shipment_id"], [f"{SCHEMA}.shipments.tenant_id", f"{SCHEMA}.shipments.id"]
+        ),
         {"schema": SCHEMA},
     )
 
@@ -113,7 +123,7 @@ class TrackingEvent(SQLModel, table=True):
     # A carrier's scan has a place and no person; a reroute decided in an office has a person and no place.
     location: str | None = None
     recorded_by: str | None = None
-    occurred_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    occurred_at: datetime = Field(sa_column=_timestamp())
 
 
 class CarrierPublic(BaseModel):

@@ -25,7 +25,9 @@ from servers.logistics.models import (
 from shared.ids import new_id
 
 
-async def list_carriers(*, session: AsyncSession, tenant_id: str, limit: int, after_code: str | None) -> list[Carrier]:
+async def list_carriers(
+    *, session: AsyncSession, tenant_id: str, limit: int, after_code: str | None
+) -> list[Carrier]:
     """Up to `limit + 1` carriers ordered by code, starting after `after_code`."""
     query = select(Carrier).where(Carrier.tenant_id == tenant_id).order_by(col(Carrier.code)).limit(limit + 1)
     if after_code is not None:
@@ -61,7 +63,9 @@ async def get_shipment(
     return (await session.exec(query)).first()
 
 
-async def list_events(*, session: AsyncSession, tenant_id: str, shipment_id: str, limit: int) -> list[TrackingEvent]:
+async def list_events(
+    *, session: AsyncSession, tenant_id: str, shipment_id: str, limit: int
+) -> list[TrackingEvent]:
     """Up to `limit + 1` tracking events of one shipment, newest first."""
     query = (
         select(TrackingEvent)

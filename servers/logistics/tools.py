@@ -34,7 +34,9 @@ from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 
 ShipmentId = Annotated[str, Field(pattern=r"^sh_[0-9a-f]{20}$", description="Shipment id, e.g. 'sh_3f9a...'")]
-WarehouseCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,15}$", description="Warehouse code, e.g. 'AMS-1'")]
+WarehouseCode = Annotated[
+    str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,15}$", description="Warehouse code, e.g. 'AMS-1'")
+]
 
 # track_shipment answers with at most this many events; `more_events` says when older ones exist.
 MAX_EVENTS = 50
@@ -45,11 +47,13 @@ async def list_carriers(caller: CallerDep, limit: PageLimit = 25, cursor: Cursor
     after = decode_cursor(cursor)
     async with caller.transaction() as session:
         rows = await service.list_carriers(
-            session=session, tenant_id=caller.identity.tenant_id, limit=limit, after_code=after[0] if after else None
+            session=session, tenant_id=caller.identity.tenant_id, limit=limit,
+            after_code=after[0] if after else None,
         )
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.code,))
     return CarrierPage(
-        items=[CarrierPublic(id=c.id, code=c.code, name=c.name, mode=c.mode) for c in items], next_cursor=next_cursor
+        items=[CarrierPublic(id=c.id, code=c.code, name=c.name, mode=c.mode) for c in items],
+        next_cursor=next_cursor,
     )
 
 
@@ -66,18 +70,22 @@ async def list_shipments(
         rows = await service.list_shipments(
             session=session, tenant_id=caller.identity.tenant_id, status=status, limit=limit, after=after_key
         )
-    items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.created_at.isoformat(), row.id))
+    items, next_cursor = split_page(
+        rows, limit=limit, key_of=lambda row: (row.created_at.isoformat(), row.id)
+    )
     return ShipmentPage(items=[ShipmentPublic.of(row) for row in items], next_cursor=next_cursor)
 
 
 async def track_shipment(caller: CallerDep, shipment_id: ShipmentId) -> ShipmentTracking:
-    """Get one shipment with its tracking events, newest first (at most 50; more_events says if older exist)."""
+    """Get a shipment and its tracking events, newest first (at most 50; more_events flags older ones)."""
     tenant_id = caller.identity.tenant_id
     async with caller.transaction() as session:
         shipment = await service.get_shipment(session=session, tenant_id=tenant_id, shipment_id=shipment_id)
         if shipment is None:
             raise NotFoundError("shipment", shipment_id)
-        events = await service.list_events(session=session, tenant_id=tenant_id, shipment_id=shipment_id, limit=MAX_EVENTS)
+        events = await service.list_events(
+            session=session, tenant_id=tenant_id, shipment_id=shipment_id, limit=MAX_EVENTS
+        )
     return ShipmentTracking(
         shipment=ShipmentPublic.of(shipment),
         events=[TrackingEventPublic.of(event) for event in events[:MAX_EVENTS]],
@@ -94,12 +102,16 @@ async def _reroutable_shipment(
     after, under a row lock (the shipment may have moved on while the human was thinking).
     """
     tenant_id = caller.identity.tenant_id
-    shipment = await service.get_shipment(session=session, tenant_id=tenant_id, shipment_id=shipment_id, for_update=for_update)
+    shipment = await service.get_shipment(
+        session=session, tenant_id=tenant_id, shipment_id=shipment_id, for_update=for_update
+    )
     if shipment is None:
         # Another tenant's shipment gets the very answer a nonexistent id gets.
         raise NotFoundError("shipment", shipment_id)
     if shipment.status in FINAL_STATUSES:
-        raise ConflictError(f"shipment {shipment_id!r} is {shipment.status}, so it cannot be rerouted; nothing changed")
+        raise ConflictError(
+            f"shipment {shipment_id!r} is {shipment.status}, too late to reroute; nothing changed"
+        )
     if shipment.destination_code == destination:
         raise ConflictError(f"shipment {shipment_id!r} is already headed to {destination!r}; nothing changed")
     if await service.get_destination(session=session, tenant_id=tenant_id, code=destination) is None:
@@ -115,9 +127,10 @@ async def approve_reroute_shipment(
         shipment = await _reroutable_shipment(session, caller, shipment_id, destination_warehouse)
     who = caller.identity
     return ask(
-        f"Reroute shipment {shipment.id} (tracking {shipment.tracking_number}, carrier {shipment.carrier_code}, "
-        f"status {shipment.status}) from warehouse {shipment.destination_code} to warehouse "
-        f"{destination_warehouse}, reason {reason} (organisation {who.tenant_id}, requested by {who.user_id})."
+        f"Reroute shipment {shipment.id} (tracking {shipment.tracking_number}, carrier "
+        f"{shipment.carrier_code}, status {shipment.status}) from warehouse {shipment.destination_code} "
+        f"to warehouse {destination_warehouse}, reason {reason} "
+        f"(organisation {who.tenant_id}, requested by {who.user_id})."
     )
 
 
@@ -134,12 +147,15 @@ async def reroute_shipment(
     """
     require_approval(approval, "reroute_shipment")
     async with caller.transaction() as session:
-        shipment = await _reroutable_shipment(session, caller, shipment_id, destination_warehouse, for_update=True)
+        shipment = await _reroutable_shipment(
+            session, caller, shipment_id, destination_warehouse, for_update=True
+        )
         previous = shipment.destination_code
         event = await service.reroute_shipment(
             session=session, shipment=shipment, destination_code=destination_warehouse, reason=reason,
             user_id=caller.identity.user_id,
         )
         return ReroutePublic(
-            shipment=ShipmentPublic.of(shipment), previous_destination=previous, event=TrackingEventPublic.of(event)
+            shipment=ShipmentPublic.of(shipment), previous_destination=previous,
+            event=TrackingEventPublic.of(event),
         )

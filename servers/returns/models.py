@@ -81,7 +81,11 @@ class UntrustedText(BaseModel):
     """Text from outside the organisation, kept verbatim and labelled as data."""
 
     text: str
-    notice: str = UNTRUSTED_NOTICE
+    notice: str
+
+    @classmethod
+    def of(cls, text: str) -> UntrustedText:
+        return cls(text=text, notice=UNTRUSTED_NOTICE)
 
 
 class ReturnSummaryPublic(BaseModel):
@@ -122,7 +126,7 @@ class ReturnPublic(BaseModel):
 
     @classmethod
     def of(cls, row: ReturnAuthorisation) -> ReturnPublic:
-        note = None if row.customer_note is None else UntrustedText(text=row.customer_note)
+        note = None if row.customer_note is None else UntrustedText.of(row.customer_note)
         return cls(
             id=row.id, order_reference=row.order_reference, sku=row.sku, quantity=row.quantity, status=row.status,
             requested_at=row.requested_at, customer_note=note, decided_by=row.decided_by,

@@ -1,0 +1,79 @@
+"""The logistics MCP server: `build_server(settings)` registers tools; nothing runs at import.
+
+The tool table below is the whole access policy of this server: which scope each tool needs and
+whether it has a side effect. `shared.authz.ToolGate` enforces it; a tool missing from the table is
+refused at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic_settings import SettingsConfigDict
+
+from servers.logistics import tools
+from shared.authz import ToolGate, ToolRule
+from shared.caller import ServerState
+from shared.db import create_engine
+from shared.identity import Identity
+from shared.settings import ServerSettings
+
+NAME = "logistics"
+
+READ = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+# A reroute overwrites the destination (destructive); repeating it changes nothing more, since a shipment
+# already headed to that warehouse is refused (idempotent).
+REROUTE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+
+TOOLS = {
+    tools.list_carriers: (ToolRule("logistics:read"), READ, "List carriers"),
+    tools.list_shipments: (ToolRule("logistics:read"), READ, "List shipments"),
+    tools.track_shipment: (ToolRule("logistics:read"), READ, "Track a shipment"),
+    tools.reroute_shipment: (ToolRule("logistics:reroute", side_effect=True), REROUTE, "Reroute a shipment"),
+}
+
+
+class LogisticsSettings(ServerSettings):
+    server_name = NAME
+    model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_LOGISTICS_", extra="forbid", frozen=True)
+
+
+def build_server(
+    settings: LogisticsSettings, *, local_identity: Identity | None = None
+) -> MCPServer[ServerState]:
+    """The logistics server. `local_identity` is the stdio caller; over HTTP it stays None."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        engine = create_engine(
+            settings.resolved_database_url(),
+            pool_size=settings.pool_size,
+            pool_timeout=settings.pool_timeout_seconds,
+        )
+        try:
+            yield ServerState(engine=engine, local_identity=local_identity, read_only=settings.read_only)
+        finally:
+            await engine.dispose()
+
+    server: MCPServer[ServerState] = MCPServer(
+        NAME,
+        version="0.1.0",
+        instructions=(
+            "Shipments, their tracking events and the carriers of the caller's organisation. "
+            "Rerouting a shipment to another warehouse needs a human's approval."
+        ),
+        lifespan=lifespan,
+    )
+    rules = {}
+    for function, (rule, hints, title) in TOOLS.items():
+        server.add_tool(function, title=title, annotations=hints)
+        rules[function.__name__] = rule
+    server.middleware.append(ToolGate(server, rules))
+    return server

@@ -1,0 +1,75 @@
+"""The payments MCP server: `build_server(settings)` registers tools; nothing runs at import.
+
+The tool table below is the whole access policy of this server: which scope each tool needs and
+whether it has a side effect. `shared.authz.ToolGate` enforces it; a tool missing from the table is
+refused at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic_settings import SettingsConfigDict
+
+from servers.payments import tools
+from shared.authz import ToolGate, ToolRule
+from shared.caller import ServerState
+from shared.db import create_engine
+from shared.identity import Identity
+from shared.settings import ServerSettings
+
+NAME = "payments"
+
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+# Both writes change existing rows and move money that cannot be taken back here, so destructive.
+# They touch only this server's own database (no bank is called), so not open-world. A second release
+# of the same payment is refused (no longer pending): idempotent. Every refund call refunds again: not.
+RELEASE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+REFUND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
+
+TOOLS = {
+    tools.list_payments: (ToolRule("payments:read"), READ, "List supplier payments"),
+    tools.get_payment: (ToolRule("payments:read"), READ, "Get a supplier payment"),
+    tools.list_charges: (ToolRule("payments:read"), READ, "List customer charges"),
+    tools.get_charge: (ToolRule("payments:read"), READ, "Get a customer charge"),
+    tools.release_payment: (ToolRule("payments:release", side_effect=True), RELEASE, "Release a supplier payment"),
+    tools.issue_refund: (ToolRule("payments:refund", side_effect=True), REFUND, "Refund a customer charge"),
+}
+
+
+class PaymentsSettings(ServerSettings):
+    server_name = NAME
+    model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_PAYMENTS_", extra="forbid", frozen=True)
+
+
+def build_server(settings: PaymentsSettings, *, local_identity: Identity | None = None) -> MCPServer[ServerState]:
+    """The payments server. `local_identity` is the stdio caller; over HTTP it stays None."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        engine = create_engine(
+            settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
+        )
+        try:
+            yield ServerState(engine=engine, local_identity=local_identity, read_only=settings.read_only)
+        finally:
+            await engine.dispose()
+
+    server: MCPServer[ServerState] = MCPServer(
+        NAME,
+        version="0.1.0",
+        instructions=(
+            "Supplier payments and customer charges of the caller's organisation, amounts as exact "
+            "decimal strings with a currency. Releasing a payment or issuing a refund needs a human's approval."
+        ),
+        lifespan=lifespan,
+    )
+    rules = {}
+    for function, (rule, annotations, title) in TOOLS.items():
+        server.add_tool(function, title=title, annotations=annotations)
+        rules[function.__name__] = rule
+    server.middleware.append(ToolGate(server, rules))
+    return server

@@ -1,0 +1,111 @@
+"""Payments business logic. Plain async functions with keyword-only arguments; no MCP here.
+
+Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
+already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
+leaks nothing. Amounts are `Decimal` throughout; nothing here ever converts money to float.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, tuple_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servers.payments.models import Charge, Payment, PaymentStatus, Refund
+from shared.ids import new_id
+
+
+async def list_payments(
+    *, session: AsyncSession, tenant_id: str, status: PaymentStatus | None, limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[Payment]:
+    """Up to `limit + 1` supplier payments, newest first, optionally only those with `status`."""
+    query = (
+        select(Payment)
+        .where(Payment.tenant_id == tenant_id)
+        .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
+        .limit(limit + 1)
+    )
+    if status is not None:
+        query = query.where(Payment.status == status)
+    if after is not None:
+        query = query.where(tuple_(col(Payment.created_at), col(Payment.id)) < tuple_(*after))
+    return list((await session.exec(query)).all())
+
+
+async def get_payment(
+    *, session: AsyncSession, tenant_id: str, payment_id: str, for_update: bool = False
+) -> Payment | None:
+    """One payment by id, or None (also for another tenant's id)."""
+    query = select(Payment).where(Payment.tenant_id == tenant_id, Payment.id == payment_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def release_payment(*, session: AsyncSession, payment: Payment, user_id: str) -> Payment:
+    """Mark a pending payment released by `user_id`, stamped with the database's clock."""
+    payment.status = PaymentStatus.released
+    payment.released_by = user_id
+    payment.released_at = func.now()  # type: ignore[assignment]  # one clock: the database's, as for created_at
+    session.add(payment)
+    await session.flush()
+    await session.refresh(payment)
+    return payment
+
+
+async def list_charges(
+    *, session: AsyncSession, tenant_id: str, refundable_only: bool, limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[Charge]:
+    """Up to `limit + 1` customer charges, newest first, optionally only those not fully refunded."""
+    query = (
+        select(Charge)
+        .where(Charge.tenant_id == tenant_id)
+        .order_by(col(Charge.created_at).desc(), col(Charge.id).desc())
+        .limit(limit + 1)
+    )
+    if refundable_only:
+        query = query.where(col(Charge.refunded) < col(Charge.amount))
+    if after is not None:
+        query = query.where(tuple_(col(Charge.created_at), col(Charge.id)) < tuple_(*after))
+    return list((await session.exec(query)).all())
+
+
+async def get_charge(
+    *, session: AsyncSession, tenant_id: str, charge_id: str, for_update: bool = False
+) -> Charge | None:
+    """One charge by id, or None (also for another tenant's id).
+
+    With `for_update` the row stays locked until the transaction ends, so two refunds on the same
+    charge run one after the other and the second sees the first one's total.
+    """
+    query = select(Charge).where(Charge.tenant_id == tenant_id, Charge.id == charge_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+def refundable(charge: Charge) -> Decimal:
+    """What can still be refunded on `charge`: its amount minus the refunds so far."""
+    return charge.amount - charge.refunded
+
+
+async def issue_refund(*, session: AsyncSession, charge: Charge, amount: Decimal, user_id: str) -> Refund:
+    """Record a refund of `amount` on a charge locked by the caller and add it to the charge's total.
+
+    The caller checks `amount <= refundable(charge)` on the locked row; the table's CHECK
+    (refunded <= amount) is the last line if it did not.
+    """
+    refund = Refund(
+        id=new_id("rf"), tenant_id=charge.tenant_id, charge_id=charge.id, amount=amount, currency=charge.currency,
+        issued_by=user_id,
+    )
+    charge.refunded = charge.refunded + amount
+    session.add_all([refund, charge])
+    await session.flush()
+    await session.refresh(refund)
+    return refund
