@@ -67,10 +67,14 @@ def server_parameters(server: str, user: str) -> StdioServerParameters:
     """How Claude Desktop would start `server`: a subprocess with the local identity in its env."""
     tenant, roles = USERS[user]
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
-    env.update({
-        "SUPPLYCHAIN_HOME": str(home_dir()),
-        "SUPPLYCHAIN_TENANT": tenant, "SUPPLYCHAIN_USER": user, "SUPPLYCHAIN_ROLES": ",".join(roles),
-    })
+    env.update(
+        {
+            "SUPPLYCHAIN_HOME": str(home_dir()),
+            "SUPPLYCHAIN_TENANT": tenant,
+            "SUPPLYCHAIN_USER": user,
+            "SUPPLYCHAIN_ROLES": ",".join(roles),
+        }
+    )
     return StdioServerParameters(
         command=sys.executable, args=["-m", "shared.cli", "serve", server, "--transport", "stdio"], env=env
     )
@@ -97,19 +101,28 @@ async def run_scenario(*, assume_yes: bool) -> int:
     say(f"Agent acting for {DEMO_USER} (tenant {tenant}, roles {', '.join(roles)}), four servers over stdio.")
     async with AsyncExitStack() as stack:
         clients = {
-            server: await stack.enter_async_context(Client(server_parameters(server, DEMO_USER), elicitation_callback=human))
+            server: await stack.enter_async_context(
+                Client(server_parameters(server, DEMO_USER), elicitation_callback=human)
+            )
             for server in SERVERS
         }
 
         step(1, "Find stock below its reorder point (inventory)")
         page = await call(clients["inventory"], "list_stock_levels", {"below_reorder_point": True, "limit": 5})
-        show_rows(page["items"], lambda r: f"{r['warehouse']:6} {r['sku']:10} available {r['available']:>5}"
-                                           f"  reorder point {r['reorder_point']:>5}")
+        show_rows(
+            page["items"],
+            lambda r: (
+                f"{r['warehouse']:6} {r['sku']:10} available {r['available']:>5}  reorder point {r['reorder_point']:>5}"
+            ),
+        )
         low = page["items"][0]
 
         step(2, f"Reorder {low['sku']} for {low['warehouse']}: a side effect, so a human approves it")
-        reorder = await call(clients["inventory"], "create_reorder",
-                             {"sku": low["sku"], "warehouse": low["warehouse"], "quantity": low["reorder_quantity"]})
+        reorder = await call(
+            clients["inventory"],
+            "create_reorder",
+            {"sku": low["sku"], "warehouse": low["warehouse"], "quantity": low["reorder_quantity"]},
+        )
         say(f"     reorder {reorder['id']}: {reorder['quantity']} x {reorder['sku']}, status {reorder['status']}")
 
         step(3, "Track a shipment in transit (logistics)")
@@ -136,6 +149,9 @@ async def run_scenario(*, assume_yes: bool) -> int:
             raise DemoFailed("list_payments should have been refused: alice has no payments scope")
 
     say()
-    say(f"Demo finished: {human.asked} approval(s) asked, every call made as {DEMO_USER} in tenant {tenant}.",
-        fg="green", bold=True)
+    say(
+        f"Demo finished: {human.asked} approval(s) asked, every call made as {DEMO_USER} in tenant {tenant}.",
+        fg="green",
+        bold=True,
+    )
     return 0

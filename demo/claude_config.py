@@ -9,8 +9,9 @@ from fixtures.tenants import USERS
 from shared.policy import SERVERS
 
 
-def stdio_config(*, repo: Path, home: Path, user: str, tenant: str | None, roles: tuple[str, ...] | None,
-                 read_only: bool) -> dict[str, Any]:
+def stdio_config(
+    *, repo: Path, home: Path, user: str, tenant: str | None, roles: tuple[str, ...] | None, read_only: bool
+) -> dict[str, Any]:
     """`mcpServers` entries that run every server under the given local identity."""
     if tenant is None or roles is None:
         tenant, roles = USERS[user]
@@ -19,8 +20,17 @@ def stdio_config(*, repo: Path, home: Path, user: str, tenant: str | None, roles
         "mcpServers": {
             f"supplychain-{server}": {
                 "command": "uv",
-                "args": ["run", "--directory", str(repo), "supplychain", "serve", server, "--transport", "stdio",
-                         *args_tail],
+                "args": [
+                    "run",
+                    "--directory",
+                    str(repo),
+                    "supplychain",
+                    "serve",
+                    server,
+                    "--transport",
+                    "stdio",
+                    *args_tail,
+                ],
                 "env": {
                     "SUPPLYCHAIN_HOME": str(home),
                     "SUPPLYCHAIN_TENANT": tenant,

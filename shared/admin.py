@@ -57,8 +57,8 @@ def admin_engine(url: str) -> AsyncEngine:
 
 
 def _server_url(admin_url: str, server: str, password: str) -> str:
-    return make_url(admin_url).set(username=service_role(server), password=password).render_as_string(
-        hide_password=False
+    return (
+        make_url(admin_url).set(username=service_role(server), password=password).render_as_string(hide_password=False)
     )
 
 

@@ -52,7 +52,8 @@ class ToolGate:
     async def _arguments_of(self, tool_name: str) -> frozenset[str] | None:
         if self._declared_arguments is None:
             self._declared_arguments = {
-                tool.name: frozenset(tool.input_schema.get("properties", {})) for tool in await self._server.list_tools()
+                tool.name: frozenset(tool.input_schema.get("properties", {}))
+                for tool in await self._server.list_tools()
             }
         return self._declared_arguments.get(tool_name)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, Resolve
@@ -52,8 +52,10 @@ def identity_from_claims(claims: Mapping[str, Any], *, read_only_mode: bool = Fa
     # Roles the policy does not define grant nothing; they are dropped rather than trusted.
     known_roles = frozenset(role for role in roles if role in ROLE_SCOPES)
     return identity_from_roles(
-        tenant_id=str(claims.get("tenant_id", "")), user_id=str(claims.get("sub", "")),
-        roles=known_roles, requested_scopes=frozenset(scope.split()),
+        tenant_id=str(claims.get("tenant_id", "")),
+        user_id=str(claims.get("sub", "")),
+        roles=known_roles,
+        requested_scopes=frozenset(scope.split()),
         client_id=str(claims.get("client_id", "") or claims.get("azp", "") or "unknown"),
         read_only_mode=read_only_mode,
     )
@@ -74,7 +76,7 @@ def current_identity(state: ServerState) -> Identity:
 
 def resolve_caller(ctx: Context) -> Caller:
     """`Resolve` hook: the caller of this tool call."""
-    state: ServerState = ctx.request_context.lifespan_context
+    state = cast(ServerState, ctx.request_context.lifespan_context)
     try:
         return Caller(identity=current_identity(state), engine=state.engine)
     except IdentityError as exc:

@@ -46,7 +46,9 @@ def db_status() -> None:
     """Say whether the database is running and which one it is."""
     from shared.embedded import embedded_status, external_admin_url
 
-    click.echo("external (SUPPLYCHAIN_ADMIN_DATABASE_URL)" if external_admin_url() else f"embedded: {embedded_status()}")
+    click.echo(
+        "external (SUPPLYCHAIN_ADMIN_DATABASE_URL)" if external_admin_url() else f"embedded: {embedded_status()}"
+    )
 
 
 @db.command("url")
@@ -127,7 +129,9 @@ def demo(assume_yes: bool, reset: bool) -> None:
 
 @main.command("claude-config")
 @click.option("--phase", type=click.Choice(["stdio"]), default="stdio", show_default=True)
-@click.option("--user", default="alice@acme", show_default=True, help="A fixture user, or any user with --tenant/--roles.")
+@click.option(
+    "--user", default="alice@acme", show_default=True, help="A fixture user, or any user with --tenant/--roles."
+)
 @click.option("--tenant", default=None, help="Tenant id (defaults to the fixture user's).")
 @click.option("--roles", default=None, help="Comma-separated roles (default: the fixture user's).")
 @click.option("--allow-writes", is_flag=True, help="Omit --read-only: side effects become possible (still approved).")
@@ -146,13 +150,15 @@ def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, 
         raise click.ClickException(f"{user!r} is not a fixture user: pass --tenant and --roles")
     try:  # validate now, so a bad config is caught here rather than when Claude starts the server
         fixture_tenant, fixture_roles = USERS.get(user, ("", ()))
-        identity_from_roles(tenant_id=tenant or fixture_tenant, user_id=user,
-                            roles=frozenset(role_tuple or fixture_roles))
+        identity_from_roles(
+            tenant_id=tenant or fixture_tenant, user_id=user, roles=frozenset(role_tuple or fixture_roles)
+        )
     except IdentityError as exc:
         raise click.ClickException(str(exc)) from None
     repo = Path(__file__).resolve().parent.parent
-    config = stdio_config(repo=repo, home=home_dir(), user=user, tenant=tenant, roles=role_tuple,
-                          read_only=not allow_writes)
+    config = stdio_config(
+        repo=repo, home=home_dir(), user=user, tenant=tenant, roles=role_tuple, read_only=not allow_writes
+    )
     click.echo(json.dumps(config, indent=2))
 
 

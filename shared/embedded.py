@@ -38,14 +38,14 @@ def _server() -> Any:
         import pgserver  # imported late: it is only needed when the embedded server is used
 
     # cleanup_mode=None leaves the server running when this process exits.
-    return pgserver.get_server(pgdata_dir(), cleanup_mode=None)
+    return pgserver.get_server(pgdata_dir(), cleanup_mode=None)  # type: ignore[attr-defined]
 
 
 def start_embedded() -> str:
     """Start (or reuse) the embedded cluster and return its admin URL for the app database."""
     pgdata_dir().parent.mkdir(parents=True, exist_ok=True)
     server = _server()
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{APP_DATABASE}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{APP_DATABASE}';")  # noqa: S608 (a constant)
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {APP_DATABASE};")
     return make_url(server.get_uri()).set(database=APP_DATABASE).render_as_string(hide_password=False)
@@ -58,7 +58,7 @@ def _pg_ctl(*args: str) -> bool:
     # As root, pgserver runs Postgres as its own system user; pg_ctl must run as that user too.
     user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
     try:
-        pgserver.pg_ctl(list(args), pgdata=pgdata_dir(), user=user)
+        pgserver.pg_ctl(list(args), pgdata=pgdata_dir(), user=user)  # type: ignore[attr-defined]
     except subprocess.CalledProcessError:
         return False
     return True

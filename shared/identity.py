@@ -44,8 +44,13 @@ class Identity:
 
 
 def identity_from_roles(
-    *, tenant_id: str, user_id: str, roles: frozenset[str], requested_scopes: frozenset[str] | None = None,
-    client_id: str = "local", read_only_mode: bool = False,
+    *,
+    tenant_id: str,
+    user_id: str,
+    roles: frozenset[str],
+    requested_scopes: frozenset[str] | None = None,
+    client_id: str = "local",
+    read_only_mode: bool = False,
 ) -> Identity:
     """Build an identity whose scopes are what the roles allow (and, if given, what was requested)."""
     try:
@@ -72,6 +77,8 @@ def local_identity_from_env(env: Mapping[str, str] | None = None, *, read_only_m
     if not roles:
         raise IdentityError("SUPPLYCHAIN_ROLES names no role")
     return identity_from_roles(
-        tenant_id=env["SUPPLYCHAIN_TENANT"], user_id=env["SUPPLYCHAIN_USER"], roles=roles,
+        tenant_id=env["SUPPLYCHAIN_TENANT"],
+        user_id=env["SUPPLYCHAIN_USER"],
+        roles=roles,
         read_only_mode=read_only_mode,
     )

@@ -52,9 +52,7 @@ def decode_cursor(cursor: str | None, *, parts: int = 1) -> tuple[str, ...] | No
     return tuple(after.split(KEY_SEPARATOR))
 
 
-def split_page(
-    rows: Sequence[T], *, limit: int, key_of: Callable[[T], tuple[str, ...]]
-) -> tuple[list[T], str | None]:
+def split_page(rows: Sequence[T], *, limit: int, key_of: Callable[[T], tuple[str, ...]]) -> tuple[list[T], str | None]:
     """Split `limit + 1` fetched rows into this page and the cursor for the next (None if last)."""
     if len(rows) > limit:
         return list(rows[:limit]), encode_cursor(*key_of(rows[limit - 1]))

@@ -66,10 +66,7 @@ async def snapshot(admin_url: str, schema: str) -> dict[str, list[tuple[Any, ...
     tables = await admin_rows(
         admin_url, "SELECT tablename FROM pg_tables WHERE schemaname = :s ORDER BY tablename", s=schema
     )
-    return {
-        name: sorted(await admin_rows(admin_url, f"SELECT * FROM {schema}.{name}"), key=repr)
-        for (name,) in tables
-    }
+    return {name: sorted(await admin_rows(admin_url, f"SELECT * FROM {schema}.{name}"), key=repr) for (name,) in tables}
 
 
 HOSTILE_STRINGS = [

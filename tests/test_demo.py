@@ -21,8 +21,9 @@ def _env(admin_url: str) -> dict[str, str]:
 
 async def _demo(admin_url: str, *args: str) -> tuple[int, str, str]:
     with anyio.fail_after(180):
-        done = await anyio.run_process([sys.executable, "-m", "shared.cli", "demo", *args], input=b"",
-                                       env=_env(admin_url), check=False)
+        done = await anyio.run_process(
+            [sys.executable, "-m", "shared.cli", "demo", *args], input=b"", env=_env(admin_url), check=False
+        )
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
@@ -59,8 +60,12 @@ async def test_claude_config_runs_each_server_over_stdio_read_only_by_default() 
     with anyio.fail_after(60):
         done = await anyio.run_process([sys.executable, "-m", "shared.cli", "claude-config", "--user", "rita@acme"])
     servers = json.loads(done.stdout)["mcpServers"]
-    assert sorted(servers) == ["supplychain-inventory", "supplychain-logistics", "supplychain-payments",
-                               "supplychain-returns"]
+    assert sorted(servers) == [
+        "supplychain-inventory",
+        "supplychain-logistics",
+        "supplychain-payments",
+        "supplychain-returns",
+    ]
     entry = servers["supplychain-returns"]
     assert entry["args"][-4:] == ["returns", "--transport", "stdio", "--read-only"]
     assert entry["env"]["SUPPLYCHAIN_TENANT"] == "acme" and entry["env"]["SUPPLYCHAIN_ROLES"] == "returns_agent"

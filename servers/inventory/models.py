@@ -30,7 +30,9 @@ class Warehouse(SQLModel, table=True):
 class StockLevel(SQLModel, table=True):
     __tablename__ = "stock_levels"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "warehouse_code"], [f"{SCHEMA}.warehouses.tenant_id", f"{SCHEMA}.warehouses.code"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "warehouse_code"], [f"{SCHEMA}.warehouses.tenant_id", f"{SCHEMA}.warehouses.code"]
+        ),
         {"schema": SCHEMA},
     )
 
@@ -102,9 +104,15 @@ class StockLevelPublic(BaseModel):
     def of(cls, row: StockLevel) -> StockLevelPublic:
         available = row.on_hand - row.reserved
         return cls(
-            sku=row.sku, description=row.description, warehouse=row.warehouse_code, on_hand=row.on_hand,
-            reserved=row.reserved, available=available, reorder_point=row.reorder_point,
-            reorder_quantity=row.reorder_quantity, below_reorder_point=available < row.reorder_point,
+            sku=row.sku,
+            description=row.description,
+            warehouse=row.warehouse_code,
+            on_hand=row.on_hand,
+            reserved=row.reserved,
+            available=available,
+            reorder_point=row.reorder_point,
+            reorder_quantity=row.reorder_quantity,
+            below_reorder_point=available < row.reorder_point,
         )
 
 
@@ -125,8 +133,13 @@ class ReorderPublic(BaseModel):
     @classmethod
     def of(cls, row: Reorder) -> ReorderPublic:
         return cls(
-            id=row.id, sku=row.sku, warehouse=row.warehouse_code, quantity=row.quantity, status=row.status,
-            requested_by=row.requested_by, created_at=row.created_at,
+            id=row.id,
+            sku=row.sku,
+            warehouse=row.warehouse_code,
+            quantity=row.quantity,
+            status=row.status,
+            requested_by=row.requested_by,
+            created_at=row.created_at,
         )
 
 

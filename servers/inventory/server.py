@@ -65,8 +65,8 @@ def build_server(settings: InventorySettings, *, local_identity: Identity | None
         lifespan=lifespan,
     )
     rules = {}
-    for function, (rule, annotations, title) in TOOLS.items():
-        server.add_tool(function, title=title, annotations=annotations)
+    for function, (rule, hints, title) in TOOLS.items():
+        server.add_tool(function, title=title, annotations=hints)
         rules[function.__name__] = rule
     server.middleware.append(ToolGate(server, rules))
     return server

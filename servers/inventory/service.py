@@ -28,8 +28,13 @@ async def list_warehouses(
 
 
 async def list_stock_levels(
-    *, session: AsyncSession, tenant_id: str, warehouse_code: str | None, below_reorder_point: bool,
-    limit: int, after: tuple[str, str] | None,
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    warehouse_code: str | None,
+    below_reorder_point: bool,
+    limit: int,
+    after: tuple[str, str] | None,
 ) -> list[StockLevel]:
     """Up to `limit + 1` stock levels ordered by (warehouse, sku), optionally filtered."""
     query = (
@@ -47,9 +52,7 @@ async def list_stock_levels(
     return list((await session.exec(query)).all())
 
 
-async def get_stock_level(
-    *, session: AsyncSession, tenant_id: str, sku: str, warehouse_code: str
-) -> StockLevel | None:
+async def get_stock_level(*, session: AsyncSession, tenant_id: str, sku: str, warehouse_code: str) -> StockLevel | None:
     """The stock level of one SKU in one warehouse, or None."""
     query = select(StockLevel).where(
         StockLevel.tenant_id == tenant_id, StockLevel.sku == sku, StockLevel.warehouse_code == warehouse_code
@@ -58,7 +61,11 @@ async def get_stock_level(
 
 
 async def list_reorders(
-    *, session: AsyncSession, tenant_id: str, status: ReorderStatus | None, limit: int,
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    status: ReorderStatus | None,
+    limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[Reorder]:
     """Up to `limit + 1` reorders, newest first."""
@@ -75,7 +82,9 @@ async def list_reorders(
     return list((await session.exec(query)).all())
 
 
-async def get_reorder(*, session: AsyncSession, tenant_id: str, reorder_id: str, for_update: bool = False) -> Reorder | None:
+async def get_reorder(
+    *, session: AsyncSession, tenant_id: str, reorder_id: str, for_update: bool = False
+) -> Reorder | None:
     """One reorder by id, or None (also for another tenant's id)."""
     query = select(Reorder).where(Reorder.tenant_id == tenant_id, Reorder.id == reorder_id)
     if for_update:
@@ -90,8 +99,13 @@ async def create_reorder(
     if await get_stock_level(session=session, tenant_id=tenant_id, sku=sku, warehouse_code=warehouse_code) is None:
         return None
     reorder = Reorder(
-        id=new_id("ro"), tenant_id=tenant_id, sku=sku, warehouse_code=warehouse_code, quantity=quantity,
-        status=ReorderStatus.open, requested_by=user_id,
+        id=new_id("ro"),
+        tenant_id=tenant_id,
+        sku=sku,
+        warehouse_code=warehouse_code,
+        quantity=quantity,
+        status=ReorderStatus.open,
+        requested_by=user_id,
     )
     session.add(reorder)
     await session.flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from mcp.server.mcpserver import ElicitationResult, Elicit, Resolve
+from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
 from pydantic import Field
 
 from servers.inventory import service
@@ -42,8 +42,9 @@ async def list_warehouses(caller: CallerDep, limit: PageLimit = 25, cursor: Curs
             session=session, tenant_id=caller.identity.tenant_id, limit=limit, after_code=after[0] if after else None
         )
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.code,))
-    return WarehousePage(items=[WarehousePublic(code=w.code, name=w.name, city=w.city) for w in items],
-                         next_cursor=next_cursor)
+    return WarehousePage(
+        items=[WarehousePublic(code=w.code, name=w.name, city=w.city) for w in items], next_cursor=next_cursor
+    )
 
 
 async def list_stock_levels(
@@ -57,8 +58,12 @@ async def list_stock_levels(
     after = decode_cursor(cursor, parts=2)
     async with caller.transaction() as session:
         rows = await service.list_stock_levels(
-            session=session, tenant_id=caller.identity.tenant_id, warehouse_code=warehouse,
-            below_reorder_point=below_reorder_point, limit=limit, after=(after[0], after[1]) if after else None,
+            session=session,
+            tenant_id=caller.identity.tenant_id,
+            warehouse_code=warehouse,
+            below_reorder_point=below_reorder_point,
+            limit=limit,
+            after=(after[0], after[1]) if after else None,
         )
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.warehouse_code, row.sku))
     return StockLevelPage(items=[StockLevelPublic.of(row) for row in items], next_cursor=next_cursor)
@@ -92,13 +97,13 @@ async def list_reorders(
     return ReorderPage(items=[ReorderPublic.of(row) for row in items], next_cursor=next_cursor)
 
 
-async def approve_create_reorder(
-    sku: str, warehouse: str, quantity: int, caller: CallerDep
-) -> Elicit[Approval]:
+async def approve_create_reorder(sku: str, warehouse: str, quantity: int, caller: CallerDep) -> Elicit[Approval]:
     """Approval question for create_reorder: exactly what will be ordered, where, for whom."""
     who = caller.identity
-    return ask(f"Create a purchase reorder of {quantity} x {sku} for warehouse {warehouse} "
-               f"(organisation {who.tenant_id}, requested by {who.user_id}).")
+    return ask(
+        f"Create a purchase reorder of {quantity} x {sku} for warehouse {warehouse} "
+        f"(organisation {who.tenant_id}, requested by {who.user_id})."
+    )
 
 
 async def create_reorder(
@@ -112,8 +117,12 @@ async def create_reorder(
     require_approval(approval, "create_reorder")
     async with caller.transaction() as session:
         reorder = await service.create_reorder(
-            session=session, tenant_id=caller.identity.tenant_id, user_id=caller.identity.user_id,
-            sku=sku, warehouse_code=warehouse, quantity=quantity,
+            session=session,
+            tenant_id=caller.identity.tenant_id,
+            user_id=caller.identity.user_id,
+            sku=sku,
+            warehouse_code=warehouse,
+            quantity=quantity,
         )
         if reorder is None:
             raise NotFoundError("stock level", f"{sku} in {warehouse}")
@@ -129,8 +138,10 @@ async def approve_cancel_reorder(reorder_id: str, caller: CallerDep) -> Elicit[A
         raise NotFoundError("reorder", reorder_id)
     if reorder.status != ReorderStatus.open:
         raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
-    return ask(f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse "
-               f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id}).")
+    return ask(
+        f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse "
+        f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id})."
+    )
 
 
 async def cancel_reorder(
@@ -148,4 +159,6 @@ async def cancel_reorder(
             raise NotFoundError("reorder", reorder_id)
         if reorder.status != ReorderStatus.open:
             raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
-        return ReorderPublic.of(await service.cancel_reorder(session=session, reorder=reorder, user_id=caller.identity.user_id))
+        return ReorderPublic.of(
+            await service.cancel_reorder(session=session, reorder=reorder, user_id=caller.identity.user_id)
+        )

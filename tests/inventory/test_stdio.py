@@ -30,18 +30,30 @@ async def test_stdio_server_lists_reads_and_writes_with_approval(admin_url: str)
         names = [tool.name for tool in (await client.list_tools()).tools]
         stock = await client.call_tool("get_stock_level", {"sku": "TAPE-48", "warehouse": "AMS-1"})
         reorder = await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 100})
-    assert names == ["list_warehouses", "list_stock_levels", "get_stock_level", "list_reorders",
-                     "create_reorder", "cancel_reorder"]
+    assert names == [
+        "list_warehouses",
+        "list_stock_levels",
+        "get_stock_level",
+        "list_reorders",
+        "create_reorder",
+        "cancel_reorder",
+    ]
     assert stock.structured_content is not None and stock.structured_content["below_reorder_point"] is True
     assert reorder.structured_content is not None and reorder.structured_content["requested_by"] == "alice@acme"
     assert len(human.questions) == 1
 
 
 async def test_stdout_carries_only_protocol_messages() -> None:
-    request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     with anyio.fail_after(60):
-        done = await anyio.run_process(SERVE, input=(json.dumps(request) + "\n").encode(), env=_env(**ALICE), check=False)
+        done = await anyio.run_process(
+            SERVE, input=(json.dumps(request) + "\n").encode(), env=_env(**ALICE), check=False
+        )
     lines = [line for line in done.stdout.decode().splitlines() if line.strip()]
     assert lines, done.stderr.decode()
     for line in lines:
@@ -56,7 +68,10 @@ async def test_stdout_carries_only_protocol_messages() -> None:
         ({**ALICE, "SUPPLYCHAIN_ROLES": "superuser"}, "unknown role 'superuser'"),
         ({**ALICE, "SUPPLYCHAIN_TENANT": "ACME;drop"}, "malformed tenant id 'ACME;drop'"),
         ({**ALICE, "SUPPLYCHAIN_INVENTORY_READONLY": "true"}, "unknown setting(s) SUPPLYCHAIN_INVENTORY_READONLY"),
-        ({**ALICE, "SUPPLYCHAIN_INVENTORY_DATABASE_URL_FILE": "/nonexistent/dsn"}, "no database credential for inventory"),
+        (
+            {**ALICE, "SUPPLYCHAIN_INVENTORY_DATABASE_URL_FILE": "/nonexistent/dsn"},
+            "no database credential for inventory",
+        ),
     ],
 )
 async def test_server_refuses_to_start_with_a_one_line_reason(env: dict[str, str], reason: str) -> None:

@@ -50,8 +50,14 @@ async def test_get_stock_level_returns_computed_availability() -> None:
     async with mcp_client("inventory", "alice@acme") as client:
         result = await client.call_tool("get_stock_level", {"sku": "BOLT-M8", "warehouse": "AMS-1"})
     assert result.structured_content == {
-        "sku": "BOLT-M8", "description": "Hex bolt M8 x 40, zinc", "warehouse": "AMS-1", "on_hand": 1200,
-        "reserved": 100, "available": 1100, "reorder_point": 500, "reorder_quantity": 2000,
+        "sku": "BOLT-M8",
+        "description": "Hex bolt M8 x 40, zinc",
+        "warehouse": "AMS-1",
+        "on_hand": 1200,
+        "reserved": 100,
+        "available": 1100,
+        "reorder_point": 500,
+        "reorder_quantity": 2000,
         "below_reorder_point": False,
     }
 
@@ -74,8 +80,9 @@ async def test_create_reorder_with_approval_writes_one_row(admin_url: str) -> No
         "Create a purchase reorder of 400 x TAPE-48 for warehouse AMS-1 (organisation acme, requested by "
         "alice@acme).\n\nApprove this action?"
     ]
-    rows = await admin_rows(admin_url, "SELECT tenant_id, sku, quantity, status FROM inventory.reorders WHERE id = :i",
-                            i=created["id"])
+    rows = await admin_rows(
+        admin_url, "SELECT tenant_id, sku, quantity, status FROM inventory.reorders WHERE id = :i", i=created["id"]
+    )
     assert rows == [("acme", "TAPE-48", 400, "open")]
 
 
@@ -110,8 +117,9 @@ async def test_cancel_reorder_with_approval(admin_url: str) -> None:
         result = await client.call_tool("cancel_reorder", {"reorder_id": ACME_OPEN_REORDER})
     assert result.structured_content is not None and result.structured_content["status"] == "cancelled"
     assert ACME_OPEN_REORDER in human.questions[0] and "organisation acme" in human.questions[0]
-    rows = await admin_rows(admin_url, "SELECT status, cancelled_by FROM inventory.reorders WHERE id = :i",
-                            i=ACME_OPEN_REORDER)
+    rows = await admin_rows(
+        admin_url, "SELECT status, cancelled_by FROM inventory.reorders WHERE id = :i", i=ACME_OPEN_REORDER
+    )
     assert rows == [("cancelled", "alice@acme")]
 
 
@@ -184,7 +192,9 @@ async def test_read_only_mode_hides_and_refuses_writes_even_for_a_manager() -> N
 
 async def test_unknown_arguments_are_refused_not_ignored() -> None:
     async with mcp_client("inventory", "bob@globex") as client:
-        result = await client.call_tool("get_stock_level", {"sku": "BOLT-M8", "warehouse": "CHI-1", "tenant_id": "acme"})
+        result = await client.call_tool(
+            "get_stock_level", {"sku": "BOLT-M8", "warehouse": "CHI-1", "tenant_id": "acme"}
+        )
     assert result.is_error is True
     assert result.content[0].text == "unknown argument(s) for get_stock_level: 'tenant_id'"
 
@@ -222,6 +232,8 @@ async def test_hostile_strings_in_every_string_argument_change_nothing(
 async def test_out_of_range_quantities_are_refused(admin_url: str, quantity: object) -> None:
     before = await snapshot(admin_url, "inventory")
     async with mcp_client("inventory", "alice@acme", human=Human()) as client:
-        result = await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": quantity})
+        result = await client.call_tool(
+            "create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": quantity}
+        )
     assert result.is_error is True
     assert await snapshot(admin_url, "inventory") == before

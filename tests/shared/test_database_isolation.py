@@ -28,7 +28,9 @@ async def _tables(admin_url: str, schema: str) -> list[str]:
 
 
 @pytest.mark.parametrize("server", SERVERS)
-async def test_with_no_tenant_set_every_table_reads_empty(admin_url: str, server_urls: dict[str, str], server: str) -> None:
+async def test_with_no_tenant_set_every_table_reads_empty(
+    admin_url: str, server_urls: dict[str, str], server: str
+) -> None:
     tables = await _tables(admin_url, server)
     assert tables, f"{server} has no tables"
     engine = create_engine(server_urls[server])
@@ -65,10 +67,13 @@ async def test_writing_a_row_for_another_tenant_fails(server_urls: dict[str, str
             with pytest.raises(DBAPIError, match="row-level security"):
                 async with conn.begin():
                     await conn.execute(text("SELECT set_config('app.tenant_id', 'globex', true)"))
-                    await conn.execute(text(
-                        "INSERT INTO inventory.reorders (id, tenant_id, warehouse_code, sku, quantity, status, requested_by) "
-                        "VALUES ('ro_ffffffffffffffffffff', 'acme', 'AMS-1', 'TAPE-48', 1, 'open', 'bob@globex')"
-                    ))
+                    await conn.execute(
+                        text(
+                            "INSERT INTO inventory.reorders "
+                            "(id, tenant_id, warehouse_code, sku, quantity, status, requested_by) "
+                            "VALUES ('ro_ffffffffffffffffffff', 'acme', 'AMS-1', 'TAPE-48', 1, 'open', 'bob@globex')"
+                        )
+                    )
     finally:
         await engine.dispose()
 
@@ -79,10 +84,13 @@ async def test_insert_with_no_tenant_set_fails(server_urls: dict[str, str]) -> N
         async with engine.connect() as conn:
             with pytest.raises(DBAPIError, match="row-level security"):
                 async with conn.begin():
-                    await conn.execute(text(
-                        "INSERT INTO inventory.reorders (id, tenant_id, warehouse_code, sku, quantity, status, requested_by) "
-                        "VALUES ('ro_eeeeeeeeeeeeeeeeeeee', 'acme', 'AMS-1', 'TAPE-48', 1, 'open', 'x@acme')"
-                    ))
+                    await conn.execute(
+                        text(
+                            "INSERT INTO inventory.reorders "
+                            "(id, tenant_id, warehouse_code, sku, quantity, status, requested_by) "
+                            "VALUES ('ro_eeeeeeeeeeeeeeeeeeee', 'acme', 'AMS-1', 'TAPE-48', 1, 'open', 'x@acme')"
+                        )
+                    )
     finally:
         await engine.dispose()
 
@@ -120,9 +128,7 @@ async def test_server_role_is_not_privileged(admin_url: str, server: str) -> Non
     assert (superuser, bypassrls, createrole, createdb, inherit) == (False, False, False, False, False)
     assert 0 < connlimit <= 100
     assert "statement_timeout=5s" in config and "idle_in_transaction_session_timeout=10s" in config
-    owned = await admin_rows(
-        admin_url, "SELECT count(*) FROM pg_tables WHERE tableowner = :r", r=role
-    )
+    owned = await admin_rows(admin_url, "SELECT count(*) FROM pg_tables WHERE tableowner = :r", r=role)
     assert owned == [(0,)]
     forced = await admin_rows(
         admin_url,
@@ -170,7 +176,7 @@ async def test_server_role_cannot_run_ddl_or_escape(
     engine = create_engine(server_urls[server])
     try:
         async with engine.connect() as conn:
-            with pytest.raises(DBAPIError, match="permission denied|must be owner"):
+            with pytest.raises(DBAPIError, match=r"permission denied|must be owner"):
                 await conn.execute(text(statement.format(schema=server, table=table)))
     finally:
         await engine.dispose()
