@@ -1,0 +1,70 @@
+"""Identity and the RBAC policy: scopes come from roles, and nothing else widens them."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.caller import identity_from_claims
+from shared.identity import IdentityError, identity_from_roles, local_identity_from_env
+from shared.policy import ROLE_SCOPES, scopes_for_roles
+
+
+def test_role_table_matches_the_design() -> None:
+    assert ROLE_SCOPES == {
+        "supply_chain_manager": {
+            "inventory:read", "logistics:read", "returns:read", "inventory:reorder", "logistics:reroute",
+        },
+        "finance": {"payments:read", "payments:release", "payments:refund", "returns:read"},
+        "analyst": {"inventory:read", "logistics:read", "returns:read", "payments:read"},
+        "returns_agent": {"returns:read", "returns:write", "inventory:read"},
+        "auditor": {"audit:read"},
+    }  # fmt: skip
+
+
+def test_token_scopes_the_role_may_not_hold_are_ignored() -> None:
+    claims = {
+        "tenant_id": "acme", "sub": "ana@acme", "roles": ["analyst"],
+        "scope": "inventory:read payments:refund inventory:reorder",
+    }  # fmt: skip
+    assert identity_from_claims(claims).scopes == {"inventory:read"}
+
+
+def test_unknown_roles_in_a_token_grant_nothing() -> None:
+    claims = {"tenant_id": "acme", "sub": "x@acme", "roles": ["root", "admin"], "scope": "payments:refund"}
+    identity = identity_from_claims(claims)
+    assert identity.roles == frozenset() and identity.scopes == frozenset()
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "a@acme", "roles": ["analyst"], "scope": "inventory:read"},
+        {"tenant_id": "", "sub": "a@acme", "roles": ["analyst"]},
+        {"tenant_id": "Acme'--", "sub": "a@acme", "roles": ["analyst"]},
+        {"tenant_id": "acme", "roles": ["analyst"]},
+        {"tenant_id": "acme", "sub": "a@acme", "roles": "analyst"},
+        {"tenant_id": "acme", "sub": "a@acme", "roles": ["analyst"], "scope": ["inventory:read"]},
+    ],
+)
+def test_malformed_claims_are_refused(claims: dict[str, object]) -> None:
+    with pytest.raises(IdentityError):
+        identity_from_claims(claims)
+
+
+def test_read_only_mode_keeps_only_reading_scopes() -> None:
+    manager = identity_from_roles(
+        tenant_id="acme", user_id="alice@acme", roles=frozenset({"supply_chain_manager"}), read_only_mode=True
+    )
+    assert manager.scopes == {"inventory:read", "logistics:read", "returns:read"}
+
+
+def test_local_identity_needs_every_variable_and_known_roles() -> None:
+    env = {"SUPPLYCHAIN_TENANT": "acme", "SUPPLYCHAIN_USER": "rita@acme", "SUPPLYCHAIN_ROLES": "returns_agent, analyst"}
+    identity = local_identity_from_env(env)
+    assert identity.scopes == scopes_for_roles(["returns_agent", "analyst"])
+    with pytest.raises(IdentityError, match="set SUPPLYCHAIN_ROLES"):
+        local_identity_from_env({**env, "SUPPLYCHAIN_ROLES": ""})
+    with pytest.raises(IdentityError, match="unknown role 'owner'"):
+        local_identity_from_env({**env, "SUPPLYCHAIN_ROLES": "owner"})
+    with pytest.raises(IdentityError, match="names no role"):
+        local_identity_from_env({**env, "SUPPLYCHAIN_ROLES": " , "})
