@@ -95,7 +95,7 @@ def show_rows(rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], str
         say(f"     {render(row)}")
 
 
-async def run_scenario(*, assume_yes: bool) -> int:
+async def run_scenario(*, assume_yes: bool) -> None:
     human = TerminalHuman(assume_yes=assume_yes)
     tenant, roles = USERS[DEMO_USER]
     say(f"Agent acting for {DEMO_USER} (tenant {tenant}, roles {', '.join(roles)}), four servers over stdio.")
@@ -154,4 +154,3 @@ async def run_scenario(*, assume_yes: bool) -> int:
         fg="green",
         bold=True,
     )
-    return 0

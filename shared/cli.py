@@ -121,9 +121,9 @@ def demo(assume_yes: bool, reset: bool) -> None:
         asyncio.run(seed_database(url))
         click.echo("Loaded the fixture tenants acme and globex.")
     try:
-        sys.exit(asyncio.run(run_scenario(assume_yes=assume_yes)))
-    except DemoFailed as failure:
-        click.secho(f"demo failed: {failure}", fg="red", err=True)
+        asyncio.run(run_scenario(assume_yes=assume_yes))
+    except* DemoFailed as failures:  # raised inside the clients' task groups, so it arrives grouped
+        click.secho(f"demo failed: {failures.exceptions[0]}", fg="red", err=True)
         sys.exit(1)
 
 

@@ -39,14 +39,15 @@ class Human:
 
 @asynccontextmanager
 async def mcp_client(
-    server: str, user: str, *, human: Human | None = None, mode: str = "auto", read_only: bool = False
+    server: str, user: str | Identity, *, human: Human | None = None, mode: str = "auto", read_only: bool = False
 ) -> AsyncIterator[Client]:
-    """An in-memory MCP client connected to a fresh `server` acting as `user`.
+    """An in-memory MCP client connected to a fresh `server` acting as `user` (a fixture user or an identity).
 
     With `human=None` the client declares no elicitation capability, like a client that cannot ask.
     """
     settings = load_settings(server, **({"read_only": True} if read_only else {}))
-    built = server_module(server).build_server(settings, local_identity=identity(user, read_only=read_only))
+    caller = identity(user, read_only=read_only) if isinstance(user, str) else user
+    built = server_module(server).build_server(settings, local_identity=caller)
     async with Client(built, mode=mode, elicitation_callback=human) as client:
         yield client
 

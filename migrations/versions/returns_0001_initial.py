@@ -64,7 +64,8 @@ def upgrade() -> None:
     # The server only reads and decides: returns are created by the shop, never through MCP.
     op.execute("GRANT SELECT ON returns.order_lines, returns.return_authorisations TO returns_svc")
     op.execute(
-        "GRANT UPDATE (status, decided_by, decided_at, rejection_reason) ON returns.return_authorisations TO returns_svc"
+        "GRANT UPDATE (status, decided_by, decided_at, rejection_reason) "
+        "ON returns.return_authorisations TO returns_svc"
     )
 
 

@@ -61,7 +61,7 @@ class ReturnAuthorisation(ReturnBase, table=True):
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "order_reference", "sku"],
-            [f"{SCHEMA}.order_lines.tenant_id", f"{SCHEMA}.order_lines.order_reference", f"{SCHEMA}.order_lines.sku"],
+            [f"{SCHEMA}.order_lines.{column}" for column in ("tenant_id", "order_reference", "sku")],
         ),
         {"schema": SCHEMA},
     )
@@ -102,8 +102,13 @@ class ReturnSummaryPublic(BaseModel):
     @classmethod
     def of(cls, row: ReturnAuthorisation) -> ReturnSummaryPublic:
         return cls(
-            id=row.id, order_reference=row.order_reference, sku=row.sku, quantity=row.quantity, status=row.status,
-            requested_at=row.requested_at, has_customer_note=row.customer_note is not None,
+            id=row.id,
+            order_reference=row.order_reference,
+            sku=row.sku,
+            quantity=row.quantity,
+            status=row.status,
+            requested_at=row.requested_at,
+            has_customer_note=row.customer_note is not None,
         )
 
 
@@ -128,7 +133,14 @@ class ReturnPublic(BaseModel):
     def of(cls, row: ReturnAuthorisation) -> ReturnPublic:
         note = None if row.customer_note is None else UntrustedText.of(row.customer_note)
         return cls(
-            id=row.id, order_reference=row.order_reference, sku=row.sku, quantity=row.quantity, status=row.status,
-            requested_at=row.requested_at, customer_note=note, decided_by=row.decided_by,
-            decided_at=row.decided_at, rejection_reason=row.rejection_reason,
+            id=row.id,
+            order_reference=row.order_reference,
+            sku=row.sku,
+            quantity=row.quantity,
+            status=row.status,
+            requested_at=row.requested_at,
+            customer_note=note,
+            decided_by=row.decided_by,
+            decided_at=row.decided_at,
+            rejection_reason=row.rejection_reason,
         )

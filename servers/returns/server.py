@@ -7,8 +7,9 @@ refused at start-up.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
@@ -27,7 +28,7 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 # A decision overwrites the return's status (not additive); repeating it changes nothing more.
 DECIDE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
-TOOLS = {
+TOOLS: dict[Callable[..., Any], tuple[ToolRule, ToolAnnotations, str]] = {
     tools.list_returns: (ToolRule("returns:read"), READ, "List returns"),
     tools.get_return: (ToolRule("returns:read"), READ, "Get a return"),
     tools.approve_return: (ToolRule("returns:write", side_effect=True), DECIDE, "Approve a return"),
@@ -46,7 +47,9 @@ def build_server(settings: ReturnsSettings, *, local_identity: Identity | None =
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         engine = create_engine(
-            settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
+            settings.resolved_database_url(),
+            pool_size=settings.pool_size,
+            pool_timeout=settings.pool_timeout_seconds,
         )
         try:
             yield ServerState(engine=engine, local_identity=local_identity, read_only=settings.read_only)
@@ -64,8 +67,8 @@ def build_server(settings: ReturnsSettings, *, local_identity: Identity | None =
         lifespan=lifespan,
     )
     rules = {}
-    for function, (rule, annotations, title) in TOOLS.items():
-        server.add_tool(function, title=title, annotations=annotations)
+    for function, (rule, hints, title) in TOOLS.items():
+        server.add_tool(function, title=title, annotations=hints)
         rules[function.__name__] = rule
     server.middleware.append(ToolGate(server, rules))
     return server

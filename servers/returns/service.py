@@ -17,7 +17,11 @@ from servers.returns.models import RejectionReason, ReturnAuthorisation, ReturnS
 
 
 async def list_returns(
-    *, session: AsyncSession, tenant_id: str, status: ReturnStatus | None, limit: int,
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    status: ReturnStatus | None,
+    limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[ReturnAuthorisation]:
     """Up to `limit + 1` returns, newest first."""
@@ -30,9 +34,7 @@ async def list_returns(
     if status is not None:
         query = query.where(ReturnAuthorisation.status == status)
     if after is not None:
-        query = query.where(
-            tuple_(col(ReturnAuthorisation.requested_at), col(ReturnAuthorisation.id)) < tuple_(*after)
-        )
+        query = query.where(tuple_(col(ReturnAuthorisation.requested_at), col(ReturnAuthorisation.id)) < tuple_(*after))
     return list((await session.exec(query)).all())
 
 
@@ -61,7 +63,11 @@ async def reject_return(
 
 
 async def _decide(
-    *, session: AsyncSession, rma: ReturnAuthorisation, user_id: str, status: ReturnStatus,
+    *,
+    session: AsyncSession,
+    rma: ReturnAuthorisation,
+    user_id: str,
+    status: ReturnStatus,
     reason: RejectionReason | None,
 ) -> ReturnAuthorisation:
     # Exactly the columns the server role may update (column-level grant in the migration).

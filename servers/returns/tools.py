@@ -87,8 +87,10 @@ def _question(rma: ReturnAuthorisation, action: str, caller: Caller) -> str:
     # Only shape-checked fields (ids, order reference, SKU, numbers, enums) go into the question;
     # the customer's note is never quoted, so it cannot talk to the human who approves.
     who = caller.identity
-    return (f"{action} return {rma.id}: {rma.quantity} x {rma.sku} from order {rma.order_reference} "
-            f"(organisation {who.tenant_id}, decided by {who.user_id}).")
+    return (
+        f"{action} return {rma.id}: {rma.quantity} x {rma.sku} from order {rma.order_reference} "
+        f"(organisation {who.tenant_id}, decided by {who.user_id})."
+    )
 
 
 async def ask_approve_return(return_id: str, caller: CallerDep) -> Elicit[Approval]:
@@ -108,7 +110,8 @@ async def approve_return(
     async with caller.transaction() as session:
         # Checked again under a row lock: the return may have been decided while the human read.
         rma = await _requested_return(session, caller, return_id, for_update=True)
-        return ReturnPublic.of(await service.approve_return(session=session, rma=rma, user_id=caller.identity.user_id))
+        approved = await service.approve_return(session=session, rma=rma, user_id=caller.identity.user_id)
+        return ReturnPublic.of(approved)
 
 
 async def ask_reject_return(return_id: str, reason: RejectionReason, caller: CallerDep) -> Elicit[Approval]:
@@ -124,10 +127,9 @@ async def reject_return(
     reason: Reason,
     approval: Annotated[ElicitationResult[Approval], Resolve(ask_reject_return)],
 ) -> ReturnPublic:
-    """Reject a requested return authorisation for one of the listed reasons. A human is asked to approve it first."""
+    """Reject a requested return authorisation for a listed reason. A human is asked to approve it first."""
     require_approval(approval, "reject_return")
     async with caller.transaction() as session:
         rma = await _requested_return(session, caller, return_id, for_update=True)
-        return ReturnPublic.of(await service.reject_return(
-            session=session, rma=rma, user_id=caller.identity.user_id, reason=reason
-        ))
+        rejected = await service.reject_return(session=session, rma=rma, user_id=caller.identity.user_id, reason=reason)
+        return ReturnPublic.of(rejected)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import MISSING_REQUIRED_CLIENT_CAPABILITY
@@ -17,19 +19,26 @@ DECISIONS = [
     ("reject_return", {"return_id": CRUSHED_BOX, "reason": "duplicate_request"}),
 ]
 
+pytestmark = pytest.mark.usefixtures("seeded")
+
 
 async def _status(admin_url: str, rma_id: str) -> str:
-    [(status,)] = await admin_rows(admin_url, "SELECT status FROM returns.return_authorisations WHERE id = :id", id=rma_id)
+    sql = "SELECT status FROM returns.return_authorisations WHERE id = :id"
+    [(status,)] = await admin_rows(admin_url, sql, id=rma_id)
     return status
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-@pytest.mark.parametrize(("tool", "arguments", "expected"), [
-    ("approve_return", {"return_id": CRUSHED_BOX}, "approved"),
-    ("reject_return", {"return_id": CRUSHED_BOX, "reason": "duplicate_request"}, "rejected"),
-])
-async def test_accepted_approval_changes_the_return_in_both_protocol_eras(admin_url, seeded, mode, tool, arguments,
-                                                                          expected):
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("approve_return", {"return_id": CRUSHED_BOX}, "approved"),
+        ("reject_return", {"return_id": CRUSHED_BOX, "reason": "duplicate_request"}, "rejected"),
+    ],
+)
+async def test_accepted_approval_changes_the_return_in_both_protocol_eras(
+    admin_url: str, mode: str, tool: str, arguments: dict[str, Any], expected: str
+) -> None:
     async with mcp_client("returns", "rita@acme", human=Human(), mode=mode) as client:
         result = await client.call_tool(tool, arguments)
     assert result.is_error is False
@@ -37,12 +46,17 @@ async def test_accepted_approval_changes_the_return_in_both_protocol_eras(admin_
 
 
 @pytest.mark.parametrize(("tool", "arguments"), DECISIONS)
-@pytest.mark.parametrize(("action", "approve", "answer"), [
-    ("accept", False, "declined"),
-    ("decline", True, "decline"),
-    ("cancel", True, "cancel"),
-])
-async def test_anything_but_an_approval_changes_nothing(admin_url, seeded, tool, arguments, action, approve, answer):
+@pytest.mark.parametrize(
+    ("action", "approve", "answer"),
+    [
+        ("accept", False, "declined"),
+        ("decline", True, "decline"),
+        ("cancel", True, "cancel"),
+    ],
+)
+async def test_anything_but_an_approval_changes_nothing(
+    admin_url: str, tool: str, arguments: dict[str, Any], action: str, approve: bool, answer: str
+) -> None:
     before = await snapshot(admin_url, "returns")
     async with mcp_client("returns", "rita@acme", human=Human(action=action, approve=approve)) as client:
         result = await client.call_tool(tool, arguments)
@@ -53,7 +67,9 @@ async def test_anything_but_an_approval_changes_nothing(admin_url, seeded, tool,
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 @pytest.mark.parametrize(("tool", "arguments"), DECISIONS)
-async def test_a_client_that_cannot_ask_a_human_is_refused(admin_url, seeded, mode, tool, arguments):
+async def test_a_client_that_cannot_ask_a_human_is_refused(
+    admin_url: str, mode: str, tool: str, arguments: dict[str, Any]
+) -> None:
     before = await snapshot(admin_url, "returns")
     async with mcp_client("returns", "rita@acme", human=None, mode=mode) as client:
         with pytest.raises(MCPError) as refused:
@@ -66,13 +82,16 @@ async def test_a_client_that_cannot_ask_a_human_is_refused(admin_url, seeded, mo
     assert await snapshot(admin_url, "returns") == before
 
 
-@pytest.mark.parametrize(("tool", "arguments"), [
-    ("approve_return", {"return_id": WRONG_SIZE}),
-    ("reject_return", {"return_id": WRONG_SIZE, "reason": "item_not_eligible"}),
-])
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("approve_return", {"return_id": WRONG_SIZE}),
+        ("reject_return", {"return_id": WRONG_SIZE, "reason": "item_not_eligible"}),
+    ],
+)
 async def test_a_decided_return_cannot_be_decided_again_and_the_human_is_not_asked(
-    admin_url, seeded, tool, arguments
-):
+    admin_url: str, tool: str, arguments: dict[str, Any]
+) -> None:
     before = await snapshot(admin_url, "returns")
     human = Human()
     async with mcp_client("returns", "rita@acme", human=human) as client:
@@ -85,7 +104,7 @@ async def test_a_decided_return_cannot_be_decided_again_and_the_human_is_not_ask
     assert await snapshot(admin_url, "returns") == before
 
 
-async def test_approving_twice_is_a_conflict_the_second_time(admin_url, seeded):
+async def test_approving_twice_is_a_conflict_the_second_time(admin_url: str) -> None:
     async with mcp_client("returns", "rita@acme", human=Human()) as client:
         first = await client.call_tool("approve_return", {"return_id": INJECTION_RETURN_ID})
         after_first = await snapshot(admin_url, "returns")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -20,6 +21,8 @@ ACME_IDS = [return_id("acme", name) for name, *_ in RETURNS["acme"]]
 GLOBEX_IDS = [return_id("globex", name) for name, *_ in RETURNS["globex"]]
 MISSING_ID = "rma_" + "0" * 20  # well-formed, exists in no tenant
 
+pytestmark = pytest.mark.usefixtures("seeded")
+
 
 @asynccontextmanager
 async def globex_agent(human: Human | None = None) -> AsyncIterator[Client]:
@@ -35,12 +38,17 @@ def _without(text: str, rma_id: str) -> str:
     return text.replace(rma_id, "<id>")
 
 
-@pytest.mark.parametrize(("tool", "extra"), [
-    ("get_return", {}),
-    ("approve_return", {}),
-    ("reject_return", {"reason": "outside_return_window"}),
-])
-async def test_globex_gets_the_same_answer_for_acme_ids_as_for_ids_that_do_not_exist(admin_url, seeded, tool, extra):
+@pytest.mark.parametrize(
+    ("tool", "extra"),
+    [
+        ("get_return", {}),
+        ("approve_return", {}),
+        ("reject_return", {"reason": "outside_return_window"}),
+    ],
+)
+async def test_globex_gets_the_same_answer_for_acme_ids_as_for_ids_that_do_not_exist(
+    admin_url: str, tool: str, extra: dict[str, Any]
+) -> None:
     before = await snapshot(admin_url, "returns")
     human = Human()
     async with globex_agent(human) as client:
@@ -55,7 +63,7 @@ async def test_globex_gets_the_same_answer_for_acme_ids_as_for_ids_that_do_not_e
     assert await snapshot(admin_url, "returns") == before
 
 
-async def test_list_returns_shows_each_tenant_only_its_own_returns(seeded):
+async def test_list_returns_shows_each_tenant_only_its_own_returns() -> None:
     async with mcp_client("returns", "bob@globex") as client:
         globex = (await client.call_tool("list_returns", {"limit": 100})).structured_content["items"]
     async with mcp_client("returns", "ana@acme") as client:
@@ -64,7 +72,7 @@ async def test_list_returns_shows_each_tenant_only_its_own_returns(seeded):
     assert sorted(item["id"] for item in acme) == sorted(ACME_IDS)
 
 
-async def test_a_cursor_from_another_tenant_still_lists_only_your_own_returns(seeded):
+async def test_a_cursor_from_another_tenant_still_lists_only_your_own_returns() -> None:
     async with mcp_client("returns", "rita@acme") as client:
         acme_cursor = (await client.call_tool("list_returns", {"limit": 1})).structured_content["next_cursor"]
     async with mcp_client("returns", "bob@globex") as client:
@@ -74,7 +82,7 @@ async def test_a_cursor_from_another_tenant_still_lists_only_your_own_returns(se
 
 
 @pytest.mark.parametrize("tool", ["list_returns", "get_return"])
-async def test_a_caller_without_returns_read_is_refused_naming_the_scope(seeded, tool):
+async def test_a_caller_without_returns_read_is_refused_naming_the_scope(tool: str) -> None:
     async with mcp_client("returns", "audrey@acme") as client:
         assert (await client.list_tools()).tools == []
         with pytest.raises(MCPError) as refused:
@@ -84,15 +92,23 @@ async def test_a_caller_without_returns_read_is_refused_naming_the_scope(seeded,
 
 
 @pytest.mark.parametrize("user", ["ana@acme", "fred@acme", "alice@acme", "bob@globex"])
-async def test_readers_see_only_the_read_tools(seeded, user):
+async def test_readers_see_only_the_read_tools(user: str) -> None:
     async with mcp_client("returns", user) as client:
         tools = (await client.list_tools()).tools
     assert sorted(tool.name for tool in tools) == ["get_return", "list_returns"]
 
 
 @pytest.mark.parametrize(("user", "read_only"), [("ana@acme", False), ("fred@acme", False), ("rita@acme", True)])
-@pytest.mark.parametrize(("tool", "extra"), [("approve_return", {}), ("reject_return", {"reason": "item_not_eligible"})])
-async def test_a_caller_without_returns_write_cannot_decide(admin_url, seeded, user, read_only, tool, extra):
+@pytest.mark.parametrize(
+    ("tool", "extra"),
+    [
+        ("approve_return", {}),
+        ("reject_return", {"reason": "item_not_eligible"}),
+    ],
+)
+async def test_a_caller_without_returns_write_cannot_decide(
+    admin_url: str, user: str, read_only: bool, tool: str, extra: dict[str, Any]
+) -> None:
     before = await snapshot(admin_url, "returns")
     human = Human()
     async with mcp_client("returns", user, human=human, read_only=read_only) as client:
@@ -104,13 +120,18 @@ async def test_a_caller_without_returns_write_cannot_decide(admin_url, seeded, u
     assert await snapshot(admin_url, "returns") == before
 
 
-@pytest.mark.parametrize(("tool", "arguments", "unknown"), [
-    ("get_return", {"return_id": CRUSHED_BOX, "tenant_id": "globex"}, "'tenant_id'"),
-    ("list_returns", {"tenant_id": "globex", "user_id": "rita@acme"}, "'tenant_id', 'user_id'"),
-    # An approval can never arrive as an argument: the model cannot approve its own call.
-    ("approve_return", {"return_id": CRUSHED_BOX, "approval": {"approve": True}}, "'approval'"),
-])
-async def test_unknown_arguments_are_refused(admin_url, seeded, tool, arguments, unknown):
+@pytest.mark.parametrize(
+    ("tool", "arguments", "unknown"),
+    [
+        ("get_return", {"return_id": CRUSHED_BOX, "tenant_id": "globex"}, "'tenant_id'"),
+        ("list_returns", {"tenant_id": "globex", "user_id": "rita@acme"}, "'tenant_id', 'user_id'"),
+        # An approval can never arrive as an argument: the model cannot approve its own call.
+        ("approve_return", {"return_id": CRUSHED_BOX, "approval": {"approve": True}}, "'approval'"),
+    ],
+)
+async def test_unknown_arguments_are_refused(
+    admin_url: str, tool: str, arguments: dict[str, Any], unknown: str
+) -> None:
     before = await snapshot(admin_url, "returns")
     human = Human()
     async with mcp_client("returns", "rita@acme", human=human) as client:
@@ -121,15 +142,20 @@ async def test_unknown_arguments_are_refused(admin_url, seeded, tool, arguments,
     assert await snapshot(admin_url, "returns") == before
 
 
-@pytest.mark.parametrize(("tool", "arguments", "field"), [
-    ("list_returns", {}, "status"),
-    ("list_returns", {}, "cursor"),
-    ("get_return", {}, "return_id"),
-    ("approve_return", {}, "return_id"),
-    ("reject_return", {"reason": "duplicate_request"}, "return_id"),
-    ("reject_return", {"return_id": CRUSHED_BOX}, "reason"),
-])
-async def test_hostile_strings_in_every_string_argument_are_refused(admin_url, seeded, tool, arguments, field):
+@pytest.mark.parametrize(
+    ("tool", "arguments", "field"),
+    [
+        ("list_returns", {}, "status"),
+        ("list_returns", {}, "cursor"),
+        ("get_return", {}, "return_id"),
+        ("approve_return", {}, "return_id"),
+        ("reject_return", {"reason": "duplicate_request"}, "return_id"),
+        ("reject_return", {"return_id": CRUSHED_BOX}, "reason"),
+    ],
+)
+async def test_hostile_strings_in_every_string_argument_are_refused(
+    admin_url: str, tool: str, arguments: dict[str, Any], field: str
+) -> None:
     before = await snapshot(admin_url, "returns")
     human = Human()
     async with mcp_client("returns", "rita@acme", human=human) as client:
