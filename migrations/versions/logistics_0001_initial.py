@@ -65,12 +65,9 @@ def upgrade() -> None:
             FOREIGN KEY (tenant_id, shipment_id) REFERENCES logistics.shipments (tenant_id, id)
         )""")
     # Indexes lead with tenant_id: every query filters on it first.
+    op.execute("CREATE INDEX shipments_tenant_created ON logistics.shipments (tenant_id, created_at DESC, id DESC)")
     op.execute(
-        "CREATE INDEX shipments_tenant_created ON logistics.shipments (tenant_id, created_at DESC, id DESC)"
-    )
-    op.execute(
-        "CREATE INDEX shipments_tenant_status "
-        "ON logistics.shipments (tenant_id, status, created_at DESC, id DESC)"
+        "CREATE INDEX shipments_tenant_status ON logistics.shipments (tenant_id, status, created_at DESC, id DESC)"
     )
     op.execute(
         "CREATE INDEX tracking_events_tenant_shipment "
@@ -81,9 +78,7 @@ def upgrade() -> None:
         isolate_by_tenant("logistics", table)
 
     grant_schema_usage("logistics")
-    op.execute(
-        "GRANT SELECT ON logistics.destinations, logistics.carriers, logistics.shipments TO logistics_svc"
-    )
+    op.execute("GRANT SELECT ON logistics.destinations, logistics.carriers, logistics.shipments TO logistics_svc")
     # A reroute changes where a shipment goes and nothing else; its history is only ever appended to.
     op.execute("GRANT UPDATE (destination_code) ON logistics.shipments TO logistics_svc")
     op.execute("GRANT SELECT, INSERT ON logistics.tracking_events TO logistics_svc")

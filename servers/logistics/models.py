@@ -109,9 +109,7 @@ class Shipment(SQLModel, table=True):
 class TrackingEvent(SQLModel, table=True):
     __tablename__ = "tracking_events"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "shipment_id"], [f"{SCHEMA}.shipments.tenant_id", f"{SCHEMA}.shipments.id"]
-        ),
+        ForeignKeyConstraint(["tenant_id", "shipment_id"], [f"{SCHEMA}.shipments.tenant_id", f"{SCHEMA}.shipments.id"]),
         {"schema": SCHEMA},
     )
 
@@ -150,8 +148,13 @@ class ShipmentPublic(BaseModel):
     @classmethod
     def of(cls, row: Shipment) -> ShipmentPublic:
         return cls(
-            id=row.id, tracking_number=row.tracking_number, carrier=row.carrier_code, origin=row.origin,
-            destination=row.destination_code, status=row.status, created_at=row.created_at,
+            id=row.id,
+            tracking_number=row.tracking_number,
+            carrier=row.carrier_code,
+            origin=row.origin,
+            destination=row.destination_code,
+            status=row.status,
+            created_at=row.created_at,
         )
 
 
@@ -171,7 +174,11 @@ class TrackingEventPublic(BaseModel):
     @classmethod
     def of(cls, row: TrackingEvent) -> TrackingEventPublic:
         return cls(
-            id=row.id, kind=row.kind, location=row.location, detail=row.detail, recorded_by=row.recorded_by,
+            id=row.id,
+            kind=row.kind,
+            location=row.location,
+            detail=row.detail,
+            recorded_by=row.recorded_by,
             occurred_at=row.occurred_at,
         )
 

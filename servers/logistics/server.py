@@ -23,14 +23,10 @@ from shared.settings import ServerSettings
 
 NAME = "logistics"
 
-READ = ToolAnnotations(
-    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-)
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 # A reroute overwrites the destination (destructive); repeating it changes nothing more, since a shipment
 # already headed to that warehouse is refused (idempotent).
-REROUTE = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
-)
+REROUTE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 TOOLS = {
     tools.list_carriers: (ToolRule("logistics:read"), READ, "List carriers"),
@@ -45,9 +41,7 @@ class LogisticsSettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_LOGISTICS_", extra="forbid", frozen=True)
 
 
-def build_server(
-    settings: LogisticsSettings, *, local_identity: Identity | None = None
-) -> MCPServer[ServerState]:
+def build_server(settings: LogisticsSettings, *, local_identity: Identity | None = None) -> MCPServer[ServerState]:
     """The logistics server. `local_identity` is the stdio caller; over HTTP it stays None."""
 
     @asynccontextmanager

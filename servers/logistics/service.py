@@ -25,9 +25,7 @@ from servers.logistics.models import (
 from shared.ids import new_id
 
 
-async def list_carriers(
-    *, session: AsyncSession, tenant_id: str, limit: int, after_code: str | None
-) -> list[Carrier]:
+async def list_carriers(*, session: AsyncSession, tenant_id: str, limit: int, after_code: str | None) -> list[Carrier]:
     """Up to `limit + 1` carriers ordered by code, starting after `after_code`."""
     query = select(Carrier).where(Carrier.tenant_id == tenant_id).order_by(col(Carrier.code)).limit(limit + 1)
     if after_code is not None:
@@ -36,7 +34,11 @@ async def list_carriers(
 
 
 async def list_shipments(
-    *, session: AsyncSession, tenant_id: str, status: ShipmentStatus | None, limit: int,
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    status: ShipmentStatus | None,
+    limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[Shipment]:
     """Up to `limit + 1` shipments, newest first, optionally only those with `status`."""
@@ -63,9 +65,7 @@ async def get_shipment(
     return (await session.exec(query)).first()
 
 
-async def list_events(
-    *, session: AsyncSession, tenant_id: str, shipment_id: str, limit: int
-) -> list[TrackingEvent]:
+async def list_events(*, session: AsyncSession, tenant_id: str, shipment_id: str, limit: int) -> list[TrackingEvent]:
     """Up to `limit + 1` tracking events of one shipment, newest first."""
     query = (
         select(TrackingEvent)
@@ -90,8 +90,12 @@ async def reroute_shipment(
     shipment.destination_code = destination_code
     session.add(shipment)
     event = TrackingEvent(
-        id=new_id("te"), tenant_id=shipment.tenant_id, shipment_id=shipment.id, kind=EventKind.rerouted,
-        detail=f"destination {previous} -> {destination_code} (reason: {reason})", recorded_by=user_id,
+        id=new_id("te"),
+        tenant_id=shipment.tenant_id,
+        shipment_id=shipment.id,
+        kind=EventKind.rerouted,
+        detail=f"destination {previous} -> {destination_code} (reason: {reason})",
+        recorded_by=user_id,
     )
     session.add(event)
     await session.flush()

@@ -34,9 +34,7 @@ from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 
 ShipmentId = Annotated[str, Field(pattern=r"^sh_[0-9a-f]{20}$", description="Shipment id, e.g. 'sh_3f9a...'")]
-WarehouseCode = Annotated[
-    str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,15}$", description="Warehouse code, e.g. 'AMS-1'")
-]
+WarehouseCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,15}$", description="Warehouse code, e.g. 'AMS-1'")]
 
 # track_shipment answers with at most this many events; `more_events` says when older ones exist.
 MAX_EVENTS = 50
@@ -47,7 +45,9 @@ async def list_carriers(caller: CallerDep, limit: PageLimit = 25, cursor: Cursor
     after = decode_cursor(cursor)
     async with caller.transaction() as session:
         rows = await service.list_carriers(
-            session=session, tenant_id=caller.identity.tenant_id, limit=limit,
+            session=session,
+            tenant_id=caller.identity.tenant_id,
+            limit=limit,
             after_code=after[0] if after else None,
         )
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.code,))
@@ -70,9 +70,7 @@ async def list_shipments(
         rows = await service.list_shipments(
             session=session, tenant_id=caller.identity.tenant_id, status=status, limit=limit, after=after_key
         )
-    items, next_cursor = split_page(
-        rows, limit=limit, key_of=lambda row: (row.created_at.isoformat(), row.id)
-    )
+    items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.created_at.isoformat(), row.id))
     return ShipmentPage(items=[ShipmentPublic.of(row) for row in items], next_cursor=next_cursor)
 
 
@@ -109,9 +107,7 @@ async def _reroutable_shipment(
         # Another tenant's shipment gets the very answer a nonexistent id gets.
         raise NotFoundError("shipment", shipment_id)
     if shipment.status in FINAL_STATUSES:
-        raise ConflictError(
-            f"shipment {shipment_id!r} is {shipment.status}, too late to reroute; nothing changed"
-        )
+        raise ConflictError(f"shipment {shipment_id!r} is {shipment.status}, too late to reroute; nothing changed")
     if shipment.destination_code == destination:
         raise ConflictError(f"shipment {shipment_id!r} is already headed to {destination!r}; nothing changed")
     if await service.get_destination(session=session, tenant_id=tenant_id, code=destination) is None:
@@ -147,15 +143,17 @@ async def reroute_shipment(
     """
     require_approval(approval, "reroute_shipment")
     async with caller.transaction() as session:
-        shipment = await _reroutable_shipment(
-            session, caller, shipment_id, destination_warehouse, for_update=True
-        )
+        shipment = await _reroutable_shipment(session, caller, shipment_id, destination_warehouse, for_update=True)
         previous = shipment.destination_code
         event = await service.reroute_shipment(
-            session=session, shipment=shipment, destination_code=destination_warehouse, reason=reason,
+            session=session,
+            shipment=shipment,
+            destination_code=destination_warehouse,
+            reason=reason,
             user_id=caller.identity.user_id,
         )
         return ReroutePublic(
-            shipment=ShipmentPublic.of(shipment), previous_destination=previous,
+            shipment=ShipmentPublic.of(shipment),
+            previous_destination=previous,
             event=TrackingEventPublic.of(event),
         )

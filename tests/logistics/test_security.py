@@ -11,6 +11,8 @@ from shared.ids import fixture_id
 from tests.helpers import HOSTILE_STRINGS, Human, mcp_client, snapshot
 from tests.logistics.builders import GLOBEX_SHIPMENT_IDS, IN_TRANSIT, NONEXISTENT, reroute_args, text
 
+pytestmark = pytest.mark.usefixtures("seeded")
+
 TOOL_SCOPES = {
     "list_carriers": "logistics:read",
     "list_shipments": "logistics:read",
@@ -25,7 +27,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-async def test_globex_cannot_track_an_acme_shipment(seeded: None) -> None:
+async def test_globex_cannot_track_an_acme_shipment() -> None:
     async with mcp_client("logistics", "bob@globex") as client:
         acme = await client.call_tool("track_shipment", {"shipment_id": IN_TRANSIT})
         unknown = await client.call_tool("track_shipment", {"shipment_id": NONEXISTENT})
@@ -36,7 +38,7 @@ async def test_globex_cannot_track_an_acme_shipment(seeded: None) -> None:
     assert acme.structured_content is None
 
 
-async def test_globex_cannot_reroute_an_acme_shipment(admin_url: str, seeded: None) -> None:
+async def test_globex_cannot_reroute_an_acme_shipment(admin_url: str) -> None:
     before = await snapshot(admin_url, "logistics")
     human = Human()
     async with mcp_client("logistics", "bob@globex", human=human) as client:
@@ -49,23 +51,28 @@ async def test_globex_cannot_reroute_an_acme_shipment(admin_url: str, seeded: No
     assert await snapshot(admin_url, "logistics") == before
 
 
-async def test_list_tools_return_only_the_callers_tenant(seeded: None) -> None:
+async def test_list_tools_return_only_the_callers_tenant() -> None:
     async with mcp_client("logistics", "bob@globex") as client:
         shipments = await client.call_tool("list_shipments", {})
         carriers = await client.call_tool("list_carriers", {})
     assert shipments.structured_content is not None and carriers.structured_content is not None
     assert {item["id"] for item in shipments.structured_content["items"]} == GLOBEX_SHIPMENT_IDS
     assert [item["tracking_number"] for item in shipments.structured_content["items"]] == [
-        "PRA-300205", "PRA-300204", "SKY-900203", "LAK-400202", "PRA-300201",
+        "PRA-300205",
+        "PRA-300204",
+        "SKY-900203",
+        "LAK-400202",
+        "PRA-300201",
     ]
     # Both tenants have a carrier coded SKY; bob sees globex's row, not acme's.
     assert [(c["id"], c["code"]) for c in carriers.structured_content["items"]] == [
-        (fixture_id("ca", "globex/LAK"), "LAK"), (fixture_id("ca", "globex/PRA"), "PRA"),
+        (fixture_id("ca", "globex/LAK"), "LAK"),
+        (fixture_id("ca", "globex/PRA"), "PRA"),
         (fixture_id("ca", "globex/SKY"), "SKY"),
     ]
 
 
-async def test_a_cursor_from_another_tenant_only_pages_the_callers_own_rows(seeded: None) -> None:
+async def test_a_cursor_from_another_tenant_only_pages_the_callers_own_rows() -> None:
     async with mcp_client("logistics", "alice@acme") as alice:
         page = await alice.call_tool("list_shipments", {"limit": 1})
     assert page.structured_content is not None
@@ -76,7 +83,7 @@ async def test_a_cursor_from_another_tenant_only_pages_the_callers_own_rows(seed
 
 
 @pytest.mark.parametrize("tool", list(TOOL_SCOPES))
-async def test_caller_without_the_scope_is_refused_naming_it(admin_url: str, seeded: None, tool: str) -> None:
+async def test_caller_without_the_scope_is_refused_naming_it(admin_url: str, tool: str) -> None:
     before = await snapshot(admin_url, "logistics")
     async with mcp_client("logistics", "fred@acme", human=Human()) as client:
         with pytest.raises(MCPError) as refused:
@@ -85,7 +92,7 @@ async def test_caller_without_the_scope_is_refused_naming_it(admin_url: str, see
     assert await snapshot(admin_url, "logistics") == before
 
 
-async def test_analyst_cannot_reroute(admin_url: str, seeded: None) -> None:
+async def test_analyst_cannot_reroute(admin_url: str) -> None:
     before = await snapshot(admin_url, "logistics")
     human = Human()
     async with mcp_client("logistics", "ana@acme", human=human) as client:
@@ -105,15 +112,13 @@ async def test_analyst_cannot_reroute(admin_url: str, seeded: None) -> None:
         ("fred@acme", False, []),
     ],
 )
-async def test_tools_list_shows_only_what_the_caller_may_call(
-    seeded: None, user: str, read_only: bool, visible: list[str]
-) -> None:
+async def test_tools_list_shows_only_what_the_caller_may_call(user: str, read_only: bool, visible: list[str]) -> None:
     async with mcp_client("logistics", user, read_only=read_only) as client:
         tools = (await client.list_tools()).tools
     assert sorted(tool.name for tool in tools) == visible
 
 
-async def test_reroute_schema_hides_caller_and_approval_and_annotations_tell_the_truth(seeded: None) -> None:
+async def test_reroute_schema_hides_caller_and_approval_and_annotations_tell_the_truth() -> None:
     async with mcp_client("logistics", "alice@acme") as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     reroute = tools["reroute_shipment"]
@@ -137,9 +142,7 @@ HOSTILE_TARGETS = [
 
 
 @pytest.mark.parametrize(("tool", "argument"), HOSTILE_TARGETS)
-async def test_hostile_strings_are_refused_and_change_nothing(
-    admin_url: str, seeded: None, tool: str, argument: str
-) -> None:
+async def test_hostile_strings_are_refused_and_change_nothing(admin_url: str, tool: str, argument: str) -> None:
     before = await snapshot(admin_url, "logistics")
     human = Human()
     async with mcp_client("logistics", "alice@acme", human=human) as client:
@@ -151,7 +154,7 @@ async def test_hostile_strings_are_refused_and_change_nothing(
 
 
 @pytest.mark.parametrize("tool", list(TOOL_SCOPES))
-async def test_unknown_argument_is_refused(admin_url: str, seeded: None, tool: str) -> None:
+async def test_unknown_argument_is_refused(admin_url: str, tool: str) -> None:
     before = await snapshot(admin_url, "logistics")
     human = Human()
     async with mcp_client("logistics", "alice@acme", human=human) as client:
