@@ -10,7 +10,11 @@ elicitation capability) gets a protocol error and nothing changes: the gate fail
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, Resolve
 from pydantic import BaseModel, Field
 
 from shared.errors import NotApprovedError
@@ -33,3 +37,16 @@ def require_approval(outcome: ElicitationResult[Approval], action: str) -> None:
         return
     answer = "declined" if isinstance(outcome, AcceptedElicitation) else outcome.action
     raise NotApprovedError(f"{action} was not approved ({answer}); nothing changed")
+
+
+def asks_for_approval(tool: Callable[..., Any]) -> bool:
+    """True when `tool` has a parameter `Annotated[ElicitationResult[Approval], Resolve(...)]`.
+
+    Used at start-up to prove that every side-effecting tool is gated by a human's answer.
+    """
+    for hint in typing.get_type_hints(tool, include_extras=True).values():
+        if typing.get_origin(hint) is typing.Annotated:
+            inner, *metadata = typing.get_args(hint)
+            if inner == ElicitationResult[Approval] and any(isinstance(m, Resolve) for m in metadata):
+                return True
+    return False

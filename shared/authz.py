@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel
 
+from shared.approval import asks_for_approval
 from shared.caller import ServerState, current_identity
 from shared.errors import scope_denied
 from shared.identity import Identity, IdentityError
@@ -34,6 +36,15 @@ class ToolRule:
 
     scope: str
     side_effect: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """One row of a server's tool table: its rule, its MCP annotations and a human title."""
+
+    rule: ToolRule
+    annotations: ToolAnnotations
+    title: str
 
 
 def tool_error(message: str) -> CallToolResult:
@@ -88,12 +99,36 @@ class ToolGate:
             return tool_error(f"unknown argument(s) for {name}: {', '.join(map(repr, unknown))}")
         return await call_next(ctx)
 
-    def _visible_tools(self, result: Any, identity: Identity | None) -> Any:
+    def _visible_tools(self, result: Any, identity: Identity | None) -> dict[str, Any]:
+        if isinstance(result, BaseModel):
+            result = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         if not isinstance(result, dict) or identity is None:
-            return {**result, "tools": []} if isinstance(result, dict) else result
+            return {"tools": []}  # fail closed: show nothing we could not check
         visible = []
         for tool in result.get("tools", []):
             rule = self._rules.get(tool["name"])
             if rule is not None and identity.has_scope(rule.scope):
                 visible.append({**tool, "inputSchema": {**tool["inputSchema"], "additionalProperties": False}})
         return {**result, "tools": visible}
+
+
+def register_tools(server: MCPServer[Any], tools: Mapping[Callable[..., Any], ToolSpec]) -> ToolGate:
+    """Register `tools` on `server` and install the gate that enforces their rules.
+
+    Refuses, at start-up, a side-effecting tool that does not ask a human (and an approval gate on a
+    tool declared read-only), so the table in each `server.py` cannot drift from what the code does.
+    """
+    rules: dict[str, ToolRule] = {}
+    for function, spec in tools.items():
+        if spec.rule.side_effect != asks_for_approval(function):
+            raise RuntimeError(
+                f"tool {function.__name__!r}: side_effect={spec.rule.side_effect} but "
+                f"{'no' if spec.rule.side_effect else 'an'} approval parameter"
+            )
+        if spec.rule.side_effect == bool(spec.annotations.read_only_hint):
+            raise RuntimeError(f"tool {function.__name__!r}: readOnlyHint contradicts side_effect")
+        server.add_tool(function, title=spec.title, annotations=spec.annotations)
+        rules[function.__name__] = spec.rule
+    gate = ToolGate(server, rules)
+    server.middleware.append(gate)
+    return gate

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Annotated
-
-from pydantic import Field
 
 ID_DIGITS = 20
 
@@ -23,8 +20,3 @@ def new_id(prefix: str) -> str:
 def fixture_id(prefix: str, name: str) -> str:
     """A deterministic id for seed data, derived from `name`."""
     return f"{prefix}_{hashlib.sha256(name.encode()).hexdigest()[:ID_DIGITS]}"
-
-
-def id_type(prefix: str, description: str) -> object:
-    """An `Annotated[str, ...]` type accepting only ids with `prefix`."""
-    return Annotated[str, Field(pattern=rf"^{prefix}_[0-9a-f]{{{ID_DIGITS}}}$", description=description)]

@@ -81,4 +81,7 @@ HOSTILE_STRINGS = [
     "../../etc/passwd",
     "${jndi:ldap://x}",
     "",
+    "NaN",
+    "1e2",
+    "\u0661\u0662",  # Arabic-Indic digits: int() and Decimal() accept them
 ]

@@ -1,21 +1,22 @@
 """The inventory MCP server: `build_server(settings)` registers tools; nothing runs at import.
 
 The tool table below is the whole access policy of this server: which scope each tool needs and
-whether it has a side effect. `shared.authz.ToolGate` enforces it; a tool missing from the table is
-refused at start-up.
+whether it has a side effect. `shared.authz.register_tools` checks at start-up that every side effect
+asks a human, and installs the gate that enforces the scopes on every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.inventory import tools
-from shared.authz import ToolGate, ToolRule
+from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState
 from shared.db import create_engine
 from shared.identity import Identity
@@ -27,13 +28,13 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 REORDER = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
-TOOLS = {
-    tools.list_warehouses: (ToolRule("inventory:read"), READ, "List warehouses"),
-    tools.list_stock_levels: (ToolRule("inventory:read"), READ, "List stock levels"),
-    tools.get_stock_level: (ToolRule("inventory:read"), READ, "Get a stock level"),
-    tools.list_reorders: (ToolRule("inventory:read"), READ, "List reorders"),
-    tools.create_reorder: (ToolRule("inventory:reorder", side_effect=True), REORDER, "Create a reorder"),
-    tools.cancel_reorder: (ToolRule("inventory:reorder", side_effect=True), CANCEL, "Cancel a reorder"),
+TOOLS: dict[Callable[..., Any], ToolSpec] = {
+    tools.list_warehouses: ToolSpec(ToolRule("inventory:read"), READ, "List warehouses"),
+    tools.list_stock_levels: ToolSpec(ToolRule("inventory:read"), READ, "List stock levels"),
+    tools.get_stock_level: ToolSpec(ToolRule("inventory:read"), READ, "Get a stock level"),
+    tools.list_reorders: ToolSpec(ToolRule("inventory:read"), READ, "List reorders"),
+    tools.create_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), REORDER, "Create a reorder"),
+    tools.cancel_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), CANCEL, "Cancel a reorder"),
 }
 
 
@@ -64,9 +65,5 @@ def build_server(settings: InventorySettings, *, local_identity: Identity | None
         ),
         lifespan=lifespan,
     )
-    rules = {}
-    for function, (rule, hints, title) in TOOLS.items():
-        server.add_tool(function, title=title, annotations=hints)
-        rules[function.__name__] = rule
-    server.middleware.append(ToolGate(server, rules))
+    register_tools(server, TOOLS)
     return server

@@ -1,21 +1,22 @@
 """The logistics MCP server: `build_server(settings)` registers tools; nothing runs at import.
 
 The tool table below is the whole access policy of this server: which scope each tool needs and
-whether it has a side effect. `shared.authz.ToolGate` enforces it; a tool missing from the table is
-refused at start-up.
+whether it has a side effect. `shared.authz.register_tools` checks at start-up that every side effect
+asks a human, and installs the gate that enforces the scopes on every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.logistics import tools
-from shared.authz import ToolGate, ToolRule
+from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState
 from shared.db import create_engine
 from shared.identity import Identity
@@ -28,11 +29,11 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 # already headed to that warehouse is refused (idempotent).
 REROUTE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
-TOOLS = {
-    tools.list_carriers: (ToolRule("logistics:read"), READ, "List carriers"),
-    tools.list_shipments: (ToolRule("logistics:read"), READ, "List shipments"),
-    tools.track_shipment: (ToolRule("logistics:read"), READ, "Track a shipment"),
-    tools.reroute_shipment: (ToolRule("logistics:reroute", side_effect=True), REROUTE, "Reroute a shipment"),
+TOOLS: dict[Callable[..., Any], ToolSpec] = {
+    tools.list_carriers: ToolSpec(ToolRule("logistics:read"), READ, "List carriers"),
+    tools.list_shipments: ToolSpec(ToolRule("logistics:read"), READ, "List shipments"),
+    tools.track_shipment: ToolSpec(ToolRule("logistics:read"), READ, "Track a shipment"),
+    tools.reroute_shipment: ToolSpec(ToolRule("logistics:reroute", side_effect=True), REROUTE, "Reroute a shipment"),
 }
 
 
@@ -65,9 +66,5 @@ def build_server(settings: LogisticsSettings, *, local_identity: Identity | None
         ),
         lifespan=lifespan,
     )
-    rules = {}
-    for function, (rule, hints, title) in TOOLS.items():
-        server.add_tool(function, title=title, annotations=hints)
-        rules[function.__name__] = rule
-    server.middleware.append(ToolGate(server, rules))
+    register_tools(server, TOOLS)
     return server

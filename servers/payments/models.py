@@ -34,8 +34,13 @@ def to_cents(value: Decimal) -> Decimal:
 Amount = Annotated[
     Decimal,
     PlainSerializer(lambda value: str(to_cents(value)), return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$",
-                    "description": "Exact decimal amount with two decimal places, e.g. '1250.00'"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]+\.[0-9]{2}$",
+            "description": "Exact decimal amount with two decimal places, e.g. '1250.00'",
+        }
+    ),
 ]
 """A money amount in results: a `Decimal` in Python, a two-decimal string in structured output."""
 
@@ -128,9 +133,16 @@ class PaymentPublic(BaseModel):
     @classmethod
     def of(cls, row: Payment) -> PaymentPublic:
         return cls(
-            id=row.id, supplier=row.supplier_name, invoice_ref=row.invoice_ref, amount=row.amount,
-            currency=row.currency, status=row.status, due_on=row.due_on, created_at=row.created_at,
-            released_by=row.released_by, released_at=row.released_at,
+            id=row.id,
+            supplier=row.supplier_name,
+            invoice_ref=row.invoice_ref,
+            amount=row.amount,
+            currency=row.currency,
+            status=row.status,
+            due_on=row.due_on,
+            created_at=row.created_at,
+            released_by=row.released_by,
+            released_at=row.released_at,
         )
 
 
@@ -154,8 +166,13 @@ class ChargePublic(BaseModel):
     @classmethod
     def of(cls, row: Charge) -> ChargePublic:
         return cls(
-            id=row.id, customer=row.customer_name, reference=row.reference, amount=row.amount,
-            refunded=row.refunded, refundable=row.amount - row.refunded, currency=row.currency,
+            id=row.id,
+            customer=row.customer_name,
+            reference=row.reference,
+            amount=row.amount,
+            refunded=row.refunded,
+            refundable=row.amount - row.refunded,
+            currency=row.currency,
             created_at=row.created_at,
         )
 
@@ -180,7 +197,12 @@ class RefundPublic(BaseModel):
     @classmethod
     def of(cls, row: Refund, charge: Charge) -> RefundPublic:
         return cls(
-            id=row.id, charge_id=row.charge_id, amount=row.amount, currency=row.currency, issued_by=row.issued_by,
-            created_at=row.created_at, charge_refunded=charge.refunded,
+            id=row.id,
+            charge_id=row.charge_id,
+            amount=row.amount,
+            currency=row.currency,
+            issued_by=row.issued_by,
+            created_at=row.created_at,
+            charge_refunded=charge.refunded,
             charge_refundable=charge.amount - charge.refunded,
         )

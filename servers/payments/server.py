@@ -1,21 +1,22 @@
 """The payments MCP server: `build_server(settings)` registers tools; nothing runs at import.
 
 The tool table below is the whole access policy of this server: which scope each tool needs and
-whether it has a side effect. `shared.authz.ToolGate` enforces it; a tool missing from the table is
-refused at start-up.
+whether it has a side effect. `shared.authz.register_tools` checks at start-up that every side effect
+asks a human, and installs the gate that enforces the scopes on every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.payments import tools
-from shared.authz import ToolGate, ToolRule
+from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState
 from shared.db import create_engine
 from shared.identity import Identity
@@ -30,13 +31,15 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 RELEASE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 REFUND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 
-TOOLS = {
-    tools.list_payments: (ToolRule("payments:read"), READ, "List supplier payments"),
-    tools.get_payment: (ToolRule("payments:read"), READ, "Get a supplier payment"),
-    tools.list_charges: (ToolRule("payments:read"), READ, "List customer charges"),
-    tools.get_charge: (ToolRule("payments:read"), READ, "Get a customer charge"),
-    tools.release_payment: (ToolRule("payments:release", side_effect=True), RELEASE, "Release a supplier payment"),
-    tools.issue_refund: (ToolRule("payments:refund", side_effect=True), REFUND, "Refund a customer charge"),
+TOOLS: dict[Callable[..., Any], ToolSpec] = {
+    tools.list_payments: ToolSpec(ToolRule("payments:read"), READ, "List supplier payments"),
+    tools.get_payment: ToolSpec(ToolRule("payments:read"), READ, "Get a supplier payment"),
+    tools.list_charges: ToolSpec(ToolRule("payments:read"), READ, "List customer charges"),
+    tools.get_charge: ToolSpec(ToolRule("payments:read"), READ, "Get a customer charge"),
+    tools.release_payment: ToolSpec(
+        ToolRule("payments:release", side_effect=True), RELEASE, "Release a supplier payment"
+    ),
+    tools.issue_refund: ToolSpec(ToolRule("payments:refund", side_effect=True), REFUND, "Refund a customer charge"),
 }
 
 
@@ -67,9 +70,5 @@ def build_server(settings: PaymentsSettings, *, local_identity: Identity | None 
         ),
         lifespan=lifespan,
     )
-    rules = {}
-    for function, (rule, annotations, title) in TOOLS.items():
-        server.add_tool(function, title=title, annotations=annotations)
-        rules[function.__name__] = rule
-    server.middleware.append(ToolGate(server, rules))
+    register_tools(server, TOOLS)
     return server

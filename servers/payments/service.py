@@ -19,7 +19,11 @@ from shared.ids import new_id
 
 
 async def list_payments(
-    *, session: AsyncSession, tenant_id: str, status: PaymentStatus | None, limit: int,
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    status: PaymentStatus | None,
+    limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[Payment]:
     """Up to `limit + 1` supplier payments, newest first, optionally only those with `status`."""
@@ -58,7 +62,11 @@ async def release_payment(*, session: AsyncSession, payment: Payment, user_id: s
 
 
 async def list_charges(
-    *, session: AsyncSession, tenant_id: str, refundable_only: bool, limit: int,
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    refundable_only: bool,
+    limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[Charge]:
     """Up to `limit + 1` customer charges, newest first, optionally only those not fully refunded."""
@@ -101,7 +109,11 @@ async def issue_refund(*, session: AsyncSession, charge: Charge, amount: Decimal
     (refunded <= amount) is the last line if it did not.
     """
     refund = Refund(
-        id=new_id("rf"), tenant_id=charge.tenant_id, charge_id=charge.id, amount=amount, currency=charge.currency,
+        id=new_id("rf"),
+        tenant_id=charge.tenant_id,
+        charge_id=charge.id,
+        amount=amount,
+        currency=charge.currency,
         issued_by=user_id,
     )
     charge.refunded = charge.refunded + amount

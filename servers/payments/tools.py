@@ -4,21 +4,24 @@ Thin by design: validate, open the caller's tenant transaction, call the service
 `...Public` model. The caller and the human's approval arrive by injection (`Resolve`); they are not
 in the input schema and no argument can stand in for them.
 
-Money in: `RefundAmount` accepts a JSON number or a decimal string and refuses anything that is not
-exact to the cent (more than two decimal places, NaN, Infinity), zero or negative, or above the
-limit; it never rounds. Prefer strings ("12.50"): a JSON number with more digits than a binary
-float holds is already rounded by the JSON parser before any server sees it. Every valid amount
-(at most 9 significant digits) survives a float exactly, so valid amounts arrive unchanged either way.
+Money in: `RefundAmount` accepts a JSON number or a plain decimal string ("12.50": ASCII digits and
+an optional point; no exponent, spaces, NaN or Infinity) and refuses zero, negatives, anything
+above the limit and anything not exact to the cent (1.005 is refused, never rounded). Prefer
+strings: the JSON parser turns a number into a binary float before any server code sees it. That
+is harmless for valid amounts (at most 9 significant digits survive a float exactly) and makes
+0.1 + 0.2 (0.30000000000000004) a refusal, but an over-precise number with more digits than a float
+holds (16 or more significant digits) may already have become a valid amount in transit.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from servers.payments import service
 from servers.payments.models import (
@@ -40,13 +43,29 @@ MAX_REFUND = Decimal("1000000.00")
 
 PaymentId = Annotated[str, Field(pattern=r"^pay_[0-9a-f]{20}$", description="Payment id, e.g. 'pay_3f9a...'")]
 ChargeId = Annotated[str, Field(pattern=r"^ch_[0-9a-f]{20}$", description="Charge id, e.g. 'ch_3f9a...'")]
+# Python's Decimal also reads '1e2', ' 5 ', 'NaN' and non-ASCII digits such as '١٢'; money text is plainer.
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _plain_decimal_text(value: object) -> object:
+    """Let a string amount through only as plain ASCII digits with an optional decimal point."""
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError(f"amount {value[:40]!r} is not a plain decimal such as '12.50'")
+    return value
+
+
 RefundAmount = Annotated[
     Decimal,
     Field(
-        gt=0, le=MAX_REFUND, max_digits=9, decimal_places=2,
-        description="Amount to refund in the charge's currency, as a decimal string such as \"12.50\": "
+        gt=0,
+        le=MAX_REFUND,
+        max_digits=9,
+        decimal_places=2,
+        description='Amount to refund in the charge\'s currency, as a decimal string such as "12.50": '
         "more than 0, at most 2 decimal places, at most 1000000.00",
     ),
+    # Listed after the constraints so they stay in the JSON schema; a before-validator still runs first.
+    BeforeValidator(_plain_decimal_text),
 ]
 
 
@@ -95,7 +114,10 @@ async def list_charges(
     after = _after_key(cursor)
     async with caller.transaction() as session:
         rows = await service.list_charges(
-            session=session, tenant_id=caller.identity.tenant_id, refundable_only=refundable_only, limit=limit,
+            session=session,
+            tenant_id=caller.identity.tenant_id,
+            refundable_only=refundable_only,
+            limit=limit,
             after=after,
         )
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.created_at.isoformat(), row.id))
@@ -122,9 +144,11 @@ async def approve_release_payment(payment_id: str, caller: CallerDep) -> Elicit[
     if payment.status != PaymentStatus.pending_approval:
         raise ConflictError(f"payment {payment_id!r} is {payment.status}, not pending_approval; nothing changed")
     # repr() quotes stored text, so a name with line breaks cannot pose as part of the question.
-    return ask(f"Release payment {payment.id}: {to_cents(payment.amount)} {payment.currency} to supplier "
-               f"{payment.supplier_name!r} for invoice {payment.invoice_ref!r}, due {payment.due_on} "
-               f"(organisation {who.tenant_id}, released by {who.user_id}).")
+    return ask(
+        f"Release payment {payment.id}: {to_cents(payment.amount)} {payment.currency} to supplier "
+        f"{payment.supplier_name!r} for invoice {payment.invoice_ref!r}, due {payment.due_on} "
+        f"(organisation {who.tenant_id}, released by {who.user_id})."
+    )
 
 
 async def release_payment(
@@ -132,7 +156,10 @@ async def release_payment(
     payment_id: PaymentId,
     approval: Annotated[ElicitationResult[Approval], Resolve(approve_release_payment)],
 ) -> PaymentPublic:
-    """Release a supplier payment that is pending approval, so the money is sent. A human is asked to approve it first."""
+    """Release a supplier payment that is pending approval, so the money is sent.
+
+    A human is asked to approve it first.
+    """
     require_approval(approval, "release_payment")
     async with caller.transaction() as session:
         payment = await service.get_payment(
@@ -169,11 +196,13 @@ async def approve_issue_refund(charge_id: str, amount: Decimal, caller: CallerDe
     amount = to_cents(amount)
     _check_refundable(charge, amount)
     currency = charge.currency
-    return ask(f"Refund {amount} {currency} on charge {charge.id} to customer {charge.customer_name!r} "
-               f"(reference {charge.reference!r}; charged {to_cents(charge.amount)} {currency}, refunded so far "
-               f"{to_cents(charge.refunded)} {currency}, refundable afterwards "
-               f"{to_cents(service.refundable(charge) - amount)} {currency}) "
-               f"(organisation {who.tenant_id}, issued by {who.user_id}).")
+    return ask(
+        f"Refund {amount} {currency} on charge {charge.id} to customer {charge.customer_name!r} "
+        f"(reference {charge.reference!r}; charged {to_cents(charge.amount)} {currency}, refunded so far "
+        f"{to_cents(charge.refunded)} {currency}, refundable afterwards "
+        f"{to_cents(service.refundable(charge) - amount)} {currency}) "
+        f"(organisation {who.tenant_id}, issued by {who.user_id})."
+    )
 
 
 async def issue_refund(
@@ -197,5 +226,7 @@ async def issue_refund(
         if charge is None:
             raise NotFoundError("charge", charge_id)
         _check_refundable(charge, amount)
-        refund = await service.issue_refund(session=session, charge=charge, amount=amount, user_id=caller.identity.user_id)
+        refund = await service.issue_refund(
+            session=session, charge=charge, amount=amount, user_id=caller.identity.user_id
+        )
         return RefundPublic.of(refund, charge)

@@ -1,8 +1,8 @@
 """The returns MCP server: `build_server(settings)` registers tools; nothing runs at import.
 
 The tool table below is the whole access policy of this server: which scope each tool needs and
-whether it has a side effect. `shared.authz.ToolGate` enforces it; a tool missing from the table is
-refused at start-up.
+whether it has a side effect. `shared.authz.register_tools` checks at start-up that every side effect
+asks a human, and installs the gate that enforces the scopes on every call.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.returns import tools
-from shared.authz import ToolGate, ToolRule
+from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState
 from shared.db import create_engine
 from shared.identity import Identity
@@ -28,11 +28,11 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 # A decision overwrites the return's status (not additive); repeating it changes nothing more.
 DECIDE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
-TOOLS: dict[Callable[..., Any], tuple[ToolRule, ToolAnnotations, str]] = {
-    tools.list_returns: (ToolRule("returns:read"), READ, "List returns"),
-    tools.get_return: (ToolRule("returns:read"), READ, "Get a return"),
-    tools.approve_return: (ToolRule("returns:write", side_effect=True), DECIDE, "Approve a return"),
-    tools.reject_return: (ToolRule("returns:write", side_effect=True), DECIDE, "Reject a return"),
+TOOLS: dict[Callable[..., Any], ToolSpec] = {
+    tools.list_returns: ToolSpec(ToolRule("returns:read"), READ, "List returns"),
+    tools.get_return: ToolSpec(ToolRule("returns:read"), READ, "Get a return"),
+    tools.approve_return: ToolSpec(ToolRule("returns:write", side_effect=True), DECIDE, "Approve a return"),
+    tools.reject_return: ToolSpec(ToolRule("returns:write", side_effect=True), DECIDE, "Reject a return"),
 }
 
 
@@ -66,9 +66,5 @@ def build_server(settings: ReturnsSettings, *, local_identity: Identity | None =
         ),
         lifespan=lifespan,
     )
-    rules = {}
-    for function, (rule, hints, title) in TOOLS.items():
-        server.add_tool(function, title=title, annotations=hints)
-        rules[function.__name__] = rule
-    server.middleware.append(ToolGate(server, rules))
+    register_tools(server, TOOLS)
     return server
