@@ -123,7 +123,7 @@ def demo(assume_yes: bool, reset: bool) -> None:
     try:
         asyncio.run(run_scenario(assume_yes=assume_yes))
     except* DemoFailed as failures:  # raised inside the clients' task groups, so it arrives grouped
-        click.secho(f"demo failed: {failures.exceptions[0]}", fg="red", err=True)
+        click.secho(f"demo failed: {_innermost(failures)}", fg="red", err=True)
         sys.exit(1)
 
 
@@ -160,6 +160,12 @@ def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, 
         repo=repo, home=home_dir(), user=user, tenant=tenant, roles=role_tuple, read_only=not allow_writes
     )
     click.echo(json.dumps(config, indent=2))
+
+
+def _innermost(group: BaseExceptionGroup[Exception]) -> BaseException:
+    """The first real exception inside (possibly nested) exception groups."""
+    first: BaseException = group.exceptions[0]
+    return _innermost(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _one_line(exc: Exception) -> str:
