@@ -18,7 +18,7 @@ import anyio
 import click
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from mcp_types import ElicitResult
+from mcp_types import ElicitResult, TextContent
 
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
@@ -85,9 +85,10 @@ async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str
     say(f"   agent → {tool}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})", fg="cyan")
     result = await client.call_tool(tool, arguments)
     if result.is_error or result.structured_content is None:
-        text = result.content[0].text if result.content else "no content"
+        text = next((block.text for block in result.content if isinstance(block, TextContent)), "no content")
         raise DemoFailed(f"{tool} failed: {text}")
-    return result.structured_content
+    content: dict[str, Any] = result.structured_content
+    return content
 
 
 def show_rows(rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], str]) -> None:

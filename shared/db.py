@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import Column, DateTime, func, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -51,3 +52,13 @@ async def tenant_transaction(engine: AsyncEngine, identity: Identity) -> AsyncIt
         connection = await session.connection()
         await connection.execute(_SET_TENANT, {"tenant_id": identity.tenant_id, "user_id": identity.user_id})
         yield session
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware (the default for timestamp columns)."""
+    return datetime.now(UTC)
+
+
+def timestamp_column() -> Column[datetime]:
+    """A `timestamptz NOT NULL DEFAULT now()` column for SQLModel's `sa_column=`."""
+    return Column(DateTime(timezone=True), nullable=False, server_default=func.now())

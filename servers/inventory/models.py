@@ -10,8 +10,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Enum, ForeignKeyConstraint, func
+from sqlalchemy import Enum, ForeignKeyConstraint
 from sqlmodel import Field, SQLModel
+
+from shared.db import timestamp_column, utc_now
 
 SCHEMA = "inventory"
 
@@ -74,7 +76,7 @@ class Reorder(ReorderBase, table=True):
     # Stored as text with a CHECK constraint (see the migration), not a native Postgres enum type.
     status: ReorderStatus = Field(default=ReorderStatus.open, sa_type=Enum(ReorderStatus, native_enum=False))
     requested_by: str
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    created_at: datetime = Field(default_factory=utc_now, sa_column=timestamp_column())
     cancelled_by: str | None = None
 
 

@@ -12,8 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Enum, ForeignKeyConstraint, func
+from sqlalchemy import Enum, ForeignKeyConstraint
 from sqlmodel import Field, SQLModel
+
+from shared.db import timestamp_column, utc_now
 
 SCHEMA = "logistics"
 
@@ -53,11 +55,6 @@ class RerouteReason(StrEnum):
     warehouse_capacity = "warehouse_capacity"
     carrier_delay = "carrier_delay"
     damage_risk = "damage_risk"
-
-
-def _timestamp() -> Column[datetime]:
-    """A timestamptz column that defaults to the database's transaction time."""
-    return Column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
 class Destination(SQLModel, table=True):
@@ -103,7 +100,7 @@ class Shipment(SQLModel, table=True):
     origin: str
     destination_code: str
     status: ShipmentStatus = Field(sa_type=Enum(ShipmentStatus, native_enum=False))
-    created_at: datetime = Field(sa_column=_timestamp())
+    created_at: datetime = Field(default_factory=utc_now, sa_column=timestamp_column())
 
 
 class TrackingEvent(SQLModel, table=True):
@@ -121,7 +118,7 @@ class TrackingEvent(SQLModel, table=True):
     # A carrier's scan has a place and no person; a reroute decided in an office has a person and no place.
     location: str | None = None
     recorded_by: str | None = None
-    occurred_at: datetime = Field(sa_column=_timestamp())
+    occurred_at: datetime = Field(default_factory=utc_now, sa_column=timestamp_column())
 
 
 class CarrierPublic(BaseModel):

@@ -17,8 +17,10 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, PlainSerializer, WithJsonSchema
-from sqlalchemy import Column, DateTime, Enum, ForeignKeyConstraint, Numeric, func
+from sqlalchemy import DateTime, Enum, ForeignKeyConstraint, Numeric
 from sqlmodel import Field, SQLModel
+
+from shared.db import timestamp_column, utc_now
 
 SCHEMA = "payments"
 CENT = Decimal("0.01")
@@ -74,7 +76,7 @@ class Payment(SQLModel, table=True):
         default=PaymentStatus.pending_approval, sa_type=Enum(PaymentStatus, native_enum=False)
     )
     due_on: date
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    created_at: datetime = Field(default_factory=utc_now, sa_column=timestamp_column())
     released_by: str | None = None
     released_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
@@ -92,7 +94,7 @@ class Charge(SQLModel, table=True):
     amount: Decimal = Field(sa_type=Numeric(14, 2))
     refunded: Decimal = Field(default=Decimal("0.00"), sa_type=Numeric(14, 2))
     currency: Currency = Field(sa_type=Enum(Currency, native_enum=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    created_at: datetime = Field(default_factory=utc_now, sa_column=timestamp_column())
 
 
 class Refund(SQLModel, table=True):
@@ -113,7 +115,7 @@ class Refund(SQLModel, table=True):
     amount: Decimal = Field(sa_type=Numeric(14, 2))
     currency: Currency = Field(sa_type=Enum(Currency, native_enum=False))
     issued_by: str
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    created_at: datetime = Field(default_factory=utc_now, sa_column=timestamp_column())
 
 
 class PaymentPublic(BaseModel):

@@ -139,13 +139,10 @@ async def test_server_role_is_not_privileged(admin_url: str, server: str) -> Non
     assert forced == [], f"tables without forced RLS: {forced}"
 
 
-@pytest.mark.parametrize("server", SERVERS)
-@pytest.mark.parametrize("other", SERVERS)
+@pytest.mark.parametrize(("server", "other"), [(s, o) for s in SERVERS for o in SERVERS if s != o])
 async def test_server_role_cannot_touch_another_servers_schema(
     admin_url: str, server_urls: dict[str, str], server: str, other: str
 ) -> None:
-    if server == other:
-        pytest.skip("own schema")
     table = (await _tables(admin_url, other))[0]
     engine = create_engine(server_urls[server])
     try:
