@@ -9,6 +9,7 @@ import click
 from pydantic import ValidationError
 
 from shared.policy import SERVERS
+from shared.settings import ServerSettings
 
 
 @click.group()
@@ -82,25 +83,89 @@ def db_seed() -> None:
 
 
 @main.command()
-@click.argument("server", type=click.Choice(SERVERS))
-@click.option("--transport", type=click.Choice(["stdio"]), default="stdio", show_default=True)
+@click.argument("server", type=click.Choice([*SERVERS, "all"]))
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
+@click.option("--host", default=None, help="HTTP: address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="HTTP: port (default 8101..8104 by server).")
 @click.option("--read-only", is_flag=True, help="Honour only reading scopes, whatever the roles allow.")
-def serve(server: str, transport: str, read_only: bool) -> None:
-    """Run one server. Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""
+def serve(server: str, transport: str, host: str | None, port: int | None, read_only: bool) -> None:
+    """Run one server (or `all` over HTTP). Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""
     from shared.identity import IdentityError, local_identity_from_env
     from shared.logs import configure_logging
     from shared.servers import load_settings, server_module
     from shared.settings import SettingsError
 
     configure_logging()
+    if server == "all":
+        _serve_all(host=host, read_only=read_only)
+        return
+    overrides: dict[str, object] = {"read_only": True} if read_only else {}
+    if transport == "http":
+        overrides |= {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     try:
-        settings = load_settings(server, **({"read_only": True} if read_only else {}))
-        identity = local_identity_from_env(read_only_mode=settings.read_only)
+        settings = load_settings(server, **overrides)
         settings.resolved_database_url()  # fail now, not at the first call
+        if transport == "stdio":
+            identity = local_identity_from_env(read_only_mode=settings.read_only)
+        else:
+            settings.check_http_exposure()
     except (IdentityError, SettingsError, ValueError) as exc:
         click.echo(f"supplychain serve {server}: refusing to start: {_one_line(exc)}", err=True)
         sys.exit(2)
-    server_module(server).build_server(settings, local_identity=identity).run("stdio")
+    if transport == "stdio":
+        server_module(server).build_server(settings, local_identity=identity).run("stdio")
+    else:
+        _serve_http(server, settings)
+
+
+def _serve_http(server: str, settings: ServerSettings) -> None:
+    import uvicorn
+
+    from shared.servers import http_app
+
+    click.echo(f"{server}: {settings.resource_url} (issuer {settings.issuer_url})", err=True)
+    uvicorn.run(
+        http_app(server, settings),
+        host=settings.host,
+        port=settings.listen_port,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,  # never trust X-Forwarded-* from whoever connects
+    )
+
+
+def _serve_all(*, host: str | None, read_only: bool) -> None:
+    """Each server in its own process, so each holds only its own credential."""
+    import signal
+    import subprocess
+
+    extra = [*(["--host", host] if host else []), *(["--read-only"] if read_only else [])]
+    children = [
+        subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", name, "--transport", "http", *extra])  # noqa: S603
+        for name in SERVERS
+    ]
+    try:
+        while all(child.poll() is None for child in children):
+            signal.sigtimedwait([signal.SIGINT, signal.SIGTERM], 0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            child.terminate()
+        codes = [child.wait(timeout=10) for child in children]
+    sys.exit(max((code for code in codes if code and code > 0), default=0))
+
+
+@main.command("dev-certs")
+def dev_certs() -> None:
+    """Make a local CA and a certificate for 127.0.0.1/localhost under $SUPPLYCHAIN_HOME/certs."""
+    from shared.devcerts import write_dev_certificates
+
+    paths = write_dev_certificates()
+    for name, path in paths.items():
+        click.echo(f"{name}: {path}")
 
 
 @main.command()

@@ -21,3 +21,14 @@ def load_settings(name: str, **overrides: Any) -> ServerSettings:
     """The server's settings from its own environment prefix, with explicit overrides on top."""
     settings_class: type[ServerSettings] = getattr(server_module(name), f"{name.capitalize()}Settings")
     return settings_class(**overrides)
+
+
+def http_app(name: str, settings: ServerSettings) -> Any:
+    """The ASGI app serving server `name` over Streamable HTTP as an OAuth 2.1 resource server."""
+    from shared.http import Issuer, build_http_app
+
+    module = server_module(name)
+    issuer = Issuer(settings)
+    server = module.build_server(settings, token_verifier=issuer.verifier())
+    rules = {function.__name__: spec.rule for function, spec in module.TOOLS.items()}
+    return build_http_app(server, settings=settings, issuer=issuer, rules=rules)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,10 +35,14 @@ def server_dsn_file(server: str) -> Path:
     return secrets_dir() / f"{server}.dsn"
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 class ServerSettings(BaseSettings):
-    """What every server needs; each server subclasses it with its own `env_prefix`."""
+    """What every server needs; each server subclasses it with its own `env_prefix` and port."""
 
     server_name: ClassVar[str] = ""
+    default_port: ClassVar[int] = 0
     model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
     database_url: SecretStr | None = None
@@ -46,6 +50,53 @@ class ServerSettings(BaseSettings):
     pool_size: int = Field(default=5, ge=1, le=50)
     pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     read_only: bool = False
+
+    # Phase 2 (HTTP): where to listen, who issues tokens, and the transport limits.
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+/mcp$")
+    issuer_url: str = Field(default="http://127.0.0.1:8100", pattern=r"^https?://[^\s?#]+$")
+    jwks_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    revocation: Literal["list", "none"] = "list"
+    revocation_staleness_seconds: float = Field(default=5.0, gt=0, le=5.0)
+    clock_leeway_seconds: int = Field(default=30, ge=0, le=30)
+    allowed_hosts: list[str] = []
+    allowed_origins: list[str] = []
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
+    rate_limit: str = Field(default="600/minute", pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour)s?$")
+    max_sessions: int = Field(default=1000, ge=1, le=100_000)
+    session_idle_timeout_seconds: float = Field(default=1800, gt=0, le=86_400)
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    behind_gateway: bool = False
+
+    @property
+    def listen_port(self) -> int:
+        """The port to listen on: the configured one, else the server's default."""
+        return self.port if self.port is not None else self.default_port
+
+    @property
+    def tls(self) -> bool:
+        """True when the server terminates TLS itself."""
+        return self.tls_certfile is not None and self.tls_keyfile is not None
+
+    @property
+    def resource_url(self) -> str:
+        """This server's canonical resource URL (RFC 8707): the `aud` its tokens must carry."""
+        if self.public_url is not None:
+            return self.public_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 (we name it, not bind it)
+        return f"{'https' if self.tls else 'http'}://{host}:{self.listen_port}/mcp"
+
+    def check_http_exposure(self) -> None:
+        """Refuse plain HTTP on a non-loopback address unless a TLS-terminating gateway is in front."""
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise SettingsError("set both TLS_CERTFILE and TLS_KEYFILE, or neither")
+        if self.host not in LOOPBACK_HOSTS and not self.tls and not self.behind_gateway:
+            raise SettingsError(
+                f"refusing plain HTTP on {self.host}: give a TLS certificate (see `supplychain dev-certs`) "
+                "or set BEHIND_GATEWAY=true when a TLS-terminating gateway is in front"
+            )
 
     def __init__(self, **values: Any) -> None:
         self._reject_unknown_variables()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from mcp.server.auth.provider import TokenVerifier
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
@@ -19,6 +20,7 @@ from servers.inventory import tools
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState
 from shared.db import create_engine
+from shared.http import resource_server_auth
 from shared.identity import Identity
 from shared.settings import ServerSettings
 
@@ -40,11 +42,14 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
 
 class InventorySettings(ServerSettings):
     server_name = NAME
+    default_port = 8101
     model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_INVENTORY_", extra="forbid", frozen=True)
 
 
-def build_server(settings: InventorySettings, *, local_identity: Identity | None = None) -> MCPServer[ServerState]:
-    """The inventory server. `local_identity` is the stdio caller; over HTTP it stays None."""
+def build_server(
+    settings: InventorySettings, *, local_identity: Identity | None = None, token_verifier: TokenVerifier | None = None
+) -> MCPServer[ServerState]:
+    """The inventory server: `local_identity` is the stdio caller; over HTTP `token_verifier` checks tokens."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
@@ -64,6 +69,8 @@ def build_server(settings: InventorySettings, *, local_identity: Identity | None
             "Creating or cancelling a reorder needs a human's approval."
         ),
         lifespan=lifespan,
+        token_verifier=token_verifier,
+        auth=resource_server_auth(settings) if token_verifier is not None else None,
     )
     register_tools(server, TOOLS)
     return server

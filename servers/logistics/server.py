@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from mcp.server.auth.provider import TokenVerifier
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
@@ -19,6 +20,7 @@ from servers.logistics import tools
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState
 from shared.db import create_engine
+from shared.http import resource_server_auth
 from shared.identity import Identity
 from shared.settings import ServerSettings
 
@@ -39,11 +41,14 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
 
 class LogisticsSettings(ServerSettings):
     server_name = NAME
+    default_port = 8102
     model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_LOGISTICS_", extra="forbid", frozen=True)
 
 
-def build_server(settings: LogisticsSettings, *, local_identity: Identity | None = None) -> MCPServer[ServerState]:
-    """The logistics server. `local_identity` is the stdio caller; over HTTP it stays None."""
+def build_server(
+    settings: LogisticsSettings, *, local_identity: Identity | None = None, token_verifier: TokenVerifier | None = None
+) -> MCPServer[ServerState]:
+    """The logistics server: `local_identity` is the stdio caller; over HTTP `token_verifier` checks tokens."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
@@ -65,6 +70,8 @@ def build_server(settings: LogisticsSettings, *, local_identity: Identity | None
             "Rerouting a shipment to another warehouse needs a human's approval."
         ),
         lifespan=lifespan,
+        token_verifier=token_verifier,
+        auth=resource_server_auth(settings) if token_verifier is not None else None,
     )
     register_tools(server, TOOLS)
     return server

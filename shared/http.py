@@ -1,0 +1,285 @@
+"""Phase 2: a server as an OAuth 2.1 resource server over Streamable HTTP.
+
+`build_http_app` takes the SDK's Streamable HTTP app (which already does RFC 9728 metadata, 401
+challenges, the RFC 8707 audience check, Host/Origin validation, the body limit and legacy session
+ids bound to the token's principal) and adds what the SDK leaves to us, each visible here:
+
+- `TokenInQueryGuard`: `?access_token=` is refused with 400 on every path (tokens only in headers);
+- `HttpGate`, after authentication, on the MCP endpoint:
+  - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
+    flood leaves the others alone;
+  - the step-up challenge: a `tools/call` whose scope the token lacks gets 403 with
+    `WWW-Authenticate: Bearer error="insufficient_scope", scope="<needed>", resource_metadata=...`;
+- metadata that lists the scopes this server understands;
+- the issuer's keys and revocation list, fetched in the background for the life of the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx2
+from limits import parse as parse_rate_limit
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.authz import ToolRule
+from shared.caller import identity_from_claims
+from shared.identity import IdentityError
+from shared.settings import ServerSettings
+from shared.tokens import IssuerUnavailable, JWTVerifier, KeySet, RevocationList, discover
+
+
+class Issuer:
+    """The authorization server as a resource server sees it: keys and revocations, kept fresh."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.client = httpx2.AsyncClient(timeout=5.0, follow_redirects=False)
+        self.keys = KeySet(settings.jwks_url or "", self.client)
+        self.revocations: RevocationList | None = (
+            RevocationList("", self.client, max_staleness_seconds=settings.revocation_staleness_seconds)
+            if settings.revocation == "list"
+            else None
+        )
+
+    def verifier(self) -> JWTVerifier:
+        """The token verifier for this server's audience."""
+        return JWTVerifier(
+            issuer=self.settings.issuer_url,
+            resource_url=self.settings.resource_url,
+            keys=self.keys,
+            revocations=self.revocations,
+            leeway_seconds=self.settings.clock_leeway_seconds,
+            read_only_mode=self.settings.read_only,
+        )
+
+    async def run(self) -> None:
+        """Discover the issuer (retrying until it answers), then poll revocations forever."""
+        while True:
+            try:
+                endpoints = await discover(self.settings.issuer_url, self.client)
+                break
+            except IssuerUnavailable:
+                await anyio.sleep(1.0)  # tokens are refused meanwhile: there are no keys yet
+        self.keys.url = self.settings.jwks_url or endpoints.jwks_url
+        with contextlib.suppress(IssuerUnavailable):  # if it fails, the first unknown kid refreshes again
+            await self.keys.refresh()
+        if self.revocations is not None:
+            if endpoints.revocation_list_url is None:
+                return  # never fresh: every token is refused, as the settings asked for a list
+            self.revocations.url = endpoints.revocation_list_url
+            await self.revocations.poll()
+
+
+def resource_server_auth(settings: ServerSettings) -> AuthSettings:
+    """The SDK's auth settings: our issuer, our canonical URL, and the RFC 8707 audience check on."""
+    return AuthSettings(
+        issuer_url=settings.issuer_url,  # a str, not AnyHttpUrl: no trailing slash, byte-equal to `iss`
+        resource_server_url=AnyHttpUrl(settings.resource_url),
+        validate_token_resource=True,
+    )
+
+
+def _json_response(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> ASGIApp:
+    payload = json.dumps(body).encode()
+
+    async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+        extra = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    *extra,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    return respond
+
+
+class TokenInQueryGuard:
+    """Refuse any request that carries a token in the query string (OAuth 2.1: headers only)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"access_token=" in scope.get("query_string", b""):
+            body = {"error": "invalid_request", "error_description": "tokens go in the Authorization header only"}
+            await _json_response(400, body)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class HttpGate:
+    """Per-tenant rate limit and step-up scope challenge for authenticated MCP requests."""
+
+    def __init__(self, app: ASGIApp, *, rules: Mapping[str, ToolRule], settings: ServerSettings) -> None:
+        self.app = app
+        self.rules = dict(rules)
+        self.max_body = settings.max_body_bytes
+        self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(settings.resource_url)))
+        self.limit = parse_rate_limit(settings.rate_limit)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        if scope["type"] != "http" or not isinstance(user, AuthenticatedUser):
+            await self.app(scope, receive, send)  # the SDK answers 401 with its challenge
+            return
+        try:
+            identity = identity_from_claims(user.access_token.claims or {})
+        except IdentityError:
+            await self.app(scope, receive, send)
+            return
+        if not await self.limiter.hit(self.limit, "tenant", identity.tenant_id):
+            await self._too_many_requests(identity.tenant_id, scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body, complete = await _read_body(receive, self.max_body)
+        if not complete:
+            await _json_response(413, {"error": "request body too large"})(scope, receive, send)
+            return
+        needed = self._scope_needed(body)
+        if needed is not None and not identity.has_scope(needed):
+            challenge = (
+                f'Bearer error="insufficient_scope", scope="{needed}", resource_metadata="{self.metadata_url}", '
+                f'error_description="this call requires scope {needed}"'
+            )
+            await _json_response(
+                403, {"error": "insufficient_scope", "scope": needed}, {"WWW-Authenticate": challenge}
+            )(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _scope_needed(self, body: bytes) -> str | None:
+        """The scope a `tools/call` body needs; None for other messages (the SDK validates them)."""
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(message, dict) or message.get("method") != "tools/call":
+            return None
+        params = message.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        rule = self.rules.get(name) if isinstance(name, str) else None
+        return rule.scope if rule is not None else None
+
+    async def _too_many_requests(self, tenant: str, scope: Scope, receive: Receive, send: Send) -> None:
+        reset_at, _remaining = await self.limiter.get_window_stats(self.limit, "tenant", tenant)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        body = {"error": "rate_limited", "error_description": f"tenant request limit {self.limit} reached"}
+        await _json_response(429, body, {"Retry-After": str(retry_after)})(scope, receive, send)
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """Read the whole request body, stopping (complete=False) once it exceeds `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), True
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", False
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that yields the already-read body once, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def transport_security(settings: ServerSettings) -> TransportSecuritySettings:
+    """Explicit Host and Origin allow-lists, enforced whatever address the server binds."""
+    port = settings.listen_port
+    hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", *settings.allowed_hosts}
+    if settings.public_url is not None:
+        hosts.add(AnyHttpUrl(settings.public_url).host or "")
+        hosts.add(f"{AnyHttpUrl(settings.public_url).host}:{AnyHttpUrl(settings.public_url).port}")
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=sorted(host for host in hosts if host),
+        allowed_origins=list(settings.allowed_origins),
+    )
+
+
+def build_http_app(
+    server: MCPServer[Any], *, settings: ServerSettings, issuer: Issuer, rules: Mapping[str, ToolRule]
+) -> ASGIApp:
+    """The ASGI app serving `server` at `/mcp` as a resource server (see the module docstring)."""
+    settings.check_http_exposure()
+    sdk_app = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        max_request_body_size=settings.max_body_bytes,
+        session_idle_timeout=settings.session_idle_timeout_seconds,
+        max_sessions=settings.max_sessions,
+        transport_security=transport_security(settings),
+        host=settings.host,
+    )
+    scopes = sorted({rule.scope for rule in rules.values()})
+    metadata_routes = create_protected_resource_routes(
+        resource_url=AnyHttpUrl(settings.resource_url),
+        # A plain string: AnyHttpUrl would add a trailing slash and no longer equal the issuer.
+        authorization_servers=[settings.issuer_url],  # type: ignore[list-item]
+        scopes_supported=scopes,
+        resource_name=f"supplychain {server.name}",
+    )
+    metadata_paths = {route.path for route in metadata_routes}
+    routes: list[Route | Mount] = list(metadata_routes)
+    for route in sdk_app.router.routes:
+        if isinstance(route, Route) and route.path == "/mcp":
+            route.app = HttpGate(route.app, rules=rules, settings=settings)
+        if not (isinstance(route, Route) and route.path in metadata_paths):  # ours lists the scopes
+            routes.append(route)  # type: ignore[arg-type]
+    sdk_app.router.routes = routes  # type: ignore[assignment]
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # The session manager (and with it the server's engine) outlives the background polling, so
+        # stopping the poller never cancels the database teardown.
+        async with server.session_manager.run():
+            async with anyio.create_task_group() as background:
+                background.start_soon(issuer.run)
+                yield
+                background.cancel_scope.cancel()
+            await issuer.client.aclose()
+
+    app = Starlette(routes=[Mount("/", app=sdk_app)], lifespan=lifespan)
+    return TokenInQueryGuard(app)
