@@ -1,0 +1,209 @@
+"""The dev authorization server's HTTP surface: a Starlette app, served by uvicorn on loopback.
+
+Routes: RFC 8414 metadata (also at the OpenID discovery path), JWKS, the revocation list, the
+authorization endpoint (login, consent), token, registration, revocation and introspection. OAuth
+logic is authlib's (`idp.server`); this module reads requests, keeps browser sessions and renders pages.
+
+DEV ONLY: fixture users with published passwords log in here. Production points the servers at the
+company identity provider instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlencode
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from fixtures.tenants import DEV_PASSWORDS, USERS
+from idp.clients import ClientRegistry
+from idp.keys import KeyRing
+from idp.pages import consent_page, error_page, login_page
+from idp.server import DevAuthorizationServer, HttpSnapshot, OAuthResponse
+from idp.sessions import SessionStore, set_cookie
+from idp.settings import IdpSettings
+from idp.store import IdpState
+from idp.tokens import fixture_subject, parse_scope
+from shared.policy import scopes_for_roles
+
+_FORM_CONTROLS = ("csrf_token", "decision")
+
+
+def _password_ok(user: str, password: str) -> bool:
+    expected = DEV_PASSWORDS.get(user)
+    # Compare digests: equal length, constant time, whatever was typed.
+    typed = hashlib.sha256(password.encode()).digest()
+    return expected is not None and hmac.compare_digest(typed, hashlib.sha256(expected.encode()).digest())
+
+
+def build_app(
+    settings: IdpSettings | None = None, *, keys: KeyRing | None = None, clients: ClientRegistry | None = None
+) -> Starlette:
+    """The dev authorization server as an ASGI app; state lives as long as the app."""
+    settings = settings or IdpSettings()
+    server = DevAuthorizationServer(
+        settings=settings, keys=keys or KeyRing(), clients=clients or ClientRegistry(), state=IdpState()
+    )
+    sessions = SessionStore()
+    secure_cookie = settings.issuer.startswith("https://")
+
+    async def snapshot(request: Request, params: list[tuple[str, str]] | None = None) -> HttpSnapshot:
+        if params is None:
+            if request.method == "GET":
+                params = list(request.query_params.multi_items())
+            else:  # token-endpoint parameters belong in the body (RFC 6749 §3.2): the query is ignored
+                form = await request.form()
+                params = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+        return HttpSnapshot(method=request.method, url=str(request.url), headers=request.headers, params=params)
+
+    def respond(call: Callable[[], OAuthResponse]) -> Response:
+        try:
+            return call().to_starlette()
+        except OAuth2Error as error:  # raised before authlib's own handling, e.g. insecure transport
+            response: OAuthResponse = server.handle_error_response(None, error)
+            return response.to_starlette()
+
+    def authorization_failed(error: OAuth2Error) -> Response:
+        if error.redirect_uri:  # the client and its redirect URI are verified: tell the client
+            return server.authorization_error(error).to_starlette()
+        return error_page(str(error.error), str(error.description or "The authorization request is invalid."), 400)
+
+    async def metadata(request: Request) -> Response:
+        return JSONResponse(server.metadata())
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(server.keys.jwks(), headers={"Cache-Control": "max-age=60"})
+
+    async def revocations(request: Request) -> Response:
+        body = {"revoked": server.state.revocation_list(), "generated_at": int(time.time())}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def authorize(request: Request) -> Response:
+        session = sessions.current(request) or sessions.start()
+        snap = await snapshot(request)
+        try:
+            grant = server.get_consent_grant(snap, end_user=None)
+        except OAuth2Error as error:
+            return authorization_failed(error)
+        except ValueError:  # authlib refuses to echo characters an error description may not carry
+            return error_page("invalid_request", "The authorization request is malformed.", 400)
+        if session.user_id is None:
+            page = login_page(csrf_token=session.csrf_token, authorize_query=request.url.query, users=list(USERS))
+        else:
+            subject = fixture_subject(session.user_id)
+            allowed, requested = scopes_for_roles(subject.roles), parse_scope(grant.request.payload.scope)
+            client = grant.request.client
+            page = consent_page(
+                csrf_token=session.csrf_token,
+                user_id=subject.sub,
+                client_name=client.client_name,
+                client_id=client.client_id,
+                scopes=sorted(allowed if requested is None else allowed & set(requested)),
+                redirect_uri=grant.redirect_uri,
+                resources=grant.request.payload.datalist.get("resource", []),
+                params=snap.params,
+            )
+        set_cookie(page, session, secure=secure_cookie)
+        return page
+
+    async def login(request: Request) -> Response:
+        session = sessions.current(request)
+        form = await request.form()
+        if session is None or not session.csrf_ok(_text(form.get("csrf_token"))):
+            return error_page("Forbidden", "This form expired or did not come from this server. Start again.", 403)
+        user, password = _text(form.get("username")) or "", _text(form.get("password")) or ""
+        query = _text(form.get("authorize_query")) or ""
+        if not _password_ok(user, password):
+            error = "Unknown user or wrong password."
+            return login_page(csrf_token=session.csrf_token, authorize_query=query, users=list(USERS), error=error)
+        session = sessions.log_in(session, user)
+        # Re-encode: the resumed request goes to our own /authorize, whatever the field held.
+        response = RedirectResponse(f"/authorize?{urlencode(parse_qsl(query, keep_blank_values=True))}", 303)
+        set_cookie(response, session, secure=secure_cookie)
+        return response
+
+    async def consent(request: Request) -> Response:
+        session = sessions.current(request)
+        form = await request.form()
+        if session is None or not session.csrf_ok(_text(form.get("csrf_token"))):
+            return error_page("Forbidden", "This form expired or did not come from this server. Start again.", 403)
+        if session.user_id is None:
+            return error_page("Forbidden", "Log in first.", 403)
+        params = [(k, v) for k, v in form.multi_items() if k not in _FORM_CONTROLS and isinstance(v, str)]
+        subject = fixture_subject(session.user_id)
+        try:
+            grant = server.get_consent_grant(await snapshot(request, params), end_user=subject)
+        except OAuth2Error as error:
+            return authorization_failed(error)
+        except ValueError:
+            return error_page("invalid_request", "The authorization request is malformed.", 400)
+        approved = _text(form.get("decision")) == "approve"
+        response: OAuthResponse = server.create_authorization_response(
+            request=grant.request, grant_user=subject if approved else None, grant=grant
+        )
+        return response.to_starlette()
+
+    async def token(request: Request) -> Response:
+        snap = await snapshot(request)
+        return respond(lambda: server.create_token_response(snap))
+
+    async def revoke(request: Request) -> Response:
+        snap = await snapshot(request)
+        return respond(lambda: server.create_endpoint_response("revocation", snap))
+
+    async def introspect(request: Request) -> Response:
+        snap = await snapshot(request)
+        return respond(lambda: server.create_endpoint_response("introspection", snap))
+
+    async def register(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body:
+            error = {"error": "invalid_client_metadata", "error_description": "The body must be a JSON object."}
+            return JSONResponse(error, status_code=400, headers={"Cache-Control": "no-store"})
+        snap = HttpSnapshot(method="POST", url=str(request.url), headers=request.headers, json_body=body)
+        return respond(lambda: server.create_endpoint_response("client_registration", snap))
+
+    routes = [
+        Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
+        Route("/.well-known/openid-configuration", metadata, methods=["GET"]),
+        Route("/jwks.json", jwks, methods=["GET"]),
+        Route("/revocations", revocations, methods=["GET"]),
+        Route("/authorize", authorize, methods=["GET"]),
+        Route("/authorize", consent, methods=["POST"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/token", token, methods=["POST"]),
+        Route("/register", register, methods=["POST"]),
+        Route("/revoke", revoke, methods=["POST"]),
+        Route("/introspect", introspect, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.authorization_server = server
+    return app
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def serve(settings: IdpSettings) -> None:
+    """Run the dev authorization server with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,  # never trust X-Forwarded-* from whoever connects
+    )

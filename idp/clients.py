@@ -1,0 +1,181 @@
+"""OAuth clients of the dev authorization server.
+
+Two kinds:
+- *service clients* (confidential, `client_credentials` only), made by `supplychain idp add-client`,
+  bound to one tenant and a set of roles, persisted in `$SUPPLYCHAIN_HOME/idp/clients.json` (0600)
+  with only a hash of their secret; their `client_id` has the form `name-xxxxxxxx@tenant`, so as a
+  token subject it is a well-formed user id of that tenant;
+- *dynamic clients* registered through RFC 7591 (Claude Desktop, the MCP Inspector), kept in memory;
+  they use the authorization code flow only, so every token they get is a user's, after consent.
+
+Guarantees: redirect URIs match exactly; a secret is compared in constant time against its hash; a
+public client can authenticate only as public, a confidential one only with its secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from authlib.oauth2.rfc6749 import ClientMixin
+
+from idp.settings import idp_dir, private_dir
+from shared.identity import TENANT_ID_PATTERN, USER_ID_PATTERN
+from shared.policy import scopes_for_roles
+
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+MAX_DYNAMIC_CLIENTS = 10_000
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,47}$")
+
+
+def clients_file() -> Path:
+    """Where service clients are persisted."""
+    return idp_dir() / "clients.json"
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a client secret.
+
+    The secrets are 256 random bits, so a fast hash suffices: there is nothing to guess, and a slow
+    password hash would only slow down every token request.
+    """
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Client(ClientMixin):
+    """A registered client and what it may do."""
+
+    client_id: str
+    client_name: str
+    token_endpoint_auth_method: str
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...] = ()
+    secret_hash: str | None = None
+    tenant_id: str | None = None  # service clients only
+    roles: tuple[str, ...] = ()  # service clients only
+    client_id_issued_at: int = 0
+
+    @property
+    def is_public(self) -> bool:
+        """True for a client without a secret (`token_endpoint_auth_method: none`)."""
+        return self.secret_hash is None
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # Only an unambiguous default: with several registered URIs the request must name one.
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        # Unknown scopes are refused earlier (server.validate_requested_scope); roles narrow later.
+        return scope or ""
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self.secret_hash is not None and hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == "none" if self.is_public else method in CONFIDENTIAL_AUTH_METHODS
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+class ClientRegistry:
+    """Service clients from the clients file (re-read when it changes) and dynamic clients in memory."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or clients_file()
+        self._dynamic: dict[str, Client] = {}
+        self._stored: dict[str, Client] = {}
+        self._stored_stamp: tuple[int, int] | None = None
+
+    def get(self, client_id: str) -> Client | None:
+        """The client with this id, if registered."""
+        return self._dynamic.get(client_id) or self._service_clients().get(client_id)
+
+    def add_dynamic(self, client: Client) -> None:
+        """Register a client from RFC 7591 registration (memory only)."""
+        if len(self._dynamic) >= MAX_DYNAMIC_CLIENTS:
+            raise OverflowError("too many dynamically registered clients; restart the dev server")
+        self._dynamic[client.client_id] = client
+
+    def _service_clients(self) -> dict[str, Client]:
+        # `add-client` may run while the server does: re-read the file whenever it changes.
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._stored, self._stored_stamp = {}, None
+            return self._stored
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != self._stored_stamp:
+            self._stored = load_service_clients(self.path)
+            self._stored_stamp = stamp
+        return self._stored
+
+
+def load_service_clients(path: Path) -> dict[str, Client]:
+    """The service clients in `path` by client id."""
+    entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8")).get("clients", [])
+    clients = {}
+    for entry in entries:
+        entry = {**entry, "grant_types": tuple(entry["grant_types"]), "roles": tuple(entry["roles"])}
+        clients[entry["client_id"]] = Client(**entry)
+    return clients
+
+
+def add_service_client(*, name: str, tenant: str, roles: list[str], path: Path | None = None) -> tuple[Client, str]:
+    """Register a confidential client-credentials client for `tenant` with `roles`; return it and its secret.
+
+    The secret is returned once and stored only as a hash. Raises `ValueError` on a bad name, tenant or role.
+    """
+    path = path or clients_file()
+    if not _NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"client name {name!r}: 1-48 letters, digits, spaces, '.', '_' or '-'")
+    if not TENANT_ID_PATTERN.fullmatch(tenant):
+        raise ValueError(f"malformed tenant id {tenant!r}")
+    if not roles:
+        raise ValueError("a service client needs at least one role")
+    scopes_for_roles(roles)  # raises UnknownRoleError (a ValueError) naming the bad role
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "client"
+    client_id = f"{slug}-{secrets.token_hex(4)}@{tenant}"
+    if not USER_ID_PATTERN.fullmatch(client_id):  # it becomes the tokens' `sub`: must read as a user id
+        raise ValueError(f"client name {name!r} does not make a valid client id")
+    secret = secrets.token_urlsafe(32)
+    client = Client(
+        client_id=client_id,
+        client_name=name,
+        token_endpoint_auth_method=CONFIDENTIAL_AUTH_METHODS[0],
+        grant_types=("client_credentials",),
+        secret_hash=hash_secret(secret),
+        tenant_id=tenant,
+        roles=tuple(sorted(set(roles))),
+        client_id_issued_at=int(time.time()),
+    )
+    existing = json.loads(path.read_text(encoding="utf-8")).get("clients", []) if path.exists() else []
+    _write_private(path, {"clients": [*existing, asdict(client)]})
+    return client, secret
+
+
+def _write_private(path: Path, document: dict[str, Any]) -> None:
+    private_dir(path.parent)
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2)
+    staging.replace(path)  # atomic: a running server never reads half a file

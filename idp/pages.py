@@ -1,0 +1,88 @@
+"""The login, consent and error pages.
+
+Guarantees: every value shown or put in a form field passes through `html.escape(quote=True)` (a
+client registers its own `client_name`, so it is hostile until proven otherwise); pages carry a
+Content-Security-Policy without scripts, refuse framing (no clickjacked consent) and are not cached.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from starlette.responses import HTMLResponse
+
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_STYLE = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}code{background:#eee}"
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    html = (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><p><small>Supply chain MCP · dev authorization server "
+        f"(development only)</small></p><h1>{_e(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def _hidden(params: list[tuple[str, str]]) -> str:
+    return "".join(f'<input type=hidden name="{_e(name)}" value="{_e(value)}">' for name, value in params)
+
+
+def login_page(*, csrf_token: str, authorize_query: str, users: list[str], error: str | None = None) -> HTMLResponse:
+    """The login form; it posts back to /login and then resumes the authorization request."""
+    notice = f"<p role=alert><strong>{_e(error)}</strong></p>" if error else ""
+    hint = ", ".join(f"<code>{_e(user)}</code>" for user in users)
+    body = (
+        f"{notice}<form method=post action=/login>"
+        f"{_hidden([('csrf_token', csrf_token), ('authorize_query', authorize_query)])}"
+        "<p><label>User <input name=username autocomplete=username required></label></p>"
+        "<p><label>Password <input name=password type=password autocomplete=current-password required></label></p>"
+        "<p><button type=submit>Log in</button></p></form>"
+        f"<p><small>Fixture users (dev passwords in <code>fixtures/tenants.py</code>): {hint}</small></p>"
+    )
+    return _page("Log in", body, status=401 if error else 200)
+
+
+def consent_page(
+    *,
+    csrf_token: str,
+    user_id: str,
+    client_name: str,
+    client_id: str,
+    scopes: list[str],
+    redirect_uri: str,
+    resources: list[str],
+    params: list[tuple[str, str]],
+) -> HTMLResponse:
+    """The consent form: who asks, for what, and where the answer goes."""
+    scope_items = "".join(f"<li><code>{_e(scope)}</code></li>" for scope in scopes) or (
+        "<li>nothing: your roles allow none of the requested scopes</li>"
+    )
+    resource_items = "".join(f"<li><code>{_e(resource)}</code></li>" for resource in resources) or (
+        "<li>any of the supply chain servers, one per token</li>"
+    )
+    body = (
+        f"<p>Signed in as <code>{_e(user_id)}</code>.</p>"
+        f"<p><strong>{_e(client_name)}</strong> (client <code>{_e(client_id)}</code>) asks to act for you with:</p>"
+        f"<ul>{scope_items}</ul><p>on</p><ul>{resource_items}</ul>"
+        f"<p>Your answer is sent to <code>{_e(redirect_uri)}</code>.</p>"
+        f"<form method=post action=/authorize>{_hidden([('csrf_token', csrf_token), *params])}"
+        "<button type=submit name=decision value=approve>Allow</button> "
+        "<button type=submit name=decision value=deny>Deny</button></form>"
+    )
+    return _page("Allow access?", body)
+
+
+def error_page(title: str, message: str, status: int) -> HTMLResponse:
+    """An error shown to the user (never redirected to an unverified client)."""
+    return _page(title, f"<p>{_e(message)}</p>", status=status)

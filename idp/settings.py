@@ -1,0 +1,126 @@
+"""Settings of the dev authorization server (`SUPPLYCHAIN_IDP_*`).
+
+Guarantees: the issuer is an absolute http(s) URL without a trailing slash, query or fragment; every
+server has exactly one canonical resource URL (RFC 8707) and no two servers share one; access tokens
+live 5 to 15 minutes; the server binds to loopback unless `allow_remote` says otherwise. Unknown
+`SUPPLYCHAIN_IDP_*` variables are refused, so a typo never leaves a setting at its default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.policy import SERVERS
+from shared.settings import SettingsError, home_dir
+
+ENV_PREFIX = "SUPPLYCHAIN_IDP_"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8100
+DEFAULT_RESOURCES = {server: f"http://127.0.0.1:{8101 + i}/mcp" for i, server in enumerate(SERVERS)}
+
+
+def idp_dir() -> Path:
+    """The dev authorization server's local state: `$SUPPLYCHAIN_HOME/idp`."""
+    return home_dir() / "idp"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` readable by this user only; directories it creates on the way get the same mode."""
+    for directory in reversed([p for p in (path, *path.parents) if not p.exists()]):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(url: str, what: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{what} must be an absolute http(s) URL without query or fragment, got {url!r}")
+    return url
+
+
+class IdpSettings(BaseSettings):
+    """Issuer, listening address, token lifetime and the four servers' resource URLs."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    # Fixture users with published passwords log in here: reachable from the network only on purpose.
+    allow_remote: bool = False
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    # Defaults to http://<host>:<port>, so `idp serve --port 8200` still names itself correctly.
+    issuer: str = ""
+    access_token_ttl_seconds: int = Field(default=600, ge=300, le=900)
+    resources: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RESOURCES))
+
+    def __init__(self, **values: Any) -> None:
+        known = {f"{ENV_PREFIX}{name}".upper() for name in type(self).model_fields}
+        unknown = sorted(key for key in os.environ if key.upper().startswith(ENV_PREFIX) and key.upper() not in known)
+        if unknown:
+            raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        super().__init__(**values)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_issuer(cls, values: Any) -> Any:
+        if isinstance(values, dict) and not values.get("issuer"):
+            host = values.get("host", DEFAULT_HOST)
+            port = values.get("port", DEFAULT_PORT)
+            values = {**values, "issuer": f"http://{host}:{port}"}
+        return values
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, issuer: str) -> str:
+        _check_url(issuer, "issuer")
+        if issuer.endswith("/"):
+            raise ValueError(f"issuer must not end with '/', got {issuer!r}")
+        return issuer
+
+    @field_validator("resources")
+    @classmethod
+    def _check_resources(cls, resources: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(resources) - set(SERVERS))
+        if unknown:
+            raise ValueError(f"unknown server(s) {', '.join(unknown)} in resources; servers: {', '.join(SERVERS)}")
+        merged = {**DEFAULT_RESOURCES, **resources}
+        for server, url in merged.items():
+            _check_url(url, f"resource of {server}")
+        if len(set(merged.values())) != len(merged):
+            raise ValueError("two servers share a resource URL: a token's audience would be ambiguous")
+        return merged
+
+    @field_validator("host")
+    @classmethod
+    def _check_exposure(cls, host: str, info: ValidationInfo) -> str:
+        if not info.data.get("allow_remote") and not is_loopback_host(host):
+            raise ValueError(f"{host!r} is not loopback; set {ENV_PREFIX}ALLOW_REMOTE=true to mean it")
+        return host
+
+    def server_for_resource(self, resource: str) -> str | None:
+        """The server whose canonical resource URL is exactly `resource`, if any."""
+        for server, url in self.resources.items():
+            if url == resource:
+                return server
+        return None
+
+    def url(self, path: str) -> str:
+        """An absolute URL on this issuer."""
+        return f"{self.issuer}{path}"

@@ -1,0 +1,77 @@
+"""The dev authorization server refuses settings that would weaken it or make its tokens ambiguous."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from idp.settings import DEFAULT_RESOURCES, IdpSettings
+from shared.settings import SettingsError
+
+
+def test_defaults(idp_home: Path) -> None:
+    settings = IdpSettings()
+    assert (settings.issuer, settings.host, settings.port, settings.access_token_ttl_seconds) == (
+        "http://127.0.0.1:8100",
+        "127.0.0.1",
+        8100,
+        600,
+    )
+    assert settings.resources == {
+        "inventory": "http://127.0.0.1:8101/mcp",
+        "logistics": "http://127.0.0.1:8102/mcp",
+        "returns": "http://127.0.0.1:8103/mcp",
+        "payments": "http://127.0.0.1:8104/mcp",
+    }
+
+
+def test_resources_and_issuer_from_the_environment(idp_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_IDP_RESOURCES", json.dumps({"payments": "https://pay.example/mcp"}))
+    monkeypatch.setenv("SUPPLYCHAIN_IDP_ISSUER", "https://idp.example")
+    settings = IdpSettings()
+    assert settings.resources == {**DEFAULT_RESOURCES, "payments": "https://pay.example/mcp"}
+    assert settings.issuer == "https://idp.example"
+    assert settings.server_for_resource("https://pay.example/mcp") == "payments"
+    assert settings.server_for_resource("https://pay.example/mcp/") is None
+
+
+@pytest.mark.parametrize("ttl", [0, 299, 901, 3600])
+def test_access_token_lifetime_stays_between_5_and_15_minutes(idp_home: Path, ttl: int) -> None:
+    with pytest.raises(ValidationError, match="access_token_ttl_seconds"):
+        IdpSettings(access_token_ttl_seconds=ttl)
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        {"billing": "https://billing.example/mcp"},
+        {"inventory": "ftp://inventory.example/mcp"},
+        {"inventory": "https://inventory.example/mcp#x"},
+        {"inventory": "http://127.0.0.1:8102/mcp"},  # the same URL as logistics: an ambiguous audience
+    ],
+)
+def test_bad_resources_are_refused(idp_home: Path, resources: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="resources"):
+        IdpSettings(resources=resources)
+
+
+@pytest.mark.parametrize("issuer", ["http://127.0.0.1:8100/", "127.0.0.1:8100", "https://idp.example?x=1"])
+def test_bad_issuers_are_refused(idp_home: Path, issuer: str) -> None:
+    with pytest.raises(ValidationError, match="issuer"):
+        IdpSettings(issuer=issuer)
+
+
+def test_a_typo_in_a_variable_name_is_refused(idp_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_IDP_ACCESS_TOKEN_TTL", "3600")
+    with pytest.raises(SettingsError, match="SUPPLYCHAIN_IDP_ACCESS_TOKEN_TTL"):
+        IdpSettings()
+
+
+def test_binding_beyond_loopback_needs_allow_remote(idp_home: Path) -> None:
+    with pytest.raises(ValidationError, match="ALLOW_REMOTE"):
+        IdpSettings(host="0.0.0.0")  # noqa: S104
+    assert IdpSettings(host="0.0.0.0", allow_remote=True, issuer="https://idp.example").host == "0.0.0.0"  # noqa: S104
+    assert IdpSettings(port=8200).issuer == "http://127.0.0.1:8200"
