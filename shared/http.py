@@ -6,6 +6,7 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
 
 - `TokenInQueryGuard`: `?access_token=` is refused with 400 on every path (tokens only in headers);
 - `HttpGate`, after authentication, on the MCP endpoint:
+  - the 401 challenge, carrying the server's reading scopes as the `scope` to ask for first;
   - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
     flood leaves the others alone;
   - the step-up challenge: a `tools/call` whose scope the token lacks gets 403 with
@@ -140,13 +141,17 @@ class HttpGate:
         self.rules = dict(rules)
         self.max_body = settings.max_body_bytes
         self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(settings.resource_url)))
+        self.initial_scope = " ".join(sorted({rule.scope for rule in rules.values() if not rule.side_effect}))
         self.limit = parse_rate_limit(settings.rate_limit)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
-        if scope["type"] != "http" or not isinstance(user, AuthenticatedUser):
-            await self.app(scope, receive, send)  # the SDK answers 401 with its challenge
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not isinstance(user, AuthenticatedUser):
+            await self._unauthorized(scope, receive, send)
             return
         try:
             identity = identity_from_claims(user.access_token.claims or {})
@@ -174,6 +179,19 @@ class HttpGate:
             )(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
+
+    async def _unauthorized(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """401 with the challenge the MCP spec asks for, naming the least scope that is useful here.
+
+        Offering only the reading scopes first means a client asks for write access when it needs
+        it, through the 403 step-up below, rather than up front.
+        """
+        challenge = (
+            f'Bearer error="invalid_token", error_description="Authentication required", '
+            f'scope="{self.initial_scope}", resource_metadata="{self.metadata_url}"'
+        )
+        body = {"error": "invalid_token", "error_description": "Authentication required"}
+        await _json_response(401, body, {"WWW-Authenticate": challenge})(scope, receive, send)
 
     def _scope_needed(self, body: bytes) -> str | None:
         """The scope a `tools/call` body needs; None for other messages (the SDK validates them)."""
