@@ -2,30 +2,47 @@
 
 It plays an agent acting for alice@acme (supply_chain_manager) and prints a transcript: what it
 asks, what each server answers, and what the human is asked to approve. Everything it talks to is
-real: the servers run as stdio subprocesses (phase 1) against the embedded Postgres.
+real, against the embedded Postgres:
+
+- over HTTP (phase 2, the default): the dev authorization server and the four servers run as
+  processes on loopback; the agent gets one token per server the way a real agent does (the MCP SDK's
+  OAuth client: metadata discovery, registration, PKCE, a resource indicator per server) and steps
+  up to a write scope when a server answers 403 `insufficient_scope`;
+- over stdio (phase 1): each server is a subprocess under the configured local identity.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
 import click
+import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult, TextContent
+from pydantic import AnyUrl
 
+from demo.browser import ScriptedBrowser
+from demo.stack import Stack, running_stack
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
 from shared.policy import SERVERS
 from shared.settings import home_dir
 
 DEMO_USER = "alice@acme"
+# The scripted browser captures the redirect itself, so nothing needs to listen on this address.
+DEMO_REDIRECT_URI = "http://127.0.0.1:33418/callback"
+Refusal = Callable[[], Awaitable[str]]
 
 
 class DemoFailed(RuntimeError):
@@ -96,10 +113,80 @@ def show_rows(rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], str
         say(f"     {render(row)}")
 
 
-async def run_scenario(*, assume_yes: bool) -> None:
+class MemoryTokenStorage(TokenStorage):
+    """Tokens and the client registration for one server, kept for the life of the run."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+def http_client(url: str, browser: ScriptedBrowser, human: TerminalHuman) -> Client:
+    """An MCP client for `url` whose HTTP client authenticates with the SDK's OAuth provider."""
+    oauth = OAuthClientProvider(
+        server_url=url,
+        client_metadata=OAuthClientMetadata(
+            client_name="supplychain demo agent",
+            redirect_uris=[AnyUrl(DEMO_REDIRECT_URI)],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",  # noqa: S106 (a public client: no secret at all)
+        ),
+        storage=MemoryTokenStorage(),
+        redirect_handler=browser.open,
+        callback_handler=browser.callback,
+    )
+    transport = streamable_http_client(url, http_client=httpx2.AsyncClient(auth=oauth, timeout=30.0))
+    return Client(transport, elicitation_callback=human)
+
+
+async def run_http(*, assume_yes: bool, base_port: int) -> None:
+    """The scenario over HTTP with OAuth, against a stack of processes started for the run."""
     human = TerminalHuman(assume_yes=assume_yes)
-    tenant, roles = USERS[DEMO_USER]
-    say(f"Agent acting for {DEMO_USER} (tenant {tenant}, roles {', '.join(roles)}), four servers over stdio.")
+    # Step 5's refusal is expected; the transcript shows it, so the SDK need not log it as an error.
+    logging.getLogger("mcp.client.auth.oauth2").setLevel(logging.CRITICAL)
+    with running_stack(base_port) as stack:
+        say(f"Authorization server {stack.issuer}; servers " + ", ".join(stack.server_urls.values()))
+        browser = ScriptedBrowser(DEMO_USER, stack.issuer, lambda line: say(line, fg="blue"))
+        try:
+            async with AsyncExitStack() as clients:
+                connected: dict[str, Client] = {}
+                for server in ("inventory", "logistics", "returns"):
+                    say(f"── connecting to {server}", dim=True)
+                    client = http_client(stack.server_urls[server], browser, human)
+                    connected[server] = await clients.enter_async_context(client)
+                await run_scenario(connected, human, refused=_payments_refused_over_http(stack, browser, human))
+        finally:
+            await browser.aclose()
+
+
+def _payments_refused_over_http(stack: Stack, browser: ScriptedBrowser, human: TerminalHuman) -> Refusal:
+    async def refused() -> str:
+        try:
+            async with http_client(stack.server_urls["payments"], browser, human) as client:
+                await client.call_tool("list_payments", {})
+        except Exception as exc:  # any refusal will do; its message is shown
+            return _innermost_message(exc)
+        raise DemoFailed("payments should have refused alice: she holds no payments scope")
+
+    return refused
+
+
+async def run_stdio(*, assume_yes: bool) -> None:
+    """The scenario over stdio: each server a subprocess under the local identity."""
+    human = TerminalHuman(assume_yes=assume_yes)
     async with AsyncExitStack() as stack:
         clients = {
             server: await stack.enter_async_context(
@@ -108,50 +195,55 @@ async def run_scenario(*, assume_yes: bool) -> None:
             for server in SERVERS
         }
 
-        step(1, "Find stock below its reorder point (inventory)")
-        page = await call(clients["inventory"], "list_stock_levels", {"below_reorder_point": True, "limit": 5})
-        show_rows(
-            page["items"],
-            lambda r: (
-                f"{r['warehouse']:6} {r['sku']:10} available {r['available']:>5}  reorder point {r['reorder_point']:>5}"
-            ),
-        )
-        low = page["items"][0]
-
-        step(2, f"Reorder {low['sku']} for {low['warehouse']}: a side effect, so a human approves it")
-        reorder = await call(
-            clients["inventory"],
-            "create_reorder",
-            {"sku": low["sku"], "warehouse": low["warehouse"], "quantity": low["reorder_quantity"]},
-        )
-        say(f"     reorder {reorder['id']}: {reorder['quantity']} x {reorder['sku']}, status {reorder['status']}")
-
-        step(3, "Track a shipment in transit (logistics)")
-        shipments = await call(clients["logistics"], "list_shipments", {"status": "in_transit", "limit": 3})
-        show_rows(shipments["items"], lambda r: f"{r['id']}  {r['carrier']:8} {r['origin']} → {r['destination']}")
-        tracking = await call(clients["logistics"], "track_shipment", {"shipment_id": shipments["items"][0]["id"]})
-        show_rows(tracking["events"], lambda e: f"{e['occurred_at'][:16]}  {e['kind']:10} {e['detail']}")
-
-        step(4, "Read a return whose customer note carries a prompt-injection attempt (returns)")
-        rma = await call(clients["returns"], "get_return", {"return_id": INJECTION_RETURN_ID})
-        note = rma["customer_note"]
-        say(f"     {note['notice']}", fg="magenta")
-        say(f"     note: {json.dumps(note['text'])}", fg="magenta")
-        say("     The agent treats the note as data: it makes no call the note asks for, and any side effect")
-        say("     would still need the returns:write scope (alice lacks it) and a human's approval.")
-
-        step(5, "A call outside alice's scopes is refused (payments)")
-        say("   agent → list_payments()", fg="cyan")
-        try:
-            await clients["payments"].call_tool("list_payments", {})
-        except MCPError as refused:
-            say(f"     refused: {refused}", fg="red")
-        else:
+        async def refused() -> str:
+            try:
+                await clients["payments"].call_tool("list_payments", {})
+            except MCPError as refusal:
+                return str(refusal)
             raise DemoFailed("list_payments should have been refused: alice has no payments scope")
 
+        await run_scenario({name: clients[name] for name in ("inventory", "logistics", "returns")}, human, refused)
+
+
+def _innermost_message(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def run_scenario(clients: dict[str, Client], human: TerminalHuman, refused: Refusal) -> None:
+    """The five steps, whatever the transport; `refused` attempts the payments call alice may not make."""
+    tenant, roles = USERS[DEMO_USER]
+    say(f"Agent acting for {DEMO_USER} (tenant {tenant}, roles {', '.join(roles)}).")
+
+    step(1, "Find stock below its reorder point (inventory)")
+    page = await call(clients["inventory"], "list_stock_levels", {"below_reorder_point": True, "limit": 5})
+    show_rows(page["items"], lambda r: f"{r['warehouse']:6} {r['sku']:10} available {r['available']:>5}"
+              f"  reorder point {r['reorder_point']:>5}")  # fmt: skip
+    low = page["items"][0]
+
+    step(2, f"Reorder {low['sku']} for {low['warehouse']}: a side effect, so a human approves it")
+    arguments = {"sku": low["sku"], "warehouse": low["warehouse"], "quantity": low["reorder_quantity"]}
+    reorder = await call(clients["inventory"], "create_reorder", arguments)
+    say(f"     reorder {reorder['id']}: {reorder['quantity']} x {reorder['sku']}, status {reorder['status']}")
+
+    step(3, "Track a shipment in transit (logistics)")
+    shipments = await call(clients["logistics"], "list_shipments", {"status": "in_transit", "limit": 3})
+    show_rows(shipments["items"], lambda r: f"{r['id']}  {r['carrier']:8} {r['origin']} → {r['destination']}")
+    tracking = await call(clients["logistics"], "track_shipment", {"shipment_id": shipments["items"][0]["id"]})
+    show_rows(tracking["events"], lambda e: f"{e['occurred_at'][:16]}  {e['kind']:10} {e['detail']}")
+
+    step(4, "Read a return whose customer note carries a prompt-injection attempt (returns)")
+    note = (await call(clients["returns"], "get_return", {"return_id": INJECTION_RETURN_ID}))["customer_note"]
+    say(f"     {note['notice']}", fg="magenta")
+    say(f"     note: {json.dumps(note['text'])}", fg="magenta")
+    say("     The agent treats the note as data: it makes no call the note asks for, and any side effect")
+    say("     would still need the returns:write scope (alice lacks it) and a human's approval.")
+
+    step(5, "A call outside alice's scopes is refused (payments)")
+    say("   agent → list_payments()", fg="cyan")
+    say(f"     refused: {await refused()}", fg="red")
+
     say()
-    say(
-        f"Demo finished: {human.asked} approval(s) asked, every call made as {DEMO_USER} in tenant {tenant}.",
-        fg="green",
-        bold=True,
-    )
+    say(f"Demo finished: {human.asked} approval(s) asked, every call made as {DEMO_USER} in tenant {tenant}.",
+        fg="green", bold=True)  # fmt: skip

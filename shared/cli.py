@@ -171,9 +171,15 @@ def dev_certs() -> None:
 @main.command()
 @click.option("--yes", "assume_yes", is_flag=True, help="Approve every side effect without asking.")
 @click.option("--reset", is_flag=True, help="Restore the fixture data before the run.")
-def demo(assume_yes: bool, reset: bool) -> None:
+@click.option("--transport", type=click.Choice(["http", "stdio"]), default="http", show_default=True,
+              help="http: phase 2 with OAuth (the default); stdio: phase 1 subprocesses.")  # fmt: skip
+@click.option("--base-port", type=int, default=8100, show_default=True,
+              help="HTTP: authorization server port; the servers use the next four.")  # fmt: skip
+def demo(assume_yes: bool, reset: bool, transport: str, base_port: int) -> None:
     """The main job: embedded Postgres, the four servers, and a scripted agent run."""
-    from demo.agent import DemoFailed, run_scenario
+    from demo.agent import DemoFailed, run_http, run_stdio
+    from demo.browser import BrowserFailed
+    from demo.stack import StackFailed
     from shared.admin import database_is_seeded, init_database, seed_database
     from shared.embedded import admin_url
     from shared.logs import configure_logging
@@ -185,9 +191,14 @@ def demo(assume_yes: bool, reset: bool) -> None:
     if reset or not asyncio.run(database_is_seeded(url)):
         asyncio.run(seed_database(url))
         click.echo("Loaded the fixture tenants acme and globex.")
+    run = (
+        run_http(assume_yes=assume_yes, base_port=base_port)
+        if transport == "http"
+        else run_stdio(assume_yes=assume_yes)
+    )
     try:
-        asyncio.run(run_scenario(assume_yes=assume_yes))
-    except* DemoFailed as failures:  # raised inside the clients' task groups, so it arrives grouped
+        asyncio.run(run)
+    except* (DemoFailed, BrowserFailed, StackFailed) as failures:  # may arrive grouped by task groups
         click.secho(f"demo failed: {_innermost(failures)}", fg="red", err=True)
         sys.exit(1)
 
