@@ -1,4 +1,4 @@
-"""Claude Desktop configuration for phase 1: each server a local stdio subprocess."""
+"""Claude Desktop configurations: phase 1 (local stdio subprocesses) and phase 2 (remote HTTP servers)."""
 
 from __future__ import annotations
 
@@ -39,5 +39,20 @@ def stdio_config(
                 },
             }
             for server in SERVERS
+        }
+    }
+
+
+def http_config(*, server_urls: dict[str, str]) -> dict[str, Any]:
+    """`mcpServers` entries that reach each HTTP server through `mcp-remote` (a stdio-to-HTTP bridge).
+
+    `mcp-remote` does what the MCP authorization spec asks of a client: it reads the server's RFC 9728
+    metadata, registers with the authorization server (RFC 7591), and opens the browser for login
+    and consent with PKCE and a resource indicator. No credential appears in this file.
+    """
+    return {
+        "mcpServers": {
+            f"supplychain-{server}": {"command": "npx", "args": ["-y", "mcp-remote@0.15", url]}
+            for server, url in server_urls.items()
         }
     }

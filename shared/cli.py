@@ -204,23 +204,30 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int) -> None:
 
 
 @main.command("claude-config")
-@click.option("--phase", type=click.Choice(["stdio"]), default="stdio", show_default=True)
+@click.option("--phase", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
 @click.option(
-    "--user", default="alice@acme", show_default=True, help="A fixture user, or any user with --tenant/--roles."
+    "--user", default="alice@acme", show_default=True, help="stdio: a fixture user, or any with --tenant/--roles."
 )
-@click.option("--tenant", default=None, help="Tenant id (defaults to the fixture user's).")
-@click.option("--roles", default=None, help="Comma-separated roles (default: the fixture user's).")
-@click.option("--allow-writes", is_flag=True, help="Omit --read-only: side effects become possible (still approved).")
+@click.option("--tenant", default=None, help="stdio: tenant id (defaults to the fixture user's).")
+@click.option("--roles", default=None, help="stdio: comma-separated roles (default: the fixture user's).")
+@click.option("--allow-writes", is_flag=True, help="stdio: omit --read-only (side effects still need approval).")
 def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, allow_writes: bool) -> None:
-    """Print a Claude Desktop config that runs the four servers (phase 1: local stdio subprocesses)."""
+    """Print a Claude Desktop config for the four servers (stdio subprocesses, or remote over HTTP)."""
     import json
     from pathlib import Path
 
-    from demo.claude_config import stdio_config
+    from demo.claude_config import http_config, stdio_config
     from fixtures.tenants import USERS
     from shared.identity import IdentityError, identity_from_roles
+    from shared.servers import load_settings
     from shared.settings import home_dir
 
+    if phase == "http":
+        urls = {server: load_settings(server).resource_url for server in SERVERS}
+        click.echo(json.dumps(http_config(server_urls=urls), indent=2))
+        hint = "Start `supplychain idp serve` and `supplychain serve all` first; Claude Desktop's custom connectors"
+        click.echo(f"{hint} (Settings > Connectors) also take these URLs directly.", err=True)
+        return
     role_tuple = tuple(r.strip() for r in roles.split(",")) if roles else None
     if user not in USERS and (tenant is None or role_tuple is None):
         raise click.ClickException(f"{user!r} is not a fixture user: pass --tenant and --roles")
@@ -236,72 +243,6 @@ def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, 
         repo=repo, home=home_dir(), user=user, tenant=tenant, roles=role_tuple, read_only=not allow_writes
     )
     click.echo(json.dumps(config, indent=2))
-
-
-@main.group()
-def idp() -> None:
-    """The dev authorization server (development, tests and demos only)."""
-
-
-@idp.command("serve")
-@click.option("--host", default=None, help="Address to bind (default 127.0.0.1; loopback only).")
-@click.option("--port", type=int, default=None, help="Port (default 8100).")
-def idp_serve(host: str | None, port: int | None) -> None:
-    """Run the dev authorization server (issuer http://127.0.0.1:8100 by default)."""
-    from idp.app import serve as serve_idp
-    from idp.settings import IdpSettings
-    from shared.settings import SettingsError
-
-    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
-    try:
-        settings = IdpSettings(**overrides)
-    except (SettingsError, ValueError) as exc:
-        click.echo(f"supplychain idp serve: refusing to start: {_one_line(exc)}", err=True)
-        sys.exit(2)
-    click.echo(f"dev authorization server: issuer {settings.issuer} (fixture users, dev passwords)", err=True)
-    serve_idp(settings)
-
-
-@idp.command("token")
-@click.option("--user", required=True, help="A fixture user, e.g. alice@acme.")
-@click.option("--server", "server_name", required=True, type=click.Choice(SERVERS), help="The token's audience.")
-@click.option("--scope", default=None, help="Space-separated scopes (default: all the roles allow on that server).")
-def idp_token(user: str, server_name: str, scope: str | None) -> None:
-    """DEV ONLY: print an access token signed with the on-disk key (the dev server need not run)."""
-    from idp.tokens import mint_access_token, parse_scope
-
-    try:
-        click.echo(mint_access_token(user=user, server=server_name, scopes=parse_scope(scope)))
-    except ValueError as exc:
-        raise click.ClickException(_one_line(exc)) from None
-
-
-@idp.command("rotate-keys")
-def idp_rotate_keys() -> None:
-    """Add a new signing key; keep the previous one published, drop older ones."""
-    from idp.keys import keys_dir, rotate_keys
-
-    key = rotate_keys()
-    click.echo(f"new signing key {key.kid} in {keys_dir()} (the previous key stays published)")
-
-
-@idp.command("add-client")
-@click.option("--name", required=True, help="A name for the service agent.")
-@click.option("--tenant", required=True, help="The tenant its tokens are bound to.")
-@click.option("--roles", required=True, help="Comma-separated roles, e.g. analyst.")
-def idp_add_client(name: str, tenant: str, roles: str) -> None:
-    """Register a client-credentials client bound to a tenant and roles; prints its secret once."""
-    from idp.clients import add_service_client, clients_file
-
-    try:
-        client, secret = add_service_client(
-            name=name, tenant=tenant, roles=[role.strip() for role in roles.split(",") if role.strip()]
-        )
-    except ValueError as exc:
-        raise click.ClickException(_one_line(exc)) from None
-    click.echo(f"client_id: {client.client_id}")
-    click.echo(f"client_secret: {secret}")
-    click.echo(f"(the secret is shown once; {clients_file()} keeps only its hash)", err=True)
 
 
 def _innermost(group: BaseExceptionGroup[Exception]) -> BaseException:

@@ -109,3 +109,14 @@ async def test_claude_config_runs_each_server_over_stdio_read_only_by_default() 
     assert entry["args"][-4:] == ["returns", "--transport", "stdio", "--read-only"]
     assert entry["env"]["SUPPLYCHAIN_TENANT"] == "acme" and entry["env"]["SUPPLYCHAIN_ROLES"] == "returns_agent"
     assert not any("DATABASE_URL" in key for key in entry["env"])
+
+
+async def test_claude_config_for_http_names_each_server_url_and_no_credential() -> None:
+    with anyio.fail_after(60):
+        done = await anyio.run_process([sys.executable, "-m", "shared.cli", "claude-config", "--phase", "http"])
+    servers = json.loads(done.stdout)["mcpServers"]
+    assert servers["supplychain-payments"] == {
+        "command": "npx",
+        "args": ["-y", "mcp-remote@0.15", "http://127.0.0.1:8104/mcp"],
+    }
+    assert "Bearer" not in done.stdout.decode() and "password" not in done.stdout.decode()
