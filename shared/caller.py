@@ -6,8 +6,8 @@ transaction. The model cannot see or set either: resolved parameters are not in 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
@@ -16,10 +16,11 @@ from mcp.server.mcpserver import Context, Resolve
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import tenant_transaction
+from shared.db import create_engine, tenant_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, IdentityError, identity_from_roles
 from shared.policy import ROLE_SCOPES
+from shared.settings import ServerSettings
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,24 @@ class ServerState:
     engine: AsyncEngine
     local_identity: Identity | None = None
     read_only: bool = False
+
+
+def server_lifespan(
+    settings: ServerSettings, local_identity: Identity | None
+) -> Callable[[Any], AbstractAsyncContextManager[ServerState]]:
+    """The MCP server lifespan: one engine and pool for the process, disposed at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[ServerState]:
+        engine = create_engine(
+            settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
+        )
+        try:
+            yield ServerState(engine=engine, local_identity=local_identity, read_only=settings.read_only)
+        finally:
+            await engine.dispose()
+
+    return lifespan
 
 
 @dataclass(frozen=True)

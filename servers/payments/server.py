@@ -7,8 +7,7 @@ asks a human, and installs the gate that enforces the scopes on every call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 from mcp.server.auth.provider import TokenVerifier
@@ -18,8 +17,7 @@ from pydantic_settings import SettingsConfigDict
 
 from servers.payments import tools
 from shared.authz import ToolRule, ToolSpec, register_tools
-from shared.caller import ServerState
-from shared.db import create_engine
+from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
 from shared.identity import Identity
 from shared.settings import ServerSettings
@@ -56,16 +54,6 @@ def build_server(
 ) -> MCPServer[ServerState]:
     """The payments server: `local_identity` is the stdio caller; over HTTP `token_verifier` checks tokens."""
 
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
-        engine = create_engine(
-            settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
-        )
-        try:
-            yield ServerState(engine=engine, local_identity=local_identity, read_only=settings.read_only)
-        finally:
-            await engine.dispose()
-
     server: MCPServer[ServerState] = MCPServer(
         NAME,
         version="0.1.0",
@@ -73,7 +61,7 @@ def build_server(
             "Supplier payments and customer charges of the caller's organisation, amounts as exact "
             "decimal strings with a currency. Releasing a payment or issuing a refund needs a human's approval."
         ),
-        lifespan=lifespan,
+        lifespan=server_lifespan(settings, local_identity),
         token_verifier=token_verifier,
         auth=resource_server_auth(settings) if token_verifier is not None else None,
     )
