@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode
@@ -48,6 +49,8 @@ def build_app(
 ) -> Starlette:
     """The dev authorization server as an ASGI app; state lives as long as the app."""
     settings = settings or IdpSettings()
+    # authlib logs every issued token (access and refresh) at DEBUG: never let those records exist.
+    logging.getLogger("authlib").setLevel(logging.INFO)
     server = DevAuthorizationServer(
         settings=settings, keys=keys or KeyRing(), clients=clients or ClientRegistry(), state=IdpState()
     )

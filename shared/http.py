@@ -4,7 +4,9 @@
 challenges, the RFC 8707 audience check, Host/Origin validation, the body limit and legacy session
 ids bound to the token's principal) and adds what the SDK leaves to us, each visible here:
 
-- `TokenInQueryGuard`: `?access_token=` is refused with 400 on every path (tokens only in headers);
+- `TokenInQueryGuard`: `?access_token=` is refused with 400 on every path (tokens only in headers),
+  and its value is blanked in the request scope first, so an access log does not record the token;
+- `HostOriginGuard`: the Host and Origin allow-lists on every path, before authentication (421/403);
 - `HttpGate`, after authentication, on the MCP endpoint:
   - the 401 challenge, carrying the server's reading scopes as the `scope` to ask for first;
   - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -34,9 +37,10 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,9 +131,31 @@ class TokenInQueryGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and b"access_token=" in scope.get("query_string", b""):
+            # uvicorn's access log (INFO) prints the query string from this scope: leave no token in it.
+            scope["query_string"] = re.sub(rb"access_token=[^&]*", b"access_token=REDACTED", scope["query_string"])
             body = {"error": "invalid_request", "error_description": "tokens go in the Authorization header only"}
             await _json_response(400, body)(scope, receive, send)
             return
+        await self.app(scope, receive, send)
+
+
+class HostOriginGuard:
+    """Host and Origin allow-lists on every request and every path, before authentication.
+
+    The SDK checks them inside its transport, after the token; checking first means a page served
+    from a rebinding domain learns nothing, not even whether a token would have been accepted.
+    """
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+        self.app = app
+        self.checker = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = await self.checker.validate_request(Request(scope), is_post=False)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -263,12 +289,13 @@ def build_http_app(
 ) -> ASGIApp:
     """The ASGI app serving `server` at `/mcp` as a resource server (see the module docstring)."""
     settings.check_http_exposure()
+    security = transport_security(settings)
     sdk_app = server.streamable_http_app(
         streamable_http_path="/mcp",
         max_request_body_size=settings.max_body_bytes,
         session_idle_timeout=settings.session_idle_timeout_seconds,
         max_sessions=settings.max_sessions,
-        transport_security=transport_security(settings),
+        transport_security=security,
         host=settings.host,
     )
     scopes = sorted({rule.scope for rule in rules.values()})
@@ -300,4 +327,4 @@ def build_http_app(
             await issuer.client.aclose()
 
     app = Starlette(routes=[Mount("/", app=sdk_app)], lifespan=lifespan)
-    return TokenInQueryGuard(app)
+    return TokenInQueryGuard(HostOriginGuard(app, security))

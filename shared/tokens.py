@@ -5,10 +5,12 @@ A token is accepted only if every check below passes; any failure means "no toke
 1. The header names an algorithm from the allow-list (RS256, ES256) and a `kid` that is in the
    issuer's JWKS, and the key itself is published for that same algorithm (the algorithm is tied to
    the key, so `alg: none` and HS256-signed-with-the-public-key are refused). An unknown `kid`
-   triggers one JWKS refresh, and refreshes are rate-limited so garbage cannot hammer the issuer.
+   triggers one JWKS refresh, and those refreshes are rate-limited so garbage cannot hammer the
+   issuer (the fetch at start-up does not count: a rotation soon after start-up is picked up at once).
 2. The signature verifies; `iss` equals the configured issuer exactly; `aud` contains this server's
    canonical resource URL (RFC 8707); `exp`, `iat`, `sub` and `tenant_id` are present; `exp` and
-   `nbf` hold with at most 30 s of clock leeway.
+   `nbf` hold with at most 30 s of clock leeway (the SDK's bearer backend then re-checks `exp` with
+   none, so in effect only `nbf` gets the leeway).
 3. The identity it describes is well-formed (`shared.caller.identity_from_claims`), and its scopes
    are re-checked against the RBAC policy: a scope the user's roles may not hold is dropped.
 4. Its `jti` is not on the issuer's revocation list, and that list is fresh (polled every second;
@@ -70,19 +72,27 @@ async def discover(issuer: str, client: httpx2.AsyncClient) -> IssuerEndpoints:
 
 
 class KeySet:
-    """The issuer's signing keys by `kid`, refreshed on an unknown `kid` at most every `min_refresh` s."""
+    """The issuer's signing keys by `kid`, refreshed on an unknown `kid` at most every `min_refresh` s.
+
+    Only refreshes caused by an unknown `kid` count towards that limit: the fetch at start-up does
+    not, and no `kid` causes one before the JWKS URL is known (start-up fetches then anyway), so a
+    key rotated in soon after start-up is looked up at once.
+    """
 
     def __init__(self, jwks_url: str, client: httpx2.AsyncClient, *, min_refresh_seconds: float = 30.0) -> None:
         self.url = jwks_url
         self._client = client
         self._min_refresh = min_refresh_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = float("-inf")
+        self._unknown_kid_refresh_at = float("-inf")
         self._lock = anyio.Lock()
 
     async def refresh(self) -> None:
         """Fetch the JWKS now; keys whose algorithm is not allowed are ignored."""
-        self._fetched_at = time.monotonic()
+        async with self._lock:  # a request arriving meanwhile waits for these keys, not a fetch of its own
+            await self._fetch()
+
+    async def _fetch(self) -> None:
         try:
             response = await self._client.get(self.url)
             response.raise_for_status()
@@ -104,9 +114,11 @@ class KeySet:
         if key is not None:
             return key
         async with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched_at >= self._min_refresh:
+            now = time.monotonic()
+            if kid not in self._keys and self.url and now - self._unknown_kid_refresh_at >= self._min_refresh:
+                self._unknown_kid_refresh_at = now
                 try:
-                    await self.refresh()
+                    await self._fetch()
                 except IssuerUnavailable as exc:
                     logger.warning("key refresh failed: %s", exc)
         return self._keys.get(kid)

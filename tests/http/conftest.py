@@ -1,0 +1,82 @@
+"""The phase 2 stack for the HTTP tests: the dev IdP and the four servers, on loopback, once for this folder.
+
+The servers read their database credentials from the session's `SUPPLYCHAIN_HOME` (written by `db
+init` in `tests/conftest.py`), exactly as `supplychain serve` does; the IdP keeps its signing keys in
+a private folder under that home, so rotating them here touches no other test. Tests that need other
+settings (a low rate limit, a tiny body limit, TLS, an IdP that goes away) start extra instances with
+`extra_server`, whose tokens `mint(..., audience=server.url)` makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idp.tokens import Subject
+from shared.policy import SERVERS
+from tests.http.stack import (
+    Idp,
+    Server,
+    Stack,
+    loopback_socket,
+    probe_until_accepted,
+    resource_url,
+    start_idp,
+    start_server,
+)
+from tests.http.tokens import mint
+
+# A tenant no test uses: readiness probes count against rate limits, but only this tenant's.
+PROBE = Subject(sub="probe@readiness-probe", tenant_id="readiness-probe", roles=("analyst",))
+
+
+def wait_until_accepting(idp: Idp, server: Server) -> None:
+    """Block until `server` has the issuer's keys and a fresh revocation list."""
+    probe_until_accepted(server, mint(idp, user=PROBE.sub, server=server.name, audience=server.url, subject=PROBE))
+
+
+@pytest.fixture(scope="package")
+def stack(server_urls: dict[str, str], supplychain_home: Path) -> Iterator[Stack]:
+    """The IdP and one instance of each server with default settings (apart from the ports)."""
+    sockets = {name: loopback_socket() for name in SERVERS}
+    idp = start_idp(
+        supplychain_home / "http-tests" / "idp-keys",
+        {name: resource_url(sock.getsockname()[1]) for name, sock in sockets.items()},
+    )
+    servers: dict[str, Server] = {}
+    try:
+        for name in SERVERS:
+            servers[name] = start_server(name, idp.issuer, sock=sockets[name])
+        for server in servers.values():
+            wait_until_accepting(idp, server)
+        yield Stack(idp=idp, servers=servers)
+    finally:
+        for server in servers.values():
+            server.served.stop()
+        idp.served.stop()
+
+
+ExtraServer = Callable[..., AbstractContextManager[Server]]
+
+
+@pytest.fixture
+def extra_server(stack: Stack) -> ExtraServer:
+    """Start another instance of a server with other settings, pointed at the session's IdP (or `issuer`);
+    it is stopped when the `with` block ends."""
+
+    @contextmanager
+    def start(name: str, *, issuer: Idp | None = None, **overrides: Any) -> Iterator[Server]:
+        issuer = issuer or stack.idp
+        server = start_server(name, issuer.issuer, **overrides)
+        try:
+            wait_until_accepting(issuer, server)
+            yield server
+        finally:
+            if server.served.thread.is_alive():
+                server.served.stop()
+
+    return start
