@@ -231,7 +231,7 @@ async def run_scenario(clients: dict[str, Client], human: TerminalHuman, refused
     shipments = await call(clients["logistics"], "list_shipments", {"status": "in_transit", "limit": 3})
     show_rows(shipments["items"], lambda r: f"{r['id']}  {r['carrier']:8} {r['origin']} → {r['destination']}")
     tracking = await call(clients["logistics"], "track_shipment", {"shipment_id": shipments["items"][0]["id"]})
-    show_rows(tracking["events"], lambda e: f"{e['occurred_at'][:16]}  {e['kind']:10} {e['detail']}")
+    show_rows(tracking["events"], lambda e: f"{e['occurred_at'][:16]}  {e['kind']:10} {e['detail']['text']}")
 
     step(4, "Read a return whose customer note carries a prompt-injection attempt (returns)")
     note = (await call(clients["returns"], "get_return", {"return_id": INJECTION_RETURN_ID}))["customer_note"]

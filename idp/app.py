@@ -207,6 +207,7 @@ def serve(settings: IdpSettings) -> None:
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        log_config=None,  # uvicorn's loggers go through ours (shared.logs): JSON and redaction
         server_header=False,
         proxy_headers=False,  # never trust X-Forwarded-* from whoever connects
     )

@@ -168,7 +168,8 @@ async def seed_database(admin_url: str, servers: tuple[str, ...] = SERVERS) -> d
         async with engine.connect() as conn:
             for server in servers:
                 tables = await conn.execute(
-                    text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"),
+                    # The audit trail is append-only and survives a reseed.
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'audit_log'"),
                     {"s": server},
                 )
                 names = ", ".join(f"{server}.{row[0]}" for row in tables)

@@ -17,6 +17,7 @@ from typing import Any
 from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, Resolve
 from pydantic import BaseModel, Field
 
+from shared.audit import current_call
 from shared.errors import NotApprovedError
 
 
@@ -32,10 +33,18 @@ def ask(summary: str) -> Elicit[Approval]:
 
 
 def require_approval(outcome: ElicitationResult[Approval], action: str) -> None:
-    """Return only if the human accepted and ticked approve; otherwise refuse with nothing changed."""
+    """Return only if the human accepted and ticked approve; otherwise refuse with nothing changed.
+
+    The decision is noted on the call's audit record either way.
+    """
+    call = current_call()
     if isinstance(outcome, AcceptedElicitation) and outcome.data.approve:
+        if call is not None:
+            call.decision = "approved"
         return
     answer = "declined" if isinstance(outcome, AcceptedElicitation) else outcome.action
+    if call is not None:
+        call.decision = "cancelled" if answer == "cancel" else "declined"
     raise NotApprovedError(f"{action} was not approved ({answer}); nothing changed")
 
 

@@ -14,18 +14,26 @@ resolver are what the server itself enforces.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import MISSING_REQUIRED_CLIENT_CAPABILITY
 from pydantic import BaseModel
 
 from shared.approval import asks_for_approval
+from shared.audit import CallAudit, reset_current_call, set_current_call
 from shared.caller import ServerState, current_identity
 from shared.errors import scope_denied
 from shared.identity import Identity, IdentityError
+from shared.request_id import RequestContextMiddleware, current_request_id
+
+logger = logging.getLogger(__name__)
 
 Middleware = Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
 
@@ -81,23 +89,74 @@ class ToolGate:
         if ctx.method != "tools/call":
             return await call_next(ctx)
 
-        name = str((ctx.params or {}).get("name", ""))
-        arguments = (ctx.params or {}).get("arguments") or {}
-        declared = await self._arguments_of(name)
-        if declared is None:
-            return await call_next(ctx)  # unknown tool: the SDK answers "Unknown tool"
-        rule = self._rules.get(name)
-        if rule is None:
-            return tool_error(f"tool {name!r} has no access rule; refusing")
+        state: ServerState = ctx.lifespan_context
         identity = self._identity(ctx)
         if identity is None:
-            return tool_error("refused: no authenticated caller")
+            return tool_error("refused: no authenticated caller")  # no tenant, so no chain to record in
+        name = str((ctx.params or {}).get("name", ""))[:100]
+        arguments = (ctx.params or {}).get("arguments") or {}
+        rule = self._rules.get(name)
+        call = CallAudit(
+            schema=state.name, tool=name, arguments=arguments if isinstance(arguments, dict) else {},
+            identity=identity, transport=state.transport,
+            request_id=current_request_id(),
+            side_effect=rule is not None and rule.side_effect,
+        )  # fmt: skip
+        declared = await self._arguments_of(name)
+        if declared is None or rule is None:
+            return await self._refuse(call, state, f"unknown tool {name!r}")
         if not identity.has_scope(rule.scope):
+            await self._record(call, state, outcome="refused", detail=f"missing scope {rule.scope}", size=0)
             raise scope_denied(name, rule.scope)
         unknown = sorted(set(arguments) - declared) if isinstance(arguments, dict) else []
         if unknown:
-            return tool_error(f"unknown argument(s) for {name}: {', '.join(map(repr, unknown))}")
-        return await call_next(ctx)
+            return await self._refuse(call, state, f"unknown argument(s) for {name}: {', '.join(map(repr, unknown))}")
+        return await self._run(call, state, ctx, call_next)
+
+    async def _run(
+        self, call: CallAudit, state: ServerState, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]
+    ) -> Any:
+        """Run the tool with `call` current, then record it (committing the tool's own transaction)."""
+        token = set_current_call(call)
+        try:
+            result = await call_next(ctx)
+        except MCPError as refusal:
+            if refusal.error.code == MISSING_REQUIRED_CLIENT_CAPABILITY:
+                call.decision = "unanswerable"
+            await self._record(call, state, outcome="refused", detail=refusal.error.message, size=0)
+            raise
+        except Exception as failure:
+            await self._record(call, state, outcome="error", detail=type(failure).__name__, size=0)
+            raise
+        finally:
+            reset_current_call(token)
+        wire = (
+            result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            if isinstance(result, BaseModel)
+            else result
+        )
+        if isinstance(wire, dict) and wire.get("resultType") == "input_required":
+            call.decision = "pending"  # 2026-07-28: this round asks the human; the retry is recorded on its own
+        failed = isinstance(wire, dict) and bool(wire.get("isError"))
+        outcome = ("refused" if call.decision in ("declined", "cancelled") else "error") if failed else "ok"
+        detail = _first_text(wire) if failed else None
+        try:
+            await call.finish(state.engine, outcome=outcome, detail=detail, output_bytes=len(json.dumps(wire)))
+        except Exception:
+            logger.exception("audit record for %s could not be written; the call is undone", call.tool)
+            return tool_error(f"{call.tool} could not be recorded in the audit trail; nothing changed")
+        return result
+
+    async def _refuse(self, call: CallAudit, state: ServerState, message: str) -> CallToolResult:
+        await self._record(call, state, outcome="refused", detail=message, size=len(message))
+        return tool_error(message)
+
+    async def _record(self, call: CallAudit, state: ServerState, *, outcome: str, detail: str, size: int) -> None:
+        """Record a call that ends without a result (refusals, failures); never masks the original answer."""
+        try:
+            await call.finish(state.engine, outcome=outcome, detail=detail, output_bytes=size)
+        except Exception:
+            logger.exception("audit record for %s could not be written", call.tool)
 
     def _visible_tools(self, result: Any, identity: Identity | None) -> dict[str, Any]:
         if isinstance(result, BaseModel):
@@ -110,6 +169,13 @@ class ToolGate:
             if rule is not None and identity.has_scope(rule.scope):
                 visible.append({**tool, "inputSchema": {**tool["inputSchema"], "additionalProperties": False}})
         return {**result, "tools": visible}
+
+
+def _first_text(wire: Mapping[str, Any]) -> str | None:
+    for block in wire.get("content") or []:
+        if isinstance(block, dict) and block.get("type") == "text":
+            return str(block.get("text", ""))
+    return None
 
 
 def register_tools(server: MCPServer[Any], tools: Mapping[Callable[..., Any], ToolSpec]) -> ToolGate:
@@ -130,5 +196,6 @@ def register_tools(server: MCPServer[Any], tools: Mapping[Callable[..., Any], To
         server.add_tool(function, title=spec.title, annotations=spec.annotations)
         rules[function.__name__] = spec.rule
     gate = ToolGate(server, rules)
-    server.middleware.append(gate)
+    # The request context first, so the gate's records and every log line carry the request id.
+    server.middleware.extend([RequestContextMiddleware(), gate])
     return gate

@@ -16,6 +16,7 @@ from mcp.server.mcpserver import Context, Resolve
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.audit import current_call
 from shared.db import create_engine, tenant_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, IdentityError, identity_from_roles
@@ -30,6 +31,12 @@ class ServerState:
     engine: AsyncEngine
     local_identity: Identity | None = None
     read_only: bool = False
+    name: str = ""
+
+    @property
+    def transport(self) -> str:
+        """'stdio' when a local identity is configured (phase 1), else 'http'."""
+        return "stdio" if self.local_identity is not None else "http"
 
 
 def server_lifespan(
@@ -43,7 +50,9 @@ def server_lifespan(
             settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
         )
         try:
-            yield ServerState(engine=engine, local_identity=local_identity, read_only=settings.read_only)
+            yield ServerState(
+                engine=engine, local_identity=local_identity, read_only=settings.read_only, name=settings.server_name
+            )
         finally:
             await engine.dispose()
 
@@ -56,9 +65,21 @@ class Caller:
 
     identity: Identity
     engine: AsyncEngine
+    schema: str = ""
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
-        """A transaction scoped to this caller's tenant (see `shared.db.tenant_transaction`)."""
+        """The call's tenant transaction; its audit record is added and both commit when the call ends.
+
+        See `shared.audit`: every use within one tool call shares the same transaction.
+        """
+        call = current_call()
+        if call is None:  # outside the tool gate (scripts, tests of services): a plain transaction
+            return tenant_transaction(self.engine, self.identity)
+        return call.transaction(self.engine)
+
+    def lookup(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A short read transaction of its own, committed at once: for approval questions, which
+        must not hold the call's transaction open while a human decides."""
         return tenant_transaction(self.engine, self.identity)
 
 
@@ -97,7 +118,7 @@ def resolve_caller(ctx: Context) -> Caller:
     """`Resolve` hook: the caller of this tool call."""
     state = cast(ServerState, ctx.request_context.lifespan_context)
     try:
-        return Caller(identity=current_identity(state), engine=state.engine)
+        return Caller(identity=current_identity(state), engine=state.engine, schema=state.name)
     except IdentityError as exc:
         raise SupplyChainError(f"refused: {exc}") from None
 

@@ -82,6 +82,39 @@ def db_seed() -> None:
     click.echo(", ".join(f"{server}: {count} records" for server, count in counts.items()))
 
 
+@main.group()
+def audit() -> None:
+    """The audit trail (one append-only, hash-chained log per server)."""
+
+
+@audit.command("verify")
+@click.option("--server", "servers", multiple=True, type=click.Choice(SERVERS), help="Only this server (repeatable).")
+def audit_verify(servers: tuple[str, ...]) -> None:
+    """Walk every tenant's hash chain; name the first broken record and exit 1 if any."""
+    from shared.admin import admin_engine
+    from shared.audit import verify_chains
+    from shared.embedded import admin_url
+
+    async def verify() -> bool:
+        engine = admin_engine(admin_url())
+        intact = True
+        try:
+            for server in servers or SERVERS:
+                checked, broken = await verify_chains(engine, server)
+                for link in broken:
+                    intact = False
+                    click.echo(f"{server}: BROKEN at tenant {link.tenant_id}, record {link.record_id} "
+                               f"(seq {link.seq}): {link.reason}")  # fmt: skip
+                if not broken:
+                    click.echo(f"{server}: {checked} records, every chain intact")
+        finally:
+            await engine.dispose()
+        return intact
+
+    if not asyncio.run(verify()):
+        sys.exit(1)
+
+
 @main.command()
 @click.argument("server", type=click.Choice([*SERVERS, "all"]))
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
@@ -131,6 +164,7 @@ def _serve_http(server: str, settings: ServerSettings) -> None:
         ssl_certfile=settings.tls_certfile,
         ssl_keyfile=settings.tls_keyfile,
         log_level="warning",
+        log_config=None,  # uvicorn's loggers go through ours: JSON, request ids, redaction
         server_header=False,
         proxy_headers=False,  # never trust X-Forwarded-* from whoever connects
     )
@@ -309,6 +343,38 @@ def idp_add_client(name: str, tenant: str, roles: str) -> None:
     click.echo(f"client_id: {client.client_id}")
     click.echo(f"client_secret: {secret}")
     click.echo(f"(the secret is shown once; {clients_file()} keeps only its hash)", err=True)
+
+
+@main.group()
+def tools() -> None:
+    """The reviewed snapshots of each server's tool list (tool poisoning and rug pulls)."""
+
+
+@tools.command("snapshot")
+@click.option("--server", "servers", type=click.Choice(SERVERS), multiple=True, help="Only this server (repeatable).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each server whose tool list drifted.")
+def tools_snapshot(servers: tuple[str, ...], check: bool) -> None:
+    """Write tests/snapshots/<server>_tools.json from the live tool list, for review with `git diff`."""
+    from shared.manifest import hidden_markers, live_tools, render, snapshot_path
+
+    drifted: list[str] = []
+    for server in servers or SERVERS:
+        listed = asyncio.run(live_tools(server))
+        poisoned = hidden_markers(listed)
+        if poisoned:  # never pin a list that hides instructions, not even for review
+            click.echo(f"{server}: hidden instruction markers: " + "; ".join(poisoned), err=True)
+            sys.exit(1)
+        path, current = snapshot_path(server), render(listed)
+        if path.exists() and path.read_text(encoding="utf-8") == current:
+            click.echo(f"{server}: matches {path}")
+        elif check:
+            drifted.append(server)
+        else:
+            path.write_text(current, encoding="utf-8")
+            click.echo(f"{server}: wrote {path}; review it with `git diff` before committing")
+    if drifted:
+        click.echo(f"tool list drifted from the reviewed snapshot: {', '.join(drifted)}", err=True)
+        sys.exit(1)
 
 
 def _innermost(group: BaseExceptionGroup[Exception]) -> BaseException:

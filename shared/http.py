@@ -4,6 +4,8 @@
 challenges, the RFC 8707 audience check, Host/Origin validation, the body limit and legacy session
 ids bound to the token's principal) and adds what the SDK leaves to us, each visible here:
 
+- `RequestIdMiddleware` (`shared.request_id`): each request's id, in the logs and the `X-Request-Id`
+  response header;
 - `TokenInQueryGuard`: `?access_token=` is refused with 400 on every path (tokens only in headers),
   and its value is blanked in the request scope first, so an access log does not record the token;
 - `HostOriginGuard`: the Host and Origin allow-lists on every path, before authentication (421/403);
@@ -47,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.authz import ToolRule
 from shared.caller import identity_from_claims
 from shared.identity import IdentityError
+from shared.request_id import RequestIdMiddleware
 from shared.settings import ServerSettings
 from shared.tokens import IssuerUnavailable, JWTVerifier, KeySet, RevocationList, discover
 
@@ -167,7 +170,11 @@ class HttpGate:
         self.rules = dict(rules)
         self.max_body = settings.max_body_bytes
         self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(settings.resource_url)))
-        self.initial_scope = " ".join(sorted({rule.scope for rule in rules.values() if not rule.side_effect}))
+        # This server's own reading scopes (not audit:read, which only auditors need).
+        own = f"{settings.server_name}:"
+        self.initial_scope = " ".join(
+            sorted({rule.scope for rule in rules.values() if not rule.side_effect and rule.scope.startswith(own)})
+        )
         self.limit = parse_rate_limit(settings.rate_limit)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
@@ -327,4 +334,5 @@ def build_http_app(
             await issuer.client.aclose()
 
     app = Starlette(routes=[Mount("/", app=sdk_app)], lifespan=lifespan)
-    return TokenInQueryGuard(HostOriginGuard(app, security))
+    # Outermost, so every answer (refusals included) carries X-Request-Id and every log record its id.
+    return RequestIdMiddleware(TokenInQueryGuard(HostOriginGuard(app, security)))

@@ -16,6 +16,7 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.inventory import tools
+from shared.activity import get_activity_log
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
@@ -35,6 +36,7 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_reorders: ToolSpec(ToolRule("inventory:read"), READ, "List reorders"),
     tools.create_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), REORDER, "Create a reorder"),
     tools.cancel_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), CANCEL, "Cancel a reorder"),
+    get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
 }
 
 

@@ -131,7 +131,7 @@ async def create_reorder(
 
 async def approve_cancel_reorder(reorder_id: str, caller: CallerDep) -> Elicit[Approval]:
     """Approval question for cancel_reorder, naming the reorder as it stands."""
-    async with caller.transaction() as session:
+    async with caller.lookup() as session:
         reorder = await service.get_reorder(session=session, tenant_id=caller.identity.tenant_id, reorder_id=reorder_id)
     if reorder is None:
         # Ask nothing about a reorder the caller cannot see; the same answer as for a wrong id.

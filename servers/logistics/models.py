@@ -4,6 +4,10 @@ Every table carries `tenant_id`; row-level security and the service queries both
 Composite foreign keys include `tenant_id`, so a row can never point at another tenant's row.
 Destinations are logistics' own list of the warehouses it delivers to: this schema holds no key into
 the inventory schema, because each server reaches only its own schema with its own credential.
+
+A tracking event's detail and location are written by the carrier, outside the organisation. Tools
+hand them out only as `UntrustedText` (see `shared.untrusted`), so a carrier feed that carries
+instructions reaches a model as labelled data (prompt injection through stored records).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import Enum, ForeignKeyConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import timestamp_column, utc_now
+from shared.untrusted import UntrustedText
 
 SCHEMA = "logistics"
 
@@ -161,10 +166,14 @@ class ShipmentPage(BaseModel):
 
 
 class TrackingEventPublic(BaseModel):
+    """A tracking event. detail and location come from the carrier's scans, so both are untrusted."""
+
     id: str
     kind: EventKind
-    detail: str
-    location: str | None
+    # Also untrusted on the events this server writes itself (reroutes): a field's type says the worst
+    # its source can be, not which row it came from.
+    detail: UntrustedText
+    location: UntrustedText | None
     recorded_by: str | None
     occurred_at: datetime
 
@@ -173,8 +182,8 @@ class TrackingEventPublic(BaseModel):
         return cls(
             id=row.id,
             kind=row.kind,
-            location=row.location,
-            detail=row.detail,
+            location=None if row.location is None else UntrustedText.of(row.location),
+            detail=UntrustedText.of(row.detail),
             recorded_by=row.recorded_by,
             occurred_at=row.occurred_at,
         )

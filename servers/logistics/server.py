@@ -16,6 +16,7 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.logistics import tools
+from shared.activity import get_activity_log
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
@@ -34,6 +35,7 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_shipments: ToolSpec(ToolRule("logistics:read"), READ, "List shipments"),
     tools.track_shipment: ToolSpec(ToolRule("logistics:read"), READ, "Track a shipment"),
     tools.reroute_shipment: ToolSpec(ToolRule("logistics:reroute", side_effect=True), REROUTE, "Reroute a shipment"),
+    get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
 }
 
 

@@ -7,6 +7,10 @@ tenant's charge or be booked in a different currency from it.
 Money is `Decimal` end to end, never float: `numeric(14, 2)` in Postgres, `Decimal` in Python, and
 in structured output a string with exactly two decimal places (`"1250.00"`, see `Amount`), so no
 JSON parser on the client can turn it into a binary float.
+
+A supplier's name is the supplier's own text, as it came in on their invoice: tools hand it out only
+as `UntrustedText` (see `shared.untrusted`), so a name that carries instructions reaches a model as
+labelled data (prompt injection through stored records).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import DateTime, Enum, ForeignKeyConstraint, Numeric
 from sqlmodel import Field, SQLModel
 
 from shared.db import timestamp_column, utc_now
+from shared.untrusted import UntrustedText
 
 SCHEMA = "payments"
 CENT = Decimal("0.01")
@@ -122,7 +127,7 @@ class PaymentPublic(BaseModel):
     """A supplier payment. `amount` is a two-decimal string in structured output, e.g. "1250.00"."""
 
     id: str
-    supplier: str
+    supplier: UntrustedText
     invoice_ref: str
     amount: Amount
     currency: Currency
@@ -136,7 +141,7 @@ class PaymentPublic(BaseModel):
     def of(cls, row: Payment) -> PaymentPublic:
         return cls(
             id=row.id,
-            supplier=row.supplier_name,
+            supplier=UntrustedText.of(row.supplier_name),
             invoice_ref=row.invoice_ref,
             amount=row.amount,
             currency=row.currency,

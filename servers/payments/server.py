@@ -16,6 +16,7 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.payments import tools
+from shared.activity import get_activity_log
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
@@ -40,6 +41,7 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
         ToolRule("payments:release", side_effect=True), RELEASE, "Release a supplier payment"
     ),
     tools.issue_refund: ToolSpec(ToolRule("payments:refund", side_effect=True), REFUND, "Refund a customer charge"),
+    get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
 }
 
 

@@ -16,6 +16,7 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.returns import tools
+from shared.activity import get_activity_log
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
@@ -33,6 +34,7 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.get_return: ToolSpec(ToolRule("returns:read"), READ, "Get a return"),
     tools.approve_return: ToolSpec(ToolRule("returns:write", side_effect=True), DECIDE, "Approve a return"),
     tools.reject_return: ToolSpec(ToolRule("returns:write", side_effect=True), DECIDE, "Reject a return"),
+    get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
 }
 
 

@@ -9,10 +9,10 @@ from shared.policy import SERVERS
 from tests.http.stack import Stack
 
 SCOPES = {
-    "inventory": ["inventory:read", "inventory:reorder"],
-    "logistics": ["logistics:read", "logistics:reroute"],
-    "returns": ["returns:read", "returns:write"],
-    "payments": ["payments:read", "payments:refund", "payments:release"],
+    "inventory": ["audit:read", "inventory:read", "inventory:reorder"],
+    "logistics": ["audit:read", "logistics:read", "logistics:reroute"],
+    "returns": ["audit:read", "returns:read", "returns:write"],
+    "payments": ["audit:read", "payments:read", "payments:refund", "payments:release"],
 }
 
 

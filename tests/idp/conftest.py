@@ -38,7 +38,8 @@ async def idp(idp_home: Path) -> AsyncIterator[Idp]:
     port = sock.getsockname()[1]
     settings = IdpSettings(port=port)
     app = build_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # log_config=None: uvicorn's default config would disable every logger created before it.
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None, lifespan="off"))
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(server.serve, [sock])
         with anyio.fail_after(5):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.ids import fixture_id
+from shared.untrusted import UntrustedText
 from tests.helpers import Human, admin_rows, mcp_client
 from tests.logistics.builders import (
     ACME_NEWEST_FIRST,
@@ -17,6 +18,11 @@ from tests.logistics.builders import (
 )
 
 pytestmark = pytest.mark.usefixtures("seeded")
+
+
+def untrusted(text: str) -> dict[str, str]:
+    """A carrier-written field as structured output carries it."""
+    return UntrustedText.of(text).model_dump()
 
 
 async def test_list_carriers_returns_the_tenants_carriers_by_code() -> None:
@@ -113,24 +119,24 @@ async def test_track_shipment_returns_the_shipment_and_its_events_newest_first()
             {
                 "id": fixture_id("te", "acme/BLU-700103/2"),
                 "kind": "delayed",
-                "detail": "Held at port: congestion",
-                "location": "Singapore, SG",
+                "detail": untrusted("Held at port: congestion"),
+                "location": untrusted("Singapore, SG"),
                 "recorded_by": None,
                 "occurred_at": "2026-11-03T20:00:00Z",
             },
             {
                 "id": fixture_id("te", "acme/BLU-700103/1"),
                 "kind": "departed",
-                "detail": "Departed origin facility",
-                "location": "Singapore, SG",
+                "detail": untrusted("Departed origin facility"),
+                "location": untrusted("Singapore, SG"),
                 "recorded_by": None,
                 "occurred_at": "2026-11-03T14:00:00Z",
             },
             {
                 "id": fixture_id("te", "acme/BLU-700103/0"),
                 "kind": "created",
-                "detail": "Shipment registered with the carrier",
-                "location": "Singapore, SG",
+                "detail": untrusted("Shipment registered with the carrier"),
+                "location": untrusted("Singapore, SG"),
                 "recorded_by": None,
                 "occurred_at": "2026-11-03T08:00:00Z",
             },
@@ -152,7 +158,7 @@ async def test_track_shipment_returns_at_most_fifty_events_and_says_more_exist(a
     assert result.structured_content is not None
     events = result.structured_content["events"]
     assert (len(events), result.structured_content["more_events"]) == (50, True)
-    assert (events[0]["detail"], events[-1]["detail"]) == ("hub scan 60", "hub scan 11")
+    assert (events[0]["detail"]["text"], events[-1]["detail"]["text"]) == ("hub scan 60", "hub scan 11")
 
 
 async def test_track_shipment_with_an_unknown_id_is_not_found() -> None:
@@ -175,7 +181,7 @@ async def test_approved_reroute_changes_destination_and_records_an_event(admin_u
     assert result.structured_content["previous_destination"] == "AMS-1"
     assert {key: event[key] for key in ("kind", "detail", "location", "recorded_by")} == {
         "kind": "rerouted",
-        "detail": "destination AMS-1 -> RTM-2 (reason: warehouse_capacity)",
+        "detail": untrusted("destination AMS-1 -> RTM-2 (reason: warehouse_capacity)"),
         "location": None,
         "recorded_by": "alice@acme",
     }

@@ -8,6 +8,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from shared.pagination import encode_cursor
+from shared.untrusted import UNTRUSTED_NOTICE
 from tests.helpers import HOSTILE_STRINGS, Human, admin_rows, mcp_client, snapshot
 from tests.payments.fixture_ids import (
     ACME_CHARGES,
@@ -31,7 +32,7 @@ async def test_get_payment_returns_exact_amount_as_a_two_decimal_string() -> Non
     assert result.is_error is False
     assert result.structured_content == {
         "id": ACME_PAYMENTS[1],
-        "supplier": "Rotterdam Packaging BV",
+        "supplier": {"text": "Rotterdam Packaging BV", "notice": UNTRUSTED_NOTICE},
         "invoice_ref": "RP-88213",
         "amount": "3480.50",
         "currency": "EUR",
@@ -52,7 +53,7 @@ async def test_list_payments_newest_first_and_filtered_by_status() -> None:
     assert everything["next_cursor"] is None
     assert everything["items"][2] == {
         "id": ACME_PAYMENTS[2],
-        "supplier": "Van Dijk Transport",
+        "supplier": {"text": "Van Dijk Transport", "notice": UNTRUSTED_NOTICE},
         "invoice_ref": "VDT-5521",
         "amount": "920.00",
         "currency": "EUR",

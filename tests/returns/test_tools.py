@@ -9,7 +9,7 @@ import pytest
 from mcp import Client
 
 from fixtures.returns import INJECTION_NOTE, INJECTION_RETURN_ID, RETURNS, return_id
-from servers.returns.models import UNTRUSTED_NOTICE
+from shared.untrusted import UNTRUSTED_NOTICE
 from tests.helpers import Human, admin_rows, mcp_client, snapshot
 
 CRUSHED_BOX = return_id("acme", "crushed-box")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("seeded")
 async def _tables(admin_url: str, schema: str) -> list[str]:
     rows = await admin_rows(
         admin_url,
-        "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version' ORDER BY 1",
+        "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'audit_log' ORDER BY 1",
         s=schema,
     )
     return [name for (name,) in rows]

@@ -1,0 +1,248 @@
+"""The audit trail: one append-only, hash-chained record per tool call, written with its effect.
+
+Guarantees:
+- Every `tools/call` that reaches a server leaves exactly one record in that server's own
+  `<schema>.audit_log`, refusals included (missing scope, unknown arguments, declined or unanswerable
+  approval, validation errors): who (tenant, user, client, actor kind), how (transport), what (tool,
+  arguments redacted by `redact_arguments` plus the SHA-256 of the canonical full arguments), the
+  approval decision, the outcome, the output size and the latency.
+- A call's database work and its record share one transaction: the tool body's `caller.transaction()`
+  stays open until the gate has the result, then the record is inserted and both commit together.
+  No change without its record; if the record cannot be written, the change is rolled back and the
+  call fails.
+- Append-only: the server role may insert and read, never update, delete or truncate, and a trigger
+  refuses updates and deletes for every role (see `migrations/audit.py`).
+- Tamper-evident: each record carries the hash of the tenant's previous record; `verify_chains`
+  recomputes every chain and names the first broken record. A per-tenant advisory lock, held from
+  reading the previous hash to commit, keeps each chain linear without serialising other tenants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import tenant_transaction
+from shared.identity import Identity
+from shared.ids import new_id
+
+GENESIS = "0" * 64
+SENSITIVE_KEY = re.compile(r"pass|secret|token|credential|key$|authorization", re.IGNORECASE)
+MAX_STRING = 200
+HASHED_FIELDS = (
+    "id", "tenant_id", "occurred_at", "request_id", "user_id", "client_id", "actor_kind", "transport", "tool",
+    "arguments", "arguments_sha256", "decision", "approval_id", "outcome", "detail", "output_bytes", "latency_ms",
+)  # fmt: skip
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation that hashes are computed over: sorted keys, no whitespace."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def redact_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments as they may be stored: secret-looking keys blanked, long strings cut (their hash kept).
+
+    Applied at every depth. NUL characters, which Postgres text and jsonb cannot hold, are spelled out:
+    a hostile argument must still leave its record (the full arguments' SHA-256 is kept alongside).
+    """
+    return {key: "[redacted]" if SENSITIVE_KEY.search(str(key)) else _stored(value) for key, value in arguments.items()}
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return redact_arguments(value)
+    if isinstance(value, list):
+        return [_stored(item) for item in value[:50]]
+    if not isinstance(value, str):
+        return value
+    cleaned = value.replace("\x00", "\\u0000")
+    if len(cleaned) > MAX_STRING:
+        digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+        return f"{cleaned[:MAX_STRING]}…[{len(value)} chars, sha256 {digest}]"
+    return cleaned
+
+
+def record_hash(previous: str, record: Mapping[str, Any]) -> str:
+    """The hash that chains `record` to the tenant's previous record.
+
+    Values are normalised first, so a record hashes the same when written and when read back
+    (a timestamp in UTC ISO form, the arguments as the JSON document they are).
+    """
+    fields = {name: record[name] for name in HASHED_FIELDS}
+    if isinstance(fields["occurred_at"], datetime):
+        fields["occurred_at"] = fields["occurred_at"].astimezone(UTC).isoformat()
+    if isinstance(fields["arguments"], str):
+        fields["arguments"] = json.loads(fields["arguments"])
+    return hashlib.sha256(f"{previous}\n{canonical_json(fields)}".encode()).hexdigest()
+
+
+@dataclass
+class CallAudit:
+    """What is known about one tool call while it runs; `shared.authz.ToolGate` owns it."""
+
+    schema: str
+    tool: str
+    arguments: Mapping[str, Any]
+    identity: Identity
+    transport: str
+    request_id: str | None
+    side_effect: bool
+    actor_kind: str = "mcp"
+    decision: str = "not_required"
+    approval_id: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    session: AsyncSession | None = None
+
+    @asynccontextmanager
+    async def transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+        """The call's one tenant transaction: opened on first use, committed by `finish`."""
+        if self.side_effect and self.decision == "not_required":
+            # Approval resolvers run before the human answers; a transaction held open across that
+            # wait would pin a connection. They must use `Caller.lookup()` instead.
+            raise RuntimeError(f"{self.tool}: the call transaction opened before approval; use caller.lookup()")
+        if self.session is None:
+            self.session = AsyncSession(engine, expire_on_commit=False)
+            await self.session.begin()
+            connection = await self.session.connection()
+            await connection.execute(
+                text("SELECT set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true)"),
+                {"t": self.identity.tenant_id, "u": self.identity.user_id},
+            )
+        try:
+            yield self.session
+        except BaseException:
+            await self._discard()
+            raise
+
+    async def _discard(self) -> None:
+        if self.session is not None:
+            await self.session.rollback()
+            await self.session.close()
+            self.session = None
+
+    def record(self, *, outcome: str, detail: str | None, output_bytes: int) -> dict[str, Any]:
+        """The record for this call, without its chain hashes."""
+        return {
+            "id": new_id("au"),
+            "tenant_id": self.identity.tenant_id,
+            "occurred_at": datetime.now(UTC),
+            "request_id": self.request_id,
+            "user_id": self.identity.user_id,
+            "client_id": self.identity.client_id,
+            "actor_kind": self.actor_kind,
+            "transport": self.transport,
+            "tool": self.tool.replace("\x00", "\\u0000"),
+            "arguments": redact_arguments(self.arguments),
+            "arguments_sha256": hashlib.sha256(canonical_json(dict(self.arguments)).encode()).hexdigest(),
+            "decision": self.decision,
+            "approval_id": self.approval_id,
+            "outcome": outcome,
+            "detail": (detail or "").replace("\x00", "\\u0000")[:300] or None,
+            "output_bytes": output_bytes,
+            "latency_ms": round((time.perf_counter() - self.started) * 1000),
+        }
+
+    async def finish(self, engine: AsyncEngine, *, outcome: str, detail: str | None, output_bytes: int) -> None:
+        """Write the record and commit; raises if it cannot (and then nothing of the call is kept).
+
+        A successful call's record joins the call's own transaction. Any other outcome first rolls
+        back whatever the call did, then records the outcome in a transaction of its own.
+        """
+        record = self.record(outcome=outcome, detail=detail, output_bytes=output_bytes)
+        if self.session is not None and outcome == "ok":
+            try:
+                await append(self.session, self.schema, record)
+                await self.session.commit()
+            finally:
+                await self._discard()
+            return
+        await self._discard()
+        async with tenant_transaction(engine, self.identity) as session:
+            await append(session, self.schema, record)
+
+
+_current: ContextVar[CallAudit | None] = ContextVar("supplychain_call_audit", default=None)
+
+
+def current_call() -> CallAudit | None:
+    """The audit of the tool call being served, if any."""
+    return _current.get()
+
+
+def set_current_call(call: CallAudit | None) -> Any:
+    """Make `call` the current one; returns the token to reset with."""
+    return _current.set(call)
+
+
+def reset_current_call(token: Any) -> None:
+    _current.reset(token)
+
+
+async def append(session: AsyncSession, schema: str, record: dict[str, Any]) -> None:
+    """Chain `record` to its tenant's last record and insert it, inside the caller's transaction."""
+    connection = await session.connection()
+    tenant = record["tenant_id"]
+    # One chain per tenant and server: the lock is released at commit, so other tenants never wait.
+    await connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"{schema}:{tenant}"})
+    previous = (
+        await connection.execute(
+            text(f"SELECT hash FROM {schema}.audit_log WHERE tenant_id = :t ORDER BY seq DESC LIMIT 1"),  # noqa: S608
+            {"t": tenant},
+        )
+    ).scalar_one_or_none() or GENESIS
+    row = {**record, "arguments": canonical_json(record["arguments"]), "prev_hash": previous}
+    row["hash"] = record_hash(previous, record)
+    columns = ", ".join(row)
+    values = ", ".join(f"CAST(:{name} AS jsonb)" if name == "arguments" else f":{name}" for name in row)
+    await connection.execute(text(f"INSERT INTO {schema}.audit_log ({columns}) VALUES ({values})"), row)  # noqa: S608
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """The first record of a chain that does not verify."""
+
+    schema: str
+    tenant_id: str
+    seq: int
+    record_id: str
+    reason: str
+
+
+async def verify_chains(engine: AsyncEngine, schema: str) -> tuple[int, list[BrokenLink]]:
+    """Walk every tenant's chain in `schema` (admin engine); the records checked and the broken links."""
+    checked = 0
+    broken: list[BrokenLink] = []
+    last: dict[str, str] = {}
+    failed: set[str] = set()
+    async with engine.connect() as connection:
+        rows = await connection.execute(text(f"SELECT * FROM {schema}.audit_log ORDER BY tenant_id, seq"))  # noqa: S608
+        for row in rows.mappings():
+            tenant = row["tenant_id"]
+            if tenant in failed:
+                continue
+            checked += 1
+            record = {name: row[name] for name in HASHED_FIELDS}
+            expected_previous = last.get(tenant, GENESIS)
+            reason = None
+            if row["prev_hash"] != expected_previous:
+                reason = "previous-hash link broken (a record was removed or inserted)"
+            elif record_hash(expected_previous, record) != row["hash"]:
+                reason = "content does not match its hash (the record was altered)"
+            if reason is not None:
+                broken.append(BrokenLink(schema, tenant, row["seq"], row["id"], reason))
+                failed.add(tenant)
+            last[tenant] = row["hash"]
+    return checked, broken
