@@ -32,6 +32,7 @@ from shared.caller import ServerState, current_identity
 from shared.errors import scope_denied
 from shared.identity import Identity, IdentityError
 from shared.request_id import RequestContextMiddleware, current_request_id
+from shared.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +64,13 @@ def tool_error(message: str) -> CallToolResult:
 class ToolGate:
     """Middleware enforcing `rules` for `server`'s tools (see the module docstring)."""
 
-    def __init__(self, server: MCPServer[Any], rules: Mapping[str, ToolRule]) -> None:
+    def __init__(
+        self, server: MCPServer[Any], rules: Mapping[str, ToolRule], offers: Callable[..., str | None] | None = None
+    ) -> None:
         self._server = server
         self._rules = dict(rules)
+        # The deployment's narrowing (read-only mode, SUPPLYCHAIN_TOOLS): None means "offered".
+        self._offers = offers or (lambda name, side_effect: None)
         self._declared_arguments: dict[str, frozenset[str]] | None = None
 
     async def _arguments_of(self, tool_name: str) -> frozenset[str] | None:
@@ -105,6 +110,9 @@ class ToolGate:
         declared = await self._arguments_of(name)
         if declared is None or rule is None:
             return await self._refuse(call, state, f"unknown tool {name!r}")
+        withheld = self._offers(name, side_effect=rule.side_effect)
+        if withheld is not None:
+            return await self._refuse(call, state, withheld)
         if not identity.has_scope(rule.scope):
             await self._record(call, state, outcome="refused", detail=f"missing scope {rule.scope}", size=0)
             raise scope_denied(name, rule.scope)
@@ -166,7 +174,8 @@ class ToolGate:
         visible = []
         for tool in result.get("tools", []):
             rule = self._rules.get(tool["name"])
-            if rule is not None and identity.has_scope(rule.scope):
+            offered = rule is not None and self._offers(tool["name"], side_effect=rule.side_effect) is None
+            if rule is not None and offered and identity.has_scope(rule.scope):
                 visible.append({**tool, "inputSchema": {**tool["inputSchema"], "additionalProperties": False}})
         return {**result, "tools": visible}
 
@@ -178,7 +187,9 @@ def _first_text(wire: Mapping[str, Any]) -> str | None:
     return None
 
 
-def register_tools(server: MCPServer[Any], tools: Mapping[Callable[..., Any], ToolSpec]) -> ToolGate:
+def register_tools(
+    server: MCPServer[Any], tools: Mapping[Callable[..., Any], ToolSpec], settings: ServerSettings | None = None
+) -> ToolGate:
     """Register `tools` on `server` and install the gate that enforces their rules.
 
     Refuses, at start-up, a side-effecting tool that does not ask a human (and an approval gate on a
@@ -195,7 +206,7 @@ def register_tools(server: MCPServer[Any], tools: Mapping[Callable[..., Any], To
             raise RuntimeError(f"tool {function.__name__!r}: readOnlyHint contradicts side_effect")
         server.add_tool(function, title=spec.title, annotations=spec.annotations)
         rules[function.__name__] = spec.rule
-    gate = ToolGate(server, rules)
+    gate = ToolGate(server, rules, settings.offers_tool if settings is not None else None)
     # The request context first, so the gate's records and every log line carry the request id.
     server.middleware.extend([RequestContextMiddleware(), gate])
     return gate

@@ -169,6 +169,7 @@ class HttpGate:
         self.app = app
         self.rules = dict(rules)
         self.max_body = settings.max_body_bytes
+        self.offers = settings.offers_tool
         self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(settings.resource_url)))
         # This server's own reading scopes (not audit:read, which only auditors need).
         own = f"{settings.server_name}:"
@@ -236,8 +237,11 @@ class HttpGate:
             return None
         params = message.get("params")
         name = params.get("name") if isinstance(params, dict) else None
-        rule = self.rules.get(name) if isinstance(name, str) else None
-        return rule.scope if rule is not None else None
+        if not isinstance(name, str) or (rule := self.rules.get(name)) is None:
+            return None
+        if self.offers(name, side_effect=rule.side_effect) is not None:
+            return None  # no step-up for a tool this deployment withholds: the tool gate says why
+        return rule.scope
 
     async def _too_many_requests(self, tenant: str, scope: Scope, receive: Receive, send: Send) -> None:
         reset_at, _remaining = await self.limiter.get_window_stats(self.limit, "tenant", tenant)

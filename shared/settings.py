@@ -9,6 +9,7 @@ start-up, so a typo never silently leaves a control at its default.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -36,6 +37,30 @@ def server_dsn_file(server: str) -> Path:
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+TOOL_PATTERN = r"^[a-z][a-z0-9_]*\*?$"  # a tool name, or a prefix ending in `*`
+
+
+class DeploymentSettings(BaseSettings):
+    """Settings that apply to every server of a deployment: `SUPPLYCHAIN_READ_ONLY`, `SUPPLYCHAIN_TOOLS`.
+
+    Both can only narrow what a server offers. `READ_ONLY` is parsed strictly as a boolean: an
+    unparseable value stops start-up rather than being read as "false".
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_", extra="ignore", frozen=True)
+
+    read_only: bool = False
+    tools: str | None = Field(default=None, pattern=r"^[a-z0-9_*, ]+$")
+
+    def tool_patterns(self) -> tuple[str, ...] | None:
+        """The allow-list as patterns, or None when every tool is allowed."""
+        if self.tools is None:
+            return None
+        patterns = tuple(entry.strip() for entry in self.tools.split(",") if entry.strip())
+        bad = [pattern for pattern in patterns if not re.fullmatch(TOOL_PATTERN, pattern)]
+        if bad or not patterns:
+            raise SettingsError(f"SUPPLYCHAIN_TOOLS: malformed entries {bad or ['(none)']}")
+        return patterns
 
 
 class ServerSettings(BaseSettings):
@@ -49,7 +74,10 @@ class ServerSettings(BaseSettings):
     database_url_file: Path | None = None
     pool_size: int = Field(default=5, ge=1, le=50)
     pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Read-only: side-effecting tools vanish from tools/list and are refused. True here, in
+    # SUPPLYCHAIN_READ_ONLY or from `--read-only` wins: nothing can switch it back off.
     read_only: bool = False
+    allowed_tools: tuple[str, ...] | None = None  # set from SUPPLYCHAIN_TOOLS, not from this prefix
 
     # Phase 2 (HTTP): where to listen, who issues tokens, and the transport limits.
     host: str = "127.0.0.1"
@@ -100,13 +128,28 @@ class ServerSettings(BaseSettings):
 
     def __init__(self, **values: Any) -> None:
         self._reject_unknown_variables()
+        deployment = DeploymentSettings()
+        if deployment.read_only:
+            values["read_only"] = True
+        values["allowed_tools"] = deployment.tool_patterns()
         super().__init__(**values)
+
+    def offers_tool(self, name: str, *, side_effect: bool) -> str | None:
+        """None when this deployment offers tool `name`; otherwise why it does not."""
+        if side_effect and self.read_only:
+            return f"{name} is not available: this server runs read-only"
+        if self.allowed_tools is not None and not any(
+            name == pattern or (pattern.endswith("*") and name.startswith(pattern[:-1]))
+            for pattern in self.allowed_tools
+        ):
+            return f"{name} is not enabled on this server (SUPPLYCHAIN_TOOLS)"
+        return None
 
     @classmethod
     def _reject_unknown_variables(cls) -> None:
         prefix = str(cls.model_config.get("env_prefix", "")).upper()
         if prefix:
-            known = {f"{prefix}{name}".upper() for name in cls.model_fields}
+            known = {f"{prefix}{name}".upper() for name in cls.model_fields if name != "allowed_tools"}
             unknown = sorted(key for key in os.environ if key.upper().startswith(prefix) and key.upper() not in known)
             if unknown:
                 raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")

@@ -62,5 +62,5 @@ def build_server(
         token_verifier=token_verifier,
         auth=resource_server_auth(settings) if token_verifier is not None else None,
     )
-    register_tools(server, TOOLS)
+    register_tools(server, TOOLS, settings)
     return server
