@@ -5,7 +5,8 @@ A side-effecting tool takes `approval: ApprovalDep[...]` filled by a resolver th
 sees the parameter and no tool argument can stand in for it. The answer is bound to the exact call:
 on 2026-07-28 the SDK seals it into `request_state` with the principal and the request, and on
 2025-11-25 it is asked and answered inside the one call. A client that cannot be asked (no form
-elicitation capability) gets a protocol error and nothing changes: the gate fails closed.
+elicitation capability) gets a pending approval instead, decided out of band (`shared.approvals`); a
+resolver that does not go through `shared.approvals.ask_or_defer` still gets the SDK's protocol error.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ def require_approval(outcome: ElicitationResult[Approval], action: str) -> None:
 
     The decision is noted on the call's audit record either way.
     """
+    from shared.approvals import ApprovalPendingError, deferred_in  # here: it imports this module
+
     call = current_call()
+    deferred = deferred_in(outcome)
+    if deferred is not None:
+        # The client cannot be asked: a pending approval was recorded instead (`shared.approvals`).
+        raise ApprovalPendingError(deferred.approval.message)
     if isinstance(outcome, AcceptedElicitation) and outcome.data.approve:
         if call is not None:
             call.decision = "approved"

@@ -45,6 +45,8 @@ class ToolRule:
 
     scope: str
     side_effect: bool = False
+    # True only for `decide_approval`: the call *is* a human's out-of-band answer, so it asks no one.
+    human_decision: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,8 @@ def register_tools(
     """
     rules: dict[str, ToolRule] = {}
     for function, spec in tools.items():
-        if spec.rule.side_effect != asks_for_approval(function):
+        asks_human = spec.rule.side_effect and not spec.rule.human_decision
+        if asks_human != asks_for_approval(function):
             raise RuntimeError(
                 f"tool {function.__name__!r}: side_effect={spec.rule.side_effect} but "
                 f"{'no' if spec.rule.side_effect else 'an'} approval parameter"

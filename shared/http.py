@@ -171,11 +171,8 @@ class HttpGate:
         self.max_body = settings.max_body_bytes
         self.offers = settings.offers_tool
         self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(settings.resource_url)))
-        # This server's own reading scopes (not audit:read, which only auditors need).
-        own = f"{settings.server_name}:"
-        self.initial_scope = " ".join(
-            sorted({rule.scope for rule in rules.values() if not rule.side_effect and rule.scope.startswith(own)})
-        )
+        # This server's own reading scope: not audit:read or :approve, which only auditors and approvers need.
+        self.initial_scope = f"{settings.server_name}:read"
         self.limit = parse_rate_limit(settings.rate_limit)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 

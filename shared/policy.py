@@ -22,6 +22,10 @@ ALL_SCOPES = frozenset(
         "payments:read",
         "payments:release",
         "payments:refund",
+        "inventory:approve",
+        "logistics:approve",
+        "returns:approve",
+        "payments:approve",
         "audit:read",
     }
 )
@@ -35,6 +39,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "analyst": _READ_SCOPES,
     "returns_agent": frozenset({"returns:read", "returns:write", "inventory:read"}),
     "auditor": frozenset({"audit:read"}),
+    # Decides out-of-band approvals (`decide_approval`) on every server; reads what it is asked to judge.
+    "approver": _READ_SCOPES | {f"{server}:approve" for server in SERVERS},
 }
 
 

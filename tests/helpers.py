@@ -75,6 +75,19 @@ async def snapshot(admin_url: str, schema: str) -> dict[str, list[tuple[Any, ...
     return {name: sorted(await admin_rows(admin_url, f"SELECT * FROM {schema}.{name}"), key=repr) for (name,) in tables}
 
 
+def without_approvals(tables: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """A `snapshot` minus the pending approvals: what a deferred (out-of-band) call must leave unchanged."""
+    return {name: rows for name, rows in tables.items() if name != "pending_approvals"}
+
+
+def pending_approval_id(result: Any) -> str:
+    """The approval id of a side-effecting call deferred because the client could not ask a human."""
+    assert result.is_error is False, result.content
+    assert result.structured_content is not None and result.structured_content["status"] == "pending"
+    assert "supplychain approvals approve" in result.content[0].text
+    return str(result.structured_content["approval_id"])
+
+
 HOSTILE_STRINGS = [
     "'; DROP TABLE inventory.reorders; --",
     "x' OR '1'='1",

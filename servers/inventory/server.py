@@ -17,6 +17,7 @@ from pydantic_settings import SettingsConfigDict
 
 from servers.inventory import tools
 from shared.activity import get_activity_log
+from shared.approvals import decide_approval, get_approval, install_out_of_band_approvals, list_pending_approvals
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
@@ -28,6 +29,9 @@ NAME = "inventory"
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 REORDER = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+DECIDE_APPROVAL = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+)
 
 TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_warehouses: ToolSpec(ToolRule("inventory:read"), READ, "List warehouses"),
@@ -37,6 +41,13 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.create_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), REORDER, "Create a reorder"),
     tools.cancel_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), CANCEL, "Cancel a reorder"),
     get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
+    get_approval: ToolSpec(ToolRule("inventory:read"), READ, "Get an approval"),
+    list_pending_approvals: ToolSpec(ToolRule("inventory:approve"), READ, "List pending approvals"),
+    decide_approval: ToolSpec(
+        ToolRule("inventory:approve", side_effect=True, human_decision=True),
+        DECIDE_APPROVAL,
+        "Approve or deny a pending approval",
+    ),
 }
 
 
@@ -63,4 +74,5 @@ def build_server(
         auth=resource_server_auth(settings) if token_verifier is not None else None,
     )
     register_tools(server, TOOLS, settings)
+    install_out_of_band_approvals(server, NAME, tools.APPROVABLE)
     return server

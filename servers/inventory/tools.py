@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from pydantic import Field
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.inventory import service
 from servers.inventory.models import (
@@ -23,9 +24,11 @@ from servers.inventory.models import (
     WarehousePage,
     WarehousePublic,
 )
-from shared.approval import Approval, ask, require_approval
+from shared.approval import Approval, require_approval
+from shared.approvals import Deferred, approvable, ask_or_defer
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$", description="SKU code, e.g. 'BOLT-M8'")]
@@ -97,13 +100,30 @@ async def list_reorders(
     return ReorderPage(items=[ReorderPublic.of(row) for row in items], next_cursor=next_cursor)
 
 
-async def approve_create_reorder(sku: str, warehouse: str, quantity: int, caller: CallerDep) -> Elicit[Approval]:
+async def approve_create_reorder(
+    ctx: Context, sku: str, warehouse: str, quantity: int, caller: CallerDep
+) -> Elicit[Approval] | Deferred:
     """Approval question for create_reorder: exactly what will be ordered, where, for whom."""
     who = caller.identity
-    return ask(
+    return await ask_or_defer(
+        ctx,
+        caller,
         f"Create a purchase reorder of {quantity} x {sku} for warehouse {warehouse} "
-        f"(organisation {who.tenant_id}, requested by {who.user_id})."
+        f"(organisation {who.tenant_id}, requested by {who.user_id}).",
     )
+
+
+async def execute_create_reorder(
+    who: Identity, session: AsyncSession, *, sku: str, warehouse: str, quantity: int
+) -> ReorderPublic:
+    """create_reorder's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    reorder = await service.create_reorder(
+        session=session, tenant_id=who.tenant_id, user_id=who.user_id, sku=sku, warehouse_code=warehouse,
+        quantity=quantity,
+    )  # fmt: skip
+    if reorder is None:
+        raise NotFoundError("stock level", f"{sku} in {warehouse}")
+    return ReorderPublic.of(reorder)
 
 
 async def create_reorder(
@@ -116,20 +136,10 @@ async def create_reorder(
     """Create a purchase reorder for a SKU in a warehouse. A human is asked to approve it first."""
     require_approval(approval, "create_reorder")
     async with caller.transaction() as session:
-        reorder = await service.create_reorder(
-            session=session,
-            tenant_id=caller.identity.tenant_id,
-            user_id=caller.identity.user_id,
-            sku=sku,
-            warehouse_code=warehouse,
-            quantity=quantity,
-        )
-        if reorder is None:
-            raise NotFoundError("stock level", f"{sku} in {warehouse}")
-        return ReorderPublic.of(reorder)
+        return await execute_create_reorder(caller.identity, session, sku=sku, warehouse=warehouse, quantity=quantity)
 
 
-async def approve_cancel_reorder(reorder_id: str, caller: CallerDep) -> Elicit[Approval]:
+async def approve_cancel_reorder(ctx: Context, reorder_id: str, caller: CallerDep) -> Elicit[Approval] | Deferred:
     """Approval question for cancel_reorder, naming the reorder as it stands."""
     async with caller.lookup() as session:
         reorder = await service.get_reorder(session=session, tenant_id=caller.identity.tenant_id, reorder_id=reorder_id)
@@ -138,10 +148,24 @@ async def approve_cancel_reorder(reorder_id: str, caller: CallerDep) -> Elicit[A
         raise NotFoundError("reorder", reorder_id)
     if reorder.status != ReorderStatus.open:
         raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
-    return ask(
+    return await ask_or_defer(
+        ctx,
+        caller,
         f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse "
-        f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id})."
+        f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id}).",
     )
+
+
+async def execute_cancel_reorder(who: Identity, session: AsyncSession, *, reorder_id: str) -> ReorderPublic:
+    """cancel_reorder's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    reorder = await service.get_reorder(
+        session=session, tenant_id=who.tenant_id, reorder_id=reorder_id, for_update=True
+    )
+    if reorder is None:
+        raise NotFoundError("reorder", reorder_id)
+    if reorder.status != ReorderStatus.open:
+        raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
+    return ReorderPublic.of(await service.cancel_reorder(session=session, reorder=reorder, user_id=who.user_id))
 
 
 async def cancel_reorder(
@@ -152,13 +176,10 @@ async def cancel_reorder(
     """Cancel an open reorder. A human is asked to approve it first."""
     require_approval(approval, "cancel_reorder")
     async with caller.transaction() as session:
-        reorder = await service.get_reorder(
-            session=session, tenant_id=caller.identity.tenant_id, reorder_id=reorder_id, for_update=True
-        )
-        if reorder is None:
-            raise NotFoundError("reorder", reorder_id)
-        if reorder.status != ReorderStatus.open:
-            raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
-        return ReorderPublic.of(
-            await service.cancel_reorder(session=session, reorder=reorder, user_id=caller.identity.user_id)
-        )
+        return await execute_cancel_reorder(caller.identity, session, reorder_id=reorder_id)
+
+
+APPROVABLE = {
+    "create_reorder": approvable(create_reorder, execute_create_reorder),
+    "cancel_reorder": approvable(cancel_reorder, execute_cancel_reorder),
+}

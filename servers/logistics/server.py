@@ -17,6 +17,7 @@ from pydantic_settings import SettingsConfigDict
 
 from servers.logistics import tools
 from shared.activity import get_activity_log
+from shared.approvals import decide_approval, get_approval, install_out_of_band_approvals, list_pending_approvals
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
@@ -29,6 +30,9 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 # A reroute overwrites the destination (destructive); repeating it changes nothing more, since a shipment
 # already headed to that warehouse is refused (idempotent).
 REROUTE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+DECIDE_APPROVAL = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+)
 
 TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_carriers: ToolSpec(ToolRule("logistics:read"), READ, "List carriers"),
@@ -36,6 +40,13 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.track_shipment: ToolSpec(ToolRule("logistics:read"), READ, "Track a shipment"),
     tools.reroute_shipment: ToolSpec(ToolRule("logistics:reroute", side_effect=True), REROUTE, "Reroute a shipment"),
     get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
+    get_approval: ToolSpec(ToolRule("logistics:read"), READ, "Get an approval"),
+    list_pending_approvals: ToolSpec(ToolRule("logistics:approve"), READ, "List pending approvals"),
+    decide_approval: ToolSpec(
+        ToolRule("logistics:approve", side_effect=True, human_decision=True),
+        DECIDE_APPROVAL,
+        "Approve or deny a pending approval",
+    ),
 }
 
 
@@ -62,4 +73,5 @@ def build_server(
         auth=resource_server_auth(settings) if token_verifier is not None else None,
     )
     register_tools(server, TOOLS, settings)
+    install_out_of_band_approvals(server, NAME, tools.APPROVABLE)
     return server

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.types import CallToolResult
 from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,9 +33,11 @@ from servers.logistics.models import (
     ShipmentTracking,
     TrackingEventPublic,
 )
-from shared.approval import Approval, ask, require_approval
-from shared.caller import Caller, CallerDep
+from shared.approval import Approval, require_approval
+from shared.approvals import Deferred, approvable, ask_or_defer
+from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 from shared.untrusted import fenced
 
@@ -103,14 +105,14 @@ async def track_shipment(caller: CallerDep, shipment_id: ShipmentId) -> Annotate
 
 
 async def _reroutable_shipment(
-    session: AsyncSession, caller: Caller, shipment_id: str, destination: str, *, for_update: bool = False
+    session: AsyncSession, who: Identity, shipment_id: str, destination: str, *, for_update: bool = False
 ) -> Shipment:
     """The shipment if it may go to `destination`; otherwise the refusal, with nothing changed.
 
     Checked before the human is asked (so nobody approves a reroute that cannot happen) and again
     after, under a row lock (the shipment may have moved on while the human was thinking).
     """
-    tenant_id = caller.identity.tenant_id
+    tenant_id = who.tenant_id
     shipment = await service.get_shipment(
         session=session, tenant_id=tenant_id, shipment_id=shipment_id, for_update=for_update
     )
@@ -127,17 +129,33 @@ async def _reroutable_shipment(
 
 
 async def approve_reroute_shipment(
-    shipment_id: str, destination_warehouse: str, reason: RerouteReason, caller: CallerDep
-) -> Elicit[Approval]:
+    ctx: Context, shipment_id: str, destination_warehouse: str, reason: RerouteReason, caller: CallerDep
+) -> Elicit[Approval] | Deferred:
     """Approval question for reroute_shipment: which shipment, from where to where, why, for whom."""
     async with caller.lookup() as session:
-        shipment = await _reroutable_shipment(session, caller, shipment_id, destination_warehouse)
+        shipment = await _reroutable_shipment(session, caller.identity, shipment_id, destination_warehouse)
     who = caller.identity
-    return ask(
+    return await ask_or_defer(
+        ctx,
+        caller,
         f"Reroute shipment {shipment.id} (tracking {shipment.tracking_number}, carrier "
         f"{shipment.carrier_code}, status {shipment.status}) from warehouse {shipment.destination_code} "
         f"to warehouse {destination_warehouse}, reason {reason} "
-        f"(organisation {who.tenant_id}, requested by {who.user_id})."
+        f"(organisation {who.tenant_id}, requested by {who.user_id}).",
+    )
+
+
+async def execute_reroute_shipment(
+    who: Identity, session: AsyncSession, *, shipment_id: str, destination_warehouse: str, reason: RerouteReason
+) -> ReroutePublic:
+    """reroute_shipment's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    shipment = await _reroutable_shipment(session, who, shipment_id, destination_warehouse, for_update=True)
+    previous = shipment.destination_code
+    event = await service.reroute_shipment(
+        session=session, shipment=shipment, destination_code=destination_warehouse, reason=reason, user_id=who.user_id
+    )
+    return ReroutePublic(
+        shipment=ShipmentPublic.of(shipment), previous_destination=previous, event=TrackingEventPublic.of(event)
     )
 
 
@@ -155,18 +173,11 @@ async def reroute_shipment(
     """
     require_approval(approval, "reroute_shipment")
     async with caller.transaction() as session:
-        shipment = await _reroutable_shipment(session, caller, shipment_id, destination_warehouse, for_update=True)
-        previous = shipment.destination_code
-        event = await service.reroute_shipment(
-            session=session,
-            shipment=shipment,
-            destination_code=destination_warehouse,
+        rerouted = await execute_reroute_shipment(
+            caller.identity, session, shipment_id=shipment_id, destination_warehouse=destination_warehouse,
             reason=reason,
-            user_id=caller.identity.user_id,
-        )
-        rerouted = ReroutePublic(
-            shipment=ShipmentPublic.of(shipment),
-            previous_destination=previous,
-            event=TrackingEventPublic.of(event),
-        )
+        )  # fmt: skip
         return fenced(rerouted)
+
+
+APPROVABLE = {"reroute_shipment": approvable(reroute_shipment, execute_reroute_shipment)}

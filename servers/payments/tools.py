@@ -23,9 +23,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.types import CallToolResult
 from pydantic import BeforeValidator, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.payments import service
 from servers.payments.models import (
@@ -38,9 +39,11 @@ from servers.payments.models import (
     RefundPublic,
     to_cents,
 )
-from shared.approval import Approval, ask, require_approval
+from shared.approval import Approval, require_approval
+from shared.approvals import Deferred, approvable, ask_or_defer
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 from shared.untrusted import fenced
 
@@ -142,7 +145,7 @@ async def get_charge(caller: CallerDep, charge_id: ChargeId) -> ChargePublic:
     return ChargePublic.of(charge)
 
 
-async def approve_release_payment(payment_id: str, caller: CallerDep) -> Elicit[Approval]:
+async def approve_release_payment(ctx: Context, payment_id: str, caller: CallerDep) -> Elicit[Approval] | Deferred:
     """Approval question for release_payment: exactly how much goes to whom, for which invoice."""
     who = caller.identity
     async with caller.lookup() as session:
@@ -153,11 +156,26 @@ async def approve_release_payment(payment_id: str, caller: CallerDep) -> Elicit[
     if payment.status != PaymentStatus.pending_approval:
         raise ConflictError(f"payment {payment_id!r} is {payment.status}, not pending_approval; nothing changed")
     # repr() quotes stored text, so a name with line breaks cannot pose as part of the question.
-    return ask(
+    return await ask_or_defer(
+        ctx,
+        caller,
         f"Release payment {payment.id}: {to_cents(payment.amount)} {payment.currency} to supplier "
         f"{payment.supplier_name!r} for invoice {payment.invoice_ref!r}, due {payment.due_on} "
-        f"(organisation {who.tenant_id}, released by {who.user_id})."
+        f"(organisation {who.tenant_id}, released by {who.user_id}).",
     )
+
+
+async def execute_release_payment(who: Identity, session: AsyncSession, *, payment_id: str) -> PaymentPublic:
+    """release_payment's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    payment = await service.get_payment(
+        session=session, tenant_id=who.tenant_id, payment_id=payment_id, for_update=True
+    )
+    if payment is None:
+        raise NotFoundError("payment", payment_id)
+    # Checked again on the locked row: another caller may have released it since the question.
+    if payment.status != PaymentStatus.pending_approval:
+        raise ConflictError(f"payment {payment_id!r} is {payment.status}, not pending_approval; nothing changed")
+    return PaymentPublic.of(await service.release_payment(session=session, payment=payment, user_id=who.user_id))
 
 
 async def release_payment(
@@ -172,16 +190,7 @@ async def release_payment(
     """
     require_approval(approval, "release_payment")
     async with caller.transaction() as session:
-        payment = await service.get_payment(
-            session=session, tenant_id=caller.identity.tenant_id, payment_id=payment_id, for_update=True
-        )
-        if payment is None:
-            raise NotFoundError("payment", payment_id)
-        # Checked again on the locked row: another caller may have released it since the question.
-        if payment.status != PaymentStatus.pending_approval:
-            raise ConflictError(f"payment {payment_id!r} is {payment.status}, not pending_approval; nothing changed")
-        released = await service.release_payment(session=session, payment=payment, user_id=caller.identity.user_id)
-        return fenced(PaymentPublic.of(released))
+        return fenced(await execute_release_payment(caller.identity, session, payment_id=payment_id))
 
 
 def _check_refundable(charge: Charge, amount: Decimal) -> None:
@@ -196,7 +205,9 @@ def _check_refundable(charge: Charge, amount: Decimal) -> None:
         )
 
 
-async def approve_issue_refund(charge_id: str, amount: Decimal, caller: CallerDep) -> Elicit[Approval]:
+async def approve_issue_refund(
+    ctx: Context, charge_id: str, amount: Decimal, caller: CallerDep
+) -> Elicit[Approval] | Deferred:
     """Approval question for issue_refund: the exact amount, the charge and what it leaves refundable."""
     who = caller.identity
     async with caller.lookup() as session:
@@ -206,13 +217,29 @@ async def approve_issue_refund(charge_id: str, amount: Decimal, caller: CallerDe
     amount = to_cents(amount)
     _check_refundable(charge, amount)
     currency = charge.currency
-    return ask(
+    return await ask_or_defer(
+        ctx,
+        caller,
         f"Refund {amount} {currency} on charge {charge.id} to customer {charge.customer_name!r} "
         f"(reference {charge.reference!r}; charged {to_cents(charge.amount)} {currency}, refunded so far "
         f"{to_cents(charge.refunded)} {currency}, refundable afterwards "
         f"{to_cents(service.refundable(charge) - amount)} {currency}) "
-        f"(organisation {who.tenant_id}, issued by {who.user_id})."
+        f"(organisation {who.tenant_id}, issued by {who.user_id}).",
     )
+
+
+async def execute_issue_refund(
+    who: Identity, session: AsyncSession, *, charge_id: str, amount: Decimal
+) -> RefundPublic:
+    """issue_refund's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    amount = to_cents(amount)
+    # The row lock makes concurrent refunds on one charge take turns, so together they cannot exceed it.
+    charge = await service.get_charge(session=session, tenant_id=who.tenant_id, charge_id=charge_id, for_update=True)
+    if charge is None:
+        raise NotFoundError("charge", charge_id)
+    _check_refundable(charge, amount)
+    refund = await service.issue_refund(session=session, charge=charge, amount=amount, user_id=who.user_id)
+    return RefundPublic.of(refund, charge)
 
 
 async def issue_refund(
@@ -227,16 +254,12 @@ async def issue_refund(
     charge (see get_charge or list_charges).
     """
     require_approval(approval, "issue_refund")
-    amount = to_cents(amount)
     async with caller.transaction() as session:
-        # The row lock makes concurrent refunds on one charge take turns, so together they cannot exceed it.
-        charge = await service.get_charge(
-            session=session, tenant_id=caller.identity.tenant_id, charge_id=charge_id, for_update=True
-        )
-        if charge is None:
-            raise NotFoundError("charge", charge_id)
-        _check_refundable(charge, amount)
-        refund = await service.issue_refund(
-            session=session, charge=charge, amount=amount, user_id=caller.identity.user_id
-        )
-        return RefundPublic.of(refund, charge)
+        return await execute_issue_refund(caller.identity, session, charge_id=charge_id, amount=amount)
+
+
+# Separation of duties: whoever asked for money to move cannot also be the one who approves it.
+APPROVABLE = {
+    "release_payment": approvable(release_payment, execute_release_payment, separate_duties=True),
+    "issue_refund": approvable(issue_refund, execute_issue_refund, separate_duties=True),
+}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.types import CallToolResult
 from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,9 +28,11 @@ from servers.returns.models import (
     ReturnStatus,
     ReturnSummaryPublic,
 )
-from shared.approval import Approval, ask, require_approval
+from shared.approval import Approval, require_approval
+from shared.approvals import Deferred, approvable, ask_or_defer
 from shared.caller import Caller, CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 from shared.untrusted import fenced
 
@@ -72,12 +74,10 @@ async def get_return(caller: CallerDep, return_id: ReturnId) -> Annotated[CallTo
 
 
 async def _requested_return(
-    session: AsyncSession, caller: Caller, return_id: str, *, for_update: bool = False
+    session: AsyncSession, who: Identity, return_id: str, *, for_update: bool = False
 ) -> ReturnAuthorisation:
     """The caller's return `return_id`, if it is still waiting for a decision."""
-    rma = await service.get_return(
-        session=session, tenant_id=caller.identity.tenant_id, return_id=return_id, for_update=for_update
-    )
+    rma = await service.get_return(session=session, tenant_id=who.tenant_id, return_id=return_id, for_update=for_update)
     if rma is None:
         # Another tenant's id gets the very same answer as an id that never existed.
         raise NotFoundError("return", return_id)
@@ -96,11 +96,18 @@ def _question(rma: ReturnAuthorisation, action: str, caller: Caller) -> str:
     )
 
 
-async def ask_approve_return(return_id: str, caller: CallerDep) -> Elicit[Approval]:
+async def ask_approve_return(ctx: Context, return_id: str, caller: CallerDep) -> Elicit[Approval] | Deferred:
     """Approval question for approve_return, naming the return as it stands."""
     async with caller.lookup() as session:
-        rma = await _requested_return(session, caller, return_id)
-    return ask(_question(rma, "Approve", caller))
+        rma = await _requested_return(session, caller.identity, return_id)
+    return await ask_or_defer(ctx, caller, _question(rma, "Approve", caller))
+
+
+async def execute_approve_return(who: Identity, session: AsyncSession, *, return_id: str) -> ReturnPublic:
+    """approve_return's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    # Checked again under a row lock: the return may have been decided while the human read.
+    rma = await _requested_return(session, who, return_id, for_update=True)
+    return ReturnPublic.of(await service.approve_return(session=session, rma=rma, user_id=who.user_id))
 
 
 async def approve_return(
@@ -114,17 +121,24 @@ async def approve_return(
     """
     require_approval(approval, "approve_return")
     async with caller.transaction() as session:
-        # Checked again under a row lock: the return may have been decided while the human read.
-        rma = await _requested_return(session, caller, return_id, for_update=True)
-        approved = await service.approve_return(session=session, rma=rma, user_id=caller.identity.user_id)
-        return fenced(ReturnPublic.of(approved))
+        return fenced(await execute_approve_return(caller.identity, session, return_id=return_id))
 
 
-async def ask_reject_return(return_id: str, reason: RejectionReason, caller: CallerDep) -> Elicit[Approval]:
+async def ask_reject_return(
+    ctx: Context, return_id: str, reason: RejectionReason, caller: CallerDep
+) -> Elicit[Approval] | Deferred:
     """Approval question for reject_return, naming the return and the reason."""
     async with caller.lookup() as session:
-        rma = await _requested_return(session, caller, return_id)
-    return ask(_question(rma, "Reject", caller) + f" Reason: {reason.value}.")
+        rma = await _requested_return(session, caller.identity, return_id)
+    return await ask_or_defer(ctx, caller, _question(rma, "Reject", caller) + f" Reason: {reason.value}.")
+
+
+async def execute_reject_return(
+    who: Identity, session: AsyncSession, *, return_id: str, reason: RejectionReason
+) -> ReturnPublic:
+    """reject_return's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    rma = await _requested_return(session, who, return_id, for_update=True)
+    return ReturnPublic.of(await service.reject_return(session=session, rma=rma, user_id=who.user_id, reason=reason))
 
 
 async def reject_return(
@@ -139,6 +153,10 @@ async def reject_return(
     """
     require_approval(approval, "reject_return")
     async with caller.transaction() as session:
-        rma = await _requested_return(session, caller, return_id, for_update=True)
-        rejected = await service.reject_return(session=session, rma=rma, user_id=caller.identity.user_id, reason=reason)
-        return fenced(ReturnPublic.of(rejected))
+        return fenced(await execute_reject_return(caller.identity, session, return_id=return_id, reason=reason))
+
+
+APPROVABLE = {
+    "approve_return": approvable(approve_return, execute_approve_return),
+    "reject_return": approvable(reject_return, execute_reject_return),
+}

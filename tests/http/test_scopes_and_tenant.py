@@ -14,7 +14,7 @@ from tests.http.tokens import claims_of, flow_token, mint, sign
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
-READ_TOOLS = ["get_stock_level", "list_reorders", "list_stock_levels", "list_warehouses"]
+READ_TOOLS = ["get_approval", "get_stock_level", "list_reorders", "list_stock_levels", "list_warehouses"]
 ALL_TOOLS = sorted([*READ_TOOLS, "cancel_reorder", "create_reorder"])
 REORDER = {"sku": "BOLT-M8", "warehouse": "RTM-2", "quantity": 5}
 

@@ -16,6 +16,6 @@ async def test_fastmcp_client_lists_and_calls_inventory_tools() -> None:
     async with FastMCPClient(server) as client:
         names = sorted(tool.name for tool in await client.list_tools())
         result = await client.call_tool("get_stock_level", {"sku": "BOLT-M8", "warehouse": "RTM-2"})
-    assert names == ["get_stock_level", "list_reorders", "list_stock_levels", "list_warehouses"]
+    assert names == ["get_approval", "get_stock_level", "list_reorders", "list_stock_levels", "list_warehouses"]
     assert result.structured_content is not None
     assert result.structured_content["on_hand"] == 1225

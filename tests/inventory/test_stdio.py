@@ -37,6 +37,7 @@ async def test_stdio_server_lists_reads_and_writes_with_approval(admin_url: str)
         "list_reorders",
         "create_reorder",
         "cancel_reorder",
+        "get_approval",
     ]
     assert stock.structured_content is not None and stock.structured_content["below_reorder_point"] is True
     assert reorder.structured_content is not None and reorder.structured_content["requested_by"] == "alice@acme"

@@ -103,12 +103,17 @@ async def test_create_reorder_not_approved_changes_nothing(admin_url: str, actio
     assert await snapshot(admin_url, "inventory") == before
 
 
-async def test_client_that_cannot_be_asked_is_refused_and_nothing_changes(admin_url: str) -> None:
+async def test_client_that_cannot_be_asked_gets_a_pending_approval_and_nothing_changes(admin_url: str) -> None:
     before = await snapshot(admin_url, "inventory")
     async with mcp_client("inventory", "alice@acme", human=None) as client:
-        with pytest.raises(MCPError, match="form elicitation capability"):
-            await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 1})
-    assert await snapshot(admin_url, "inventory") == before
+        result = await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 1})
+    assert result.is_error is False and result.structured_content is not None
+    assert result.structured_content["status"] == "pending"
+    assert result.structured_content["approval_id"].startswith("ap_")
+    assert "supplychain approvals approve" in result.content[0].text
+    after = await snapshot(admin_url, "inventory")
+    assert len(after.pop("pending_approvals")) == len(before.pop("pending_approvals")) + 1
+    assert after == before
 
 
 async def test_cancel_reorder_with_approval(admin_url: str) -> None:
@@ -174,7 +179,7 @@ async def test_missing_scope_is_refused_naming_the_scope(admin_url: str) -> None
         names = [tool.name for tool in (await client.list_tools()).tools]
         with pytest.raises(MCPError, match="insufficient_scope: create_reorder requires scope 'inventory:reorder'"):
             await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 1})
-    assert names == ["list_warehouses", "list_stock_levels", "get_stock_level", "list_reorders"]
+    assert names == ["list_warehouses", "list_stock_levels", "get_stock_level", "list_reorders", "get_approval"]
     async with mcp_client("inventory", "fred@acme") as client:
         assert (await client.list_tools()).tools == []
         with pytest.raises(MCPError, match="requires scope 'inventory:read'"):

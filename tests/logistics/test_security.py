@@ -106,10 +106,27 @@ async def test_analyst_cannot_reroute(admin_url: str) -> None:
 @pytest.mark.parametrize(
     ("user", "read_only", "visible"),
     [
-        ("alice@acme", False, ["list_carriers", "list_shipments", "reroute_shipment", "track_shipment"]),
-        ("alice@acme", True, ["list_carriers", "list_shipments", "track_shipment"]),
-        ("ana@acme", False, ["list_carriers", "list_shipments", "track_shipment"]),
+        (
+            "alice@acme",
+            False,
+            ["get_approval", "list_carriers", "list_shipments", "reroute_shipment", "track_shipment"],
+        ),
+        ("alice@acme", True, ["get_approval", "list_carriers", "list_shipments", "track_shipment"]),
+        ("ana@acme", False, ["get_approval", "list_carriers", "list_shipments", "track_shipment"]),
         ("fred@acme", False, []),
+        (
+            "priya@acme",
+            False,
+            [
+                "decide_approval",
+                "get_approval",
+                "list_carriers",
+                "list_pending_approvals",
+                "list_shipments",
+                "track_shipment",
+            ],
+        ),
+        ("priya@acme", True, ["get_approval", "list_carriers", "list_shipments", "track_shipment"]),
     ],
 )
 async def test_tools_list_shows_only_what_the_caller_may_call(user: str, read_only: bool, visible: list[str]) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from mcp.shared.exceptions import MCPError
 
-from tests.helpers import Human, admin_rows, mcp_client, snapshot
+from tests.helpers import Human, admin_rows, mcp_client, pending_approval_id, snapshot, without_approvals
 from tests.payments.fixture_ids import (
     ACME_CHARGES,
     ACME_FAILED,
@@ -89,14 +88,13 @@ async def test_a_human_who_does_not_approve_changes_nothing(
         ("issue_refund", {"charge_id": ACME_PARTLY_REFUNDED, "amount": "10.00"}),
     ],
 )
-async def test_a_client_that_cannot_ask_a_human_is_refused_with_a_protocol_error(
+async def test_a_client_that_cannot_ask_a_human_gets_a_pending_approval_and_nothing_changes(
     admin_url: str, tool: str, arguments: dict[str, str], mode: str
 ) -> None:
     before = await snapshot(admin_url, "payments")
     async with mcp_client("payments", "fred@acme", human=None, mode=mode) as client:
-        with pytest.raises(MCPError, match="Client did not declare the form elicitation capability"):
-            await client.call_tool(tool, arguments)
-    assert await snapshot(admin_url, "payments") == before
+        pending_approval_id(await client.call_tool(tool, arguments))
+    assert without_approvals(await snapshot(admin_url, "payments")) == without_approvals(before)
 
 
 @pytest.mark.parametrize("payment_id", [ACME_RELEASED, ACME_FAILED])

@@ -95,7 +95,7 @@ async def test_a_caller_without_returns_read_is_refused_naming_the_scope(tool: s
 async def test_readers_see_only_the_read_tools(user: str) -> None:
     async with mcp_client("returns", user) as client:
         tools = (await client.list_tools()).tools
-    assert sorted(tool.name for tool in tools) == ["get_return", "list_returns"]
+    assert sorted(tool.name for tool in tools) == ["get_approval", "get_return", "list_returns"]
 
 
 @pytest.mark.parametrize(("user", "read_only"), [("ana@acme", False), ("fred@acme", False), ("rita@acme", True)])
@@ -112,10 +112,15 @@ async def test_a_caller_without_returns_write_cannot_decide(
     before = await snapshot(admin_url, "returns")
     human = Human()
     async with mcp_client("returns", user, human=human, read_only=read_only) as client:
-        with pytest.raises(MCPError) as refused:
-            await client.call_tool(tool, {"return_id": CRUSHED_BOX, **extra})
-    assert refused.value.error.code == FORBIDDEN
-    assert str(refused.value) == f"insufficient_scope: {tool} requires scope 'returns:write'"
+        if read_only:  # a read-only server withholds the tool before any scope is checked
+            withheld = await client.call_tool(tool, {"return_id": CRUSHED_BOX, **extra})
+            assert withheld.is_error is True
+            assert withheld.content[0].text == f"{tool} is not available: this server runs read-only"
+        else:
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool(tool, {"return_id": CRUSHED_BOX, **extra})
+            assert refused.value.error.code == FORBIDDEN
+            assert str(refused.value) == f"insufficient_scope: {tool} requires scope 'returns:write'"
     assert human.questions == []
     assert await snapshot(admin_url, "returns") == before
 

@@ -41,10 +41,11 @@ async def _all_pages(client: Client, **arguments: Any) -> list[dict[str, Any]]:
 async def test_tools_list_shows_every_returns_tool_with_truthful_annotations() -> None:
     async with mcp_client("returns", "rita@acme") as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert sorted(tools) == ["approve_return", "get_return", "list_returns", "reject_return"]
+    assert sorted(tools) == ["approve_return", "get_approval", "get_return", "list_returns", "reject_return"]
     for name, expected in [
         ("list_returns", READ),
         ("get_return", READ),
+        ("get_approval", READ),
         ("approve_return", DECIDE),
         ("reject_return", DECIDE),
     ]:

@@ -11,11 +11,32 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from shared.admin import admin_engine
 from shared.db import create_engine
 from shared.policy import SERVERS
 from tests.helpers import admin_rows
 
 pytestmark = pytest.mark.usefixtures("seeded")
+
+
+@pytest.fixture
+async def pending_approvals(seeded: None, admin_url: str) -> None:
+    """One pending approval per tenant on every server: the seed has none (they come from calls)."""
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.begin() as conn:
+            for server in SERVERS:
+                for number, tenant in enumerate(("acme", "globex")):
+                    await conn.execute(
+                        text(
+                            f"INSERT INTO {server}.pending_approvals (id, tenant_id, requested_by, tool, arguments, "
+                            "arguments_sha256, summary, created_at, expires_at) VALUES (:id, :t, :u, 'some_tool', "
+                            "'{}'::jsonb, :sha, 'a test request', now(), now() + interval '15 minutes')"
+                        ),
+                        {"id": f"ap_{number:020d}", "t": tenant, "u": f"someone@{tenant}", "sha": "0" * 64},
+                    )
+    finally:
+        await engine.dispose()
 
 
 async def _tables(admin_url: str, schema: str) -> list[str]:
@@ -27,6 +48,7 @@ async def _tables(admin_url: str, schema: str) -> list[str]:
     return [name for (name,) in rows]
 
 
+@pytest.mark.usefixtures("pending_approvals")
 @pytest.mark.parametrize("server", SERVERS)
 async def test_with_no_tenant_set_every_table_reads_empty(
     admin_url: str, server_urls: dict[str, str], server: str
@@ -45,6 +67,7 @@ async def test_with_no_tenant_set_every_table_reads_empty(
         await engine.dispose()
 
 
+@pytest.mark.usefixtures("pending_approvals")
 @pytest.mark.parametrize("server", SERVERS)
 async def test_with_a_tenant_set_only_that_tenants_rows_are_visible(
     admin_url: str, server_urls: dict[str, str], server: str
@@ -56,6 +79,22 @@ async def test_with_a_tenant_set_only_that_tenants_rows_are_visible(
             for table in await _tables(admin_url, server):
                 tenants = (await conn.execute(text(f"SELECT DISTINCT tenant_id FROM {server}.{table}"))).scalars().all()
                 assert tenants == ["globex"], f"{server}.{table}: {tenants}"
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.usefixtures("pending_approvals")
+@pytest.mark.parametrize("column", ["arguments", "tool", "requested_by", "expires_at"])
+async def test_the_server_role_cannot_rewrite_a_recorded_approval_request(
+    server_urls: dict[str, str], column: str
+) -> None:
+    engine = create_engine(server_urls["payments"])
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="permission denied"):
+                async with conn.begin():
+                    await conn.execute(text("SELECT set_config('app.tenant_id', 'acme', true)"))
+                    await conn.execute(text(f"UPDATE payments.pending_approvals SET {column} = {column}"))
     finally:
         await engine.dispose()
 

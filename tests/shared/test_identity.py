@@ -18,6 +18,10 @@ def test_role_table_matches_the_design() -> None:
         "analyst": {"inventory:read", "logistics:read", "returns:read", "payments:read"},
         "returns_agent": {"returns:read", "returns:write", "inventory:read"},
         "auditor": {"audit:read"},
+        "approver": {
+            "inventory:read", "logistics:read", "returns:read", "payments:read",
+            "inventory:approve", "logistics:approve", "returns:approve", "payments:approve",
+        },
     } == ROLE_SCOPES  # fmt: skip
 
 

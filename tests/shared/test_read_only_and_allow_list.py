@@ -26,7 +26,7 @@ async def test_global_read_only_hides_and_refuses_every_side_effect(
     async with mcp_client("inventory", "alice@acme", human=human) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         refused = await client.call_tool("create_reorder", REORDER)
-    assert names == ["list_warehouses", "list_stock_levels", "get_stock_level", "list_reorders"]
+    assert names == ["list_warehouses", "list_stock_levels", "get_stock_level", "list_reorders", "get_approval"]
     assert refused.is_error is True
     assert refused.content[0].text == "create_reorder is not available: this server runs read-only"
     assert human.questions == []  # refused before anyone is asked
