@@ -1,7 +1,7 @@
 """Human approval for every side effect, asked through MCP elicitation.
 
-A side-effecting tool takes `approval: ApprovalDep[...]` filled by a resolver that returns
-`ask(summary)`. The SDK asks the human through the client and injects the answer; the model never
+A side-effecting tool takes `approval: Annotated[ElicitationResult[Approval], Resolve(question)]`,
+filled by a resolver that returns `ask(summary)`. The SDK asks the human through the client and injects the answer; the model never
 sees the parameter and no tool argument can stand in for it. The answer is bound to the exact call:
 on 2026-07-28 the SDK seals it into `request_state` with the principal and the request, and on
 2025-11-25 it is asked and answered inside the one call. A client that cannot be asked (no form
