@@ -1,12 +1,13 @@
 """Human approval for every side effect, asked through MCP elicitation.
 
 A side-effecting tool takes `approval: Annotated[ElicitationResult[Approval], Resolve(question)]`,
-filled by a resolver that returns `ask(summary)`. The SDK asks the human through the client and injects the answer; the model never
-sees the parameter and no tool argument can stand in for it. The answer is bound to the exact call:
-on 2026-07-28 the SDK seals it into `request_state` with the principal and the request, and on
-2025-11-25 it is asked and answered inside the one call. A client that cannot be asked (no form
-elicitation capability) gets a pending approval instead, decided out of band (`shared.approvals`); a
-resolver that does not go through `shared.approvals.ask_or_defer` still gets the SDK's protocol error.
+filled by a resolver that returns `ask(summary)`. The SDK asks the human through the client and
+injects the answer; the model never sees the parameter and no tool argument can stand in for it.
+The answer is bound to the exact call: on 2026-07-28 the SDK seals it into `request_state` with the
+principal and the request, and on 2025-11-25 it is asked and answered inside the one call. A client
+that cannot be asked (no form elicitation capability) gets a pending approval instead, decided out
+of band (`shared.approvals`); a resolver that does not go through `shared.approvals.ask_or_defer`
+still gets the SDK's protocol error.
 """
 
 from __future__ import annotations

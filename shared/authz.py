@@ -3,10 +3,11 @@
 Every tool a server registers has a `ToolRule` naming the scope it needs. The gate is an MCP
 middleware around every request:
 
-- `tools/list` shows the caller only the tools its scopes allow, each schema closed with
-  `additionalProperties: false`;
-- `tools/call` refuses a tool with no rule (fail closed), a caller without the tool's scope
-  (JSON-RPC error naming the scope), and arguments the tool does not declare (a tool error).
+- `tools/list` shows the caller only the tools its scopes allow and the deployment offers
+  (read-only mode, `SUPPLYCHAIN_TOOLS`), each schema closed with `additionalProperties: false`;
+- `tools/call` refuses a tool with no rule (fail closed), a tool the deployment withholds, a caller
+  without the tool's scope (JSON-RPC error naming the scope), and arguments the tool does not declare
+  (a tool error); every call, refused or not, leaves one audit record (`shared.audit`).
 
 Tool annotations such as readOnlyHint are hints clients may ignore; this gate and the approval
 resolver are what the server itself enforces.

@@ -10,7 +10,7 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
   and its value is blanked in the request scope first, so an access log does not record the token;
 - `HostOriginGuard`: the Host and Origin allow-lists on every path, before authentication (421/403);
 - `HttpGate`, after authentication, on the MCP endpoint:
-  - the 401 challenge, carrying the server's reading scopes as the `scope` to ask for first;
+  - the 401 challenge, carrying the server's reading scope as the `scope` to ask for first;
   - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
     flood leaves the others alone;
   - the step-up challenge: a `tools/call` whose scope the token lacks gets 403 with
@@ -214,7 +214,7 @@ class HttpGate:
     async def _unauthorized(self, scope: Scope, receive: Receive, send: Send) -> None:
         """401 with the challenge the MCP spec asks for, naming the least scope that is useful here.
 
-        Offering only the reading scopes first means a client asks for write access when it needs
+        Offering only the reading scope first means a client asks for write access when it needs
         it, through the 403 step-up below, rather than up front.
         """
         challenge = (

@@ -16,12 +16,12 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.inventory import tools
-from shared.activity import get_activity_log
-from shared.approvals import decide_approval, get_approval, install_out_of_band_approvals, list_pending_approvals
+from shared.approvals import install_out_of_band_approvals
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
 from shared.identity import Identity
+from shared.servers import common_tools
 from shared.settings import ServerSettings
 
 NAME = "inventory"
@@ -29,9 +29,6 @@ NAME = "inventory"
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 REORDER = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
-DECIDE_APPROVAL = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
-)
 
 TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_warehouses: ToolSpec(ToolRule("inventory:read"), READ, "List warehouses"),
@@ -40,14 +37,7 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_reorders: ToolSpec(ToolRule("inventory:read"), READ, "List reorders"),
     tools.create_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), REORDER, "Create a reorder"),
     tools.cancel_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), CANCEL, "Cancel a reorder"),
-    get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
-    get_approval: ToolSpec(ToolRule("inventory:read"), READ, "Get an approval"),
-    list_pending_approvals: ToolSpec(ToolRule("inventory:approve"), READ, "List pending approvals"),
-    decide_approval: ToolSpec(
-        ToolRule("inventory:approve", side_effect=True, human_decision=True),
-        DECIDE_APPROVAL,
-        "Approve or deny a pending approval",
-    ),
+    **common_tools(NAME),  # activity log and out-of-band approvals (shared.servers)
 }
 
 

@@ -16,12 +16,12 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.logistics import tools
-from shared.activity import get_activity_log
-from shared.approvals import decide_approval, get_approval, install_out_of_band_approvals, list_pending_approvals
+from shared.approvals import install_out_of_band_approvals
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
 from shared.identity import Identity
+from shared.servers import common_tools
 from shared.settings import ServerSettings
 
 NAME = "logistics"
@@ -30,23 +30,13 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 # A reroute overwrites the destination (destructive); repeating it changes nothing more, since a shipment
 # already headed to that warehouse is refused (idempotent).
 REROUTE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
-DECIDE_APPROVAL = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
-)
 
 TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_carriers: ToolSpec(ToolRule("logistics:read"), READ, "List carriers"),
     tools.list_shipments: ToolSpec(ToolRule("logistics:read"), READ, "List shipments"),
     tools.track_shipment: ToolSpec(ToolRule("logistics:read"), READ, "Track a shipment"),
     tools.reroute_shipment: ToolSpec(ToolRule("logistics:reroute", side_effect=True), REROUTE, "Reroute a shipment"),
-    get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
-    get_approval: ToolSpec(ToolRule("logistics:read"), READ, "Get an approval"),
-    list_pending_approvals: ToolSpec(ToolRule("logistics:approve"), READ, "List pending approvals"),
-    decide_approval: ToolSpec(
-        ToolRule("logistics:approve", side_effect=True, human_decision=True),
-        DECIDE_APPROVAL,
-        "Approve or deny a pending approval",
-    ),
+    **common_tools(NAME),  # activity log and out-of-band approvals (shared.servers)
 }
 
 

@@ -16,12 +16,12 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.payments import tools
-from shared.activity import get_activity_log
-from shared.approvals import decide_approval, get_approval, install_out_of_band_approvals, list_pending_approvals
+from shared.approvals import install_out_of_band_approvals
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
 from shared.identity import Identity
+from shared.servers import common_tools
 from shared.settings import ServerSettings
 
 NAME = "payments"
@@ -32,9 +32,6 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 # of the same payment is refused (no longer pending): idempotent. Every refund call refunds again: not.
 RELEASE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 REFUND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
-DECIDE_APPROVAL = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
-)
 
 TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_payments: ToolSpec(ToolRule("payments:read"), READ, "List supplier payments"),
@@ -45,14 +42,7 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
         ToolRule("payments:release", side_effect=True), RELEASE, "Release a supplier payment"
     ),
     tools.issue_refund: ToolSpec(ToolRule("payments:refund", side_effect=True), REFUND, "Refund a customer charge"),
-    get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
-    get_approval: ToolSpec(ToolRule("payments:read"), READ, "Get an approval"),
-    list_pending_approvals: ToolSpec(ToolRule("payments:approve"), READ, "List pending approvals"),
-    decide_approval: ToolSpec(
-        ToolRule("payments:approve", side_effect=True, human_decision=True),
-        DECIDE_APPROVAL,
-        "Approve or deny a pending approval",
-    ),
+    **common_tools(NAME),  # activity log and out-of-band approvals (shared.servers)
 }
 
 

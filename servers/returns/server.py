@@ -16,12 +16,12 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.returns import tools
-from shared.activity import get_activity_log
-from shared.approvals import decide_approval, get_approval, install_out_of_band_approvals, list_pending_approvals
+from shared.approvals import install_out_of_band_approvals
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.http import resource_server_auth
 from shared.identity import Identity
+from shared.servers import common_tools
 from shared.settings import ServerSettings
 
 NAME = "returns"
@@ -29,23 +29,13 @@ NAME = "returns"
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 # A decision overwrites the return's status (not additive); repeating it changes nothing more.
 DECIDE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
-DECIDE_APPROVAL = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
-)
 
 TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_returns: ToolSpec(ToolRule("returns:read"), READ, "List returns"),
     tools.get_return: ToolSpec(ToolRule("returns:read"), READ, "Get a return"),
     tools.approve_return: ToolSpec(ToolRule("returns:write", side_effect=True), DECIDE, "Approve a return"),
     tools.reject_return: ToolSpec(ToolRule("returns:write", side_effect=True), DECIDE, "Reject a return"),
-    get_activity_log: ToolSpec(ToolRule("audit:read"), READ, "Read the activity log"),
-    get_approval: ToolSpec(ToolRule("returns:read"), READ, "Get an approval"),
-    list_pending_approvals: ToolSpec(ToolRule("returns:approve"), READ, "List pending approvals"),
-    decide_approval: ToolSpec(
-        ToolRule("returns:approve", side_effect=True, human_decision=True),
-        DECIDE_APPROVAL,
-        "Approve or deny a pending approval",
-    ),
+    **common_tools(NAME),  # activity log and out-of-band approvals (shared.servers)
 }
 
 
