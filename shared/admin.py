@@ -168,7 +168,8 @@ async def seed_database(admin_url: str, servers: tuple[str, ...] = SERVERS) -> d
         async with engine.connect() as conn:
             for server in servers:
                 tables = await conn.execute(
-                    # The audit trail is append-only and survives a reseed.
+                    # The audit trail is append-only and survives a reseed; everything else, pending
+                    # approvals and idempotency keys included, starts again from the fixtures.
                     text("SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'audit_log'"),
                     {"s": server},
                 )

@@ -83,10 +83,12 @@ def approvable(
         default = ... if parameter.default is inspect.Parameter.empty else parameter.default
         fields[name] = (hint, default)
     model = create_model(f"{tool.__name__}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
+    # The idempotency key is checked against the schema like any argument but is the gate's, not the effect's.
+    effect_arguments = [name for name in fields if name != "idempotency_key"]
 
     async def run(who: Identity, session: AsyncSession, arguments: Mapping[str, Any]) -> BaseModel:
         values = model.model_validate(dict(arguments))
-        return await execute(who, session, **{name: getattr(values, name) for name in fields})
+        return await execute(who, session, **{name: getattr(values, name) for name in effect_arguments})
 
     return ApprovableTool(run, separate_duties)
 
@@ -279,6 +281,11 @@ async def _load(session: AsyncSession, schema: str, tenant: str, approval_id: st
     if row is None:
         raise NotFoundError("approval", approval_id)  # another tenant's id: the very same answer
     return _status_of(dict(row))
+
+
+async def load_approval(session: AsyncSession, schema: str, tenant: str, approval_id: str) -> ApprovalStatus:
+    """One approval of `tenant` as it stands (`NotFoundError` when there is none); for `shared.idempotency`."""
+    return await _load(session, schema, tenant, approval_id, lock=False)
 
 
 def _untrusted_again(value: Any) -> Any:

@@ -65,7 +65,8 @@ async def admin_rows(admin_url: str, sql: str, **params: Any) -> list[tuple[Any,
 async def snapshot(admin_url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every domain table in `schema`, sorted: compare two snapshots to prove nothing changed.
 
-    The audit log is left out: every call, refused ones included, is meant to add to it.
+    The audit log is left out: every call, refused ones included, is meant to add to it. The
+    idempotency keys are in: a refused call or a replay must not write one either.
     """
     tables = await admin_rows(
         admin_url,

@@ -28,6 +28,7 @@ from shared.approval import Approval, require_approval
 from shared.approvals import Deferred, approvable, ask_or_defer
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 
@@ -132,6 +133,7 @@ async def create_reorder(
     warehouse: WarehouseCode,
     quantity: Quantity,
     approval: Annotated[ElicitationResult[Approval], Resolve(approve_create_reorder)],
+    idempotency_key: IdempotencyKey = None,
 ) -> ReorderPublic:
     """Create a purchase reorder for a SKU in a warehouse. A human is asked to approve it first."""
     require_approval(approval, "create_reorder")
@@ -172,6 +174,7 @@ async def cancel_reorder(
     caller: CallerDep,
     reorder_id: ReorderId,
     approval: Annotated[ElicitationResult[Approval], Resolve(approve_cancel_reorder)],
+    idempotency_key: IdempotencyKey = None,
 ) -> ReorderPublic:
     """Cancel an open reorder. A human is asked to approve it first."""
     require_approval(approval, "cancel_reorder")

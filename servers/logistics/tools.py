@@ -37,6 +37,7 @@ from shared.approval import Approval, require_approval
 from shared.approvals import Deferred, approvable, ask_or_defer
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 from shared.untrusted import fenced
@@ -165,6 +166,7 @@ async def reroute_shipment(
     destination_warehouse: WarehouseCode,
     reason: RerouteReason,
     approval: Annotated[ElicitationResult[Approval], Resolve(approve_reroute_shipment)],
+    idempotency_key: IdempotencyKey = None,
 ) -> Annotated[CallToolResult, ReroutePublic]:
     """Send a shipment that is not yet delivered or returned to another of your warehouses, and record why.
 

@@ -43,6 +43,7 @@ from shared.approval import Approval, require_approval
 from shared.approvals import Deferred, approvable, ask_or_defer
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 from shared.untrusted import fenced
@@ -182,6 +183,7 @@ async def release_payment(
     caller: CallerDep,
     payment_id: PaymentId,
     approval: Annotated[ElicitationResult[Approval], Resolve(approve_release_payment)],
+    idempotency_key: IdempotencyKey = None,
 ) -> Annotated[CallToolResult, PaymentPublic]:
     """Release a supplier payment that is pending approval, so the money is sent.
 
@@ -247,6 +249,7 @@ async def issue_refund(
     charge_id: ChargeId,
     amount: RefundAmount,
     approval: Annotated[ElicitationResult[Approval], Resolve(approve_issue_refund)],
+    idempotency_key: IdempotencyKey = None,
 ) -> RefundPublic:
     """Refund part or all of a customer charge, in the charge's currency. A human is asked to approve it first.
 

@@ -32,6 +32,7 @@ from shared.approval import Approval, require_approval
 from shared.approvals import Deferred, approvable, ask_or_defer
 from shared.caller import Caller, CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
+from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 from shared.untrusted import fenced
@@ -114,6 +115,7 @@ async def approve_return(
     caller: CallerDep,
     return_id: ReturnId,
     approval: Annotated[ElicitationResult[Approval], Resolve(ask_approve_return)],
+    idempotency_key: IdempotencyKey = None,
 ) -> Annotated[CallToolResult, ReturnPublic]:
     """Approve a requested return authorisation. A human is asked to approve it first.
 
@@ -146,6 +148,7 @@ async def reject_return(
     return_id: ReturnId,
     reason: Reason,
     approval: Annotated[ElicitationResult[Approval], Resolve(ask_reject_return)],
+    idempotency_key: IdempotencyKey = None,
 ) -> Annotated[CallToolResult, ReturnPublic]:
     """Reject a requested return authorisation for a listed reason. A human is asked to approve it first.
 

@@ -139,7 +139,12 @@ async def test_reroute_schema_hides_caller_and_approval_and_annotations_tell_the
     async with mcp_client("logistics", "alice@acme") as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     reroute = tools["reroute_shipment"]
-    assert sorted(reroute.input_schema["properties"]) == ["destination_warehouse", "reason", "shipment_id"]
+    assert sorted(reroute.input_schema["properties"]) == [
+        "destination_warehouse",
+        "idempotency_key",
+        "reason",
+        "shipment_id",
+    ]
     assert reroute.input_schema["additionalProperties"] is False
     assert reroute.input_schema["properties"]["shipment_id"]["pattern"] == "^sh_[0-9a-f]{20}$"
     assert reroute.annotations is not None and tools["track_shipment"].annotations is not None

@@ -52,8 +52,8 @@ async def test_tools_list_shows_every_returns_tool_with_truthful_annotations() -
         assert tools[name].annotations.model_dump(exclude_none=True, exclude={"title"}) == expected
         assert tools[name].input_schema["additionalProperties"] is False
     # The approval and the caller are injected: the model cannot see or fill them.
-    assert sorted(tools["reject_return"].input_schema["properties"]) == ["reason", "return_id"]
-    assert sorted(tools["approve_return"].input_schema["properties"]) == ["return_id"]
+    assert sorted(tools["reject_return"].input_schema["properties"]) == ["idempotency_key", "reason", "return_id"]
+    assert sorted(tools["approve_return"].input_schema["properties"]) == ["idempotency_key", "return_id"]
 
 
 async def test_list_returns_pages_through_the_tenants_returns_newest_first() -> None:

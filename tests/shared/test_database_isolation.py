@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("seeded")
 
 @pytest.fixture
 async def pending_approvals(seeded: None, admin_url: str) -> None:
-    """One pending approval per tenant on every server: the seed has none (they come from calls)."""
+    """One pending approval and one idempotency key per tenant on every server: the seed has none."""
     engine = admin_engine(admin_url)
     try:
         async with engine.begin() as conn:
@@ -34,6 +34,15 @@ async def pending_approvals(seeded: None, admin_url: str) -> None:
                             "'{}'::jsonb, :sha, 'a test request', now(), now() + interval '15 minutes')"
                         ),
                         {"id": f"ap_{number:020d}", "t": tenant, "u": f"someone@{tenant}", "sha": "0" * 64},
+                    )
+                    # And one idempotency key (`shared.idempotency`), also written only by calls.
+                    await conn.execute(
+                        text(
+                            f"INSERT INTO {server}.idempotency_keys (tenant_id, user_id, tool, key, arguments_sha256, "
+                            "result, created_at, expires_at) VALUES (:t, :u, 'some_tool', 'key-12345678', :sha, "
+                            "'{}'::jsonb, now(), now() + interval '1 day')"
+                        ),
+                        {"t": tenant, "u": f"someone@{tenant}", "sha": "0" * 64},
                     )
     finally:
         await engine.dispose()
