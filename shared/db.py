@@ -12,12 +12,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, func, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, DateTime, event, func, text
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.errors import TemporarilyUnavailableError, database_unavailable
 from shared.identity import Identity
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+COMMAND_TIMEOUT_SECONDS = 30.0
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true), set_config('app.user_id', :user_id, true)")
 
@@ -29,16 +33,29 @@ def async_url(url: str) -> str:
 
 def create_engine(url: str, *, pool_size: int = 5, pool_timeout: float = 5.0) -> AsyncEngine:
     """Create the process's engine and pool (call once per server process)."""
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
+        pool_pre_ping=True,  # a connection that died with a database restart is replaced, not used
         # asyncpg caches prepared statements per connection; with RLS the plans stay correct
         # because the policy reads the setting at execution time.
-        connect_args={"server_settings": {"application_name": "supplychain-mcp"}},
+        connect_args={
+            "server_settings": {"application_name": "supplychain-mcp"},
+            # Fail fast instead of hanging when the database is away (docs/reliability.md).
+            "timeout": CONNECT_TIMEOUT_SECONDS,
+            "command_timeout": COMMAND_TIMEOUT_SECONDS,
+        },
     )
+    event.listen(engine.sync_engine, "handle_error", _unavailable_as_tool_error)
+    return engine
+
+
+def _unavailable_as_tool_error(context: ExceptionContext) -> None:
+    """Turn "the database cannot be reached" into the tool error clients see (`TemporarilyUnavailableError`)."""
+    if context.is_disconnect or database_unavailable(context.original_exception):
+        raise TemporarilyUnavailableError() from context.original_exception
 
 
 @asynccontextmanager

@@ -6,7 +6,9 @@
         │                           very same answer as an id that never existed
         ├── ConflictError           the record exists but its state forbids the action
         ├── InvalidInputError       input that passed the schema but not the domain rules
-        └── NotApprovedError        a human declined or cancelled; nothing changed
+        ├── NotApprovedError        a human declined or cancelled; nothing changed
+        └── TemporarilyUnavailableError  the database cannot be reached (restart, failover): fails
+                                    fast, nothing changed, the client may retry (`shared.db`)
     MCPError (mcp)                  a JSON-RPC error instead of a result
     └── code FORBIDDEN (-32003)     the caller's scopes do not allow this tool (`scope_denied`)
 
@@ -16,6 +18,8 @@ masks unexpected errors, so stack traces and driver messages (which can carry a 
 
 from __future__ import annotations
 
+import asyncpg.exceptions
+import sqlalchemy.exc
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 
@@ -43,6 +47,43 @@ class InvalidInputError(SupplyChainError):
 
 class NotApprovedError(SupplyChainError):
     """A human declined or cancelled the approval; nothing changed."""
+
+
+class TemporarilyUnavailableError(SupplyChainError):
+    """The database cannot be reached right now; nothing changed, and a retry in a few seconds may work."""
+
+    RETRY_AFTER_SECONDS = 2
+
+    def __init__(self) -> None:
+        super().__init__(
+            "temporarily unavailable: the database cannot be reached; nothing changed, "
+            f"retry in {self.RETRY_AFTER_SECONDS} s"
+        )
+
+
+# Failures that mean "no database right now" rather than "this request is wrong": connecting failed or
+# timed out, the server is starting or shutting down, or the connection died under the query.
+_UNAVAILABLE = (
+    OSError,  # refused, no socket file, reset (TimeoutError is one too: connect and command timeouts)
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, "cannot connect now", crash
+    asyncpg.exceptions.InterfaceError,  # "connection is closed"
+    sqlalchemy.exc.TimeoutError,  # no pooled connection came free in time
+)
+
+
+def database_unavailable(failure: BaseException) -> bool:
+    """True when `failure`, or anything it was raised from, says the database cannot be reached."""
+    seen: set[int] = set()
+    current: BaseException | None = failure
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (TemporarilyUnavailableError, *_UNAVAILABLE)):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def scope_denied(tool: str, scope: str) -> MCPError:

@@ -1,0 +1,165 @@
+"""Every tool of every server, fuzzed with arguments drawn from its live `tools/list` input schema.
+
+Through a real MCP client (in memory, `tests.helpers.mcp_client`) against the real Postgres:
+
+- valid arguments (real ids of both tenants mixed in): the answer is a result or a clean JSON-RPC
+  error, never an unexpected exception or a masked crash ("Error executing tool"), never a value
+  another tenant owns; when the human declines nothing changes, when the human approves only the
+  caller's tenant's rows may change;
+- invalid arguments (a value the schema refuses, a required argument missing, an undeclared argument):
+  a tool error naming the problem, no question to the human, no row changed, one audit record.
+
+Hypothesis runs in a worker thread and hands each call back to the test's event loop, where the
+client and the admin connection live (`anyio.from_thread.run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from shared.admin import admin_engine
+from shared.identity import Identity, identity_from_roles
+from shared.policy import ROLE_SCOPES, SERVERS
+from tests.fuzz.conftest import FUZZ
+from tests.fuzz.schema_strategies import invalid_arguments, valid_arguments
+from tests.fuzz.tenancy import Ledger, foreign_values, sent_values
+from tests.helpers import Human, mcp_client
+
+pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.slow]
+
+# Callers from both tenants, each holding every role, so every tool is listed and callable.
+CALLER_TENANT = {"inventory": "acme", "logistics": "globex", "returns": "acme", "payments": "globex"}
+TENANT_USER = {"acme": "alice@acme", "globex": "bob@globex"}
+
+
+def caller(server: str) -> Identity:
+    tenant = CALLER_TENANT[server]
+    return identity_from_roles(tenant_id=tenant, user_id=TENANT_USER[tenant], roles=frozenset(ROLE_SCOPES))
+
+
+@asynccontextmanager
+async def ledger(admin_url: str) -> AsyncIterator[Ledger]:
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as conn:
+            yield Ledger(conn)
+    finally:
+        await engine.dispose()
+
+
+class KnownValues(dict[str, list[str]]):
+    """Every argument name gets the same real values (the schema's pattern keeps the fitting ones), and
+    free-text arguments with a domain format get well-formed examples, so calls get past validation."""
+
+    WELL_FORMED: ClassVar[dict[str, list[str]]] = {"amount": ["0.01", "1.00", "12.50"]}
+
+    def get(self, key: str, default: Any = None) -> list[str]:  # type: ignore[override]
+        return self.WELL_FORMED.get(key, self["*"])
+
+
+async def call(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[Any, MCPError | None]:
+    try:
+        return await client.call_tool(tool, arguments), None
+    except MCPError as error:
+        return None, error
+
+
+def assert_clean(tool: str, result: Any, error: MCPError | None) -> str:
+    """The answer is a tool result or a JSON-RPC error with a message; returns the text the client sees."""
+    if error is not None:
+        message = error.error.message
+        assert message and "Traceback" not in message, (tool, message)
+        return message
+    assert result.content, (tool, result)
+    shown = " ".join(getattr(block, "text", "") for block in result.content)
+    # The SDK masks an unexpected exception as exactly "Error executing tool <name>": a crash.
+    assert "Traceback" not in shown and shown != f"Error executing tool {tool}", (tool, shown[:300])
+    return shown
+
+
+def fuzz(cases: st.SearchStrategy[tuple[Any, ...]], check: Callable[..., Awaitable[None]]) -> None:
+    """Run Hypothesis over `cases` (in this worker thread), each case checked on the test's event loop."""
+
+    @FUZZ
+    @given(cases)
+    def run(case: tuple[Any, ...]) -> None:
+        anyio.from_thread.run(check, *case)
+
+    run()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_valid_arguments_never_crash_leak_or_touch_another_tenant(admin_url: str, server: str) -> None:
+    identity = caller(server)
+    human = Human()
+    async with mcp_client(server, identity, human=human) as client, ledger(admin_url) as books:
+        tools = (await client.list_tools()).tools
+        owners = await books.owners()
+        values = KnownValues({"*": sorted(owners)})
+        sent: set[str] = set()
+        made: list[str] = []
+
+        async def one_call(tool: Any, arguments: dict[str, Any], approve: bool) -> None:
+            human.approve = approve
+            before_all = await books.snapshot(server)
+            before_others = await books.snapshot(server, except_tenant=identity.tenant_id)
+            result, error = await call(client, tool.name, arguments)
+            made.append(tool.name)
+            assert_clean(tool.name, result, error)
+            sent.update(sent_values(arguments))
+            answer = (
+                {"error": error.error.message}
+                if error is not None
+                else {"structured": result.structured_content, "text": [b.model_dump() for b in result.content]}
+            )
+            leaks = foreign_values(answer, tenant=identity.tenant_id, owners=owners, sent=sent)
+            assert leaks == [], (tool.name, arguments, leaks)
+            if approve:
+                assert await books.snapshot(server, except_tenant=identity.tenant_id) == before_others, tool.name
+            else:
+                assert await books.snapshot(server) == before_all, (tool.name, arguments)
+
+        for tool in tools:
+            side_effect = not (tool.annotations and tool.annotations.read_only_hint)
+            approvals = st.booleans() if side_effect else st.just(False)
+
+            cases = st.tuples(st.just(tool), valid_arguments(tool.input_schema, values), approvals)
+            await anyio.to_thread.run_sync(fuzz, cases, one_call)
+    print(f"{server}: {len(made)} valid calls over {len(tools)} tools, {len(human.questions)} approvals asked")
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_invalid_arguments_get_a_clear_error_and_change_nothing(admin_url: str, server: str) -> None:
+    identity = caller(server)
+    human = Human()
+    async with mcp_client(server, identity, human=human) as client, ledger(admin_url) as books:
+        tools = (await client.list_tools()).tools
+        values = KnownValues({"*": sorted(await books.owners())})
+        made: list[str] = []
+
+        async def one_call(tool: Any, arguments: dict[str, Any]) -> None:
+            before = await books.snapshot(server)
+            records = await books.audit_count(server)
+            result, error = await call(client, tool.name, arguments)
+            made.append(tool.name)
+            shown = assert_clean(tool.name, result, error)
+            assert error is not None or result.is_error is True, (tool.name, arguments, shown[:200])
+            assert human.questions == [], (tool.name, arguments)
+            assert await books.snapshot(server) == before, (tool.name, arguments)
+            assert await books.audit_count(server) == records + 1, (tool.name, arguments)
+
+        for tool in tools:
+            cases = st.tuples(st.just(tool), invalid_arguments(tool.input_schema, values))
+            await anyio.to_thread.run_sync(fuzz, cases, one_call)
+    print(f"{server}: {len(made)} invalid calls over {len(tools)} tools")
