@@ -16,6 +16,7 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
   - the step-up challenge: a `tools/call` whose scope the token lacks gets 403 with
     `WWW-Authenticate: Bearer error="insufficient_scope", scope="<needed>", resource_metadata=...`;
 - metadata that lists the scopes this server understands;
+- `GET /healthz` for the gateway's health checks: unauthenticated, and it says only "ok";
 - the issuer's keys and revocation list, fetched in the background for the life of the app.
 """
 
@@ -39,10 +40,12 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from mcp.server.request_state import RequestStateSecurity
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -103,6 +106,20 @@ def resource_server_auth(settings: ServerSettings) -> AuthSettings:
         resource_server_url=AnyHttpUrl(settings.resource_url),
         validate_token_resource=True,
     )
+
+
+def request_state_security(settings: ServerSettings) -> RequestStateSecurity | None:
+    """Sealing of 2026-07-28 request state under the key the server's replicas share, if one is set.
+
+    None leaves the SDK's default: a key of this process only, which a second replica cannot open.
+    """
+    keys = settings.request_state_keys()
+    return RequestStateSecurity(keys=keys) if keys is not None else None
+
+
+async def _healthz(_: Request) -> Response:
+    """Liveness for the gateway's health checks: says nothing but that the process serves HTTP."""
+    return Response(b"ok", media_type="text/plain")
 
 
 def _json_response(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> ASGIApp:
@@ -228,7 +245,7 @@ class HttpGate:
         """The scope a `tools/call` body needs; None for other messages (the SDK validates them)."""
         try:
             message = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: deeply nested arrays (found by tests/fuzz)
             return None
         if not isinstance(message, dict) or message.get("method") != "tools/call":
             return None
@@ -282,6 +299,8 @@ def transport_security(settings: ServerSettings) -> TransportSecuritySettings:
     """Explicit Host and Origin allow-lists, enforced whatever address the server binds."""
     port = settings.listen_port
     hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", *settings.allowed_hosts}
+    if settings.host not in ("0.0.0.0", "::"):  # noqa: S104 (compared, not bound)
+        hosts.add(f"{settings.host}:{port}")  # its own address, e.g. a replica's 127.0.0.11:8101
     if settings.public_url is not None:
         hosts.add(AnyHttpUrl(settings.public_url).host or "")
         hosts.add(f"{AnyHttpUrl(settings.public_url).host}:{AnyHttpUrl(settings.public_url).port}")
@@ -315,7 +334,7 @@ def build_http_app(
         resource_name=f"supplychain {server.name}",
     )
     metadata_paths = {route.path for route in metadata_routes}
-    routes: list[Route | Mount] = list(metadata_routes)
+    routes: list[Route | Mount] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"])]
     for route in sdk_app.router.routes:
         if isinstance(route, Route) and route.path == "/mcp":
             route.app = HttpGate(route.app, rules=rules, settings=settings)

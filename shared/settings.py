@@ -97,6 +97,24 @@ class ServerSettings(BaseSettings):
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     behind_gateway: bool = False
+    # Phase 3: X-Forwarded-For/-Proto are honoured only from these addresses (the gateway's), else never.
+    forwarded_allow_ips: str | None = Field(default=None, pattern=r"^[0-9a-fA-F.:]+(,[0-9a-fA-F.:]+)*$")
+    # Replicas of one server share this key (32+ random bytes) to seal 2026-07-28 request state, so an
+    # approval answered on one replica is accepted by another. Unset: a key of this process only.
+    request_state_key: SecretStr | None = None
+    request_state_key_file: Path | None = None
+
+    def request_state_keys(self) -> list[bytes] | None:
+        """The shared request-state key (value, then `_FILE`), or None for a per-process key."""
+        if self.request_state_key is not None:
+            key = self.request_state_key.get_secret_value().encode()
+        elif self.request_state_key_file is not None:
+            key = self.request_state_key_file.read_bytes().strip()
+        else:
+            return None
+        if len(key) < 32:
+            raise SettingsError("REQUEST_STATE_KEY must hold at least 32 bytes of secret randomness")
+        return [key]
 
     @property
     def listen_port(self) -> int:

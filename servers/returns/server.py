@@ -19,7 +19,7 @@ from servers.returns import tools
 from shared.approvals import install_out_of_band_approvals
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
-from shared.http import resource_server_auth
+from shared.http import request_state_security, resource_server_auth
 from shared.identity import Identity
 from shared.servers import common_tools
 from shared.settings import ServerSettings
@@ -61,6 +61,7 @@ def build_server(
         lifespan=server_lifespan(settings, local_identity),
         token_verifier=token_verifier,
         auth=resource_server_auth(settings) if token_verifier is not None else None,
+        request_state_security=request_state_security(settings),  # shared by replicas (phase 3)
     )
     register_tools(server, TOOLS, settings)
     install_out_of_band_approvals(server, NAME, tools.APPROVABLE)

@@ -1,0 +1,116 @@
+"""Settings of the phase 3 gateway (`SUPPLYCHAIN_GATEWAY_*`): where it listens, whom it fronts, its limits.
+
+The public URL is what clients and tokens see: each server's MCP endpoint is `<public_url>/<server>/mcp`,
+which is also that server's token audience (RFC 8707) and its `..._PUBLIC_URL`. Backends default to two
+replicas per server on their own loopback addresses (inventory 127.0.0.11 and .12, logistics .21 and
+.22, ...), never the gateway's 127.0.0.1. Unknown `SUPPLYCHAIN_GATEWAY_*` variables stop start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.policy import SERVERS
+from shared.settings import SettingsError, home_dir
+
+ENV_PREFIX = "SUPPLYCHAIN_GATEWAY_"
+DEFAULT_PORTS = {server: 8101 + index for index, server in enumerate(SERVERS)}
+# Values the renderer writes into the HAProxy config: nothing that could end a token or a line there.
+SAFE_TENANT = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+SAFE_ADDRESS = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}:\d{1,5}$")
+SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+-]+$")
+
+
+def replica_address(server: str, index: int, port: int | None = None) -> str:
+    """The default loopback address of replica `index` (0-based) of `server`: 127.0.0.<10*(n+1)+index+1>."""
+    return f"127.0.0.{10 * (SERVERS.index(server) + 1) + index + 1}:{port or DEFAULT_PORTS[server]}"
+
+
+class GatewaySettings(BaseSettings):
+    """Everything `supplychain gateway render` and `gateway up` need (see the module docstring)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    bind: str = Field(default="127.0.0.1:8443", pattern=SAFE_ADDRESS.pattern)
+    public_url: str = Field(default="https://127.0.0.1:8443", pattern=r"^https://[A-Za-z0-9.:\[\]-]+$")
+    issuer_url: str = Field(default="http://127.0.0.1:8100", pattern=r"^https?://[A-Za-z0-9.:\[\]/_-]+$")
+    jwks_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    allowed_origins: list[str] = []
+    tenant_limits: dict[str, int] = {}
+    default_tenant_limit: int = Field(default=100, ge=1, le=1_000_000)
+    rate_period_seconds: int = Field(default=10, ge=1, le=3600)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
+    leeway_seconds: int = Field(default=30, ge=0, le=30)
+    replicas: int = Field(default=2, ge=1, le=9)
+    backends: dict[str, list[str]] = {}
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    run_dir: Path | None = None
+    hard_stop_after_seconds: int = Field(default=60, ge=1, le=86_400)
+
+    def __init__(self, **values: Any) -> None:
+        known = {f"{ENV_PREFIX}{name}".upper() for name in type(self).model_fields}
+        unknown = sorted(key for key in os.environ if key.upper().startswith(ENV_PREFIX) and key.upper() not in known)
+        if unknown:
+            raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        super().__init__(**values)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or not origin.isprintable():
+                raise ValueError(f"an origin is scheme://host[:port], got {origin!r}")
+        return origins
+
+    @field_validator("tenant_limits")
+    @classmethod
+    def _check_limits(cls, limits: dict[str, int]) -> dict[str, int]:
+        bad = sorted(tenant for tenant, limit in limits.items() if not SAFE_TENANT.match(tenant) or limit < 0)
+        if bad:
+            raise ValueError(f"tenant limits need tenant ids like 'acme' and limits >= 0: {bad}")
+        return limits
+
+    @field_validator("backends")
+    @classmethod
+    def _check_backends(cls, backends: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(backends) - set(SERVERS))
+        if unknown:
+            raise ValueError(f"unknown server(s) {unknown}; servers: {', '.join(SERVERS)}")
+        for server, addresses in backends.items():
+            if not addresses or not all(SAFE_ADDRESS.match(address) for address in addresses):
+                raise ValueError(f"backends of {server} must be one or more host:port, got {addresses!r}")
+        return backends
+
+    @property
+    def folder(self) -> Path:
+        """The run folder: the rendered config, keys, maps, TLS bundle and logs."""
+        folder = (self.run_dir or home_dir() / "gateway").resolve()
+        if not SAFE_PATH.match(str(folder)):
+            raise SettingsError(f"the gateway run folder {folder} has characters HAProxy paths cannot carry")
+        return folder
+
+    @property
+    def public_host(self) -> str:
+        """The Host header clients send to the gateway (host:port as in the public URL)."""
+        return urlsplit(self.public_url).netloc
+
+    def mcp_url(self, server: str) -> str:
+        """`server`'s MCP endpoint behind the gateway: also its token audience and its PUBLIC_URL."""
+        return f"{self.public_url}/{server}/mcp"
+
+    def metadata_url(self, server: str) -> str:
+        """`server`'s RFC 9728 metadata behind the gateway (path-inserted well-known URI)."""
+        return f"{self.public_url}/.well-known/oauth-protected-resource/{server}/mcp"
+
+    def backend_addresses(self, server: str) -> list[str]:
+        """The replicas of `server`: configured, or `replicas` default loopback addresses."""
+        return self.backends.get(server) or [replica_address(server, index) for index in range(self.replicas)]

@@ -1,0 +1,110 @@
+"""`supplychain gateway render` and the gateway-mode settings of the servers (segmentation, shared keys)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import stat
+from pathlib import Path
+
+import anyio
+import httpx2
+import jwt
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+
+from idp.keys import KeyRing
+from shared.cli import main
+from shared.gateway import GatewayError, keys_from_jwks, render
+from shared.gateway_settings import GatewaySettings
+from shared.gateway_up import replica_environment
+from shared.servers import load_settings
+from shared.settings import SettingsError
+from tests.gateway.conftest import Edge
+
+
+def test_keys_from_jwks_pin_each_keys_algorithm_and_skip_what_cannot_sign(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path / "keys")
+    ring.signing_key()
+    published = ring.jwks()["keys"][0]
+    jwks = {
+        "keys": [
+            published,
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac", "alg": "HS256"},  # symmetric: never at the edge
+            {**published, "kid": 'evil" if true'},  # would break out of the config line
+            {**published, "kid": "encryption", "use": "enc"},
+        ]
+    }
+    (key,) = keys_from_jwks(jwks)
+    assert (key.kid, key.alg) == (published["kid"], "RS256")
+    public = serialization.load_pem_public_key(key.pem)
+    token = jwt.encode({"sub": "x"}, ring.signing_key().private_key, algorithm="RS256")
+    assert jwt.decode(token, public, algorithms=["RS256"]) == {"sub": "x"}  # type: ignore[arg-type]
+
+
+def test_render_writes_the_run_folder_and_refuses_a_jwks_without_keys(tmp_path: Path, supplychain_home: Path) -> None:
+    ring = KeyRing(tmp_path / "keys")
+    ring.signing_key()
+    settings = GatewaySettings(
+        run_dir=tmp_path / "run", allowed_origins=["https://app.example.test"], tenant_limits={"acme": 50}
+    )
+    config = render(settings, ring.jwks()).read_text()
+    folder = tmp_path / "run"
+    kid = ring.signing_key().kid
+    assert f'jwt_verify("RS256","{folder}/keys/{kid}.pem") if {{ var(txn.kid) -m str {kid} }}' in config
+    assert "server inventory-1 127.0.0.11:8101" in config and "server payments-2 127.0.0.42:8104" in config
+    assert (folder / "tenant-limits.map").read_text() == "acme 50\n"
+    assert (folder / "origins.lst").read_text() == "https://app.example.test\n"
+    assert stat.S_IMODE((folder / "tls.pem").stat().st_mode) == 0o600
+    assert not re.search(r"\$\{\w+\}", config)  # every placeholder filled
+    with pytest.raises(GatewayError, match="no RS256/ES256 signing key"):
+        render(settings, {"keys": []})
+
+
+def test_gateway_settings_refuse_what_could_break_the_config() -> None:
+    for bad in ({"tenant_limits": {"acme corp": 5}}, {"backends": {"inventory": ["127.0.0.11:8101 backup"]}},
+                {"allowed_origins": ["https://a.example/path"]}, {"public_url": "http://127.0.0.1:8443"}):  # fmt: skip
+        with pytest.raises(ValueError):
+            GatewaySettings(**bad)  # type: ignore[arg-type]
+
+
+async def test_cli_render_reads_the_issuers_jwks(edge: Edge, tmp_path: Path) -> None:
+    args = ["gateway", "render", "--issuer", edge.idp.issuer, "--run-dir", str(tmp_path / "run")]
+    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, args))
+    assert result.exit_code == 0, result.output
+    published = {key["kid"] for key in edge.idp.keys.jwks()["keys"]}
+    assert {path.stem for path in (tmp_path / "run" / "keys").glob("*.pem")} == published
+
+
+def test_replica_environment_is_gateway_mode(tmp_path: Path, supplychain_home: Path) -> None:
+    settings = GatewaySettings(public_url="https://mcp.example.test", run_dir=tmp_path)
+    env = replica_environment(settings, "inventory")
+    assert env["SUPPLYCHAIN_INVENTORY_PUBLIC_URL"] == "https://mcp.example.test/inventory/mcp"
+    assert env["SUPPLYCHAIN_INVENTORY_BEHIND_GATEWAY"] == "true"
+    assert env["SUPPLYCHAIN_INVENTORY_FORWARDED_ALLOW_IPS"] == "127.0.0.1"  # the gateway's address, only
+    key_file = Path(env["SUPPLYCHAIN_INVENTORY_REQUEST_STATE_KEY_FILE"])
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert replica_environment(settings, "inventory")["SUPPLYCHAIN_INVENTORY_REQUEST_STATE_KEY_FILE"] == str(key_file)
+    assert replica_environment(settings, "payments")["SUPPLYCHAIN_PAYMENTS_REQUEST_STATE_KEY_FILE"] != str(key_file)
+    wildcard = GatewaySettings(bind="0.0.0.0:8443", run_dir=tmp_path)
+    assert "SUPPLYCHAIN_INVENTORY_FORWARDED_ALLOW_IPS" not in replica_environment(wildcard, "inventory")
+
+
+def test_a_short_request_state_key_stops_the_server(tmp_path: Path) -> None:
+    short = tmp_path / "short.key"
+    short.write_text("too-short")
+    with pytest.raises(SettingsError, match="at least 32 bytes"):
+        load_settings("inventory", request_state_key_file=short).request_state_keys()
+
+
+async def test_replicas_listen_only_on_their_own_loopback_address(edge: Edge) -> None:
+    for replicas in edge.gateway.replicas.values():
+        for replica in replicas:
+            host, port = replica.address.rsplit(":", 1)
+            assert host != "127.0.0.1"
+            socket.create_connection((host, int(port)), timeout=2).close()
+            health = httpx2.get(f"http://{replica.address}/healthz", timeout=5)
+            assert (health.status_code, health.text) == (200, "ok")  # liveness, and nothing else
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", int(port)), timeout=2)

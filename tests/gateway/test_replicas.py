@@ -1,0 +1,78 @@
+"""Replicas: a 2026-07-28 approval answered on the other replica, and a replica killed mid-run.
+
+The replicas are separate processes, so without the shared request-state key (REQUEST_STATE_KEY_FILE)
+each would seal with a key of its own and the other would refuse the follow-up.
+"""
+
+from __future__ import annotations
+
+import httpx2
+import mcp
+import pytest
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.gateway.conftest import Edge, status_of, wait_until_replicas_accept
+from tests.helpers import Human, admin_rows
+from tests.http.clients import mcp_client
+from tests.http.tokens import flow_token
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+
+class AlternatingReplicas(httpx2.AsyncBaseTransport):
+    """Sends each request to the next replica in turn, bypassing the gateway (Host stays the public one)."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
+        self.sent_to: list[str] = []
+        self.inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.url = httpx2.URL(self.urls[len(self.sent_to) % len(self.urls)])
+        self.sent_to.append(str(request.url))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_approval_sealed_by_one_replica_is_completed_by_the_other(edge: Edge, admin_url: str) -> None:
+    replicas = [replica.local_url for replica in edge.gateway.replicas["inventory"]]
+    transport = AlternatingReplicas(replicas)
+    token = edge.token("alice@acme")
+    human = Human()
+    async with (
+        httpx2.AsyncClient(transport=transport, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
+        mcp.Client(
+            streamable_http_client(edge.url("inventory"), http_client=http), elicitation_callback=human
+        ) as client,
+    ):
+        created = await client.call_tool("create_reorder", {"sku": "NUT-M8", "warehouse": "AMS-1", "quantity": 3})
+    assert not created.is_error, created
+    assert len(human.questions) == 1
+    assert transport.sent_to[-2] != transport.sent_to[-1]  # the answer went to the replica that did not ask
+    rows = await admin_rows(
+        admin_url, "SELECT quantity FROM inventory.reorders WHERE sku = 'NUT-M8' AND status = 'open'"
+    )
+    assert rows == [(3,)]
+
+
+async def test_killing_a_replica_mid_run_leaves_clients_working(edge: Edge) -> None:
+    token = (await flow_token(edge.idp, user="alice@acme", server="inventory"))["access_token"]
+    victim = edge.gateway.replicas["inventory"][0]
+    results = []
+    before = edge.mark()
+    try:
+        async with mcp_client(edge.url("inventory"), token, verify=edge.ca) as client:
+            for call in range(12):
+                if call == 4:
+                    victim.kill()  # SIGKILL between two calls; HAProxy has not noticed yet
+                results.append(await client.call_tool("list_warehouses", {}))
+        async with mcp_client(edge.url("inventory"), token, mode="legacy", verify=edge.ca) as legacy:
+            results.append(await legacy.call_tool("list_warehouses", {}))  # a new session finds the survivor
+    finally:
+        edge.gateway.start_replica("inventory", 0)
+        wait_until_replicas_accept(edge)
+    assert [result.is_error for result in results] == [False] * 13
+    lines = edge.new_log_lines(before, count=13)
+    assert {status_of(line) for line in lines} <= {200, 202}, lines  # no request failed at the edge either
