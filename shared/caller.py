@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.mcpserver import Context, Resolve
+from mcp.server.mcpserver import AcceptedElicitation, Context, Resolve
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -114,8 +114,12 @@ def current_identity(state: ServerState) -> Identity:
     raise IdentityError("no authenticated caller")
 
 
-def resolve_caller(ctx: Context) -> Caller:
-    """`Resolve` hook: the caller of this tool call."""
+async def resolve_caller(ctx: Context) -> Caller:
+    """`Resolve` hook: the caller of this tool call.
+
+    Async although it never awaits: the SDK runs a plain function resolver in a worker thread, a
+    thread hop on every call (profiled by `supplychain bench`).
+    """
     state = cast(ServerState, ctx.request_context.lifespan_context)
     try:
         return Caller(identity=current_identity(state), engine=state.engine, schema=state.name)
@@ -124,3 +128,8 @@ def resolve_caller(ctx: Context) -> Caller:
 
 
 CallerDep = Annotated[Caller, Resolve(resolve_caller)]
+
+# The SDK wraps each resolved value in `AcceptedElicitation[Any]`, and pydantic caches parametrized
+# classes only weakly: without this reference the class is rebuilt (~0.1 ms) on many calls (profiled
+# by `supplychain bench`, docs/performance.md).
+_RESOLVED_VALUE_CLASS = AcceptedElicitation[Any]

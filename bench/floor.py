@@ -1,0 +1,96 @@
+"""The floor: one raw asyncpg transaction per call (tenant setting plus the same indexed query).
+
+The bare servers run exactly this too, so floor -> bare measures the MCP framework and HTTP, and
+bare -> secured measures what the secured server adds (token, scopes, rate limit, request ids, the
+ORM, the audit record). `audited_stock_level` adds the audit record our server writes per call
+(same statements), so the audit trail's database cost shows on its own. All of them connect as the
+server's own role, so row-level security is on everywhere and is not part of the difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import asyncpg
+
+from servers.inventory.models import StockLevelPublic
+
+POOL_SIZE = 5  # the servers' default pool size (ServerSettings.pool_size)
+SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
+STOCK_LEVEL = (
+    "SELECT sku, description, warehouse_code, on_hand, reserved, reorder_point, reorder_quantity "
+    "FROM inventory.stock_levels WHERE tenant_id = $1 AND sku = $2 AND warehouse_code = $3"
+)
+
+
+async def create_pool(dsn: str) -> asyncpg.Pool:
+    pool: asyncpg.Pool = await asyncpg.create_pool(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE)
+    return pool
+
+
+async def stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehouse: str) -> StockLevelPublic | None:
+    """The stock level as the secured tool returns it, read in one tenant transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(SET_TENANT, tenant)
+        row: Any = await connection.fetchrow(STOCK_LEVEL, tenant, sku, warehouse)
+    if row is None:
+        return None
+    return _public(row)
+
+
+def _public(row: Any) -> StockLevelPublic:
+    available = row["on_hand"] - row["reserved"]
+    return StockLevelPublic(
+        sku=row["sku"],
+        description=row["description"],
+        warehouse=row["warehouse_code"],
+        on_hand=row["on_hand"],
+        reserved=row["reserved"],
+        available=available,
+        reorder_point=row["reorder_point"],
+        reorder_quantity=row["reorder_quantity"],
+        below_reorder_point=available < row["reorder_point"],
+    )
+
+
+AUDIT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+AUDIT_PREVIOUS = "SELECT hash FROM inventory.audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1"
+AUDIT_INSERT = (
+    "INSERT INTO inventory.audit_log (id, tenant_id, occurred_at, request_id, user_id, client_id, actor_kind, "
+    "transport, tool, arguments, arguments_sha256, decision, approval_id, outcome, detail, output_bytes, latency_ms, "
+    "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16, $17, "
+    "$18, $19)"
+)
+
+
+async def audited_stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehouse: str) -> StockLevelPublic | None:
+    """The floor plus what the secured server's database does per call: the chained audit record.
+
+    Same statements as `shared.audit.append` (per-tenant advisory lock, previous hash, insert) in the
+    same transaction, so floor -> this target is the audit trail's database cost alone.
+    """
+    from datetime import UTC, datetime
+
+    from shared.audit import GENESIS, canonical_json, record_hash
+    from shared.ids import new_id
+
+    arguments = {"sku": sku, "warehouse": warehouse}
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(SET_TENANT, tenant)
+        row: Any = await connection.fetchrow(STOCK_LEVEL, tenant, sku, warehouse)
+        record = {
+            "id": new_id("au"), "tenant_id": tenant, "occurred_at": datetime.now(UTC), "request_id": None,
+            "user_id": f"bench@{tenant}", "client_id": "bench", "actor_kind": "mcp", "transport": "http",
+            "tool": "get_stock_level", "arguments": arguments,
+            "arguments_sha256": hashlib.sha256(canonical_json(arguments).encode()).hexdigest(),
+            "decision": "not_required", "approval_id": None, "outcome": "ok", "detail": None, "output_bytes": 0,
+            "latency_ms": 0,
+        }  # fmt: skip
+        await connection.execute(AUDIT_LOCK, f"inventory:{tenant}")
+        previous = await connection.fetchval(AUDIT_PREVIOUS, tenant) or GENESIS
+        values = {**record, "arguments": canonical_json(arguments)}
+        await connection.execute(AUDIT_INSERT, *values.values(), previous, record_hash(previous, record))
+    if row is None:
+        return None
+    return _public(row)

@@ -1,0 +1,93 @@
+"""Group commit for the audit records of calls that change nothing (reads, refusals of reads).
+
+Why: each record extends its tenant's hash chain under a per-tenant lock held until commit, and a
+commit waits for the WAL flush. One record per transaction therefore caps one tenant at one call
+per flush (measured by `supplychain bench`: about 300 audited reads/s against 3,600 plain ones on
+the benchmark machine), and concurrent calls of a tenant queue behind each other's flushes.
+
+How: a call that changed nothing commits its read transaction (no WAL flush), hands its record to
+the batcher and waits. Per schema one flush at a time takes every record waiting and writes them in
+one transaction: tenant by tenant (in sorted order, so two processes never wait for each other's
+locks in opposite orders), it sets the tenant, takes that tenant's chain lock, chains its records
+in arrival order and inserts them in one statement; then one commit, one WAL flush, for all of
+them, whatever the number of tenants. Each call still answers only after its own record is
+committed, and if the batch cannot be written every call in it fails ("could not be recorded").
+
+Calls with a side effect never come here: their change and their record commit in one transaction
+(`shared.audit.CallAudit.finish`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+_Waiting = list[tuple[dict[str, Any], "asyncio.Future[None]"]]  # records and their callers' futures
+
+
+class AuditBatcher:
+    """The waiting records of one engine (one server process), flushed per schema."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._waiting: dict[str, _Waiting] = {}
+        self._flushing: dict[str, asyncio.Task[None]] = {}
+
+    async def append(self, schema: str, record: dict[str, Any]) -> None:
+        """Return once `record` is committed in its tenant's chain; raise if it could not be."""
+        key = schema
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append((record, done))
+        if key not in self._flushing:
+            self._flushing[key] = asyncio.create_task(self._flush(key))
+        # Shielded: a caller that goes away (client disconnect) does not take its record with it.
+        await asyncio.shield(done)
+
+    async def _flush(self, key: str) -> None:
+        try:
+            while batch := self._waiting.pop(key, []):
+                try:
+                    await self._write(key, [record for record, _ in batch])
+                except Exception as failure:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(failure)
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            # No await between the last (empty) pop and this: a record appended meanwhile is impossible.
+            del self._flushing[key]
+
+    async def _write(self, schema: str, records: list[dict[str, Any]]) -> None:
+        from shared.audit import append_all  # here: shared.audit imports this module
+
+        by_tenant: dict[str, list[dict[str, Any]]] = {}
+        for record in records:  # arrival order kept within each tenant
+            by_tenant.setdefault(str(record["tenant_id"]), []).append(record)
+        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
+            connection = await session.connection()
+            for tenant in sorted(by_tenant):
+                # Row-level security checks each insert against this transaction-local setting.
+                await connection.execute(
+                    text("SELECT set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true)"),
+                    {"t": tenant, "u": str(by_tenant[tenant][0]["user_id"])},
+                )
+                await append_all(session, schema, by_tenant[tenant])
+
+
+_batchers: weakref.WeakKeyDictionary[AsyncEngine, AuditBatcher] = weakref.WeakKeyDictionary()
+
+
+def batcher_for(engine: AsyncEngine) -> AuditBatcher:
+    """The batcher of `engine` (made on first use; it goes with the engine)."""
+    batcher = _batchers.get(engine)
+    if batcher is None:
+        batcher = _batchers[engine] = AuditBatcher(engine)
+    return batcher

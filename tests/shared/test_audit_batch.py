@@ -1,0 +1,119 @@
+"""Group commit of the audit records of calls that change nothing (`shared.audit_batch`).
+
+Concurrent reads of one tenant share transactions for their records (fewer inserting transactions
+than records, seen in each row's `xmin`), the chain stays linear and verifiable, every call still
+has exactly one record, and a batch that cannot be written fails every call in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from shared.admin import admin_engine
+from shared.audit import CallAudit, verify_chains
+from shared.audit_batch import AuditBatcher
+from shared.db import create_engine
+from shared.identity import identity_from_roles
+from tests.helpers import admin_rows, mcp_client
+
+pytestmark = pytest.mark.usefixtures("seeded")
+CALLS = 30
+
+
+async def _last_seq(admin_url: str) -> int:
+    return (await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM inventory.audit_log"))[0][0]
+
+
+async def test_concurrent_reads_of_a_tenant_share_commits_and_keep_one_chain(admin_url: str) -> None:
+    start = await _last_seq(admin_url)
+    results = []
+
+    async def read() -> None:
+        results.append(await client.call_tool("get_stock_level", {"sku": "BOLT-M8", "warehouse": "AMS-1"}))
+
+    async with mcp_client("inventory", "alice@acme") as client, anyio.create_task_group() as group:
+        for _ in range(CALLS):
+            group.start_soon(read)
+    assert [result.is_error for result in results] == [False] * CALLS
+    rows = await admin_rows(
+        admin_url,
+        "SELECT count(*), count(DISTINCT xmin::text), min(tool), max(tool), min(outcome), max(outcome) "
+        "FROM inventory.audit_log WHERE seq > :s AND tenant_id = 'acme'",
+        s=start,
+    )
+    records, transactions, *tools_and_outcomes = rows[0]
+    assert records == CALLS and tools_and_outcomes == ["get_stock_level", "get_stock_level", "ok", "ok"]
+    assert transactions < records  # grouped: some transactions carried several records
+    engine = admin_engine(admin_url)
+    try:
+        checked, broken = await verify_chains(engine, "inventory")
+    finally:
+        await engine.dispose()
+    assert broken == [] and checked >= CALLS
+
+
+async def test_if_the_batch_cannot_be_written_every_read_in_it_fails(admin_url: str) -> None:
+    start = await _last_seq(admin_url)
+    engine = admin_engine(admin_url)
+    results = []
+
+    async def read() -> None:
+        results.append(await client.call_tool("get_stock_level", {"sku": "BOLT-M8", "warehouse": "AMS-1"}))
+
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("REVOKE INSERT ON inventory.audit_log FROM inventory_svc")
+        async with mcp_client("inventory", "alice@acme") as client, anyio.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(read)
+    finally:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("GRANT INSERT ON inventory.audit_log TO inventory_svc")
+        await engine.dispose()
+    assert [result.is_error for result in results] == [True] * 5
+    assert {result.content[0].text for result in results} == {
+        "get_stock_level could not be recorded in the audit trail; nothing changed"
+    }
+    assert await _last_seq(admin_url) == start
+
+
+async def test_records_of_different_tenants_share_a_commit_and_keep_separate_chains(
+    admin_url: str, server_urls: dict[str, str]
+) -> None:
+    """One server process serves many tenants: its batcher writes their records in one transaction."""
+    start = await _last_seq(admin_url)
+    engine = create_engine(server_urls["inventory"])
+    batcher = AuditBatcher(engine)
+
+    def record(user: str, tenant: str) -> dict[str, Any]:
+        identity = identity_from_roles(tenant_id=tenant, user_id=user, roles=frozenset({"analyst"}))
+        call = CallAudit(
+            schema="inventory", tool="list_warehouses", arguments={}, identity=identity, transport="http",
+            request_id=None, side_effect=False,
+        )  # fmt: skip
+        return call.record(outcome="ok", detail=None, output_bytes=0)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for _ in range(CALLS):
+                group.start_soon(batcher.append, "inventory", record("ana@acme", "acme"))
+                group.start_soon(batcher.append, "inventory", record("gwen@globex", "globex"))
+    finally:
+        await engine.dispose()
+    mixed = await admin_rows(
+        admin_url,
+        "SELECT count(*) FROM (SELECT xmin::text FROM inventory.audit_log WHERE seq > :s "
+        "GROUP BY xmin::text HAVING count(DISTINCT tenant_id) = 2) AS mixed",
+        s=start,
+    )
+    assert mixed[0][0] > 0  # at least one commit carried both tenants' records
+    assert await _last_seq(admin_url) - start == 2 * CALLS
+    admin = admin_engine(admin_url)
+    try:
+        _checked, broken = await verify_chains(admin, "inventory")
+    finally:
+        await admin.dispose()
+    assert broken == []
