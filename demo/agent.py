@@ -8,6 +8,8 @@ real, against the embedded Postgres:
   processes on loopback; the agent gets one token per server the way a real agent does (the MCP SDK's
   OAuth client: metadata discovery, registration, PKCE, a resource indicator per server) and steps
   up to a write scope when a server answers 403 `insufficient_scope`;
+- behind the gateway (phase 3, `--transport gateway`): the same, through HAProxy on 127.0.0.1:8443
+  with two replicas of each server; OAuth discovery, the step-up and the approval all cross it;
 - over stdio (phase 1): each server is a subprocess under the configured local identity.
 """
 
@@ -16,9 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,7 +37,7 @@ from mcp_types import ElicitResult, TextContent
 from pydantic import AnyUrl
 
 from demo.browser import ScriptedBrowser
-from demo.stack import Stack, running_stack
+from demo.stack import Stack, running_gateway, running_stack
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
 from shared.policy import SERVERS
@@ -133,8 +137,9 @@ class MemoryTokenStorage(TokenStorage):
         self.client = client_info
 
 
-def http_client(url: str, browser: ScriptedBrowser, human: TerminalHuman) -> Client:
-    """An MCP client for `url` whose HTTP client authenticates with the SDK's OAuth provider."""
+def http_client(url: str, browser: ScriptedBrowser, human: TerminalHuman, ca_file: Path | None = None) -> Client:
+    """An MCP client for `url` whose HTTP client authenticates with the SDK's OAuth provider (and trusts
+    `ca_file` for TLS, when given)."""
     oauth = OAuthClientProvider(
         server_url=url,
         client_metadata=OAuthClientMetadata(
@@ -148,16 +153,18 @@ def http_client(url: str, browser: ScriptedBrowser, human: TerminalHuman) -> Cli
         redirect_handler=browser.open,
         callback_handler=browser.callback,
     )
-    transport = streamable_http_client(url, http_client=httpx2.AsyncClient(auth=oauth, timeout=30.0))
+    verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+    transport = streamable_http_client(url, http_client=httpx2.AsyncClient(auth=oauth, timeout=30.0, verify=verify))
     return Client(transport, elicitation_callback=human)
 
 
-async def run_http(*, assume_yes: bool, base_port: int) -> None:
-    """The scenario over HTTP with OAuth, against a stack of processes started for the run."""
+async def run_http(*, assume_yes: bool, base_port: int, via_gateway: bool = False, gateway_port: int = 8443) -> None:
+    """The scenario over HTTP with OAuth, against a stack of processes started for the run (phase 2), or
+    the same behind the HAProxy gateway with two replicas per server (phase 3, `via_gateway`)."""
     human = TerminalHuman(assume_yes=assume_yes)
     # Step 5's refusal is expected; the transcript shows it, so the SDK need not log it as an error.
     logging.getLogger("mcp.client.auth.oauth2").setLevel(logging.CRITICAL)
-    with running_stack(base_port) as stack:
+    with running_gateway(base_port, gateway_port) if via_gateway else running_stack(base_port) as stack:
         say(f"Authorization server {stack.issuer}; servers " + ", ".join(stack.server_urls.values()))
         browser = ScriptedBrowser(DEMO_USER, stack.issuer, lambda line: say(line, fg="blue"))
         try:
@@ -165,7 +172,7 @@ async def run_http(*, assume_yes: bool, base_port: int) -> None:
                 connected: dict[str, Client] = {}
                 for server in ("inventory", "logistics", "returns"):
                     say(f"── connecting to {server}", dim=True)
-                    client = http_client(stack.server_urls[server], browser, human)
+                    client = http_client(stack.server_urls[server], browser, human, stack.ca_file)
                     connected[server] = await clients.enter_async_context(client)
                 await run_scenario(connected, human, refused=_payments_refused_over_http(stack, browser, human))
         finally:
@@ -175,7 +182,7 @@ async def run_http(*, assume_yes: bool, base_port: int) -> None:
 def _payments_refused_over_http(stack: Stack, browser: ScriptedBrowser, human: TerminalHuman) -> Refusal:
     async def refused() -> str:
         try:
-            async with http_client(stack.server_urls["payments"], browser, human) as client:
+            async with http_client(stack.server_urls["payments"], browser, human, stack.ca_file) as client:
                 await client.call_tool("list_payments", {})
         except Exception as exc:  # any refusal will do; its message is shown
             return _innermost_message(exc)

@@ -1,8 +1,11 @@
-"""Start the phase 2 stack as separate processes: the dev authorization server and the four servers.
+"""Start the demo's stack as separate processes: the dev authorization server and the four servers.
 
 Each server runs in its own process (`supplychain serve <name> --transport http`) so that each holds
-only its own database credential, exactly as in a deployment. Ports are `base` (authorization server)
-and `base + 1..4` (inventory, logistics, returns, payments); the defaults are 8100..8104.
+only its own database credential, exactly as in a deployment.
+- phase 2 (`running_stack`): ports are `base` (authorization server) and `base + 1..4` (inventory,
+  logistics, returns, payments); the defaults are 8100..8104;
+- phase 3 (`running_gateway`): the authorization server on `base`, two replicas of each server on
+  their own 127.0.0.x addresses, and HAProxy in front on 127.0.0.1:8443 (`shared.gateway_up`).
 """
 
 from __future__ import annotations
@@ -11,19 +14,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-import httpx2
+from pathlib import Path
 
 from shared.policy import SERVERS
+from shared.processes import StartFailed, wait_until_answering
 from shared.settings import home_dir
 
-
-class StackFailed(RuntimeError):
-    """A process of the stack did not come up."""
+__all__ = ["Stack", "StartFailed", "running_gateway", "running_stack", "stack_environment"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Stack:
 
     issuer: str
     server_urls: dict[str, str]
+    ca_file: Path | None = None  # the CA clients must trust (phase 3: the gateway's dev certificate)
 
 
 def stack_environment(base_port: int) -> tuple[dict[str, str], Stack]:
@@ -64,7 +66,7 @@ def running_stack(base_port: int = 8100, *, timeout_seconds: float = 30.0) -> It
         probes = [f"{stack.issuer}/.well-known/oauth-authorization-server"] + [
             url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp") for url in stack.server_urls.values()
         ]
-        _wait_until_answering(probes, processes, timeout_seconds)
+        wait_until_answering(probes, processes, timeout_seconds)
         yield stack
     finally:
         for process in processes:
@@ -76,19 +78,24 @@ def running_stack(base_port: int = 8100, *, timeout_seconds: float = 30.0) -> It
                 process.kill()
 
 
-def _wait_until_answering(urls: list[str], processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    pending = list(urls)
-    with httpx2.Client(timeout=2.0) as client:
-        while pending:
-            if any(process.poll() is not None for process in processes):
-                raise StackFailed("a process of the stack exited at start-up (see its message above)")
-            if time.monotonic() > deadline:
-                raise StackFailed(f"not answering after {timeout:.0f} s: {', '.join(pending)}")
-            try:
-                if client.get(pending[0]).status_code == 200:
-                    pending.pop(0)
-                    continue
-            except httpx2.HTTPError:
-                pass
-            time.sleep(0.2)
+@contextmanager
+def running_gateway(base_port: int = 8100, gateway_port: int = 8443, *, timeout_seconds: float = 90) -> Iterator[Stack]:
+    """Run phase 3 until the block ends: the authorization server, two replicas per server, HAProxy."""
+    from shared.devcerts import certs_dir
+    from shared.gateway_settings import GatewaySettings, replica_address
+    from shared.gateway_up import start_gateway
+
+    ports = {server: base_port + 1 + index for index, server in enumerate(SERVERS)}  # as in phase 2, other hosts
+    settings = GatewaySettings(
+        bind=f"127.0.0.1:{gateway_port}",
+        public_url=f"https://127.0.0.1:{gateway_port}",
+        issuer_url=f"http://127.0.0.1:{base_port}",
+        backends={server: [replica_address(server, index, ports[server]) for index in range(2)] for server in SERVERS},
+    )
+    # In a thread of its own: rendering fetches the JWKS with its own event loop, and the demo's is running.
+    with ThreadPoolExecutor(max_workers=1) as starter:
+        gateway = starter.submit(start_gateway, settings, with_idp=True, timeout=timeout_seconds).result()
+    try:
+        yield Stack(issuer=settings.issuer_url, server_urls=gateway.urls, ca_file=certs_dir() / "ca.pem")
+    finally:
+        gateway.stop()

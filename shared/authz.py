@@ -7,7 +7,9 @@ middleware around every request:
   (read-only mode, `SUPPLYCHAIN_TOOLS`), each schema closed with `additionalProperties: false`;
 - `tools/call` refuses a tool with no rule (fail closed), a tool the deployment withholds, a caller
   without the tool's scope (JSON-RPC error naming the scope), and arguments the tool does not declare
-  (a tool error); every call, refused or not, leaves one audit record (`shared.audit`).
+  (a tool error); every call, refused or not, leaves one audit record (`shared.audit`);
+- a side-effecting call with an `idempotency_key` that was already used is answered from the key
+  (`shared.idempotency`) before any human is asked.
 
 Tool annotations such as readOnlyHint are hints clients may ignore; this gate and the approval
 resolver are what the server itself enforces.
@@ -15,6 +17,7 @@ resolver are what the server itself enforces.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,7 +33,9 @@ from pydantic import BaseModel
 from shared.approval import asks_for_approval
 from shared.audit import CallAudit, reset_current_call, set_current_call
 from shared.caller import ServerState, current_identity
-from shared.errors import scope_denied
+from shared.errors import TemporarilyUnavailableError, database_unavailable, scope_denied
+from shared.idempotency import ARGUMENT as IDEMPOTENCY_KEY
+from shared.idempotency import Answer, KeyedCall, keyed_call
 from shared.identity import Identity, IdentityError
 from shared.request_id import RequestContextMiddleware, current_request_id
 from shared.settings import ServerSettings
@@ -122,12 +127,33 @@ class ToolGate:
         unknown = sorted(set(arguments) - declared) if isinstance(arguments, dict) else []
         if unknown:
             return await self._refuse(call, state, f"unknown argument(s) for {name}: {', '.join(map(repr, unknown))}")
-        return await self._run(call, state, ctx, call_next)
+        keyed = keyed_call(call, state.engine) if rule.side_effect and not rule.human_decision else None
+        return await self._run(call, state, ctx, call_next, keyed)
 
     async def _run(
-        self, call: CallAudit, state: ServerState, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]
+        self,
+        call: CallAudit,
+        state: ServerState,
+        ctx: Any,
+        call_next: Callable[[Any], Awaitable[Any]],
+        keyed: KeyedCall | None = None,
     ) -> Any:
-        """Run the tool with `call` current, then record it (committing the tool's own transaction)."""
+        """Run the tool with `call` current, then record it (committing the tool's own transaction).
+
+        With an idempotency key (`shared.idempotency`): a retry is answered from the key before anyone is
+        asked; otherwise the key is locked and checked again as the call's transaction opens.
+        """
+        if keyed is not None:
+            try:
+                answer = await keyed.look_up()
+            except Exception as failure:
+                await self._record(call, state, outcome="error", detail=type(failure).__name__, size=0)
+                if database_unavailable(failure):
+                    return tool_error(str(TemporarilyUnavailableError()))
+                raise
+            if answer is not None:
+                return await self._answer(call, state, answer)
+            call.on_open = keyed.lock_and_check
         token = set_current_call(call)
         try:
             result = await call_next(ctx)
@@ -141,6 +167,8 @@ class ToolGate:
             raise
         finally:
             reset_current_call(token)
+        if keyed is not None and keyed.answer is not None:  # a concurrent call with the same key committed first
+            return await self._answer(call, state, keyed.answer)
         wire = (
             result.model_dump(by_alias=True, mode="json", exclude_none=True)
             if isinstance(result, BaseModel)
@@ -151,12 +179,29 @@ class ToolGate:
         failed = isinstance(wire, dict) and bool(wire.get("isError"))
         outcome = ("refused" if call.decision in ("declined", "cancelled") else "error") if failed else "ok"
         detail = _first_text(wire) if failed else None
+        if keyed is not None and outcome == "ok" and isinstance(wire, dict):
+            call.on_commit = keyed.remember(wire)
         try:
             await call.finish(state.engine, outcome=outcome, detail=detail, output_bytes=len(json.dumps(wire)))
-        except Exception:
+        except Exception as failure:
             logger.exception("audit record for %s could not be written; the call is undone", call.tool)
+            if database_unavailable(failure):  # the database went away: say so, the client may retry
+                return tool_error(str(TemporarilyUnavailableError()))
             return tool_error(f"{call.tool} could not be recorded in the audit trail; nothing changed")
         return result
+
+    async def _answer(self, call: CallAudit, state: ServerState, answer: Answer) -> CallToolResult:
+        """Answer as an earlier call with the same idempotency key settled it: its result again, or a refusal."""
+        if answer.replay is None:
+            return await self._refuse(call, state, answer.refusal or "refused")
+        call.decision, call.approval_id = "replayed", answer.approval_id
+        size = len(answer.replay.model_dump_json(by_alias=True, exclude_none=True))
+        try:
+            await call.finish(state.engine, outcome="ok", detail=None, output_bytes=size)
+        except Exception:
+            logger.exception("audit record for %s could not be written", call.tool)
+            return tool_error(f"{call.tool} could not be recorded in the audit trail; nothing changed")
+        return answer.replay
 
     async def _refuse(self, call: CallAudit, state: ServerState, message: str) -> CallToolResult:
         await self._record(call, state, outcome="refused", detail=message, size=len(message))
@@ -195,8 +240,9 @@ def register_tools(
 ) -> ToolGate:
     """Register `tools` on `server` and install the gate that enforces their rules.
 
-    Refuses, at start-up, a side-effecting tool that does not ask a human (and an approval gate on a
-    tool declared read-only), so the table in each `server.py` cannot drift from what the code does.
+    Refuses, at start-up, a side-effecting tool that does not ask a human or takes no idempotency key
+    (and an approval gate on a tool declared read-only), so the table in each `server.py` cannot drift
+    from what the code does.
     """
     rules: dict[str, ToolRule] = {}
     for function, spec in tools.items():
@@ -206,6 +252,8 @@ def register_tools(
                 f"tool {function.__name__!r}: side_effect={spec.rule.side_effect} but "
                 f"{'no' if spec.rule.side_effect else 'an'} approval parameter"
             )
+        if asks_human and IDEMPOTENCY_KEY not in inspect.signature(function).parameters:
+            raise RuntimeError(f"tool {function.__name__!r}: a side effect without an {IDEMPOTENCY_KEY} parameter")
         if spec.rule.side_effect == bool(spec.annotations.read_only_hint):
             raise RuntimeError(f"tool {function.__name__!r}: readOnlyHint contradicts side_effect")
         server.add_tool(function, title=spec.title, annotations=spec.annotations)

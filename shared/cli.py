@@ -121,7 +121,12 @@ def audit_verify(servers: tuple[str, ...]) -> None:
 @click.option("--host", default=None, help="HTTP: address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="HTTP: port (default 8101..8104 by server).")
 @click.option("--read-only", is_flag=True, help="Honour only reading scopes, whatever the roles allow.")
-def serve(server: str, transport: str, host: str | None, port: int | None, read_only: bool) -> None:
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+    help="HTTP: uvicorn worker processes sharing the port, sealing request state with one key. Each has its "
+    "own pool, token cache and rate-limit counters; a 2025-11-25 session must stay on its worker's connection.",
+)  # fmt: skip
+def serve(server: str, transport: str, host: str | None, port: int | None, read_only: bool, workers: int) -> None:
     """Run one server (or `all` over HTTP). Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""
     from shared.identity import IdentityError, local_identity_from_env
     from shared.logs import configure_logging
@@ -148,17 +153,61 @@ def serve(server: str, transport: str, host: str | None, port: int | None, read_
     if transport == "stdio":
         server_module(server).build_server(settings, local_identity=identity).run("stdio")
     else:
-        _serve_http(server, settings)
+        _serve_http(server, settings, workers=workers)
 
 
-def _serve_http(server: str, settings: ServerSettings) -> None:
+_WORKER_SERVER = "SUPPLYCHAIN_SERVE_WORKER_SERVER"
+
+
+def _event_loop() -> str:
+    """uvloop, named explicitly rather than left to "auto" (measured by `supplychain bench`; no Windows build)."""
+    import importlib.util
+
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+
+
+def worker_app() -> object:
+    """uvicorn's app factory for `serve --workers N`: each worker builds its app from the environment."""
+    import os
+
+    from shared.logs import configure_logging
+    from shared.servers import http_app, load_settings
+
+    configure_logging()
+    name = os.environ[_WORKER_SERVER]
+    return http_app(name, load_settings(name))
+
+
+def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> None:
+    import os
+
     import uvicorn
 
     from shared.servers import http_app
 
     click.echo(f"{server}: {settings.resource_url} (issuer {settings.issuer_url})", err=True)
+    if workers == 1:
+        app: object = http_app(server, settings)
+    else:
+        # Workers are fresh processes that read their settings from the environment: hand over the
+        # command-line overrides there, and give uvicorn a factory instead of a built app.
+        prefix = f"SUPPLYCHAIN_{server.upper()}_"
+        os.environ |= {_WORKER_SERVER: server, f"{prefix}HOST": settings.host}
+        os.environ[f"{prefix}PORT"] = str(settings.listen_port)
+        if settings.request_state_keys() is None:
+            # One sealing key for all workers, so an approval asked by one worker is accepted by another.
+            import secrets
+
+            os.environ[f"{prefix}REQUEST_STATE_KEY"] = secrets.token_hex(32)
+        if settings.read_only:
+            os.environ["SUPPLYCHAIN_READ_ONLY"] = "true"
+        app = "shared.cli:worker_app"
     uvicorn.run(
-        http_app(server, settings),
+        app,  # type: ignore[arg-type]
+        factory=workers > 1,
+        workers=workers,
+        loop=_event_loop(),
+        http="httptools",  # the C parser (a runtime dependency) instead of h11
         host=settings.host,
         port=settings.listen_port,
         ssl_certfile=settings.tls_certfile,
@@ -166,7 +215,9 @@ def _serve_http(server: str, settings: ServerSettings) -> None:
         log_level="warning",
         log_config=None,  # uvicorn's loggers go through ours: JSON, request ids, redaction
         server_header=False,
-        proxy_headers=False,  # never trust X-Forwarded-* from whoever connects
+        # X-Forwarded-* only from the gateway's address (phase 3); without one, from nobody.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
     )
 
 
@@ -205,17 +256,20 @@ def dev_certs() -> None:
 @main.command()
 @click.option("--yes", "assume_yes", is_flag=True, help="Approve every side effect without asking.")
 @click.option("--reset", is_flag=True, help="Restore the fixture data before the run.")
-@click.option("--transport", type=click.Choice(["http", "stdio"]), default="http", show_default=True,
-              help="http: phase 2 with OAuth (the default); stdio: phase 1 subprocesses.")  # fmt: skip
+@click.option("--transport", type=click.Choice(["http", "stdio", "gateway"]), default="http", show_default=True,
+              help="http: phase 2 with OAuth (the default); stdio: phase 1 subprocesses; "
+                   "gateway: phase 3, the OAuth run through HAProxy on 127.0.0.1:8443 (needs haproxy).")  # fmt: skip
 @click.option("--base-port", type=int, default=8100, show_default=True,
               help="HTTP: authorization server port; the servers use the next four.")  # fmt: skip
-def demo(assume_yes: bool, reset: bool, transport: str, base_port: int) -> None:
+@click.option("--gateway-port", type=int, default=8443, show_default=True, help="gateway: HAProxy's port.")
+def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int) -> None:
     """The main job: embedded Postgres, the four servers, and a scripted agent run."""
     from demo.agent import DemoFailed, run_http, run_stdio
     from demo.browser import BrowserFailed
-    from demo.stack import StackFailed
+    from demo.stack import StartFailed
     from shared.admin import database_is_seeded, init_database, seed_database
     from shared.embedded import admin_url
+    from shared.gateway import GatewayError
     from shared.logs import configure_logging
 
     configure_logging()
@@ -226,13 +280,15 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int) -> None:
         asyncio.run(seed_database(url))
         click.echo("Loaded the fixture tenants acme and globex.")
     run = (
-        run_http(assume_yes=assume_yes, base_port=base_port)
-        if transport == "http"
-        else run_stdio(assume_yes=assume_yes)
+        run_stdio(assume_yes=assume_yes)
+        if transport == "stdio"
+        else run_http(
+            assume_yes=assume_yes, base_port=base_port, via_gateway=transport == "gateway", gateway_port=gateway_port
+        )
     )
     try:
         asyncio.run(run)
-    except* (DemoFailed, BrowserFailed, StackFailed) as failures:  # may arrive grouped by task groups
+    except* (DemoFailed, BrowserFailed, StartFailed, GatewayError) as failures:  # may arrive grouped by task groups
         click.secho(f"demo failed: {_innermost(failures)}", fg="red", err=True)
         sys.exit(1)
 
@@ -431,6 +487,26 @@ def approvals_deny(approval_id: str, user: str, server: str) -> None:
     _approvals(server, user, "deny", approval_id)
 
 
+def _add_bench() -> None:
+    """`supplychain bench` lives in bench/ (its heavy imports load only when it runs)."""
+    from bench.cli import bench
+
+    main.add_command(bench)
+
+
+_add_bench()
+
+
+def _add_loadtest() -> None:
+    """`supplychain loadtest` lives in loadtest/ (docs/reliability.md)."""
+    from loadtest.cli import loadtest
+
+    main.add_command(loadtest)
+
+
+_add_loadtest()
+
+
 def _innermost(group: BaseExceptionGroup[Exception]) -> BaseException:
     """The first real exception inside (possibly nested) exception groups."""
     first: BaseException = group.exceptions[0]
@@ -442,6 +518,10 @@ def _one_line(exc: Exception) -> str:
         return "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
+
+from shared.gateway_cli import gateway  # noqa: E402 (phase 3 commands live in their own module)
+
+main.add_command(gateway)
 
 if __name__ == "__main__":
     main()

@@ -16,27 +16,17 @@ from typing import Any
 
 import pytest
 
-from idp.tokens import Subject
 from shared.policy import SERVERS
 from tests.http.stack import (
     Idp,
     Server,
     Stack,
     loopback_socket,
-    probe_until_accepted,
     resource_url,
     start_idp,
     start_server,
 )
-from tests.http.tokens import mint
-
-# A tenant no test uses: readiness probes count against rate limits, but only this tenant's.
-PROBE = Subject(sub="probe@readiness-probe", tenant_id="readiness-probe", roles=("analyst",))
-
-
-def wait_until_accepting(idp: Idp, server: Server) -> None:
-    """Block until `server` has the issuer's keys and a fresh revocation list."""
-    probe_until_accepted(server, mint(idp, user=PROBE.sub, server=server.name, audience=server.url, subject=PROBE))
+from tests.http.tokens import wait_until_accepting
 
 
 @pytest.fixture(scope="package")

@@ -18,7 +18,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from idp.tokens import DEV_CLI_CLIENT_ID, Subject, fixture_subject, grant_scopes, issue_access_token
-from tests.http.stack import Idp
+from tests.http.stack import Idp, Server, probe_until_accepted
 from tests.idp import flows
 
 
@@ -91,3 +91,12 @@ def unsigned(claims: dict[str, Any], kid: str) -> str:
     """An `alg: none` token: header and payload, empty signature."""
     header = b64url(json.dumps({"alg": "none", "kid": kid, "typ": "at+jwt"}).encode())
     return f"{header}.{b64url(json.dumps(claims).encode())}."
+
+
+# A tenant no test uses: readiness probes count against rate limits, but only this tenant's.
+PROBE = Subject(sub="probe@readiness-probe", tenant_id="readiness-probe", roles=("analyst",))
+
+
+def wait_until_accepting(idp: Idp, server: Server) -> None:
+    """Block until `server` has the issuer's keys and a fresh revocation list."""
+    probe_until_accepted(server, mint(idp, user=PROBE.sub, server=server.name, audience=server.url, subject=PROBE))
