@@ -2,6 +2,8 @@
 
 A token is accepted only if every check below passes; any failure means "no token" (HTTP 401):
 
+0. It is in the JWS compact serialisation (three unpadded base64url parts, at most 8 KiB), so one
+   token has one spelling (and one cache entry).
 1. The header names an algorithm from the allow-list (RS256, ES256) and a `kid` that is in the
    issuer's JWKS, and the key itself is published for that same algorithm (the algorithm is tied to
    the key, so `alg: none` and HS256-signed-with-the-public-key are refused). An unknown `kid`
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "tenant_id"]
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+MAX_TOKEN_CHARS = 8192  # far above any token the issuer mints; the HTTP layer caps headers anyway
 MAX_LEEWAY_SECONDS = 30
 
 
@@ -205,6 +210,10 @@ class JWTVerifier(TokenVerifier):
         return cached
 
     async def _verify(self, token: str) -> AccessToken | None:
+        # RFC 7515 compact serialisation only: three unpadded base64url parts. PyJWT also accepts
+        # padding, which would give one token many spellings (found by tests/fuzz/test_token_mutations.py).
+        if len(token) > MAX_TOKEN_CHARS or COMPACT_JWS.fullmatch(token) is None:
+            return None
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
