@@ -39,6 +39,16 @@ class ServerState:
         return "stdio" if self.local_identity is not None else "http"
 
 
+# The state of each running server, by its settings object: the HTTP layer in front of the MCP layer
+# (`shared.http.HttpGate`) records its refusals through the same engine.
+_RUNNING: dict[int, ServerState] = {}
+
+
+def running_state(settings: ServerSettings) -> ServerState | None:
+    """The state of the server built from `settings` while its lifespan runs; None otherwise."""
+    return _RUNNING.get(id(settings))
+
+
 def server_lifespan(
     settings: ServerSettings, local_identity: Identity | None
 ) -> Callable[[Any], AbstractAsyncContextManager[ServerState]]:
@@ -49,11 +59,14 @@ def server_lifespan(
         engine = create_engine(
             settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
         )
+        state = ServerState(
+            engine=engine, local_identity=local_identity, read_only=settings.read_only, name=settings.server_name
+        )
+        _RUNNING[id(settings)] = state
         try:
-            yield ServerState(
-                engine=engine, local_identity=local_identity, read_only=settings.read_only, name=settings.server_name
-            )
+            yield state
         finally:
+            _RUNNING.pop(id(settings), None)
             await engine.dispose()
 
     return lifespan

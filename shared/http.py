@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import re
 import time
@@ -49,12 +50,15 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.audit import CallAudit
 from shared.authz import ToolRule
-from shared.caller import identity_from_claims
-from shared.identity import IdentityError
-from shared.request_id import RequestIdMiddleware
+from shared.caller import identity_from_claims, running_state
+from shared.identity import Identity, IdentityError
+from shared.request_id import RequestIdMiddleware, current_request_id
 from shared.settings import ServerSettings
 from shared.tokens import IssuerUnavailable, JWTVerifier, KeySet, RevocationList, discover
+
+logger = logging.getLogger(__name__)
 
 
 class Issuer:
@@ -185,6 +189,7 @@ class HttpGate:
     def __init__(self, app: ASGIApp, *, rules: Mapping[str, ToolRule], settings: ServerSettings) -> None:
         self.app = app
         self.rules = dict(rules)
+        self.settings = settings
         self.max_body = settings.max_body_bytes
         self.offers = settings.offers_tool
         self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(settings.resource_url)))
@@ -218,6 +223,7 @@ class HttpGate:
             return
         needed = self._scope_needed(body)
         if needed is not None and not identity.has_scope(needed):
+            await self._record_refusal(identity, body, needed)
             challenge = (
                 f'Bearer error="insufficient_scope", scope="{needed}", resource_metadata="{self.metadata_url}", '
                 f'error_description="this call requires scope {needed}"'
@@ -240,6 +246,26 @@ class HttpGate:
         )
         body = {"error": "invalid_token", "error_description": "Authentication required"}
         await _json_response(401, body, {"WWW-Authenticate": challenge})(scope, receive, send)
+
+    async def _record_refusal(self, identity: Identity, body: bytes, needed: str) -> None:
+        """The audit record of a tool call refused here for a missing scope, as the tool gate would write it.
+
+        A failure to record is logged, not answered: the call is refused either way, and nothing ran.
+        """
+        state = running_state(self.settings)
+        params = json.loads(body)["params"]  # a tools/call message: `_scope_needed` parsed it already
+        arguments = params.get("arguments")
+        call = CallAudit(
+            schema=self.settings.server_name, tool=params["name"],
+            arguments=arguments if isinstance(arguments, dict) else {}, identity=identity, transport="http",
+            request_id=current_request_id(), side_effect=self.rules[params["name"]].side_effect,
+        )  # fmt: skip
+        try:
+            if state is None:
+                raise RuntimeError("the server's lifespan is not running")
+            await call.finish(state.engine, outcome="refused", detail=f"missing scope {needed}", output_bytes=0)
+        except Exception:
+            logger.exception("audit record for a refused %s call could not be written", call.tool)
 
     def _scope_needed(self, body: bytes) -> str | None:
         """The scope a `tools/call` body needs; None for other messages (the SDK validates them)."""

@@ -122,3 +122,35 @@ async def test_tenant_comes_only_from_the_token(stack: Stack, admin_url: str) ->
         created = await client.call_tool("create_reorder", REORDER)
     assert not created.is_error
     assert (await reorders(admin_url))[-1] == ("acme", "BOLT-M8", 5, "alice@acme")
+
+
+async def test_a_step_up_refusal_leaves_its_audit_record(stack: Stack, admin_url: str) -> None:
+    """The 403 is answered before the MCP layer, and still recorded like every other refused call."""
+    inventory = stack["inventory"]
+    read_only = (await flow_token(stack.idp, user="alice@acme", server="inventory", scope="inventory:read"))[
+        "access_token"
+    ]
+    last = (await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM inventory.audit_log"))[0][0]
+    async with httpx2.AsyncClient(timeout=10) as http:
+        response = await call_tool(http, inventory.url, read_only, "create_reorder", REORDER)
+    assert_step_up(response, inventory, "inventory:reorder")
+    records = await admin_rows(
+        admin_url,
+        "SELECT tenant_id, user_id, transport, tool, decision, outcome, detail, request_id, arguments "
+        "FROM inventory.audit_log WHERE seq > :s ORDER BY seq",
+        s=last,
+    )
+    assert records == [
+        (
+            "acme",
+            "alice@acme",
+            "http",
+            "create_reorder",
+            "not_required",
+            "refused",
+            "missing scope inventory:reorder",
+            response.headers["X-Request-Id"],
+            REORDER,
+        )
+    ]
+    assert "Bearer" not in str(records) and read_only not in str(records)
