@@ -13,7 +13,6 @@ connection failures to the other replica at once).
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -23,13 +22,12 @@ import anyio
 import httpx2
 import pytest
 
-from shared.gateway_settings import GatewaySettings, replica_address
-from shared.gateway_up import Gateway, start_gateway
-from shared.policy import SERVERS
+from shared.gateway_up import Gateway
 from tests.faults.conftest import OwnDatabase
+from tests.gateway.topology import running_topology
 from tests.http.rpc import call_tool
-from tests.http.stack import Idp, start_idp
-from tests.http.tokens import PROBE, mint
+from tests.http.stack import Idp
+from tests.http.tokens import mint
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +35,6 @@ CLIENTS = 8
 CALL_BOUND_SECONDS = 15.0
 DETECTION_SECONDS = 4.0
 DISCONNECTED = 0  # the status recorded for a call whose connection closed without an answer
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -54,44 +45,8 @@ def topology(
         pytest.skip("haproxy is not installed (.ci/run installs it)")
     # The replicas inherit this environment: lift the per-tenant limit, this test is about failover.
     monkeypatch.setenv("SUPPLYCHAIN_INVENTORY_RATE_LIMIT", "1000000/minute")
-    port = free_port("127.0.0.1")
-    public_url = f"https://127.0.0.1:{port}"
-    idp = start_idp(tmp_path / "idp-keys", {server: f"{public_url}/{server}/mcp" for server in SERVERS})
-    backends = {
-        server: [
-            f"{host}:{free_port(host)}" for host in (replica_address(server, i).rsplit(":", 1)[0] for i in range(2))
-        ]
-        for server in SERVERS
-    }
-    settings = GatewaySettings(
-        bind=f"127.0.0.1:{port}", public_url=public_url, issuer_url=idp.issuer, backends=backends,
-        run_dir=tmp_path / "run", hard_stop_after_seconds=10, default_tenant_limit=1_000_000,
-    )  # fmt: skip
-    try:
-        gateway = start_gateway(settings, with_idp=False)
-    except BaseException:
-        idp.served.stop()
-        raise
-    try:
-        from shared.devcerts import certs_dir
-
-        wait_until_replicas_accept(gateway, idp)
-        yield gateway, idp, ssl.create_default_context(cafile=str(certs_dir() / "ca.pem"))
-    finally:
-        gateway.stop()
-        idp.served.stop()
-
-
-def wait_until_replicas_accept(gateway: Gateway, idp: Idp, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx2.Client(timeout=5) as http:
-        for replica in gateway.replicas["inventory"]:
-            token = mint(idp, user=PROBE.sub, server="inventory", subject=PROBE)
-            headers = {"Authorization": f"Bearer {token}"}
-            while http.post(replica.local_url, headers=headers, content=b"{}").status_code == 401:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{replica.address} never accepted a valid token")
-                time.sleep(0.05)
+    with running_topology(tmp_path, default_tenant_limit=1_000_000) as topology:
+        yield topology
 
 
 async def test_clients_keep_working_when_a_replica_is_killed(topology: tuple[Gateway, Idp, ssl.SSLContext]) -> None:

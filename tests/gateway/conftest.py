@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -21,21 +20,13 @@ import httpx2
 import pytest
 
 from idp.tokens import Subject
-from shared.gateway_settings import GatewaySettings, replica_address
-from shared.gateway_up import Gateway, start_gateway
-from shared.policy import SERVERS
-from tests.http.stack import Idp, start_idp
-from tests.http.tokens import PROBE, mint
+from shared.gateway_up import Gateway
+from tests.gateway.topology import running_topology
+from tests.http.stack import Idp
+from tests.http.tokens import mint
 
 FLOOD_LIMIT = 5
 ALLOWED_ORIGIN = "https://app.example.test"
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -90,57 +81,10 @@ def status_of(line: str) -> int:
     return int(match.group(1))
 
 
-def wait_until_replicas_accept(edge: Edge, timeout: float = 30) -> None:
-    """Each replica refuses tokens until it has the issuer's keys and revocation list: wait for all."""
-    deadline = time.monotonic() + timeout
-    with httpx2.Client(timeout=5) as http:
-        for server, replicas in edge.gateway.replicas.items():
-            token = mint(edge.idp, user=PROBE.sub, server=server, subject=PROBE)
-            for replica in replicas:
-                while (
-                    http.post(
-                        replica.local_url, headers={"Authorization": f"Bearer {token}"}, content=b"{}"
-                    ).status_code
-                    == 401
-                ):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{replica.address} never accepted a valid token")
-                    time.sleep(0.05)
-
-
 @pytest.fixture(scope="package")
 def edge(server_urls: dict[str, str], supplychain_home: Path) -> Iterator[Edge]:
     if shutil.which("haproxy") is None:
         pytest.skip("haproxy is not installed (.ci/run installs it: apt-get install haproxy)")
-    port = free_port("127.0.0.1")
-    public_url = f"https://127.0.0.1:{port}"
-    folder = supplychain_home / "gateway-tests"
-    idp = start_idp(folder / "idp-keys", {server: f"{public_url}/{server}/mcp" for server in SERVERS})
-    backends = {}
-    for server in SERVERS:
-        hosts = [replica_address(server, index).rsplit(":", 1)[0] for index in range(2)]
-        backends[server] = [f"{host}:{free_port(host)}" for host in hosts]
-    settings = GatewaySettings(
-        bind=f"127.0.0.1:{port}",
-        public_url=public_url,
-        issuer_url=idp.issuer,
-        allowed_origins=[ALLOWED_ORIGIN],
-        tenant_limits={"flood-test": FLOOD_LIMIT},
-        backends=backends,
-        run_dir=folder / "run",
-        hard_stop_after_seconds=10,
-    )
-    try:
-        gateway = start_gateway(settings, with_idp=False)
-    except BaseException:
-        idp.served.stop()
-        raise
-    try:
-        from shared.devcerts import certs_dir
-
-        running = Edge(gateway=gateway, idp=idp, ca=ssl.create_default_context(cafile=str(certs_dir() / "ca.pem")))
-        wait_until_replicas_accept(running)
-        yield running
-    finally:
-        gateway.stop()
-        idp.served.stop()
+    settings = {"allowed_origins": [ALLOWED_ORIGIN], "tenant_limits": {"flood-test": FLOOD_LIMIT}}
+    with running_topology(supplychain_home / "gateway-tests", **settings) as (gateway, idp, ca):
+        yield Edge(gateway=gateway, idp=idp, ca=ca)

@@ -11,7 +11,8 @@ import mcp
 import pytest
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.gateway.conftest import Edge, status_of, wait_until_replicas_accept
+from tests.gateway.conftest import Edge, status_of
+from tests.gateway.topology import wait_until_replicas_accept
 from tests.helpers import Human, admin_rows
 from tests.http.clients import mcp_client
 from tests.http.tokens import flow_token
@@ -72,7 +73,7 @@ async def test_killing_a_replica_mid_run_leaves_clients_working(edge: Edge) -> N
             results.append(await legacy.call_tool("list_warehouses", {}))  # a new session finds the survivor
     finally:
         edge.gateway.start_replica("inventory", 0)
-        wait_until_replicas_accept(edge)
+        wait_until_replicas_accept(edge.gateway, edge.idp)
     assert [result.is_error for result in results] == [False] * 13
     lines = edge.new_log_lines(before, count=13)
     assert {status_of(line) for line in lines} <= {200, 202}, lines  # no request failed at the edge either

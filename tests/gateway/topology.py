@@ -1,0 +1,68 @@
+"""Phase 3 on loopback for tests: the in-process dev IdP (tests mint with its real keys), then
+`shared.gateway_up.start_gateway` (HAProxy before two replica processes per server, each replica on
+its own 127.0.0.x with a free port). Used by tests/gateway (once per folder) and the fault tests."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from shared.gateway_settings import GatewaySettings, replica_address
+from shared.gateway_up import Gateway, start_gateway
+from shared.policy import SERVERS
+from tests.http.stack import Idp, start_idp
+from tests.http.tokens import PROBE, mint
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_topology(folder: Path, **settings: Any) -> Iterator[tuple[Gateway, Idp, ssl.SSLContext]]:
+    """The gateway, its replicas and the IdP until the block ends; `settings` override GatewaySettings."""
+    port = free_port("127.0.0.1")
+    public_url = f"https://127.0.0.1:{port}"
+    idp = start_idp(folder / "idp-keys", {server: f"{public_url}/{server}/mcp" for server in SERVERS})
+    hosts = {server: [replica_address(server, index).rsplit(":", 1)[0] for index in range(2)] for server in SERVERS}
+    backends = {server: [f"{host}:{free_port(host)}" for host in hosts[server]] for server in SERVERS}
+    options: dict[str, Any] = {"run_dir": folder / "run", "hard_stop_after_seconds": 10, **settings}
+    config = GatewaySettings(
+        bind=f"127.0.0.1:{port}", public_url=public_url, issuer_url=idp.issuer, backends=backends, **options
+    )
+    try:
+        gateway = start_gateway(config, with_idp=False)
+    except BaseException:
+        idp.served.stop()
+        raise
+    try:
+        from shared.devcerts import certs_dir
+
+        wait_until_replicas_accept(gateway, idp)
+        yield gateway, idp, ssl.create_default_context(cafile=str(certs_dir() / "ca.pem"))
+    finally:
+        gateway.stop()
+        idp.served.stop()
+
+
+def wait_until_replicas_accept(gateway: Gateway, idp: Idp, timeout: float = 30) -> None:
+    """Each replica refuses tokens until it has the issuer's keys and revocation list: wait for all."""
+    deadline = time.monotonic() + timeout
+    with httpx2.Client(timeout=5) as http:
+        for server, replicas in gateway.replicas.items():
+            headers = {"Authorization": f"Bearer {mint(idp, user=PROBE.sub, server=server, subject=PROBE)}"}
+            for replica in replicas:
+                while http.post(replica.local_url, headers=headers, content=b"{}").status_code == 401:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{replica.address} never accepted a valid token")
+                    time.sleep(0.05)
