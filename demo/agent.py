@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,7 +27,7 @@ from typing import Any
 import anyio
 import click
 import httpx2
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
@@ -40,8 +39,8 @@ from demo.browser import ScriptedBrowser
 from demo.stack import Stack, running_gateway, running_stack
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
+from shared.approver import server_parameters
 from shared.policy import SERVERS
-from shared.settings import home_dir
 
 DEMO_USER = "alice@acme"
 # The scripted browser captures the redirect itself, so nothing needs to listen on this address.
@@ -82,23 +81,6 @@ class TerminalHuman:
             return ElicitResult(action="decline")
         approved = await anyio.to_thread.run_sync(lambda: click.confirm("   └ approve?", default=False))
         return ElicitResult(action="accept", content={"approve": approved})
-
-
-def server_parameters(server: str, user: str) -> StdioServerParameters:
-    """How Claude Desktop would start `server`: a subprocess with the local identity in its env."""
-    tenant, roles = USERS[user]
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
-    env.update(
-        {
-            "SUPPLYCHAIN_HOME": str(home_dir()),
-            "SUPPLYCHAIN_TENANT": tenant,
-            "SUPPLYCHAIN_USER": user,
-            "SUPPLYCHAIN_ROLES": ",".join(roles),
-        }
-    )
-    return StdioServerParameters(
-        command=sys.executable, args=["-m", "shared.cli", "serve", server, "--transport", "stdio"], env=env
-    )
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:

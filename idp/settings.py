@@ -9,7 +9,6 @@ live 5 to 15 minutes; the server binds to loopback unless `allow_remote` says ot
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +17,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.policy import SERVERS
-from shared.settings import SettingsError, home_dir
+from shared.settings import home_dir, reject_unknown_variables
 
 ENV_PREFIX = "SUPPLYCHAIN_IDP_"
 DEFAULT_HOST = "127.0.0.1"
@@ -71,10 +70,7 @@ class IdpSettings(BaseSettings):
     resources: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RESOURCES))
 
     def __init__(self, **values: Any) -> None:
-        known = {f"{ENV_PREFIX}{name}".upper() for name in type(self).model_fields}
-        unknown = sorted(key for key in os.environ if key.upper().startswith(ENV_PREFIX) and key.upper() not in known)
-        if unknown:
-            raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        reject_unknown_variables(ENV_PREFIX, type(self).model_fields)
         super().__init__(**values)
 
     @model_validator(mode="before")

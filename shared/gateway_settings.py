@@ -8,7 +8,6 @@ replicas per server on their own loopback addresses (inventory 127.0.0.11 and .1
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.policy import SERVERS
-from shared.settings import SettingsError, home_dir
+from shared.settings import SettingsError, home_dir, reject_unknown_variables
 
 ENV_PREFIX = "SUPPLYCHAIN_GATEWAY_"
 DEFAULT_PORTS = {server: 8101 + index for index, server in enumerate(SERVERS)}
@@ -56,10 +55,7 @@ class GatewaySettings(BaseSettings):
     hard_stop_after_seconds: int = Field(default=60, ge=1, le=86_400)
 
     def __init__(self, **values: Any) -> None:
-        known = {f"{ENV_PREFIX}{name}".upper() for name in type(self).model_fields}
-        unknown = sorted(key for key in os.environ if key.upper().startswith(ENV_PREFIX) and key.upper() not in known)
-        if unknown:
-            raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        reject_unknown_variables(ENV_PREFIX, type(self).model_fields)
         super().__init__(**values)
 
     @field_validator("allowed_origins")

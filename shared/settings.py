@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -19,6 +20,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class SettingsError(ValueError):
     """Configuration that the server refuses to start with."""
+
+
+def reject_unknown_variables(prefix: str, fields: Iterable[str]) -> None:
+    """Stop start-up on a `<prefix>*` environment variable that names no setting: a typo must never
+    silently leave a security control at its default."""
+    known = {f"{prefix}{name}".upper() for name in fields}
+    unknown = sorted(key for key in os.environ if key.upper().startswith(prefix.upper()) and key.upper() not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 def home_dir() -> Path:
@@ -165,12 +175,9 @@ class ServerSettings(BaseSettings):
 
     @classmethod
     def _reject_unknown_variables(cls) -> None:
-        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        prefix = str(cls.model_config.get("env_prefix", ""))
         if prefix:
-            known = {f"{prefix}{name}".upper() for name in cls.model_fields if name != "allowed_tools"}
-            unknown = sorted(key for key in os.environ if key.upper().startswith(prefix) and key.upper() not in known)
-            if unknown:
-                raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            reject_unknown_variables(prefix, [name for name in cls.model_fields if name != "allowed_tools"])
 
     def resolved_database_url(self) -> str:
         """This server's own DSN: explicit value, then `_FILE`, then its secrets file from `db init`."""
