@@ -54,25 +54,15 @@ def _public(row: Any) -> StockLevelPublic:
     )
 
 
-AUDIT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-AUDIT_PREVIOUS = "SELECT hash FROM inventory.audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1"
-AUDIT_INSERT = (
-    "INSERT INTO inventory.audit_log (id, tenant_id, occurred_at, request_id, user_id, client_id, actor_kind, "
-    "transport, tool, arguments, arguments_sha256, decision, approval_id, outcome, detail, output_bytes, latency_ms, "
-    "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16, $17, "
-    "$18, $19)"
-)
-
-
 async def audited_stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehouse: str) -> StockLevelPublic | None:
     """The floor plus what the secured server's database does per call: the chained audit record.
 
-    Same statements as `shared.audit.append` (per-tenant advisory lock, previous hash, insert) in the
+    The server's own `shared.audit.append_all` (tenant and chain lock, previous hash, insert) in the
     same transaction, so floor -> this target is the audit trail's database cost alone.
     """
     from datetime import UTC, datetime
 
-    from shared.audit import GENESIS, canonical_json, record_hash
+    from shared.audit import append_all, canonical_json
     from shared.ids import new_id
 
     arguments = {"sku": sku, "warehouse": warehouse}
@@ -87,10 +77,7 @@ async def audited_stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehou
             "decision": "not_required", "approval_id": None, "outcome": "ok", "detail": None, "output_bytes": 0,
             "latency_ms": 0,
         }  # fmt: skip
-        await connection.execute(AUDIT_LOCK, f"inventory:{tenant}")
-        previous = await connection.fetchval(AUDIT_PREVIOUS, tenant) or GENESIS
-        values = {**record, "arguments": canonical_json(arguments)}
-        await connection.execute(AUDIT_INSERT, *values.values(), previous, record_hash(previous, record))
+        await append_all(connection, "inventory", [record])
     if row is None:
         return None
     return _public(row)

@@ -9,7 +9,8 @@ How: a call that changed nothing commits its read transaction (no WAL flush), ha
 the batcher and waits. Per schema one flush at a time takes every record waiting and writes them in
 one transaction: tenant by tenant (in sorted order, so two processes never wait for each other's
 locks in opposite orders), it sets the tenant, takes that tenant's chain lock, chains its records
-in arrival order and inserts them in one statement; then one commit, one WAL flush, for all of
+in arrival order and inserts them in one statement (straight on the asyncpg connection, see
+`shared.audit.append_all`); then one commit, one WAL flush, for all of
 them, whatever the number of tenants. Each call still answers only after its own record is
 committed, and if the batch cannot be written every call in it fails ("could not be recorded").
 
@@ -23,9 +24,9 @@ import asyncio
 import weakref
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import driver_connection, driver_failures
 
 _Waiting = list[tuple[dict[str, Any], "asyncio.Future[None]"]]  # records and their callers' futures
 
@@ -71,15 +72,17 @@ class AuditBatcher:
         by_tenant: dict[str, list[dict[str, Any]]] = {}
         for record in records:  # arrival order kept within each tenant
             by_tenant.setdefault(str(record["tenant_id"]), []).append(record)
-        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
-            connection = await session.connection()
-            for tenant in sorted(by_tenant):
-                # Row-level security checks each insert against this transaction-local setting.
-                await connection.execute(
-                    text("SELECT set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true)"),
-                    {"t": tenant, "u": str(by_tenant[tenant][0]["user_id"])},
-                )
-                await append_all(session, schema, by_tenant[tenant])
+        async with self.engine.connect() as connection:
+            driver = await driver_connection(connection)
+            try:
+                async with driver_failures(driver), driver.transaction():  # one commit, one WAL flush, for all
+                    for tenant in sorted(by_tenant):
+                        await append_all(driver, schema, by_tenant[tenant])
+            except BaseException:
+                # The driver's transaction bypassed SQLAlchemy: do not hand a connection in an unknown
+                # state back to the pool.
+                await connection.invalidate()
+                raise
 
 
 _batchers: weakref.WeakKeyDictionary[AsyncEngine, AuditBatcher] = weakref.WeakKeyDictionary()

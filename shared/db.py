@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
+import asyncpg
 from sqlalchemy import Column, DateTime, event, func, text
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.errors import TemporarilyUnavailableError, database_unavailable
@@ -38,7 +42,11 @@ def create_engine(url: str, *, pool_size: int = 5, pool_timeout: float = 5.0) ->
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,  # a connection that died with a database restart is replaced, not used
+        # No pre-ping: SQLAlchemy's costs three round trips per checkout, on every call (measured
+        # by `supplychain bench`). A connection the server closed (restart, idle timeout) is seen by
+        # asyncpg at once and replaced at checkout (`_closed_connection_is_replaced`); one that dies
+        # under a query fails that call with "temporarily unavailable" and invalidates the pool.
+        pool_pre_ping=False,
         # asyncpg caches prepared statements per connection; with RLS the plans stay correct
         # because the policy reads the setting at execution time.
         connect_args={
@@ -49,7 +57,14 @@ def create_engine(url: str, *, pool_size: int = 5, pool_timeout: float = 5.0) ->
         },
     )
     event.listen(engine.sync_engine, "handle_error", _unavailable_as_tool_error)
+    event.listen(engine.sync_engine.pool, "checkout", _closed_connection_is_replaced)
     return engine
+
+
+def _closed_connection_is_replaced(_dbapi: Any, _record: Any, proxy: PoolProxiedConnection) -> None:
+    """Refuse a pooled connection that is already closed; the pool then opens a fresh one."""
+    if proxy.driver_connection is None or proxy.driver_connection.is_closed():
+        raise DisconnectionError("pooled connection was closed by the server")
 
 
 def _unavailable_as_tool_error(context: ExceptionContext) -> None:
@@ -69,6 +84,29 @@ async def tenant_transaction(engine: AsyncEngine, identity: Identity) -> AsyncIt
         connection = await session.connection()
         await connection.execute(_SET_TENANT, {"tenant_id": identity.tenant_id, "user_id": identity.user_id})
         yield session
+
+
+async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy one (statements sent on it join its transaction)."""
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver
+
+
+@asynccontextmanager
+async def driver_failures(connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """Statements sent straight on the driver bypass the engine's error hook; apply its rule here.
+
+    A failure on a connection that is now closed (the database restarted or went away under it) is
+    "temporarily unavailable", whatever asyncpg called it (measured in tests/faults: a shutdown in the
+    middle of a commit surfaces as `InternalClientError`).
+    """
+    try:
+        yield
+    except Exception as failure:
+        if connection.is_closed() and not isinstance(failure, TemporarilyUnavailableError):
+            raise TemporarilyUnavailableError() from failure
+        raise
 
 
 def utc_now() -> datetime:

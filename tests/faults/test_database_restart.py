@@ -4,7 +4,7 @@ Proves, on the fault tests' own embedded cluster:
 - during the outage every call ends within CALL_BOUND_SECONDS with the tool error "temporarily
   unavailable ... nothing changed" (never a hang, never a masked crash);
 - once Postgres is back, calls succeed again within RECOVERY_BOUND_SECONDS with no restart of the servers
-  (the pool's pre-ping replaces the dead connections);
+  (a pooled connection the restart closed is replaced at checkout: `shared.db`);
 - no change without its audit record and no audit record without its change: every reorder the load
   created has an `ok` audit record and vice versa (matched by a quantity unique to each call), exactly
   the ones whose calls answered success, and every audit chain still verifies.
