@@ -39,9 +39,7 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
-from mcp.server.request_state import RequestStateSecurity
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
@@ -101,24 +99,6 @@ class Issuer:
                 return  # never fresh: every token is refused, as the settings asked for a list
             self.revocations.url = endpoints.revocation_list_url
             await self.revocations.poll()
-
-
-def resource_server_auth(settings: ServerSettings) -> AuthSettings:
-    """The SDK's auth settings: our issuer, our canonical URL, and the RFC 8707 audience check on."""
-    return AuthSettings(
-        issuer_url=settings.issuer_url,  # a str, not AnyHttpUrl: no trailing slash, byte-equal to `iss`
-        resource_server_url=AnyHttpUrl(settings.resource_url),
-        validate_token_resource=True,
-    )
-
-
-def request_state_security(settings: ServerSettings) -> RequestStateSecurity | None:
-    """Sealing of 2026-07-28 request state under the key the server's replicas share, if one is set.
-
-    None leaves the SDK's default: a key of this process only, which a second replica cannot open.
-    """
-    keys = settings.request_state_keys()
-    return RequestStateSecurity(keys=keys) if keys is not None else None
 
 
 async def _healthz(_: Request) -> Response:

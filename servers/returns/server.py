@@ -19,8 +19,8 @@ from servers.returns import tools
 from shared.approvals import install_out_of_band_approvals
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
-from shared.http import request_state_security, resource_server_auth
 from shared.identity import Identity
+from shared.resource_server import request_state_security, resource_server_auth
 from shared.servers import common_tools
 from shared.settings import ServerSettings
 
