@@ -9,10 +9,10 @@ How: a call that changed nothing commits its read transaction (no WAL flush), ha
 the batcher and waits. Per schema one flush at a time takes every record waiting and writes them in
 one transaction: tenant by tenant (in sorted order, so two processes never wait for each other's
 locks in opposite orders), it sets the tenant, takes that tenant's chain lock, chains its records
-in arrival order and inserts them in one statement (straight on the asyncpg connection, see
-`shared.audit.append_all`); then one commit, one WAL flush, for all of
-them, whatever the number of tenants. Each call still answers only after its own record is
-committed, and if the batch cannot be written every call in it fails ("could not be recorded").
+in arrival order and inserts them, in two round trips for all tenants together (straight on the
+asyncpg connection, see `shared.audit.append_all`); then one commit, one WAL flush, for all of
+them. Each call still answers only after its own record is committed, and if the batch cannot be
+written every call in it fails ("could not be recorded").
 
 Calls with a side effect never come here: their change and their record commit in one transaction
 (`shared.audit.CallAudit.finish`).
@@ -69,15 +69,11 @@ class AuditBatcher:
     async def _write(self, schema: str, records: list[dict[str, Any]]) -> None:
         from shared.audit import append_all  # here: shared.audit imports this module
 
-        by_tenant: dict[str, list[dict[str, Any]]] = {}
-        for record in records:  # arrival order kept within each tenant
-            by_tenant.setdefault(str(record["tenant_id"]), []).append(record)
         async with self.engine.connect() as connection:
             driver = await driver_connection(connection)
             try:
                 async with driver_failures(driver), driver.transaction():  # one commit, one WAL flush, for all
-                    for tenant in sorted(by_tenant):
-                        await append_all(driver, schema, by_tenant[tenant])
+                    await append_all(driver, schema, records)
             except BaseException:
                 # The driver's transaction bypassed SQLAlchemy: do not hand a connection in an unknown
                 # state back to the pool.

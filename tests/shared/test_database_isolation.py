@@ -201,6 +201,20 @@ async def test_server_role_cannot_touch_another_servers_schema(
         await engine.dispose()
 
 
+@pytest.mark.parametrize("function", ["audit_chain_heads(text[])", "audit_append(jsonb)"])
+async def test_the_audit_append_functions_run_for_their_own_server_role_only(admin_url: str, function: str) -> None:
+    """`migrations/audit_append.py`: EXECUTE revoked from PUBLIC, granted to the schema's own role."""
+    for schema in SERVERS:
+        rows = await admin_rows(
+            admin_url,
+            "SELECT r.rolname, has_function_privilege(r.oid, :f, 'EXECUTE') FROM pg_roles r "
+            "WHERE r.rolname LIKE '%\\_svc' OR r.rolname = 'pg_monitor' ORDER BY 1",
+            f=f"{schema}.{function}",
+        )
+        allowed = sorted(role for role, may in rows if may)
+        assert allowed == [f"{schema}_svc"], (schema, rows)
+
+
 @pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize(
     "statement",
