@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.audit_batch import batcher_for
-from shared.db import driver_connection, driver_failures, tenant_transaction
+from shared.db import driver_connection, driver_failures, set_tenant, tenant_transaction
 from shared.identity import Identity
 from shared.ids import new_id
 
@@ -130,11 +130,7 @@ class CallAudit:
         if self.session is None:
             self.session = AsyncSession(engine, expire_on_commit=False)
             await self.session.begin()
-            connection = await self.session.connection()
-            await connection.execute(
-                text("SELECT set_config('app.tenant_id', :t, true), set_config('app.user_id', :u, true)"),
-                {"t": self.identity.tenant_id, "u": self.identity.user_id},
-            )
+            await set_tenant(self.session, self.identity)
         try:
             if opening and self.on_open is not None:
                 await self.on_open(self.session)

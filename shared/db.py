@@ -1,8 +1,10 @@
 """Database access: one engine per process, and the only function that sets the tenant.
 
-`tenant_transaction` is the single place in the code base that tells Postgres who the tenant is.
-It runs `set_config('app.tenant_id', ..., true)` with bound parameters inside the transaction, so
-the setting is local to that transaction and cannot leak to the next user of a pooled connection.
+`set_tenant` (used by `tenant_transaction` and by each tool call's transaction in `shared.audit`) is
+the single place in the Python code that tells Postgres who the tenant is; the audit trail's batch
+functions (`migrations/audit_append.py`) do the same in SQL for each tenant of a batch. It runs
+`set_config('app.tenant_id', ..., true)` with bound parameters inside the transaction, so the
+setting is local to that transaction and cannot leak to the next user of a pooled connection.
 Row-level security policies read it; services also filter by tenant in their own queries (two layers).
 """
 
@@ -81,9 +83,14 @@ async def tenant_transaction(engine: AsyncEngine, identity: Identity) -> AsyncIt
     tenant's rows (row-level security), whatever the query itself says.
     """
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        connection = await session.connection()
-        await connection.execute(_SET_TENANT, {"tenant_id": identity.tenant_id, "user_id": identity.user_id})
+        await set_tenant(session, identity)
         yield session
+
+
+async def set_tenant(session: AsyncSession, identity: Identity) -> None:
+    """Scope the session's open transaction to `identity`'s tenant (and name its user), until it ends."""
+    connection = await session.connection()
+    await connection.execute(_SET_TENANT, {"tenant_id": identity.tenant_id, "user_id": identity.user_id})
 
 
 async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
