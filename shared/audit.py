@@ -141,9 +141,8 @@ class CallAudit:
 
     async def _discard(self) -> None:
         if self.session is not None:
-            await self.session.rollback()
-            await self.session.close()
-            self.session = None
+            session, self.session = self.session, None
+            await session.close()  # rolls back whatever is still open, returns the connection
 
     def record(self, *, outcome: str, detail: str | None, output_bytes: int) -> dict[str, Any]:
         """The record for this call, without its chain hashes."""

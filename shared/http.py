@@ -42,7 +42,6 @@ from mcp.server.auth.routes import build_resource_metadata_url, create_protected
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import AnyHttpUrl
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -349,7 +348,7 @@ def build_http_app(
     sdk_app.router.routes = routes  # type: ignore[assignment]
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Any) -> AsyncIterator[None]:
         # The session manager (and with it the server's engine) outlives the background polling, so
         # stopping the poller never cancels the database teardown.
         async with server.session_manager.run():
@@ -359,6 +358,8 @@ def build_http_app(
                 background.cancel_scope.cancel()
             await issuer.client.aclose()
 
-    app = Starlette(routes=[Mount("/", app=sdk_app)], lifespan=lifespan)
+    # Ours replaces the SDK app's lifespan (it runs the same session manager), so no second Starlette
+    # app has to wrap the SDK's just to hold it: one router and one error middleware less per request.
+    sdk_app.router.lifespan_context = lifespan
     # Outermost, so every answer (refusals included) carries X-Request-Id and every log record its id.
-    return RequestIdMiddleware(TokenInQueryGuard(HostOriginGuard(app, security)))
+    return RequestIdMiddleware(TokenInQueryGuard(HostOriginGuard(sdk_app, security)))
