@@ -13,6 +13,8 @@ p50 1.65x from 2 to 1,000 tenants). These functions do the per-tenant steps insi
 
 Both are SECURITY INVOKER (the default): they run with the server role's own rights, so row-level
 security and the insert-only grant still apply to every row. EXECUTE is granted to that role only.
+`audit_append` names the columns it writes: a later migration that adds a column to `audit_log`
+replaces it (and `shared.audit.HASHED_FIELDS` decides whether the new column is hashed).
 """
 
 from alembic import op

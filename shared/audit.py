@@ -250,7 +250,8 @@ async def append_all(connection: asyncpg.Connection, schema: str, records: list[
                 {**record, "occurred_at": record["occurred_at"].isoformat(), "prev_hash": previous, "hash": row_hash}
             )
             previous = row_hash
-    await connection.execute(f"SELECT {schema}.audit_append($1::jsonb)", json.dumps(rows))
+    # default=str as in `canonical_json`: a value JSON cannot hold is stored as the text it was hashed as.
+    await connection.execute(f"SELECT {schema}.audit_append($1::jsonb)", json.dumps(rows, default=str))
 
 
 @dataclass(frozen=True)

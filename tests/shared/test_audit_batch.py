@@ -117,3 +117,32 @@ async def test_records_of_different_tenants_share_a_commit_and_keep_separate_cha
     finally:
         await admin.dispose()
     assert broken == []
+
+
+async def test_argument_values_json_cannot_hold_are_stored_as_the_text_they_were_hashed_as(
+    admin_url: str, server_urls: dict[str, str]
+) -> None:
+    """Arguments recorded from elsewhere than a JSON request (say, Decimal money) still chain and verify."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    start = await _last_seq(admin_url)
+    engine = create_engine(server_urls["inventory"])
+    identity = identity_from_roles(tenant_id="acme", user_id="ana@acme", roles=frozenset({"analyst"}))
+    arguments = {"amount": Decimal("12.50"), "at": datetime(2026, 11, 22, tzinfo=UTC)}
+    call = CallAudit(
+        schema="inventory", tool="list_warehouses", arguments=arguments, identity=identity, transport="http",
+        request_id=None, side_effect=False,
+    )  # fmt: skip
+    try:
+        await AuditBatcher(engine).append("inventory", call.record(outcome="ok", detail=None, output_bytes=0))
+    finally:
+        await engine.dispose()
+    stored = await admin_rows(admin_url, "SELECT arguments FROM inventory.audit_log WHERE seq > :s", s=start)
+    assert stored == [({"amount": "12.50", "at": "2026-11-22 00:00:00+00:00"},)]
+    admin = admin_engine(admin_url)
+    try:
+        _checked, broken = await verify_chains(admin, "inventory")
+    finally:
+        await admin.dispose()
+    assert broken == []
