@@ -23,6 +23,15 @@ pytestmark = pytest.mark.usefixtures("seeded")
 CALLS = 30
 
 
+async def _verify(admin_url: str) -> tuple[int, list[Any]]:
+    """The inventory chains checked by `audit verify`'s own code: records checked, broken links."""
+    engine = admin_engine(admin_url)
+    try:
+        return await verify_chains(engine, "inventory")
+    finally:
+        await engine.dispose()
+
+
 async def _last_seq(admin_url: str) -> int:
     return (await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM inventory.audit_log"))[0][0]
 
@@ -47,11 +56,7 @@ async def test_concurrent_reads_of_a_tenant_share_commits_and_keep_one_chain(adm
     records, transactions, *tools_and_outcomes = rows[0]
     assert records == CALLS and tools_and_outcomes == ["get_stock_level", "get_stock_level", "ok", "ok"]
     assert transactions < records  # grouped: some transactions carried several records
-    engine = admin_engine(admin_url)
-    try:
-        checked, broken = await verify_chains(engine, "inventory")
-    finally:
-        await engine.dispose()
+    checked, broken = await _verify(admin_url)
     assert broken == [] and checked >= CALLS
 
 
@@ -111,11 +116,7 @@ async def test_records_of_different_tenants_share_a_commit_and_keep_separate_cha
     )
     assert mixed[0][0] > 0  # at least one commit carried both tenants' records
     assert await _last_seq(admin_url) - start == 2 * CALLS
-    admin = admin_engine(admin_url)
-    try:
-        _checked, broken = await verify_chains(admin, "inventory")
-    finally:
-        await admin.dispose()
+    _checked, broken = await _verify(admin_url)
     assert broken == []
 
 
@@ -140,9 +141,5 @@ async def test_argument_values_json_cannot_hold_are_stored_as_the_text_they_were
         await engine.dispose()
     stored = await admin_rows(admin_url, "SELECT arguments FROM inventory.audit_log WHERE seq > :s", s=start)
     assert stored == [({"amount": "12.50", "at": "2026-11-22 00:00:00+00:00"},)]
-    admin = admin_engine(admin_url)
-    try:
-        _checked, broken = await verify_chains(admin, "inventory")
-    finally:
-        await admin.dispose()
+    _checked, broken = await _verify(admin_url)
     assert broken == []
