@@ -1,0 +1,106 @@
+"""Every migration after the audit trail's can be undone: down to it and up again gives the same schema.
+
+The audit table's own migration (`<server>_0100`) refuses to be undone by design: the audit trail is
+never dropped by a migration. Every later one (approvals, idempotency keys, the audit append
+functions) must go down cleanly, leaving exactly the schema its predecessor made.
+
+Runs in a database of its own, created for the test in the session's cluster (roles are cluster-wide
+and already made by `db init`), so the session's schemas are never touched. The schema is compared
+through the catalog: tables and columns, indexes, constraints, row-level security policies,
+triggers, functions (with their settings) and every grant.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config, run_migrations
+from shared.policy import SERVERS
+
+SCHEMAS = (*SERVERS,)
+CATALOG = {
+    "columns": "SELECT table_schema, table_name, column_name, data_type, is_nullable, column_default "
+    "FROM information_schema.columns WHERE table_schema = ANY(:s)",
+    "indexes": "SELECT schemaname, indexname, indexdef FROM pg_indexes WHERE schemaname = ANY(:s)",
+    "constraints": "SELECT n.nspname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+    "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = ANY(:s)",
+    "policies": "SELECT schemaname, tablename, policyname, qual, with_check FROM pg_policies "
+    "WHERE schemaname = ANY(:s)",
+    "row security": "SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY(:s) AND c.relkind = 'r'",
+    "triggers": "SELECT event_object_schema, trigger_name, event_manipulation, action_statement "
+    "FROM information_schema.triggers WHERE trigger_schema = ANY(:s)",
+    "functions": "SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prosecdef, "
+    "p.proconfig::text, p.proacl::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE n.nspname = ANY(:s)",
+    "table grants": "SELECT table_schema, table_name, grantee, privilege_type "
+    "FROM information_schema.role_table_grants WHERE table_schema = ANY(:s)",
+}
+
+
+@pytest.fixture
+async def own_database(admin_url: str, server_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
+    """A new, empty database with the schemas `db init` makes, owned as `db init` owns them."""
+    name = f"migrations_{secrets.token_hex(4)}"
+    admin = admin_engine(admin_url)
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = admin_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+        try:
+            async with engine.connect() as conn:
+                for schema in (*SCHEMAS, META_SCHEMA):
+                    await conn.execute(text(f"CREATE SCHEMA {schema} AUTHORIZATION {OWNER_ROLE}"))
+            yield engine
+        finally:
+            await engine.dispose()
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def _catalog(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+    async with engine.connect() as conn:
+        return {
+            name: sorted(tuple(row) for row in await conn.execute(text(sql), {"s": list(SCHEMAS)}))
+            for name, sql in CATALOG.items()
+        }
+
+
+async def _migrate(engine: AsyncEngine, direction: str, target: str) -> None:
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        getattr(command, direction)(config, target)
+
+    async with engine.connect() as conn:
+        await conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
+        await conn.run_sync(run)
+        await conn.execute(text("RESET ROLE"))
+
+
+async def test_every_migration_after_the_audit_trail_goes_down_and_up_to_the_same_schema(
+    own_database: AsyncEngine,
+) -> None:
+    for server in SERVERS:
+        await _migrate(own_database, "upgrade", f"{server}_0100")
+    with_audit_only = await _catalog(own_database)
+    await run_migrations(own_database)  # heads, as `db init` does
+    at_heads = await _catalog(own_database)
+    assert at_heads != with_audit_only
+    functions = {(schema, name) for schema, name, *_ in at_heads["functions"]}
+    assert {(server, "audit_append") for server in SERVERS} <= functions
+    for server in SERVERS:
+        await _migrate(own_database, "downgrade", f"{server}_0100")
+    assert await _catalog(own_database) == with_audit_only
+    await run_migrations(own_database)
+    assert await _catalog(own_database) == at_heads
