@@ -35,6 +35,14 @@ class LazyPool:
         return self.pool
 
 
+async def _stock_level(pool: LazyPool, tenant: str, sku: str, warehouse: str) -> StockLevelPublic:
+    """The one tool body both bare servers share: the floor's query, no security."""
+    level = await stock_level(await pool.get(), tenant, sku, warehouse)
+    if level is None:
+        raise ValueError("not found")
+    return level
+
+
 def mcp_app(pool: LazyPool, tenant: str) -> Any:
     from mcp.server.mcpserver import MCPServer
 
@@ -43,10 +51,7 @@ def mcp_app(pool: LazyPool, tenant: str) -> Any:
     @server.tool()
     async def get_stock_level(sku: str, warehouse: str) -> StockLevelPublic:
         """Get the stock level of one SKU in one warehouse."""
-        level = await stock_level(await pool.get(), tenant, sku, warehouse)
-        if level is None:
-            raise ValueError("not found")
-        return level
+        return await _stock_level(pool, tenant, sku, warehouse)
 
     return server.streamable_http_app(streamable_http_path="/mcp")
 
@@ -59,10 +64,7 @@ def fastmcp_app(pool: LazyPool, tenant: str) -> Any:
     @server.tool
     async def get_stock_level(sku: str, warehouse: str) -> StockLevelPublic:
         """Get the stock level of one SKU in one warehouse."""
-        level = await stock_level(await pool.get(), tenant, sku, warehouse)
-        if level is None:
-            raise ValueError("not found")
-        return level
+        return await _stock_level(pool, tenant, sku, warehouse)
 
     return server.http_app(path="/mcp")
 

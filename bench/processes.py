@@ -13,14 +13,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx2
 import psutil
+
+from shared.processes import StartFailed, stop_process, wait_until_answering
 
 
 def free_port() -> int:
@@ -132,36 +132,10 @@ def running(
             pinned_command(command, cores), env=env, stdout=subprocess.DEVNULL, stderr=stderr
         )
     try:
-        wait_until_answering(label, popen, ready_url, ready_status, timeout, log)
+        try:
+            wait_until_answering([ready_url], [popen], timeout, statuses=ready_status, log=log)
+        except StartFailed as failure:
+            raise RuntimeError(f"{label}: {failure}") from None
         yield Process(label=label, popen=popen, url=url)
     finally:
-        stop(popen)
-
-
-def wait_until_answering(
-    label: str, popen: subprocess.Popen[bytes], url: str, statuses: Sequence[int], timeout: float, log: Path
-) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx2.Client(timeout=2.0) as client:
-        while True:
-            if popen.poll() is not None:
-                error = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-                raise RuntimeError(f"{label} exited at start-up (code {popen.returncode}): {error}")
-            try:
-                if client.get(url).status_code in statuses:
-                    return
-            except httpx2.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{label} not answering {url} after {timeout:.0f} s")
-            time.sleep(0.1)
-
-
-def stop(popen: subprocess.Popen[bytes]) -> None:
-    if popen.poll() is None:
-        popen.terminate()
-        try:
-            popen.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait(timeout=5)
+        stop_process(popen, timeout=15)

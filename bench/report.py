@@ -242,24 +242,10 @@ def chart(results: Results, path: Path) -> None:
     width = 0.8 / max(1, len(targets))
     for index, target in enumerate(targets):
         xs = [position + index * width for position in range(len(clients))]
-        throughput.bar(
-            xs,
-            [
-                _median(m.calls_per_s for m in grouped.get((target, c), [])) if grouped.get((target, c)) else 0
-                for c in clients
-            ],
-            width,
-            label=target,
-        )
-        latency.bar(
-            xs,
-            [
-                _median(m.p99_ms for m in grouped.get((target, c), [])) if grouped.get((target, c)) else 0
-                for c in clients
-            ],
-            width,
-            label=target,
-        )
+        for axis, metric in ((throughput, "calls_per_s"), (latency, "p99_ms")):
+            runs = [grouped.get((target, c), []) for c in clients]
+            heights = [_median(getattr(m, metric) for m in measured) if measured else 0 for measured in runs]
+            axis.bar(xs, heights, width, label=target)
     for axis, title in ((throughput, "calls/s (higher is better)"), (latency, "p99 latency, ms (lower is better)")):
         axis.set_xticks([position + width * (len(targets) - 1) / 2 for position in range(len(clients))])
         axis.set_xticklabels([f"{count} client{'s' if count > 1 else ''}" for count in clients])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.policy import SERVERS
-from shared.processes import StartFailed, wait_until_answering
+from shared.processes import StartFailed, stop_process, wait_until_answering
 from shared.settings import home_dir
 
 __all__ = ["Stack", "StartFailed", "running_gateway", "running_stack", "stack_environment"]
@@ -70,12 +70,9 @@ def running_stack(base_port: int = 8100, *, timeout_seconds: float = 30.0) -> It
         yield stack
     finally:
         for process in processes:
-            process.terminate()
+            process.terminate()  # all at once, then wait for each
         for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_process(process)
 
 
 @contextmanager

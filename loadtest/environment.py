@@ -18,17 +18,16 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-import httpx2
 import psutil
 
 from shared.policy import SERVERS
+from shared.processes import StartFailed, stop_process, wait_until_answering
 
 # 64 agents over two tenants go far past the default 600 calls/minute per tenant: the load test
 # measures the servers, not the limiter (tests/http/test_transport.py proves the limiter).
@@ -65,29 +64,6 @@ def _isolate(home: Path) -> dict[str, str]:
 
 def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "shared.cli", *args]
-
-
-def _wait_until_answering(name: str, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    with httpx2.Client(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited at start-up: {log.read_text(errors='replace')[-1500:]}")
-            with contextlib.suppress(httpx2.HTTPError):
-                if client.get(url).status_code < 500:
-                    return
-            time.sleep(0.1)
-    raise RuntimeError(f"{name} did not answer {url} within 60 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @contextmanager
@@ -142,11 +118,14 @@ def _direct(home: Path, env: dict[str, str]) -> Iterator[Topology]:
             log = home / f"{name}.log"
             with log.open("wb") as stderr:
                 started[name] = subprocess.Popen(_command(*args), env=env, stdout=subprocess.DEVNULL, stderr=stderr)  # noqa: S603
-            _wait_until_answering(name, started[name], url, log)
+            try:
+                wait_until_answering([url], [started[name]], 60, log=log)
+            except StartFailed as failure:
+                raise RuntimeError(f"{name}: {failure}") from None
         yield urls, {name: [started[name]] for name in SERVERS}, True
     finally:
         for process in reversed(list(started.values())):
-            _stop(process)
+            stop_process(process, timeout=15)
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from shared.gateway import GatewayError, render_from_issuer
 from shared.gateway_settings import GatewaySettings
 from shared.policy import SERVERS
-from shared.processes import wait_until_answering
+from shared.processes import stop_process, wait_until_answering
 from shared.settings import home_dir, secrets_dir
 
 _CLI = [sys.executable, "-m", "shared.cli"]
@@ -100,12 +100,8 @@ class Replica:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        if self.process is not None:
+            stop_process(self.process)
 
 
 @dataclass
@@ -146,17 +142,11 @@ class Gateway:
 
     def stop(self) -> None:
         """Stop HAProxy, every replica and the IdP this topology started."""
-        if self.haproxy.poll() is None:
-            self.haproxy.terminate()
-            try:
-                self.haproxy.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.haproxy.kill()
+        stop_process(self.haproxy)
         for replica in (replica for group in self.replicas.values() for replica in group):
             replica.stop()
-        if self.idp is not None and self.idp.poll() is None:
-            self.idp.terminate()
-            self.idp.wait(timeout=10)
+        if self.idp is not None:
+            stop_process(self.idp)
 
 
 def _healthz(address: str) -> str:
@@ -246,5 +236,5 @@ def start_gateway(settings: GatewaySettings | None = None, *, with_idp: bool = T
             for replica in group:
                 replica.stop()
         if idp is not None:
-            idp.terminate()
+            stop_process(idp)
         raise

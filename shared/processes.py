@@ -1,9 +1,12 @@
-"""Waiting for processes we started (the demo's stack, the gateway's replicas) to answer on HTTP."""
+"""Processes we start (the demo's stack, the gateway's replicas, the benchmark's and load test's servers):
+waiting until they answer on HTTP, and stopping them."""
 
 from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Collection
+from pathlib import Path
 
 import httpx2
 
@@ -12,20 +15,48 @@ class StartFailed(RuntimeError):
     """A process we started exited, or did not answer in time."""
 
 
-def wait_until_answering(urls: list[str], processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
-    """Return once every URL answers 200; fail fast if a process exits, or after `timeout` seconds."""
+def wait_until_answering(
+    urls: list[str],
+    processes: list[subprocess.Popen[bytes]],
+    timeout: float,
+    *,
+    statuses: Collection[int] = (200,),
+    log: Path | None = None,
+) -> None:
+    """Return once every URL answers one of `statuses`; fail fast if a process exits, or after `timeout` s.
+
+    With `log` (where the processes write their stderr), the failure carries its last lines.
+    """
     deadline = time.monotonic() + timeout
     pending = list(urls)
     with httpx2.Client(timeout=2.0) as client:
         while pending:
-            if any(process.poll() is not None for process in processes):
-                raise StartFailed("a process exited at start-up (see its message above)")
+            exited = [process for process in processes if process.poll() is not None]
+            if exited:
+                raise StartFailed(f"a process exited at start-up (code {exited[0].returncode}){_tail(log)}")
             if time.monotonic() > deadline:
-                raise StartFailed(f"not answering after {timeout:.0f} s: {', '.join(pending)}")
+                raise StartFailed(f"not answering after {timeout:.0f} s: {', '.join(pending)}{_tail(log)}")
             try:
-                if client.get(pending[0]).status_code == 200:
+                if client.get(pending[0]).status_code in statuses:
                     pending.pop(0)
                     continue
             except httpx2.HTTPError:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.1)
+
+
+def _tail(log: Path | None) -> str:
+    if log is None:
+        return " (see its message above)"
+    return (": " + log.read_text(encoding="utf-8", errors="replace")[-2000:]) if log.exists() else ""
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, wait up to `timeout` seconds, then SIGKILL: a process we started never outlives us."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
