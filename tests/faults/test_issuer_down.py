@@ -25,9 +25,9 @@ import pytest
 
 from idp.keys import rotate_keys
 from tests.faults.conftest import OwnDatabase
-from tests.fuzz.served import running_stack
 from tests.http.expect import assert_unauthorized
 from tests.http.rpc import call_tool, result_of
+from tests.http.running import running_stack
 from tests.http.stack import Stack
 from tests.http.tokens import mint
 

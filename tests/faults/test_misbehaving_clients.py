@@ -25,10 +25,10 @@ import pytest
 from shared.admin import admin_engine
 from shared.audit import verify_chains
 from tests.faults.conftest import OwnDatabase
-from tests.fuzz.served import running_stack
 from tests.helpers import Human, admin_rows
 from tests.http.clients import mcp_client
 from tests.http.rpc import call_tool, result_of
+from tests.http.running import running_stack
 from tests.http.stack import Stack
 from tests.http.tokens import mint
 

@@ -20,9 +20,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fuzz.conftest import FUZZ
-from tests.fuzz.served import running_stack
 from tests.helpers import snapshot
 from tests.http.rpc import bearer, call_tool, modern_request, result_of
+from tests.http.running import running_stack
 from tests.http.stack import Server, Stack
 from tests.http.tokens import mint
 

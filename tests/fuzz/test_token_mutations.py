@@ -21,9 +21,9 @@ import httpx2
 import pytest
 
 from shared.tokens import JWTVerifier, KeySet
-from tests.fuzz.served import running_stack
 from tests.http.expect import assert_unauthorized
 from tests.http.rpc import call_tool, result_of
+from tests.http.running import running_stack
 from tests.http.stack import Stack
 from tests.http.tokens import mint
 

@@ -17,13 +17,11 @@ from typing import Any
 import pytest
 
 from shared.policy import SERVERS
+from tests.http.running import running_stack
 from tests.http.stack import (
     Idp,
     Server,
     Stack,
-    loopback_socket,
-    resource_url,
-    start_idp,
     start_server,
 )
 from tests.http.tokens import wait_until_accepting
@@ -32,22 +30,8 @@ from tests.http.tokens import wait_until_accepting
 @pytest.fixture(scope="package")
 def stack(server_urls: dict[str, str], supplychain_home: Path) -> Iterator[Stack]:
     """The IdP and one instance of each server with default settings (apart from the ports)."""
-    sockets = {name: loopback_socket() for name in SERVERS}
-    idp = start_idp(
-        supplychain_home / "http-tests" / "idp-keys",
-        {name: resource_url(sock.getsockname()[1]) for name, sock in sockets.items()},
-    )
-    servers: dict[str, Server] = {}
-    try:
-        for name in SERVERS:
-            servers[name] = start_server(name, idp.issuer, sock=sockets[name])
-        for server in servers.values():
-            wait_until_accepting(idp, server)
-        yield Stack(idp=idp, servers=servers)
-    finally:
-        for server in servers.values():
-            server.served.stop()
-        idp.served.stop()
+    with running_stack(supplychain_home / "http-tests" / "idp-keys", SERVERS) as running:
+        yield running
 
 
 ExtraServer = Callable[..., AbstractContextManager[Server]]

@@ -1,5 +1,8 @@
-"""A dev IdP and some resource servers on loopback, for the fuzz and fault tests (tests/http's stack
-fixture is scoped to that folder). Built from the same parts: `tests.http.stack`."""
+"""A dev IdP and some resource servers on loopback, started together and stopped at the end.
+
+The HTTP tests' package-wide `stack` fixture is one of these; the fuzz and fault tests start their own
+(other settings, or a stack they may break).
+"""
 
 from __future__ import annotations
 
