@@ -231,7 +231,8 @@ async def append_all(connection: asyncpg.Connection, schema: str, records: list[
     number of tenants: `<schema>.audit_chain_heads` sets each tenant, takes its chain lock (held until
     commit: one chain per tenant and server stays linear, other tenants never wait) and reads its
     last hash; the hashes are computed here; `<schema>.audit_append` inserts the records in order
-    under each tenant's setting (see `migrations/audit_append.py`).
+    under each tenant's setting (see `migrations/audit_append.py`). The transaction is left scoped to
+    the last of those tenants, so this is the last thing a transaction does before it commits.
     """
     by_tenant: dict[str, list[dict[str, Any]]] = {}
     for record in records:
