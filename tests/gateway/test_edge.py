@@ -90,10 +90,13 @@ async def test_unknown_path_is_404_at_the_edge(path: str, edge: Edge) -> None:
 async def test_disallowed_origin_is_403_and_an_allowed_one_passes(edge: Edge) -> None:
     token = edge.token("alice@acme")
     async with edge.http() as http:
+        before = edge.mark()
         refused = await list_tools(http, edge.url("inventory"), token, headers={"Origin": "https://evil.example"})
+        refused_lines = edge.new_log_lines(before)
         allowed = await list_tools(http, edge.url("inventory"), token, headers={"Origin": ALLOWED_ORIGIN})
     assert refused.status_code == 403
     assert refused.json() == {"error": "forbidden", "error_description": "Origin not allowed"}
+    assert len(refused_lines) == 1 and " fe_mcp/<NOSRV> " in refused_lines[0], refused_lines  # no server saw it
     assert result_of(allowed)["tools"]
 
 
@@ -119,7 +122,13 @@ async def test_token_in_the_query_string_is_refused_at_the_edge(edge: Edge) -> N
     async with edge.http() as http:
         response = await http.post(f"{edge.url('inventory')}?access_token={token}", json={})
     assert response.status_code == 400
-    assert token not in "\n".join(edge.new_log_lines(before))
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "tokens go in the Authorization header only",
+    }
+    lines = edge.new_log_lines(before)
+    assert len(lines) == 1, lines  # the request was logged, refused at the edge, and the log holds no token
+    assert " fe_mcp/<NOSRV> " in lines[0] and token not in lines[0], lines
 
 
 async def test_one_tenant_flooding_gets_429_while_another_keeps_200(edge: Edge) -> None:

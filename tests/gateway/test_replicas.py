@@ -20,17 +20,19 @@ from tests.http.tokens import flow_token
 pytestmark = pytest.mark.usefixtures("seeded")
 
 
-class AlternatingReplicas(httpx2.AsyncBaseTransport):
-    """Sends each request to the next replica in turn, bypassing the gateway (Host stays the public one)."""
+class SplitReplicas(httpx2.AsyncBaseTransport):
+    """Bypasses the gateway (Host stays the public one): a request that carries sealed request state (the
+    answer to an approval question) goes to the second replica, every other request to the first."""
 
-    def __init__(self, urls: list[str]) -> None:
-        self.urls = urls
-        self.sent_to: list[str] = []
+    def __init__(self, asks: str, answers: str) -> None:
+        self.asks, self.answers = asks, answers
+        self.sent: list[tuple[str, bytes]] = []
         self.inner = httpx2.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        request.url = httpx2.URL(self.urls[len(self.sent_to) % len(self.urls)])
-        self.sent_to.append(str(request.url))
+        body = await request.aread()
+        request.url = httpx2.URL(self.answers if b'"requestState"' in body else self.asks)
+        self.sent.append((str(request.url), body))
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -38,8 +40,8 @@ class AlternatingReplicas(httpx2.AsyncBaseTransport):
 
 
 async def test_approval_sealed_by_one_replica_is_completed_by_the_other(edge: Edge, admin_url: str) -> None:
-    replicas = [replica.local_url for replica in edge.gateway.replicas["inventory"]]
-    transport = AlternatingReplicas(replicas)
+    asks, answers = (replica.local_url for replica in edge.gateway.replicas["inventory"])
+    transport = SplitReplicas(asks, answers)
     token = edge.token("alice@acme")
     human = Human()
     async with (
@@ -51,7 +53,8 @@ async def test_approval_sealed_by_one_replica_is_completed_by_the_other(edge: Ed
         created = await client.call_tool("create_reorder", {"sku": "NUT-M8", "warehouse": "AMS-1", "quantity": 3})
     assert not created.is_error, created
     assert len(human.questions) == 1
-    assert transport.sent_to[-2] != transport.sent_to[-1]  # the answer went to the replica that did not ask
+    calls = [url for url, body in transport.sent if b'"tools/call"' in body]
+    assert calls == [asks, answers]  # the question was sealed by one replica, the answer opened by the other
     rows = await admin_rows(
         admin_url, "SELECT quantity FROM inventory.reorders WHERE sku = 'NUT-M8' AND status = 'open'"
     )
