@@ -9,7 +9,6 @@ server's own role, so row-level security is on everywhere and is not part of the
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import asyncpg
@@ -57,26 +56,21 @@ def _public(row: Any) -> StockLevelPublic:
 async def audited_stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehouse: str) -> StockLevelPublic | None:
     """The floor plus what the secured server's database does per call: the chained audit record.
 
-    The server's own `shared.audit.append_all` (tenant and chain lock, previous hash, insert) in the
-    same transaction, so floor -> this target is the audit trail's database cost alone.
+    The server's own record (`CallAudit.record`) and `shared.audit.append_all` (tenant and chain lock,
+    previous hash, insert) in the same transaction, so floor -> this target is the audit trail's database cost alone.
     """
-    from datetime import UTC, datetime
+    from shared.audit import CallAudit, append_all
+    from shared.identity import identity_from_roles
 
-    from shared.audit import append_all, canonical_json
-    from shared.ids import new_id
-
-    arguments = {"sku": sku, "warehouse": warehouse}
+    caller = identity_from_roles(tenant_id=tenant, user_id=f"bench@{tenant}", roles=frozenset({"analyst"}))
+    call = CallAudit(
+        schema="inventory", tool="get_stock_level", arguments={"sku": sku, "warehouse": warehouse},
+        identity=caller, transport="http", request_id=None, side_effect=False,
+    )  # fmt: skip
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(SET_TENANT, tenant)
         row: Any = await connection.fetchrow(STOCK_LEVEL, tenant, sku, warehouse)
-        record = {
-            "id": new_id("au"), "tenant_id": tenant, "occurred_at": datetime.now(UTC), "request_id": None,
-            "user_id": f"bench@{tenant}", "client_id": "bench", "actor_kind": "mcp", "transport": "http",
-            "tool": "get_stock_level", "arguments": arguments,
-            "arguments_sha256": hashlib.sha256(canonical_json(arguments).encode()).hexdigest(),
-            "decision": "not_required", "approval_id": None, "outcome": "ok", "detail": None, "output_bytes": 0,
-            "latency_ms": 0,
-        }  # fmt: skip
+        record = call.record(outcome="ok", detail=None, output_bytes=0)  # the record the server builds
         await append_all(connection, "inventory", [record])
     if row is None:
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -21,14 +20,6 @@ from pathlib import Path
 import psutil
 
 from shared.processes import StartFailed, stop_process, wait_until_answering
-
-
-def free_port() -> int:
-    """A free loopback port (bound and released: the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

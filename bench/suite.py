@@ -34,9 +34,10 @@ from bench.environment import (
 )
 from bench.floor import create_pool
 from bench.measure import Measurement, measure
-from bench.processes import Cores, free_port, pin_pid, pin_self, plan_cores
+from bench.processes import Cores, pin_pid, pin_self, plan_cores
 from bench.targets import Context, Endpoint, bare_server, behind_gateway, dev_idp, gateway_available, secured_server
 from bench.workloads import Workload, approved_reorders, floor_reads, stock_reads
+from shared.processes import free_port
 
 Log = Callable[[str], None]
 

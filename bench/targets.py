@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -24,7 +23,8 @@ import httpx2
 import psutil
 
 from bench.environment import BenchDatabase, child_environment, tenant_name, user_of
-from bench.processes import Cores, Process, free_port, pin_pid, python_command, running
+from bench.processes import Cores, Process, pin_pid, python_command, running
+from shared.processes import free_port
 
 BENCH_RATE_LIMIT = "1000000/second"
 TOOL = "get_stock_level"
@@ -190,13 +190,6 @@ def gateway_available() -> str | None:
     return None
 
 
-def _free_port_on(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def behind_gateway(context: Context) -> Iterator[Endpoint]:
     """Our inventory server behind the HAProxy gateway, started by the gateway's own `start_gateway`.
@@ -205,15 +198,15 @@ def behind_gateway(context: Context) -> Iterator[Endpoint]:
     URLs), TLS at the gateway with the dev CA, and rate limits raised at both layers. The inventory
     replica and HAProxy are pinned like the other servers.
     """
-    from shared.gateway_settings import GatewaySettings
+    from shared.gateway_settings import GatewaySettings, replica_address
     from shared.gateway_up import start_gateway
     from shared.policy import SERVERS
 
     port, idp_port = free_port(), free_port()
     backends = {}
-    for index, server in enumerate(SERVERS):
-        host = f"127.0.0.{10 * (index + 1) + 1}"
-        backends[server] = [f"{host}:{_free_port_on(host)}"]
+    for server in SERVERS:
+        host = replica_address(server, 0).rsplit(":", 1)[0]  # the gateway's own replica addresses
+        backends[server] = [f"{host}:{free_port(host)}"]
     settings = GatewaySettings(
         bind=f"127.0.0.1:{port}",
         public_url=f"https://127.0.0.1:{port}",

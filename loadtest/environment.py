@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -27,18 +26,11 @@ import anyio
 import psutil
 
 from shared.policy import SERVERS
-from shared.processes import StartFailed, stop_process, wait_until_answering
+from shared.processes import StartFailed, free_port, stop_process, wait_until_answering
 
 # 64 agents over two tenants go far past the default 600 calls/minute per tenant: the load test
 # measures the servers, not the limiter (tests/http/test_transport.py proves the limiter).
 RATE_LIMIT = "1000000/minute"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -127,7 +127,11 @@ class ToolGate:
         unknown = sorted(set(arguments) - declared) if isinstance(arguments, dict) else []
         if unknown:
             return await self._refuse(call, state, f"unknown argument(s) for {name}: {', '.join(map(repr, unknown))}")
-        keyed = keyed_call(call, state.engine) if rule.side_effect and not rule.human_decision else None
+        keyed = (
+            keyed_call(call, state.engine, state.idempotency_ttl_hours)
+            if rule.side_effect and not rule.human_decision
+            else None
+        )
         return await self._run(call, state, ctx, call_next, keyed)
 
     async def _run(

@@ -32,6 +32,7 @@ class ServerState:
     local_identity: Identity | None = None
     read_only: bool = False
     name: str = ""
+    idempotency_ttl_hours: int = 24
 
     @property
     def transport(self) -> str:
@@ -60,8 +61,9 @@ def server_lifespan(
             settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
         )
         state = ServerState(
-            engine=engine, local_identity=local_identity, read_only=settings.read_only, name=settings.server_name
-        )
+            engine=engine, local_identity=local_identity, read_only=settings.read_only, name=settings.server_name,
+            idempotency_ttl_hours=settings.idempotency_ttl_hours,
+        )  # fmt: skip
         _RUNNING[id(settings)] = state
         try:
             yield state

@@ -43,7 +43,6 @@ from typing import Annotated, Any
 
 from mcp.types import CallToolResult
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -71,13 +70,6 @@ IdempotencyKey = Annotated[
 ]
 
 
-class IdempotencySettings(BaseSettings):
-    """`SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS`: how long a key answers retries (default 24 hours)."""
-
-    idempotency_ttl_hours: int = Field(default=24, ge=1, le=7 * 24)
-    model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_", extra="ignore", frozen=True)
-
-
 @dataclass(frozen=True)
 class Answer:
     """What an earlier call with the same key settles: a result to replay, or a refusal."""
@@ -99,6 +91,7 @@ class KeyedCall:
     engine: AsyncEngine
     key: str
     arguments_sha256: str
+    ttl_hours: int
     answer: Answer | None = field(default=None, init=False)
 
     async def look_up(self) -> Answer | None:
@@ -140,7 +133,7 @@ class KeyedCall:
                 {
                     **self._where(), "sha": self.arguments_sha256, "result": canonical_json(dict(wire)),
                     "approval": pending, "now": now,
-                    "expires": now + timedelta(hours=IdempotencySettings().idempotency_ttl_hours),
+                    "expires": now + timedelta(hours=self.ttl_hours),
                 },
             )  # fmt: skip
 
@@ -197,7 +190,7 @@ def _executed(status: ApprovalStatus) -> CallToolResult:
     return fenced(status)
 
 
-def keyed_call(call: CallAudit, engine: AsyncEngine) -> KeyedCall | None:
+def keyed_call(call: CallAudit, engine: AsyncEngine, ttl_hours: int) -> KeyedCall | None:
     """The keyed view of `call` when it carries a well-formed key; None otherwise.
 
     A malformed key is left alone here: the tool's own argument validation refuses it before anything runs.
@@ -207,4 +200,4 @@ def keyed_call(call: CallAudit, engine: AsyncEngine) -> KeyedCall | None:
         return None
     others = {name: value for name, value in call.arguments.items() if name != ARGUMENT}
     digest = hashlib.sha256(canonical_json(others).encode()).hexdigest()
-    return KeyedCall(call=call, engine=engine, key=key, arguments_sha256=digest)
+    return KeyedCall(call=call, engine=engine, key=key, arguments_sha256=digest, ttl_hours=ttl_hours)

@@ -3,6 +3,7 @@ waiting until they answer on HTTP, and stopping them."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Collection
@@ -13,6 +14,14 @@ import httpx2
 
 class StartFailed(RuntimeError):
     """A process we started exited, or did not answer in time."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port on `host`, bound and released: the process we start binds it a moment later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def wait_until_answering(

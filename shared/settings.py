@@ -51,9 +51,11 @@ TOOL_PATTERN = r"^[a-z][a-z0-9_]*\*?$"  # a tool name, or a prefix ending in `*`
 
 
 class DeploymentSettings(BaseSettings):
-    """Settings that apply to every server of a deployment: `SUPPLYCHAIN_READ_ONLY`, `SUPPLYCHAIN_TOOLS`.
+    """Settings that apply to every server of a deployment: `SUPPLYCHAIN_READ_ONLY`, `SUPPLYCHAIN_TOOLS`,
+    `SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS` (how long an idempotency key answers retries; 1 hour to 7 days).
 
-    Both can only narrow what a server offers. `READ_ONLY` is parsed strictly as a boolean: an
+    READ_ONLY and TOOLS can only narrow what a server offers. Each is checked when a server starts, so a
+    bad value stops start-up instead of failing calls later. `READ_ONLY` is parsed strictly as a boolean: an
     unparseable value stops start-up rather than being read as "false".
     """
 
@@ -61,6 +63,7 @@ class DeploymentSettings(BaseSettings):
 
     read_only: bool = False
     tools: str | None = Field(default=None, pattern=r"^[a-z0-9_*, ]+$")
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=7 * 24)
 
     def tool_patterns(self) -> tuple[str, ...] | None:
         """The allow-list as patterns, or None when every tool is allowed."""
@@ -88,6 +91,7 @@ class ServerSettings(BaseSettings):
     # SUPPLYCHAIN_READ_ONLY or from `--read-only` wins: nothing can switch it back off.
     read_only: bool = False
     allowed_tools: tuple[str, ...] | None = None  # set from SUPPLYCHAIN_TOOLS, not from this prefix
+    idempotency_ttl_hours: int = 24  # set from SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS, not from this prefix
 
     # Phase 2 (HTTP): where to listen, who issues tokens, and the transport limits.
     host: str = "127.0.0.1"
@@ -160,6 +164,7 @@ class ServerSettings(BaseSettings):
         if deployment.read_only:
             values["read_only"] = True
         values["allowed_tools"] = deployment.tool_patterns()
+        values["idempotency_ttl_hours"] = deployment.idempotency_ttl_hours
         super().__init__(**values)
 
     def offers_tool(self, name: str, *, side_effect: bool) -> str | None:

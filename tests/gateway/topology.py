@@ -4,7 +4,6 @@ its own 127.0.0.x with a free port). Used by tests/gateway (once per folder) and
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -17,15 +16,9 @@ import httpx2
 from shared.gateway_settings import GatewaySettings, replica_address
 from shared.gateway_up import Gateway, start_gateway
 from shared.policy import SERVERS
+from shared.processes import free_port
 from tests.http.stack import Idp, start_idp
 from tests.http.tokens import PROBE, mint
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -355,3 +355,23 @@ async def test_effect_key_and_record_commit_together_or_not_at_all(admin_url: st
     retried = await _call("inventory", "alice@acme", "create_reorder", arguments, Human())
     assert retried.is_error is False, retried.content  # the key was not consumed: the retry runs
     assert len(await admin_rows(admin_url, "SELECT id FROM inventory.reorders WHERE quantity = 7")) == 1
+
+
+async def test_the_key_lifetime_is_the_deployments_setting(monkeypatch: pytest.MonkeyPatch, admin_url: str) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS", "2")
+    result = await _call("inventory", "alice@acme", "create_reorder", {**REORDER, "idempotency_key": KEY})
+    assert not result.is_error, result
+    rows = await admin_rows(
+        admin_url, "SELECT expires_at - created_at FROM inventory.idempotency_keys WHERE key = :k", k=KEY
+    )
+    assert [str(lifetime) for (lifetime,) in rows] == ["2:00:00"]
+
+
+@pytest.mark.parametrize("value", ["0", "169", "a day"])
+async def test_a_key_lifetime_out_of_range_stops_start_up(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """Checked when the server starts: a bad value must not surface later as failed writes."""
+    from shared.servers import load_settings
+
+    monkeypatch.setenv("SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS", value)
+    with pytest.raises(ValueError, match="idempotency_ttl_hours"):
+        load_settings("inventory")
