@@ -190,7 +190,9 @@ class ToolGate:
         except Exception as failure:
             logger.exception("audit record for %s could not be written; the call is undone", call.tool)
             if database_unavailable(failure):  # the database went away: say so, the client may retry
-                return tool_error(str(TemporarilyUnavailableError()))
+                # A side effect that failed while being committed may have committed: say that instead.
+                unknown = call.side_effect and outcome == "ok"
+                return tool_error(str(TemporarilyUnavailableError(outcome_unknown=unknown)))
             return tool_error(f"{call.tool} could not be recorded in the audit trail; nothing changed")
         return result
 

@@ -50,11 +50,24 @@ class NotApprovedError(SupplyChainError):
 
 
 class TemporarilyUnavailableError(SupplyChainError):
-    """The database cannot be reached right now; nothing changed, and a retry in a few seconds may work."""
+    """The database cannot be reached right now; nothing changed, and a retry in a few seconds may work.
+
+    With `outcome_unknown`, for a call with a side effect whose database went away while it was being
+    recorded: its commit may have landed before the connection died, so "nothing changed" would be a
+    guess, and a blind retry could do the thing twice. The client is told to retry with the same
+    idempotency key, which answers from the first call if that one committed (`shared.idempotency`).
+    """
 
     RETRY_AFTER_SECONDS = 2
 
-    def __init__(self) -> None:
+    def __init__(self, *, outcome_unknown: bool = False) -> None:
+        if outcome_unknown:
+            super().__init__(
+                "temporarily unavailable: the database went away while this call was being committed, so it "
+                "may have taken effect; retry only with the same idempotency_key (a retry with it answers "
+                f"from the first call if that one committed), in {self.RETRY_AFTER_SECONDS} s"
+            )
+            return
         super().__init__(
             "temporarily unavailable: the database cannot be reached; nothing changed, "
             f"retry in {self.RETRY_AFTER_SECONDS} s"
@@ -67,7 +80,7 @@ _UNAVAILABLE = (
     OSError,  # refused, no socket file, reset (TimeoutError is one too: connect and command timeouts)
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, "cannot connect now", crash
-    asyncpg.exceptions.InterfaceError,  # "connection is closed"
+    asyncpg.exceptions.InterfaceError,  # "connection is closed" (but see the ValueError rule below)
     sqlalchemy.exc.TimeoutError,  # no pooled connection came free in time
 )
 
@@ -77,6 +90,10 @@ def database_unavailable(failure: BaseException) -> bool:
     seen: set[int] = set()
     current: BaseException | None = failure
     while current is not None and id(current) not in seen:
+        if isinstance(current, ValueError):
+            # A value the driver refused to send (asyncpg's DataError is an InterfaceError too) is a bug
+            # or bad input, not an outage: it must not read as "retry later" and hide its traceback.
+            return False
         if isinstance(current, (TemporarilyUnavailableError, *_UNAVAILABLE)):
             return True
         if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:

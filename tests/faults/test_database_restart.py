@@ -113,6 +113,10 @@ async def test_a_database_restart_fails_calls_fast_and_clearly_and_loses_nothing
     )
     assert max(durations) <= CALL_BOUND_SECONDS
     assert others == []  # every failure is the clear "temporarily unavailable" tool error
+    # A read changed nothing, whenever it failed; a write that failed while committing may have
+    # committed, and is told to retry with its idempotency key instead (shared.errors).
+    failed_reads = [call.text for call in calls if call.outcome == "unavailable" and call.tool != "create_reorder"]
+    assert all("nothing changed" in text for text in failed_reads), failed_reads
     assert during and all(call.outcome == "unavailable" for call in during)
     assert first_ok_after - back_at <= RECOVERY_BOUND_SECONDS
     assert late and all(call.outcome == "ok" for call in late)

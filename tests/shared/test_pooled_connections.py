@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
 from shared.db import create_engine, driver_connection, driver_failures
-from shared.errors import TemporarilyUnavailableError
+from shared.errors import TemporarilyUnavailableError, database_unavailable
 from tests.helpers import admin_rows
 
 
@@ -65,6 +66,22 @@ async def test_a_driver_statement_on_a_connection_closed_under_it_is_temporarily
             await conn.invalidate()
     finally:
         await engine.dispose()
+
+
+async def test_a_value_the_driver_refuses_is_not_an_outage(server_urls: dict[str, str]) -> None:
+    """Bad values are bugs or bad input, never "temporarily unavailable, retry" (which hides the traceback)."""
+    engine = create_engine(server_urls["inventory"], pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            driver = await driver_connection(conn)
+            with pytest.raises(asyncpg.exceptions.DataError, match="invalid input") as raised:
+                async with driver_failures(driver):
+                    await driver.fetchval("SELECT $1::int", 2**40)  # out of range: refused before sending
+    finally:
+        await engine.dispose()
+    assert database_unavailable(raised.value) is False
+    # asyncpg's other DataError is an InterfaceError (listed as "connection is closed") and a ValueError.
+    assert database_unavailable(asyncpg.exceptions._base.DataError("invalid input for query argument $1")) is False
 
 
 async def test_other_driver_failures_pass_through_unchanged(server_urls: dict[str, str]) -> None:
