@@ -185,14 +185,15 @@ class ToolGate:
         detail = _first_text(wire) if failed else None
         if keyed is not None and outcome == "ok" and isinstance(wire, dict):
             call.on_commit = keyed.remember(wire)
+        # A side effect about to commit its change with its record: if the database goes away now, the
+        # commit may have landed before the connection died, and the client must be told so.
+        committing_a_change = call.side_effect and outcome == "ok" and call.session is not None
         try:
             await call.finish(state.engine, outcome=outcome, detail=detail, output_bytes=len(json.dumps(wire)))
         except Exception as failure:
             logger.exception("audit record for %s could not be written; the call is undone", call.tool)
             if database_unavailable(failure):  # the database went away: say so, the client may retry
-                # A side effect that failed while being committed may have committed: say that instead.
-                unknown = call.side_effect and outcome == "ok"
-                return tool_error(str(TemporarilyUnavailableError(outcome_unknown=unknown)))
+                return tool_error(str(TemporarilyUnavailableError(outcome_unknown=committing_a_change)))
             return tool_error(f"{call.tool} could not be recorded in the audit trail; nothing changed")
         return result
 
