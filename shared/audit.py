@@ -177,7 +177,7 @@ class CallAudit:
         for its record.
         """
         record = self.record(outcome=outcome, detail=detail, output_bytes=output_bytes)
-        changed_nothing = self.session is None or (not self.side_effect and self.on_commit is None)
+        changed_nothing = self.session is None or not self.side_effect
         if outcome == "ok" and changed_nothing:
             if self.session is not None:
                 try:

@@ -1,4 +1,5 @@
-"""Group commit for the audit records of calls that change nothing (reads, refusals of reads).
+"""Group commit for the audit records of successful calls that changed nothing (reads, replays answered
+from an idempotency key, and the round of a side-effecting call that only asks its human).
 
 Why: each record extends its tenant's hash chain under a per-tenant lock held until commit, and a
 commit waits for the WAL flush. One record per transaction therefore caps one tenant at one call
@@ -14,8 +15,8 @@ asyncpg connection, see `shared.audit.append_all`); then one commit, one WAL flu
 them. Each call still answers only after its own record is committed, and if the batch cannot be
 written every call in it fails ("could not be recorded").
 
-Calls with a side effect never come here: their change and their record commit in one transaction
-(`shared.audit.CallAudit.finish`).
+Calls that changed something never come here: their change and their record commit in one transaction;
+refusals and failures are recorded in a transaction of their own (`shared.audit.CallAudit.finish`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class AuditBatcher:
     """The waiting records of one engine (one server process), flushed per schema."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        # Weakly: `_batchers` holds this batcher by its engine, and a strong reference back would keep
+        # every engine (and its pool) alive for ever.
+        self._engine = weakref.ref(engine)
         self._waiting: dict[str, _Waiting] = {}
         self._flushing: dict[str, asyncio.Task[None]] = {}
 
@@ -69,7 +72,10 @@ class AuditBatcher:
     async def _write(self, schema: str, records: list[dict[str, Any]]) -> None:
         from shared.audit import append_all  # here: shared.audit imports this module
 
-        async with self.engine.connect() as connection:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("the server's engine is gone: the record cannot be written")
+        async with engine.connect() as connection:
             driver = await driver_connection(connection)
             try:
                 async with driver_failures(driver), driver.transaction():  # one commit, one WAL flush, for all

@@ -9,7 +9,10 @@ key) is filled with `string.Template`. Everything it names is written into the r
 - `origins.lst` (allowed Origins), `tenant-limits.map` (tenant -> requests per period; others get the
   default), `mcp-routes.map` and `metadata-routes.map` (exact public paths -> server);
 - `tls.pem`: certificate chain and key in one file (mode 0600), the dev certificates by default;
-- `haproxy.cfg`, replaced only after `haproxy -c` accepted it, so a reload never reads a broken config.
+- `haproxy.cfg`, replaced only after `haproxy -c` accepted it, so a reload never reads a broken config
+  (the check needs `haproxy` on this machine: compose's render job has none, and there the gateway
+  container's HAProxy refuses a broken config when it starts). The files above are written first; a
+  running HAProxy read them when it loaded its config, so refreshing them changes nothing until a reload.
 """
 
 from __future__ import annotations
@@ -51,12 +54,17 @@ class PublicKey:
     pem: bytes
 
 
+def _safe_kid(kid: Any) -> bool:
+    """A `kid` that can name a file and a HAProxy rule: present, a string, and in the safe alphabet."""
+    return isinstance(kid, str) and SAFE_KID.fullmatch(kid) is not None
+
+
 def keys_from_jwks(jwks: dict[str, Any]) -> list[PublicKey]:
     """The JWKS's signing keys as SPKI PEM, each with its own algorithm; unusable entries are skipped."""
     keys: list[PublicKey] = []
     for entry in jwks.get("keys", []):
         kid, alg = entry.get("kid"), entry.get("alg")
-        if alg not in ALLOWED_ALGORITHMS or entry.get("use", "sig") != "sig" or not SAFE_KID.match(str(kid)):
+        if alg not in ALLOWED_ALGORITHMS or entry.get("use", "sig") != "sig" or not _safe_kid(kid):
             continue
         try:
             public = jwt.PyJWK(entry, algorithm=alg).key
@@ -95,9 +103,9 @@ def _write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     """Write `path` whole (aside, then renamed), so a reloading HAProxy never reads half a file."""
     staging = path.with_name(f".{path.name}.tmp")
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # before any byte: a leftover staging file may carry a wider mode
     with os.fdopen(fd, "wb") as handle:
         handle.write(data.encode() if isinstance(data, str) else data)
-    staging.chmod(mode)
     staging.replace(path)
 
 

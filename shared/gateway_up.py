@@ -40,12 +40,18 @@ def request_state_key_file(server: str) -> Path:
     path = secrets_dir() / f"{server}-request-state.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # made meanwhile by another process: use that one
-            return path
+        # Written aside, then linked into place: the key file appears whole or not at all (a crash
+        # mid-write must not leave an empty key that every replica then refuses).
+        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
+        try:
+            os.link(staging, path)  # fails if made meanwhile by another process: use that one
+        except FileExistsError:
+            pass
+        finally:
+            staging.unlink()
     return path
 
 
@@ -187,7 +193,7 @@ def start_haproxy(settings: GatewaySettings) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 15
     while not workers(folder):
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            stop_process(process)
             raise GatewayError(f"HAProxy did not start: {(folder / 'haproxy.log').read_text(errors='replace')[-800:]}")
         time.sleep(0.05)
     return process
@@ -200,7 +206,7 @@ def start_idp_process(settings: GatewaySettings) -> subprocess.Popen[bytes]:
     env |= {
         "SUPPLYCHAIN_HOME": str(home_dir()),
         "SUPPLYCHAIN_IDP_HOST": issuer.hostname or "127.0.0.1",
-        "SUPPLYCHAIN_IDP_PORT": str(issuer.port or 80),
+        "SUPPLYCHAIN_IDP_PORT": str(issuer.port or (443 if issuer.scheme == "https" else 80)),
         "SUPPLYCHAIN_IDP_RESOURCES": json.dumps({server: settings.mcp_url(server) for server in SERVERS}),
     }
     return subprocess.Popen([*_CLI, "idp", "serve"], env=env)  # noqa: S603

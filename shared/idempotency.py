@@ -1,9 +1,10 @@
 """Idempotency keys: a retried side effect answers with its first result and changes nothing more.
 
 Every side-effecting tool (every tool that asks a human, see `shared.authz.register_tools`) takes an
-optional `idempotency_key`. The tool gate (`shared.authz.ToolGate`) handles it; the tool bodies never
-see it. A key is scoped to tenant + user + tool: another user's or another tenant's equal key is a
-different key (the table has forced row-level security on the tenant, and every query names the user).
+optional `idempotency_key`. The tool gate (`shared.authz.ToolGate`) handles it; the tool bodies
+declare it (so it is in their schema) and ignore it. A key is scoped to tenant + user + tool: another
+user's or another tenant's equal key is a different key (the table has forced row-level security on
+the tenant, and every query names the user).
 
 - First call with a key: runs as usual. When it succeeds, the key row (the SHA-256 of the canonical
   arguments without the key, and the result as sent) is written in the call's own transaction, with

@@ -34,6 +34,7 @@ def test_keys_from_jwks_pin_each_keys_algorithm_and_skip_what_cannot_sign(tmp_pa
             {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac", "alg": "HS256"},  # symmetric: never at the edge
             {**published, "kid": 'evil" if true'},  # would break out of the config line
             {**published, "kid": "encryption", "use": "enc"},
+            {key: value for key, value in published.items() if key != "kid"},  # no kid: no rule can name it
         ]
     }
     (key,) = keys_from_jwks(jwks)

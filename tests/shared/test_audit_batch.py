@@ -143,3 +143,20 @@ async def test_argument_values_json_cannot_hold_are_stored_as_the_text_they_were
     assert stored == [({"amount": "12.50", "at": "2026-11-22 00:00:00+00:00"},)]
     _checked, broken = await _verify(admin_url)
     assert broken == []
+
+
+async def test_a_batcher_goes_with_its_engine(server_urls: dict[str, str]) -> None:
+    """`batcher_for` keeps one batcher per engine without keeping the engine (and its pool) alive."""
+    import gc
+    import weakref
+
+    from shared.audit_batch import batcher_for
+
+    engine = create_engine(server_urls["inventory"])
+    batcher = weakref.ref(batcher_for(engine))
+    gone = weakref.ref(engine)
+    await engine.dispose()
+    del engine
+    gc.collect()
+    assert gone() is None
+    assert batcher() is None  # its entry in `_batchers` left with it
