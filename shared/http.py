@@ -14,7 +14,9 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
   - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
     flood leaves the others alone;
   - the step-up challenge: a `tools/call` whose scope the token lacks gets 403 with
-    `WWW-Authenticate: Bearer error="insufficient_scope", scope="<needed>", resource_metadata=...`;
+    `WWW-Authenticate: Bearer error="insufficient_scope", scope="<needed>", resource_metadata=...`,
+    and, since the MCP layer never sees that call, the gate writes its audit record itself, through the
+    running server's engine (`shared.caller.running_state`, found by the settings object);
 - metadata that lists the scopes this server understands;
 - `GET /healthz` for the gateway's health checks: unauthenticated, and it says only "ok";
 - the issuer's keys and revocation list, fetched in the background for the life of the app.

@@ -43,6 +43,9 @@ CATALOG = {
     "WHERE n.nspname = ANY(:s)",
     "table grants": "SELECT table_schema, table_name, grantee, privilege_type "
     "FROM information_schema.role_table_grants WHERE table_schema = ANY(:s)",
+    "column grants": "SELECT table_schema, table_name, column_name, grantee, privilege_type "
+    "FROM information_schema.column_privileges WHERE table_schema = ANY(:s)",
+    "schema grants": "SELECT nspname, nspacl::text FROM pg_namespace WHERE nspname = ANY(:s)",
 }
 
 
