@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -51,7 +51,7 @@ class BenchDatabase:
     """The running benchmark cluster: its home, admin DSN and what is loaded."""
 
     home: Path
-    admin_url: str
+    admin_url: str = field(repr=False)  # holds the admin password
     tenants: int = 0
     rows_per_tenant: int = 0
 
