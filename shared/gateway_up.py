@@ -135,6 +135,15 @@ class Gateway:
         assert replica.process is not None
         wait_until_answering([_healthz(replica.address)], [replica.process], timeout)
 
+    def replicas_up(self, server: str) -> int:
+        """How many of `server`'s replicas HAProxy's health checks hold UP right now (0 if it cannot say)."""
+        try:
+            state = _master_cli(self.folder, f"@1 show servers state be_{server}")
+        except OSError:
+            return 0
+        rows = [line.split() for line in state.splitlines() if line.strip() and not line.startswith("#")]
+        return sum(1 for row in rows if len(row) > 5 and row[1] == f"be_{server}" and row[5] == "2")  # 2: UP
+
     def reload(self, timeout: float = 30) -> None:
         """Render from the issuer's current keys, then a hitless reload (SIGUSR2 to the master)."""
         render_from_issuer(self.settings)

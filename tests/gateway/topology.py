@@ -49,7 +49,8 @@ def running_topology(folder: Path, **settings: Any) -> Iterator[tuple[Gateway, I
 
 
 def wait_until_replicas_accept(gateway: Gateway, idp: Idp, timeout: float = 30) -> None:
-    """Each replica refuses tokens until it has the issuer's keys and revocation list: wait for all."""
+    """Each replica refuses tokens until it has the issuer's keys and revocation list, and HAProxy routes
+    to a replica only once its health check passes: wait for both, for every replica."""
     deadline = time.monotonic() + timeout
     with httpx2.Client(timeout=5) as http:
         for server, replicas in gateway.replicas.items():
@@ -59,3 +60,8 @@ def wait_until_replicas_accept(gateway: Gateway, idp: Idp, timeout: float = 30) 
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"{replica.address} never accepted a valid token")
                     time.sleep(0.05)
+            # And HAProxy routes to all of them again (its health check marks a restarted one up).
+            while gateway.replicas_up(server) < len(replicas):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"HAProxy does not hold every {server} replica up")
+                time.sleep(0.1)
