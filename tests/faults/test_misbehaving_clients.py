@@ -79,25 +79,35 @@ async def test_a_client_cut_off_mid_call_leaves_no_half_done_write(stack: Stack,
             # The SDK client's own teardown after a cancelled request can trip over a late answer (a
             # client-side race in mcp.client.streamable_http); the call was cut off all the same.
             cut_off += 1
-    await anyio.sleep(2.0)  # let the server finish whatever the cut-off calls left running
+    # One call nobody cuts off, so the run always holds a completed write too.
+    async with mcp_client(inventory.url, token, human=SlowHuman(0.05)) as client:
+        last = next(quantities)
+        result = await client.call_tool("create_reorder", {"sku": "GLOVE-L", "warehouse": "RTM-2", "quantity": last})
+    assert result.is_error is False, result
+    seen_ok.add(last)
 
-    created = {
-        q
-        for (q,) in await admin_rows(
+    async def written() -> tuple[set[int], set[int]]:
+        """Reorders and their `ok` records since the start, read in one snapshot."""
+        rows = await admin_rows(
             own_database.admin_url,
-            "SELECT quantity FROM inventory.reorders WHERE sku = 'GLOVE-L' AND created_at >= :since",
+            "SELECT (SELECT coalesce(array_agg(quantity), '{}') FROM inventory.reorders "
+            "        WHERE sku = 'GLOVE-L' AND created_at >= :since), "
+            "       (SELECT coalesce(array_agg((arguments->>'quantity')::int), '{}') FROM inventory.audit_log "
+            "        WHERE tool = 'create_reorder' AND outcome = 'ok' AND decision <> 'pending' "
+            "        AND arguments->>'sku' = 'GLOVE-L' AND occurred_at >= :since)",
             since=since,
         )
-    }
-    recorded = {
-        int(q)
-        for (q,) in await admin_rows(
-            own_database.admin_url,
-            "SELECT arguments->>'quantity' FROM inventory.audit_log WHERE tool = 'create_reorder' "
-            "AND outcome = 'ok' AND decision <> 'pending' AND arguments->>'sku' = 'GLOVE-L' AND occurred_at >= :since",
-            since=since,
-        )
-    }
+        return set(rows[0][0]), set(rows[0][1])
+
+    # Cut-off calls may still be finishing on the server: read until two reads 0.5 s apart agree.
+    deadline = time.monotonic() + 15
+    created, recorded = await written()
+    while time.monotonic() < deadline:
+        await anyio.sleep(0.5)
+        again = await written()
+        if again == (created, recorded):
+            break
+        created, recorded = again
     print(f"{cut_off} of 39 calls cut off; {len(seen_ok)} successes seen; {len(created)} reorders written")
     assert created == recorded
     assert seen_ok <= created
