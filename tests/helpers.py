@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from fixtures.tenants import USERS
 from shared.admin import admin_engine
+from shared.audit import BrokenLink, verify_chains
 from shared.identity import Identity, identity_from_roles
 from shared.servers import load_settings, server_module
 
@@ -58,6 +59,15 @@ async def admin_rows(admin_url: str, sql: str, **params: Any) -> list[tuple[Any,
     try:
         async with engine.connect() as conn:
             return [tuple(row) for row in await conn.execute(text(sql), params)]
+    finally:
+        await engine.dispose()
+
+
+async def verify_audit(admin_url: str, schema: str) -> tuple[int, list[BrokenLink]]:
+    """`audit verify`'s own walk of every chain in `schema`: records checked, broken links."""
+    engine = admin_engine(admin_url)
+    try:
+        return await verify_chains(engine, schema)
     finally:
         await engine.dispose()
 

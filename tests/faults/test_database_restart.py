@@ -22,11 +22,9 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from shared.admin import admin_engine
-from shared.audit import verify_chains
 from shared.embedded import pgdata_dir, stop_embedded
 from tests.faults.conftest import OwnDatabase
-from tests.helpers import Human, admin_rows, mcp_client
+from tests.helpers import Human, admin_rows, mcp_client, verify_audit
 
 pytestmark = pytest.mark.slow
 
@@ -149,9 +147,5 @@ async def test_a_database_restart_fails_calls_fast_and_clearly_and_loses_nothing
         }
         assert created == recorded == answered_ok, tenant
         assert answered_ok, f"no reorder succeeded for {tenant}: the load did not exercise writes"
-    engine = admin_engine(own_database.admin_url)
-    try:
-        checked, broken = await verify_chains(engine, "inventory")
-    finally:
-        await engine.dispose()
+    checked, broken = await verify_audit(own_database.admin_url, "inventory")
     assert broken == [] and checked > 0

@@ -22,10 +22,8 @@ import anyio
 import httpx2
 import pytest
 
-from shared.admin import admin_engine
-from shared.audit import verify_chains
 from tests.faults.conftest import OwnDatabase
-from tests.helpers import Human, admin_rows
+from tests.helpers import Human, admin_rows, verify_audit
 from tests.http.clients import mcp_client
 from tests.http.rpc import call_tool, result_of
 from tests.http.running import running_stack
@@ -112,11 +110,7 @@ async def test_a_client_cut_off_mid_call_leaves_no_half_done_write(stack: Stack,
     assert created == recorded
     assert seen_ok <= created
     assert cut_off > 0 and seen_ok, "the cut-off moments must cover both interrupted and completed calls"
-    engine = admin_engine(own_database.admin_url)
-    try:
-        _checked, broken = await verify_chains(engine, "inventory")
-    finally:
-        await engine.dispose()
+    _checked, broken = await verify_audit(own_database.admin_url, "inventory")
     assert broken == []
     async with httpx2.AsyncClient(timeout=10) as http:
         assert result_of(await call_tool(http, inventory.url, token, "list_warehouses"))["isError"] is False

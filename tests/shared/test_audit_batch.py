@@ -13,23 +13,14 @@ import anyio
 import pytest
 
 from shared.admin import admin_engine
-from shared.audit import CallAudit, verify_chains
+from shared.audit import CallAudit
 from shared.audit_batch import AuditBatcher
 from shared.db import create_engine
 from shared.identity import identity_from_roles
-from tests.helpers import admin_rows, mcp_client
+from tests.helpers import admin_rows, mcp_client, verify_audit
 
 pytestmark = pytest.mark.usefixtures("seeded")
 CALLS = 30
-
-
-async def _verify(admin_url: str) -> tuple[int, list[Any]]:
-    """The inventory chains checked by `audit verify`'s own code: records checked, broken links."""
-    engine = admin_engine(admin_url)
-    try:
-        return await verify_chains(engine, "inventory")
-    finally:
-        await engine.dispose()
 
 
 async def _last_seq(admin_url: str) -> int:
@@ -56,7 +47,7 @@ async def test_concurrent_reads_of_a_tenant_share_commits_and_keep_one_chain(adm
     records, transactions, *tools_and_outcomes = rows[0]
     assert records == CALLS and tools_and_outcomes == ["get_stock_level", "get_stock_level", "ok", "ok"]
     assert transactions < records  # grouped: some transactions carried several records
-    checked, broken = await _verify(admin_url)
+    checked, broken = await verify_audit(admin_url, "inventory")
     assert broken == [] and checked >= CALLS
 
 
@@ -116,7 +107,7 @@ async def test_records_of_different_tenants_share_a_commit_and_keep_separate_cha
     )
     assert mixed[0][0] > 0  # at least one commit carried both tenants' records
     assert await _last_seq(admin_url) - start == 2 * CALLS
-    _checked, broken = await _verify(admin_url)
+    _checked, broken = await verify_audit(admin_url, "inventory")
     assert broken == []
 
 
@@ -141,7 +132,7 @@ async def test_argument_values_json_cannot_hold_are_stored_as_the_text_they_were
         await engine.dispose()
     stored = await admin_rows(admin_url, "SELECT arguments FROM inventory.audit_log WHERE seq > :s", s=start)
     assert stored == [({"amount": "12.50", "at": "2026-11-22 00:00:00+00:00"},)]
-    _checked, broken = await _verify(admin_url)
+    _checked, broken = await verify_audit(admin_url, "inventory")
     assert broken == []
 
 

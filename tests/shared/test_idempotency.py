@@ -16,11 +16,11 @@ from sqlalchemy.exc import DBAPIError
 
 from fixtures.returns import return_id
 from shared.admin import admin_engine
-from shared.audit import canonical_json, verify_chains
+from shared.audit import canonical_json
 from shared.db import create_engine
 from shared.identity import identity_from_roles
 from shared.ids import fixture_id
-from tests.helpers import Human, admin_rows, mcp_client, snapshot
+from tests.helpers import Human, admin_rows, mcp_client, snapshot, verify_audit
 from tests.logistics.builders import IN_TRANSIT, reroute_args
 from tests.payments.fixture_ids import ACME_INJECTED, ACME_PENDING, ACME_UNREFUNDED
 
@@ -79,14 +79,6 @@ async def _records(admin_url: str, schema: str, after: int) -> list[tuple[Any, .
     return await admin_rows(admin_url, sql, s=after)
 
 
-async def _chains_verify(admin_url: str, schema: str) -> None:
-    engine = admin_engine(admin_url)
-    try:
-        assert (await verify_chains(engine, schema))[1] == []
-    finally:
-        await engine.dispose()
-
-
 def _text(result: Any) -> str:
     return str(result.content[0].text)
 
@@ -126,7 +118,7 @@ async def test_retry_returns_the_first_result_and_changes_nothing(admin_url: str
         (tool, case.user, "replayed", "ok", None),
         (tool, case.user, "not_required", "refused", None),
     ]
-    await _chains_verify(admin_url, case.server)
+    assert (await verify_audit(admin_url, case.server))[1] == []
 
 
 class WaitingHuman(Human):
@@ -189,7 +181,7 @@ async def test_twenty_concurrent_identical_calls_have_one_effect(
         + [(tool, case.user, "approved", "ok", None)]
         + [(tool, case.user, "replayed", "ok", None)] * 19
     )
-    await _chains_verify(admin_url, case.server)
+    assert (await verify_audit(admin_url, case.server))[1] == []
 
 
 async def test_twenty_concurrent_out_of_band_calls_leave_one_pending_approval(admin_url: str) -> None:
@@ -208,7 +200,7 @@ async def test_twenty_concurrent_out_of_band_calls_leave_one_pending_approval(ad
     assert [result.structured_content["approval_id"] for result in results] == [approval_id] * 20
     decisions = sorted(record[2:] for record in await _records(admin_url, "inventory", start))
     assert decisions == [("pending", "ok", approval_id)] + [("replayed", "ok", approval_id)] * 19
-    await _chains_verify(admin_url, "inventory")
+    assert (await verify_audit(admin_url, "inventory"))[1] == []
 
 
 async def test_out_of_band_retry_returns_the_pending_approval_then_its_executed_result(admin_url: str) -> None:
