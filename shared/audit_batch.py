@@ -12,8 +12,10 @@ one transaction: tenant by tenant (in sorted order, so two processes never wait 
 locks in opposite orders), it sets the tenant, takes that tenant's chain lock, chains its records
 in arrival order and inserts them, in two round trips for all tenants together (straight on the
 asyncpg connection, see `shared.audit.append_all`); then one commit, one WAL flush, for all of
-them. Each call still answers only after its own record is committed, and if the batch cannot be
-written every call in it fails ("could not be recorded").
+them. Each call still answers only after its own record is committed. If the database is away, every
+call in the batch fails ("temporarily unavailable"); if Postgres refuses the batch for another reason,
+each record is written alone, so only the call whose record cannot be written fails ("could not be
+recorded").
 
 Calls that changed something never come here: their change and their record commit in one transaction;
 refusals and failures are recorded in a transaction of their own (`shared.audit.CallAudit.finish`).
@@ -28,6 +30,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import driver_connection, driver_failures
+from shared.errors import database_unavailable
 
 _Waiting = list[tuple[dict[str, Any], "asyncio.Future[None]"]]  # records and their callers' futures
 
@@ -58,16 +61,26 @@ class AuditBatcher:
                 try:
                     await self._write(key, [record for record, _ in batch])
                 except Exception as failure:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(failure)
+                    if len(batch) == 1 or database_unavailable(failure):
+                        _settle(batch, failure)
+                    else:
+                        # One record Postgres refuses must not fail its neighbours (other users, other
+                        # tenants): each is written alone, and each call gets its own record's outcome.
+                        for single in batch:
+                            await self._write_alone(key, single)
                 else:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_result(None)
+                    _settle(batch, None)
         finally:
             # No await between the last (empty) pop and this: a record appended meanwhile is impossible.
             del self._flushing[key]
+
+    async def _write_alone(self, schema: str, waiting: tuple[dict[str, Any], asyncio.Future[None]]) -> None:
+        try:
+            await self._write(schema, [waiting[0]])
+        except Exception as failure:
+            _settle([waiting], failure)
+        else:
+            _settle([waiting], None)
 
     async def _write(self, schema: str, records: list[dict[str, Any]]) -> None:
         from shared.audit import append_all  # here: shared.audit imports this module
@@ -85,6 +98,16 @@ class AuditBatcher:
                 # state back to the pool.
                 await connection.invalidate()
                 raise
+
+
+def _settle(batch: _Waiting, failure: Exception | None) -> None:
+    """Answer every caller waiting on `batch`: its record is committed, or `failure` says why not."""
+    for _, done in batch:
+        if not done.done():
+            if failure is None:
+                done.set_result(None)
+            else:
+                done.set_exception(failure)
 
 
 _batchers: weakref.WeakKeyDictionary[AsyncEngine, AuditBatcher] = weakref.WeakKeyDictionary()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import asyncpg
 import pytest
 
 from shared.admin import admin_engine
@@ -151,3 +152,41 @@ async def test_a_batcher_goes_with_its_engine(server_urls: dict[str, str]) -> No
     gc.collect()
     assert gone() is None
     assert batcher() is None  # its entry in `_batchers` left with it
+
+
+async def test_a_record_postgres_refuses_fails_only_its_own_call(admin_url: str, server_urls: dict[str, str]) -> None:
+    """A batch Postgres refuses is retried record by record: the neighbours of a bad record still commit."""
+    from sqlalchemy.exc import DBAPIError
+
+    start = await _last_seq(admin_url)
+    engine = create_engine(server_urls["inventory"])
+    batcher = AuditBatcher(engine)
+
+    def record(user: str, tenant: str, output_bytes: int) -> dict[str, Any]:
+        identity = identity_from_roles(tenant_id=tenant, user_id=user, roles=frozenset({"analyst"}))
+        call = CallAudit(
+            schema="inventory", tool="list_warehouses", arguments={}, identity=identity, transport="http",
+            request_id=None, side_effect=False,
+        )  # fmt: skip
+        return {**call.record(outcome="ok", detail=None, output_bytes=0), "output_bytes": output_bytes}
+
+    outcomes: dict[str, str] = {}
+
+    async def append(label: str, entry: dict[str, Any]) -> None:
+        try:
+            await batcher.append("inventory", entry)
+            outcomes[label] = "committed"
+        except (DBAPIError, asyncpg.PostgresError) as failure:
+            outcomes[label] = type(failure).__name__
+
+    try:
+        async with anyio.create_task_group() as group:  # appended together, so written as one batch first
+            group.start_soon(append, "acme", record("ana@acme", "acme", 10))
+            group.start_soon(append, "bad", record("ana@acme", "acme", -1))  # breaks output_bytes >= 0
+            group.start_soon(append, "globex", record("gwen@globex", "globex", 10))
+    finally:
+        await engine.dispose()
+    assert outcomes == {"acme": "committed", "bad": "CheckViolationError", "globex": "committed"}
+    rows = await admin_rows(admin_url, "SELECT tenant_id FROM inventory.audit_log WHERE seq > :s ORDER BY 1", s=start)
+    assert rows == [("acme",), ("globex",)]
+    assert (await verify_audit(admin_url, "inventory"))[1] == []
