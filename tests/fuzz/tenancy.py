@@ -86,8 +86,8 @@ def sent_values(arguments: Any) -> set[str]:
 def foreign_values(answer: Any, *, tenant: str, owners: Mapping[str, str], sent: set[str]) -> list[str]:
     """What in `answer` (structured content and text) belongs to a tenant other than `tenant`.
 
-    Values the caller itself sent (`sent`, over the whole run) are not counted: an error may name the id
-    it could not find, and the activity log shows the caller's own earlier arguments.
+    Values the caller itself sent (`sent`) are not counted: an error may name the id it could not find,
+    and the activity log and approvals show the caller's own earlier arguments.
     """
     leaks: list[str] = []
     for key, value in _strings(answer):
