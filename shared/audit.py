@@ -5,7 +5,8 @@ Guarantees:
   `<schema>.audit_log`, refusals included (missing scope, unknown arguments, declined or unanswerable
   approval, validation errors): who (tenant, user, client, actor kind), how (transport), what (tool,
   arguments redacted by `redact_arguments` plus the SHA-256 of the canonical full arguments), the
-  approval decision, the outcome, the output size and the latency.
+  approval decision, the outcome, the output size and the latency. Whatever the arguments (NaN, lone
+  surrogates, 10,000-deep nesting), the record is written: `shared.audit_values` says what they become.
 - A call's database work and its record share one transaction: the tool body's `caller.transaction()`
   stays open until the gate has the result, then the record is inserted and both commit together.
   No change without its record; if the record cannot be written, the change is rolled back and the
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -39,49 +39,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.audit_batch import batcher_for
+from shared.audit_values import arguments_digest, stored_text
+from shared.audit_values import canonical_json as canonical_json  # re-exported: idempotency and approvals hash with it
+from shared.audit_values import redact_arguments as redact_arguments
 from shared.db import driver_connection, driver_failures, set_tenant, tenant_transaction
 from shared.identity import Identity
 from shared.ids import new_id
 
 GENESIS = "0" * 64
-SENSITIVE_KEY = re.compile(r"pass|secret|token|credential|key$|authorization", re.IGNORECASE)
-MAX_STRING = 200
 HASHED_FIELDS = (
     "id", "tenant_id", "occurred_at", "request_id", "user_id", "client_id", "actor_kind", "transport", "tool",
     "arguments", "arguments_sha256", "decision", "approval_id", "outcome", "detail", "output_bytes", "latency_ms",
 )  # fmt: skip
-
-
-def canonical_json(value: Any) -> str:
-    """The one serialisation that hashes are computed over: sorted keys, no whitespace."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def redact_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """Arguments as they may be stored: secret-looking keys blanked, long strings cut (their hash kept).
-
-    Applied at every depth. NUL characters, which Postgres text and jsonb cannot hold, are spelled out:
-    a hostile argument must still leave its record (the full arguments' SHA-256 is kept alongside).
-    """
-    return {
-        # Keys too: the fuzzer found that a NUL in an argument *name* made the record unwritable.
-        _stored(str(key)): "[redacted]" if SENSITIVE_KEY.search(str(key)) else _stored(value)
-        for key, value in arguments.items()
-    }
-
-
-def _stored(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return redact_arguments(value)
-    if isinstance(value, list):
-        return [_stored(item) for item in value[:50]]
-    if not isinstance(value, str):
-        return value
-    cleaned = value.replace("\x00", "\\u0000")
-    if len(cleaned) > MAX_STRING:
-        digest = hashlib.sha256(value.encode()).hexdigest()[:16]
-        return f"{cleaned[:MAX_STRING]}…[{len(value)} chars, sha256 {digest}]"
-    return cleaned
 
 
 def record_hash(previous: str, record: Mapping[str, Any]) -> str:
@@ -155,13 +124,13 @@ class CallAudit:
             "client_id": self.identity.client_id,
             "actor_kind": self.actor_kind,
             "transport": self.transport,
-            "tool": self.tool.replace("\x00", "\\u0000"),
+            "tool": stored_text(self.tool),
             "arguments": redact_arguments(self.arguments),
-            "arguments_sha256": hashlib.sha256(canonical_json(dict(self.arguments)).encode()).hexdigest(),
+            "arguments_sha256": arguments_digest(self.arguments),
             "decision": self.decision,
             "approval_id": self.approval_id,
             "outcome": outcome,
-            "detail": (detail or "").replace("\x00", "\\u0000")[:300] or None,
+            "detail": stored_text(detail or "")[:300] or None,
             "output_bytes": output_bytes,
             "latency_ms": round((time.perf_counter() - self.started) * 1000),
         }
