@@ -8,7 +8,8 @@ init creates, idempotently:
 - the schemas, then the Alembic migrations, run as the owner;
 - for the embedded cluster, a `pg_hba.conf` that trusts only the local admin and asks every server
   role for its password (pgserver's default trusts everyone, which would make passwords meaningless);
-- one secrets file per server (mode 0600) holding that server's DSN and nothing else.
+- one secrets file per server (mode 0600) holding that server's DSN and nothing else, and its audit
+  checkpoint signing key (`shared.checkpoints`, mode 0600, public key beside it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.checkpoints import ensure_signing_key
 from shared.db import async_url
 from shared.embedded import is_embedded, pgdata_dir
 from shared.policy import SERVERS
@@ -150,6 +152,7 @@ async def init_database(admin_url: str) -> dict[str, str]:
     urls = {server: _server_url(admin_url, server, password) for server, password in passwords.items()}
     for server, url in urls.items():
         _write_secret(server_dsn_file(server), url)
+        ensure_signing_key(server)  # signs the audit checkpoints; the database never sees it
     secrets_dir().chmod(0o700)
     return urls
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -42,6 +42,7 @@ from shared.audit_batch import batcher_for
 from shared.audit_values import arguments_digest, stored_text
 from shared.audit_values import canonical_json as canonical_json  # re-exported: idempotency and approvals hash with it
 from shared.audit_values import redact_arguments as redact_arguments
+from shared.checkpoints import note_written
 from shared.db import driver_connection, driver_failures, set_tenant, tenant_transaction
 from shared.identity import Identity
 from shared.ids import new_id
@@ -222,6 +223,7 @@ async def append_all(connection: asyncpg.Connection, schema: str, records: list[
             previous = row_hash
     # default=str as in `canonical_json`: a value JSON cannot hold is stored as the text it was hashed as.
     await connection.execute(f"SELECT {schema}.audit_append($1::jsonb)", json.dumps(rows, default=str))
+    note_written(schema, tenants)  # for the background checkpoints (`shared.checkpoints`): a set update
 
 
 @dataclass(frozen=True)
@@ -235,16 +237,37 @@ class BrokenLink:
     reason: str
 
 
-async def verify_chains(engine: AsyncEngine, schema: str) -> tuple[int, list[BrokenLink]]:
-    """Walk every tenant's chain in `schema` (admin engine); the records checked and the broken links."""
+async def verify_chains(
+    engine: AsyncEngine,
+    schema: str,
+    *,
+    tenants: Iterable[str] | None = None,
+    observe: Callable[[str, int, str], None] | None = None,
+) -> tuple[int, list[BrokenLink]]:
+    """Walk every tenant's chain in `schema`; the records checked and the broken links.
+
+    With `tenants`, only those, each read under its own tenant setting (for a role that row-level
+    security applies to). `observe(tenant, seq, hash)` sees every record walked, in chain order.
+    """
     checked = 0
     broken: list[BrokenLink] = []
     last: dict[str, str] = {}
     failed: set[str] = set()
     async with engine.connect() as connection:
-        rows = await connection.execute(text(f"SELECT * FROM {schema}.audit_log ORDER BY tenant_id, seq"))  # noqa: S608
-        for row in rows.mappings():
+        if tenants is None:
+            batches = [await connection.execute(text(f"SELECT * FROM {schema}.audit_log ORDER BY tenant_id, seq"))]  # noqa: S608
+        else:
+            batches = []
+            for tenant in tenants:
+                await connection.execute(text("SELECT set_config('app.tenant_id', :t, false)"), {"t": tenant})
+                batches.append(await connection.execute(
+                    text(f"SELECT * FROM {schema}.audit_log WHERE tenant_id = :t ORDER BY seq"), {"t": tenant}  # noqa: S608
+                ))  # fmt: skip
+            await connection.execute(text("SELECT set_config('app.tenant_id', '', false)"))
+        for row in (row for rows in batches for row in rows.mappings()):
             tenant = row["tenant_id"]
+            if observe is not None:
+                observe(tenant, row["seq"], row["hash"])
             if tenant in failed:
                 continue
             checked += 1

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.audit import current_call
+from shared.checkpoints import checkpointing
 from shared.db import create_engine, tenant_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, IdentityError, identity_from_roles
@@ -66,7 +67,9 @@ def server_lifespan(
         )  # fmt: skip
         _RUNNING[id(settings)] = state
         try:
-            yield state
+            # Signed chain heads outside the database, in the background and at clean shutdown.
+            async with checkpointing(settings.server_name, engine, transport=state.transport):
+                yield state
         finally:
             _RUNNING.pop(id(settings), None)
             await engine.dispose()

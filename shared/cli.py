@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import click
 from pydantic import ValidationError
@@ -64,12 +65,14 @@ def db_url() -> None:
 def db_init() -> None:
     """Create roles, schemas and tables, and write one secrets file per server."""
     from shared.admin import init_database
+    from shared.checkpoints import signing_key_file
     from shared.embedded import admin_url
     from shared.settings import server_dsn_file
 
     asyncio.run(init_database(admin_url()))
     for server in SERVERS:
-        click.echo(f"{server}: role {server}_svc, credential in {server_dsn_file(server)}")
+        click.echo(f"{server}: role {server}_svc, credential in {server_dsn_file(server)}, "
+                   f"audit checkpoint key in {signing_key_file(server)}")  # fmt: skip
 
 
 @db.command("seed")
@@ -89,30 +92,25 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option("--server", "servers", multiple=True, type=click.Choice(SERVERS), help="Only this server (repeatable).")
-def audit_verify(servers: tuple[str, ...]) -> None:
-    """Walk every tenant's hash chain; name the first broken record and exit 1 if any."""
-    from shared.admin import admin_engine
-    from shared.audit import verify_chains
-    from shared.embedded import admin_url
+@click.option(
+    "--checkpoints", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Checkpoint lines to check against (repeatable; default: the configured sink file).",
+)  # fmt: skip
+def audit_verify(servers: tuple[str, ...], checkpoint_files: tuple[Path, ...]) -> None:
+    """Check every chain and its signed checkpoints; name what is wrong and exit 1 (see shared/checkpoint_verify.py)."""
+    from shared.audit_commands import verify
 
-    async def verify() -> bool:
-        engine = admin_engine(admin_url())
-        intact = True
-        try:
-            for server in servers or SERVERS:
-                checked, broken = await verify_chains(engine, server)
-                for link in broken:
-                    intact = False
-                    click.echo(f"{server}: BROKEN at tenant {link.tenant_id}, record {link.record_id} "
-                               f"(seq {link.seq}): {link.reason}")  # fmt: skip
-                if not broken:
-                    click.echo(f"{server}: {checked} records, every chain intact")
-        finally:
-            await engine.dispose()
-        return intact
-
-    if not asyncio.run(verify()):
+    if not verify(servers or SERVERS, checkpoint_files):
         sys.exit(1)
+
+
+@audit.command("checkpoint")
+@click.option("--server", "servers", multiple=True, type=click.Choice(SERVERS), help="Only this server (repeatable).")
+def audit_checkpoint(servers: tuple[str, ...]) -> None:
+    """Sign every tenant's chain head now and append the checkpoints to the sink."""
+    from shared.audit_commands import checkpoint
+
+    checkpoint(servers or SERVERS)
 
 
 @main.command()

@@ -1,0 +1,111 @@
+"""`supplychain audit verify` and `supplychain audit checkpoint`, as the CLI (`shared.cli`) runs them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.admin import admin_engine
+from shared.checkpoint_verify import (
+    ServerReport,
+    bypasses_row_security,
+    read_checkpoint_lines,
+    trusted_checkpoints,
+    verify_server,
+)
+from shared.checkpoints import CheckpointSettings, CheckpointWriter, ensure_signing_key
+from shared.db import async_url
+from shared.embedded import admin_url
+
+
+def verify(servers: Iterable[str], checkpoint_files: Iterable[Path]) -> bool:
+    """Print what `audit verify` finds for each server; True only when every trail is proven intact."""
+    files = list(checkpoint_files)
+    if not files:
+        sink = CheckpointSettings().sink_file()
+        if sink is None:
+            click.echo("checkpoints go to stdout (SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK): pass --checkpoints FILE "
+                       "with your log pipeline's copy; nothing verified")  # fmt: skip
+            return False
+        files = [sink]
+    lines, unreadable = read_checkpoint_lines(files)
+    for problem in unreadable:
+        click.echo(f"checkpoints: {problem}")
+    reports = asyncio.run(_verify_all(list(servers), lines))
+    for report in reports:
+        _print(report)
+    return not unreadable and all(report.intact for report in reports)
+
+
+async def _verify_all(servers: list[str], lines: list[dict[str, Any]]) -> list[ServerReport]:
+    engine = admin_engine(admin_url())
+    reports = []
+    try:
+        for server in servers:
+            try:
+                reports.append(await verify_server(engine, server, lines))
+            except Exception as failure:  # a role without SELECT, a schema that is gone: said, not traced
+                failed = ServerReport(server)
+                failed.problems.append(f"NOT VERIFIED: the audit log could not be read ({_first_line(failure)})")
+                reports.append(failed)
+    finally:
+        await engine.dispose()
+    return reports
+
+
+def _print(report: ServerReport) -> None:
+    name = report.server
+    for problem in report.problems:
+        click.echo(f"{name}: {problem}")
+    if report.blind is not None:
+        click.echo(f"{name}: NOT VERIFIED: {report.blind}")
+    elif not report.problems:
+        click.echo(
+            f"{name}: {report.records} records, every chain intact and matching its {report.checkpoints} checkpoints"
+        )
+    if report.uncovered:
+        counts = ", ".join(f"{tenant} {count}" for tenant, count in sorted(report.uncovered.items()))
+        click.echo(f"{name}: {sum(report.uncovered.values())} records newer than the last checkpoint, "
+                   f"not yet covered ({counts})")  # fmt: skip
+
+
+def checkpoint(servers: Iterable[str]) -> None:
+    """Sign and append a checkpoint of every tenant's chain head of each server, now."""
+    asyncio.run(_checkpoint_all(list(servers)))
+
+
+async def _checkpoint_all(servers: list[str]) -> None:
+    settings = CheckpointSettings()
+    sink = settings.sink_file()
+    lines, _unreadable = read_checkpoint_lines([sink]) if sink is not None else ([], [])
+    # Not the autocommit admin engine: each head is read in a transaction scoped to its tenant.
+    engine = create_async_engine(async_url(admin_url()), pool_size=1, max_overflow=0)
+    try:
+        role, sees_all = await bypasses_row_security(engine)
+        for server in servers:
+            if sees_all:
+                async with engine.connect() as connection:
+                    found = await connection.execute(text(f"SELECT DISTINCT tenant_id FROM {server}.audit_log"))  # noqa: S608
+                    tenants = [str(row[0]) for row in found]
+            else:
+                known = trusted_checkpoints(server, lines, ServerReport(server))
+                tenants = sorted({str(line["tenant"]) for line in known})
+                click.echo(f"{server}: role {role!r} is subject to row-level security: only the {len(tenants)} "
+                           "tenants named by earlier checkpoints can be checkpointed")  # fmt: skip
+            writer = CheckpointWriter(server, key=ensure_signing_key(server), sink_file=sink, role="cli")
+            written = await writer.checkpoint(engine, tenants)
+            where = sink if sink is not None else "stdout"
+            click.echo(f"{server}: {len(written)} checkpoints signed and appended to {where}", err=sink is None)
+    finally:
+        await engine.dispose()
+
+
+def _first_line(failure: Exception) -> str:
+    message = str(getattr(failure, "orig", None) or failure).strip().splitlines()
+    return f"{type(failure).__name__}: {message[0] if message else ''}"

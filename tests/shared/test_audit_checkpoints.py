@@ -1,0 +1,235 @@
+"""Signed checkpoints outside the database, attacked as a superuser would: each attack is named by
+`supplychain audit verify`, which exits 1 (on the main branch before checkpoints, every one passed).
+
+Each test works on a tenant of its own and a checkpoint file of its own, so what it deletes touches
+no other test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from shared.admin import admin_engine
+from shared.audit import record_hash
+from shared.checkpoint_verify import read_checkpoint_lines, verify_server
+from shared.checkpoints import CheckpointWriter, checkpointing, ensure_signing_key
+from shared.db import create_engine
+from shared.identity import Identity, identity_from_roles
+from shared.settings import SettingsError
+from tests.helpers import admin_rows, mcp_client
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+
+@pytest.fixture
+def sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A checkpoint file of this test only, used by the in-process servers and by the CLI."""
+    path = tmp_path / "checkpoints.jsonl"
+    monkeypatch.setenv("SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK", str(path))
+    yield path
+
+
+def tenant_identity(prefix: str) -> Identity:
+    tenant = f"{prefix}-{secrets.token_hex(4)}"
+    return identity_from_roles(tenant_id=tenant, user_id=f"ana@{tenant}", roles=frozenset({"analyst"}))
+
+
+async def calls(who: Identity, count: int) -> None:
+    """`count` audited calls by `who`; the server's clean shutdown at the end signs its checkpoint."""
+    async with mcp_client("inventory", who) as client:
+        for _ in range(count):
+            await client.call_tool("list_warehouses", {})
+
+
+async def verify_cli(admin_url: str, *extra: str, database_url: str | None = None) -> tuple[int, str]:
+    env = {**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": database_url or admin_url}
+    done = await anyio.run_process(
+        [sys.executable, "-m", "shared.cli", "audit", "verify", "--server", "inventory", *extra], check=False, env=env
+    )
+    return done.returncode, done.stdout.decode() + done.stderr.decode()
+
+
+async def as_superuser(admin_url: str, sql: str, **params: Any) -> None:
+    """What a superuser can do: switch the append-only triggers off for one session and change the log."""
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SET session_replication_role = replica")
+            await conn.execute(text(sql), params)
+            await conn.exec_driver_sql("RESET session_replication_role")
+    finally:
+        await engine.dispose()
+
+
+async def seqs(admin_url: str, tenant: str) -> list[int]:
+    sql = "SELECT seq FROM inventory.audit_log WHERE tenant_id = :t ORDER BY seq"
+    rows = await admin_rows(admin_url, sql, t=tenant)
+    return [seq for (seq,) in rows]
+
+
+async def test_an_untouched_chain_verifies_against_its_shutdown_checkpoint(admin_url: str, sink: Path) -> None:
+    who = tenant_identity("clean")
+    await calls(who, 3)
+    [line] = [line for line in read_checkpoint_lines([sink])[0] if line["tenant"] == who.tenant_id]
+    assert (line["server"], line["records"], line["n"] >= 1) == ("inventory", 3, True)
+    assert line["last_seq"] == (await seqs(admin_url, who.tenant_id))[-1]
+    code, out = await verify_cli(admin_url)
+    assert code == 0, out
+    assert "every chain intact and matching its" in out and who.tenant_id not in out
+
+
+async def test_tail_deletion_is_named(admin_url: str, sink: Path) -> None:
+    who = tenant_identity("tail")
+    await calls(who, 5)
+    kept = (await seqs(admin_url, who.tenant_id))[2]
+    await as_superuser(admin_url, "DELETE FROM inventory.audit_log WHERE tenant_id = :t AND seq > :s",
+                       t=who.tenant_id, s=kept)  # fmt: skip
+    code, out = await verify_cli(admin_url)
+    assert code == 1
+    assert f"inventory: CHAIN SHORTER for tenant {who.tenant_id}: it ends at seq {kept} (3 records)" in out
+    assert "intact" not in out
+
+
+async def test_whole_chain_deletion_is_named(admin_url: str, sink: Path) -> None:
+    who = tenant_identity("gone")
+    await calls(who, 2)
+    await as_superuser(admin_url, "DELETE FROM inventory.audit_log WHERE tenant_id = :t", t=who.tenant_id)
+    code, out = await verify_cli(admin_url)
+    assert code == 1
+    assert f"inventory: CHAIN GONE for tenant {who.tenant_id}: checkpoints record 2 records" in out
+
+
+async def test_a_rewritten_head_with_a_recomputed_hash_is_named(admin_url: str, sink: Path) -> None:
+    who = tenant_identity("rewrite")
+    await calls(who, 3)
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as conn:
+            head = text("SELECT * FROM inventory.audit_log WHERE tenant_id = :t ORDER BY seq DESC LIMIT 1")
+            row = dict((await conn.execute(head, {"t": who.tenant_id})).mappings().one())
+    finally:
+        await engine.dispose()
+    row["outcome"] = "refused"  # the chain still links: only the checkpoint remembers the old head
+    await as_superuser(admin_url, "UPDATE inventory.audit_log SET outcome = 'refused', hash = :h WHERE seq = :s",
+                       h=record_hash(row["prev_hash"], row), s=row["seq"])  # fmt: skip
+    code, out = await verify_cli(admin_url)
+    assert code == 1
+    assert f"inventory: HEAD HASH DIFFERS for tenant {who.tenant_id}: the record at seq {row['seq']}" in out
+    assert "BROKEN" not in out  # the hash chain alone sees nothing wrong
+
+
+async def test_a_checkpoint_forged_with_another_key_is_refused(admin_url: str, sink: Path) -> None:
+    who = tenant_identity("forged")
+    await calls(who, 4)
+    kept = (await seqs(admin_url, who.tenant_id))[1]
+    await as_superuser(admin_url, "DELETE FROM inventory.audit_log WHERE tenant_id = :t AND seq > :s",
+                       t=who.tenant_id, s=kept)  # fmt: skip
+    # The attacker signs checkpoints of the shortened chain with a key of their own.
+    forger = CheckpointWriter("inventory", key=Ed25519PrivateKey.generate(), sink_file=sink)
+    engine = admin_engine(admin_url)
+    try:
+        [forged] = await forger.checkpoint(engine, [who.tenant_id])
+    finally:
+        await engine.dispose()
+    assert forged["last_seq"] == kept
+    code, out = await verify_cli(admin_url)
+    assert code == 1
+    assert f"inventory: BAD SIGNATURE on checkpoint 1 of writer '{forger.writer}' (tenant '{who.tenant_id}'): " \
+           "not signed by inventory's key" in out  # fmt: skip
+    assert f"CHAIN SHORTER for tenant {who.tenant_id}" in out
+
+
+async def test_verify_as_an_admin_bound_by_row_level_security_does_not_say_intact(admin_url: str, sink: Path) -> None:
+    who = tenant_identity("managed")
+    await calls(who, 2)
+    # What a managed Postgres master user looks like: may create roles, owns nothing, no BYPASSRLS.
+    role, password = f"managed_admin_{secrets.token_hex(3)}", secrets.token_urlsafe(24)
+    database = make_url(admin_url).database
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as conn:
+            attributes = f"LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'"
+            await conn.exec_driver_sql(f"CREATE ROLE {role} {attributes}")
+            await conn.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{database}" TO {role}')
+            await conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA inventory TO {role}")
+            await conn.exec_driver_sql(f"GRANT SELECT ON inventory.audit_log TO {role}")
+        database_url = make_url(admin_url).set(username=role, password=password).render_as_string(hide_password=False)
+        code, out = await verify_cli(admin_url, database_url=database_url)
+    finally:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(f"REVOKE ALL ON inventory.audit_log FROM {role}")
+            await conn.exec_driver_sql(f"REVOKE ALL ON SCHEMA inventory FROM {role}")
+            await conn.exec_driver_sql(f'REVOKE ALL ON DATABASE "{database}" FROM {role}')
+            await conn.exec_driver_sql(f"DROP ROLE {role}")
+        await engine.dispose()
+    assert code == 1
+    assert "intact" not in out
+    assert f"inventory: NOT VERIFIED: role '{role}' is subject to row-level security" in out
+    assert "CHAIN GONE" not in out  # the tenants named by checkpoints were read one by one, and are whole
+
+
+async def test_replicas_keep_separate_checkpoint_sequences_and_a_removed_line_is_named(
+    admin_url: str, server_urls: dict[str, str], sink: Path
+) -> None:
+    who, other = tenant_identity("replica"), tenant_identity("replica")
+    await calls(who, 2)
+    await calls(other, 1)
+    key = ensure_signing_key("inventory")
+    replicas = [CheckpointWriter("inventory", key=key, sink_file=sink) for _ in range(2)]
+    engine = create_engine(server_urls["inventory"])  # as the servers do: their own role, tenant by tenant
+    try:
+        async with anyio.create_task_group() as group:
+            for _round in range(3):
+                for replica in replicas:
+                    group.start_soon(replica.checkpoint, engine, [who.tenant_id, other.tenant_id])
+    finally:
+        await engine.dispose()
+    assert sorted(replica.number for replica in replicas) == [6, 6]
+    admin = admin_engine(admin_url)
+    try:
+        lines = read_checkpoint_lines([sink])[0]
+        report = await verify_server(admin, "inventory", lines)
+        assert report.problems == [] and report.blind is None
+        removed = next(line for line in lines if line["writer"] == replicas[0].writer and line["n"] == 3)
+        gapped = await verify_server(admin, "inventory", [line for line in lines if line is not removed])
+    finally:
+        await admin.dispose()
+    assert gapped.problems == [
+        f"CHECKPOINT GAP in writer {replicas[0].writer}: checkpoint 4 does not follow checkpoint 2 "
+        "(a checkpoint line was removed, repeated or reordered)"
+    ]
+
+
+async def test_the_background_task_checkpoints_while_the_server_runs(
+    admin_url: str, sink: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "0.1")
+    who = tenant_identity("interval")
+    async with mcp_client("inventory", who) as client:
+        await client.call_tool("list_warehouses", {})
+        for _ in range(600):  # waits for the line to appear (up to 30 s), asserts nothing about timing
+            if any(line["tenant"] == who.tenant_id for line in read_checkpoint_lines([sink])[0]):
+                break
+            await anyio.sleep(0.05)
+        else:
+            pytest.fail("no checkpoint while the server ran")
+    [line] = [line for line in read_checkpoint_lines([sink])[0] if line["tenant"] == who.tenant_id]
+    assert line["records"] == 1
+
+
+async def test_checkpoints_to_stdout_are_refused_over_stdio(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK", "stdout")
+    with pytest.raises(SettingsError, match="stdout is the MCP channel"):
+        async with checkpointing("inventory", None, transport="stdio"):  # type: ignore[arg-type]
+            pass
