@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from shared.admin import admin_engine
-from shared.audit import record_hash
+from shared.audit import CallAudit, record_hash
 from shared.checkpoint_verify import read_checkpoint_lines, verify_server
 from shared.checkpoints import CheckpointWriter, checkpointing, ensure_signing_key
 from shared.db import create_engine
@@ -233,3 +233,29 @@ async def test_checkpoints_to_stdout_are_refused_over_stdio(monkeypatch: pytest.
     with pytest.raises(SettingsError, match="stdout is the MCP channel"):
         async with checkpointing("inventory", None, transport="stdio"):  # type: ignore[arg-type]
             pass
+
+
+async def test_records_after_the_last_checkpoint_are_reported_until_audit_checkpoint_covers_them(
+    admin_url: str, server_urls: dict[str, str], sink: Path
+) -> None:
+    who = tenant_identity("uncovered")
+    await calls(who, 2)
+    engine = create_engine(server_urls["inventory"])
+    try:  # three more records, written by no running server: no checkpoint covers them yet
+        for _ in range(3):
+            call = CallAudit(schema="inventory", tool="list_warehouses", arguments={}, identity=who,
+                             transport="http", request_id=None, side_effect=False)  # fmt: skip
+            await call.finish(engine, outcome="ok", detail=None, output_bytes=0)
+    finally:
+        await engine.dispose()
+    code, out = await verify_cli(admin_url)
+    assert code == 0, out
+    assert f"{who.tenant_id} 3" in out.split("not yet covered")[1]
+    env = {**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url}
+    done = await anyio.run_process([sys.executable, "-m", "shared.cli", "audit", "checkpoint", "--server", "inventory"],
+                                   check=False, env=env)  # fmt: skip
+    assert done.returncode == 0 and f"checkpoints signed and appended to {sink}" in done.stdout.decode()
+    [newest] = [line for line in read_checkpoint_lines([sink])[0] if line["tenant"] == who.tenant_id][-1:]
+    assert (newest["records"], newest["writer"].split("/")[1]) == (5, "cli")
+    code, out = await verify_cli(admin_url)
+    assert code == 0 and who.tenant_id not in out
