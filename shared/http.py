@@ -50,6 +50,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.audit import CallAudit
+from shared.audit_unreadable import UNREADABLE_DETAIL, unreadable_tool_call
 from shared.authz import ToolRule
 from shared.caller import identity_from_claims, running_state
 from shared.identity import Identity, IdentityError
@@ -203,8 +204,14 @@ class HttpGate:
             await _json_response(413, {"error": "request body too large"})(scope, receive, send)
             return
         needed = self._scope_needed(body)
+        if needed is None and (unreadable := unreadable_tool_call(body)) is not None:
+            # The SDK will answer a parse error; the call still leaves its record (`shared.audit_unreadable`).
+            await self._record_refusal(identity, *unreadable, detail=UNREADABLE_DETAIL)
         if needed is not None and not identity.has_scope(needed):
-            await self._record_refusal(identity, body, needed)
+            params = json.loads(body)["params"]  # a tools/call message: `_scope_needed` parsed it already
+            arguments = params.get("arguments")
+            arguments = arguments if isinstance(arguments, dict) else {}
+            await self._record_refusal(identity, params["name"], arguments, detail=f"missing scope {needed}")
             challenge = (
                 f'Bearer error="insufficient_scope", scope="{needed}", resource_metadata="{self.metadata_url}", '
                 f'error_description="this call requires scope {needed}"'
@@ -228,23 +235,22 @@ class HttpGate:
         body = {"error": "invalid_token", "error_description": "Authentication required"}
         await _json_response(401, body, {"WWW-Authenticate": challenge})(scope, receive, send)
 
-    async def _record_refusal(self, identity: Identity, body: bytes, needed: str) -> None:
-        """The audit record of a tool call refused here for a missing scope, as the tool gate would write it.
+    async def _record_refusal(self, identity: Identity, tool: str, arguments: dict[str, Any], *, detail: str) -> None:
+        """The audit record of a tool call refused here (missing scope, or unparseable by the SDK), as the
+        tool gate would write it.
 
         A failure to record is logged, not answered: the call is refused either way, and nothing ran.
         """
         state = running_state(self.settings)
-        params = json.loads(body)["params"]  # a tools/call message: `_scope_needed` parsed it already
-        arguments = params.get("arguments")
+        rule = self.rules.get(tool)
         call = CallAudit(
-            schema=self.settings.server_name, tool=params["name"],
-            arguments=arguments if isinstance(arguments, dict) else {}, identity=identity, transport="http",
-            request_id=current_request_id(), side_effect=self.rules[params["name"]].side_effect,
+            schema=self.settings.server_name, tool=tool, arguments=arguments, identity=identity, transport="http",
+            request_id=current_request_id(), side_effect=rule.side_effect if rule is not None else False,
         )  # fmt: skip
         try:
             if state is None:
                 raise RuntimeError("the server's lifespan is not running")
-            await call.finish(state.engine, outcome="refused", detail=f"missing scope {needed}", output_bytes=0)
+            await call.finish(state.engine, outcome="refused", detail=detail, output_bytes=0)
         except Exception:
             logger.exception("audit record for a refused %s call could not be written", call.tool)
 

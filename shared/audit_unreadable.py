@@ -1,0 +1,106 @@
+"""A `tools/call` the protocol layer cannot parse still leaves its audit record.
+
+The SDK parses each HTTP body with `json.loads`, which gives up on nesting deeper than Python's
+recursion limit (about 1,000 levels) and on integers longer than 4,300 digits: the client gets a
+JSON-RPC parse error, and no tool call ever exists to be recorded. The HTTP gate (`shared.http`) reads
+such a body once more with `lenient_loads`, which has no depth limit (it keeps its own stack instead of
+recursing), and when it is a `tools/call` it records the call as refused before the SDK answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+_TOKEN = re.compile(
+    r"[ \t\n\r]*(?:([\[\]{},:])|(\")"  # punctuation, or the opening quote of a string
+    r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)|(true|false|null|NaN|-?Infinity))"
+)
+_WORDS: dict[str, Any] = {
+    "true": True, "false": False, "null": None, "NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf,
+}  # fmt: skip
+UNREADABLE_DETAIL = "the protocol layer could not parse this call (nesting too deep or a number too long)"
+
+
+def lenient_loads(document: str) -> Any:
+    """Parse JSON without recursion (any depth); an integer too long for Python becomes a marker string.
+
+    Raises ValueError on text that is not JSON. Lenient about what strict JSON also refuses (a trailing
+    comma): it only needs to recover what a client sent, for the record.
+    """
+    stack: list[tuple[list[Any] | dict[str, Any], list[str | None]]] = []  # container, its pending key
+    result: list[Any] = []
+    position = 0
+    while True:
+        match = _TOKEN.match(document, position)
+        if match is None:
+            if document[position:].strip():
+                raise ValueError(f"not JSON at character {position}")
+            break
+        position = match.end()
+        punctuation, quote, number, word = match.groups()
+        if punctuation in ("[", "{"):
+            stack.append(([] if punctuation == "[" else {}, [None]))
+            continue
+        if punctuation in (",", ":"):
+            continue
+        if punctuation in ("]", "}"):
+            if not stack:
+                raise ValueError(f"unbalanced {punctuation!r} at character {position}")
+            value: Any = stack.pop()[0]
+        elif quote:
+            value, position = json.decoder.scanstring(document, position)  # type: ignore[attr-defined]
+            if stack and isinstance(stack[-1][0], dict) and stack[-1][1][0] is None:
+                stack[-1][1][0] = value  # a key: its value follows
+                continue
+        elif number:
+            value = _number(number)
+        else:
+            value = _WORDS[word]
+        if not stack:
+            result.append(value)
+            continue
+        container, key = stack[-1]
+        if isinstance(container, list):
+            container.append(value)
+        else:
+            container[str(key[0])] = value
+            key[0] = None
+    if stack or len(result) != 1:
+        raise ValueError("incomplete JSON document")
+    return result[0]
+
+
+def _number(text: str) -> int | float | str:
+    if "." in text or "e" in text or "E" in text:
+        return float(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts
+        return f"[integer of {len(text.lstrip('-'))} digits]"
+
+
+def unreadable_tool_call(body: bytes) -> tuple[str, dict[str, Any]] | None:
+    """The tool name and arguments of a `tools/call` body that `json.loads` refuses; None otherwise."""
+    if b"tools/call" not in body:
+        return None
+    try:
+        json.loads(body)
+    except (ValueError, RecursionError):
+        pass
+    else:
+        return None  # readable: the SDK parses it and the tool gate records it
+    try:
+        message = lenient_loads(body.decode("utf-8"))
+    except ValueError:  # not JSON at all (UnicodeDecodeError is a ValueError too): no call to record
+        return None
+    if not isinstance(message, dict) or message.get("method") != "tools/call":
+        return None
+    params = message.get("params")
+    name = params.get("name") if isinstance(params, dict) else None
+    if not isinstance(name, str):
+        return None
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    return name, arguments if isinstance(arguments, dict) else {}
