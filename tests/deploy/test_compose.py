@@ -126,6 +126,17 @@ def test_each_server_gets_only_its_own_database_secret() -> None:
         assert holders[f"{server}_request_state_key"] == {f"{server}-1", f"{server}-2"}
 
 
+def test_each_server_keeps_its_audit_checkpoints_and_signing_key_in_a_volume_of_its_own() -> None:
+    # Writable (the root file system is read-only), outside Postgres, and one per server: its replicas
+    # share it, so they share the signing key; no other service mounts it.
+    for server in SERVERS:
+        holders = {
+            name for name, spec in SERVICES.items() if f"{server}-audit:/var/lib/supplychain" in spec.get("volumes", [])
+        }
+        assert holders == {server, f"{server}-1", f"{server}-2"}
+        assert SERVICES[server]["environment"].get("SUPPLYCHAIN_HOME") is None  # the image's, /var/lib/supplychain
+
+
 def test_no_credential_travels_in_the_environment() -> None:
     for name, spec in SERVICES.items():
         for key, value in (spec.get("environment") or {}).items():
