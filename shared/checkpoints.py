@@ -76,6 +76,13 @@ class CheckpointSettings(BaseSettings):
             raise ValueError(f"SINK must be 'file', 'stdout' or an absolute path, not {value!r}")
         return value
 
+    def check_transport(self, transport: str) -> None:
+        """Refuse checkpoints on stdout where stdout carries the MCP messages."""
+        if self.sink == "stdout" and transport == "stdio":
+            raise SettingsError(
+                "SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK=stdout is refused over stdio: stdout is the MCP channel"
+            )
+
     def sink_file(self) -> Path | None:
         """The file checkpoints are appended to; None when they go to stdout."""
         if self.sink == "stdout":

@@ -126,6 +126,7 @@ def audit_checkpoint(servers: tuple[str, ...]) -> None:
 )  # fmt: skip
 def serve(server: str, transport: str, host: str | None, port: int | None, read_only: bool, workers: int) -> None:
     """Run one server (or `all` over HTTP). Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""
+    from shared.checkpoints import CheckpointSettings
     from shared.identity import IdentityError, local_identity_from_env
     from shared.logs import configure_logging
     from shared.servers import load_settings, server_module
@@ -145,6 +146,7 @@ def serve(server: str, transport: str, host: str | None, port: int | None, read_
             identity = local_identity_from_env(read_only_mode=settings.read_only)
         else:
             settings.check_http_exposure()
+        CheckpointSettings().check_transport(transport)  # audit checkpoint settings: fail now, not at shutdown
     except (IdentityError, SettingsError, ValueError) as exc:
         click.echo(f"supplychain serve {server}: refusing to start: {_one_line(exc)}", err=True)
         sys.exit(2)

@@ -73,6 +73,15 @@ async def test_stdout_carries_only_protocol_messages() -> None:
             {**ALICE, "SUPPLYCHAIN_INVENTORY_DATABASE_URL_FILE": "/nonexistent/dsn"},
             "no database credential for inventory",
         ),
+        ({**ALICE, "SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK": "stdout"}, "stdout is the MCP channel"),
+        (
+            {**ALICE, "SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK": "relative/file"},
+            "SINK must be 'file', 'stdout' or an absolute path",
+        ),
+        (
+            {**ALICE, "SUPPLYCHAIN_AUDIT_CHECKPOINT_INTERVAL": "5"},
+            "unknown setting(s) SUPPLYCHAIN_AUDIT_CHECKPOINT_INTERVAL",
+        ),
     ],
 )
 async def test_server_refuses_to_start_with_a_one_line_reason(env: dict[str, str], reason: str) -> None:
