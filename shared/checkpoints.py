@@ -54,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.settings import SettingsError, home_dir, reject_unknown_variables, secrets_dir
 
 GENESIS = "0" * 64
+SHUTDOWN_FLUSH_SECONDS = 10.0
 logger = logging.getLogger(__name__)
 
 
@@ -291,4 +292,7 @@ async def checkpointing(server: str, engine: AsyncEngine, *, transport: str) -> 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await flush(writer, engine)  # clean shutdown: what was written since the last interval
+        try:  # clean shutdown: what was written since the last interval, bounded so shutdown cannot hang
+            await asyncio.wait_for(flush(writer, engine), timeout=SHUTDOWN_FLUSH_SECONDS)
+        except TimeoutError:
+            logger.warning("audit checkpoint of %s at shutdown timed out", server)
