@@ -17,6 +17,8 @@ from tests.helpers import admin_rows, snapshot
 from tests.http.rpc import call_tool, list_tools, result_of
 from tests.http.test_hostile_tokens import HOSTILE, REORDER, edited, now
 
+pytestmark = pytest.mark.haproxy
+
 UNAUTHORIZED_BODY = {"error": "invalid_token", "error_description": "Authentication required"}
 CHECKED_BY_THE_SERVER_ONLY = {"no_iat", "uppercase_tenant_id"}
 
