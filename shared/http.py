@@ -19,7 +19,8 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
     running server's engine (`shared.caller.running_state`, found by the settings object);
 - metadata that lists the scopes this server understands;
 - `GET /healthz` for the gateway's health checks: unauthenticated, and it says only "ok";
-- the issuer's keys and revocation list, fetched in the background for the life of the app.
+- the issuer's keys (re-read every `KEY_REFRESH_SECONDS`) and revocation list, fetched in the
+  background for the life of the app.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Issuer:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.client = httpx2.AsyncClient(timeout=5.0, follow_redirects=False)
-        self.keys = KeySet(settings.jwks_url or "", self.client)
+        self.keys = KeySet(settings.jwks_url or "", self.client, refresh_interval_seconds=settings.key_refresh_seconds)
         self.revocations: RevocationList | None = (
             RevocationList("", self.client, max_staleness_seconds=settings.revocation_staleness_seconds)
             if settings.revocation == "list"
@@ -85,7 +86,7 @@ class Issuer:
         )
 
     async def run(self) -> None:
-        """Discover the issuer (retrying until it answers), then poll revocations forever."""
+        """Discover the issuer (retrying until it answers), then poll its keys and revocations forever."""
         while True:
             try:
                 endpoints = await discover(self.settings.issuer_url, self.client)
@@ -95,11 +96,12 @@ class Issuer:
         self.keys.url = self.settings.jwks_url or endpoints.jwks_url
         with contextlib.suppress(IssuerUnavailable):  # if it fails, the first unknown kid refreshes again
             await self.keys.refresh()
-        if self.revocations is not None:
-            if endpoints.revocation_list_url is None:
-                return  # never fresh: every token is refused, as the settings asked for a list
-            self.revocations.url = endpoints.revocation_list_url
-            await self.revocations.poll()
+        async with anyio.create_task_group() as pollers:
+            pollers.start_soon(self.keys.poll)
+            if self.revocations is not None and endpoints.revocation_list_url is not None:
+                self.revocations.url = endpoints.revocation_list_url
+                pollers.start_soon(self.revocations.poll)
+            # With no list URL the revocation list is never fresh: every token is refused, as asked.
 
 
 async def _healthz(_: Request) -> Response:

@@ -99,6 +99,9 @@ class ServerSettings(BaseSettings):
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+/mcp$")
     issuer_url: str = Field(default="http://127.0.0.1:8100", pattern=r"^https?://[^\s?#]+$")
     jwks_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # The JWKS is re-read this often whatever requests arrive: the bound on forgetting a removed key
+    # (its cached tokens stop working) and on learning a new one even if no token names it yet.
+    key_refresh_seconds: float = Field(default=300.0, ge=1, le=3600)
     revocation: Literal["list", "none"] = "list"
     revocation_staleness_seconds: float = Field(default=5.0, gt=0, le=5.0)
     clock_leeway_seconds: int = Field(default=30, ge=0, le=30)
