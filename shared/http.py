@@ -4,6 +4,7 @@
 challenges, the RFC 8707 audience check, Host/Origin validation, the body limit and legacy session
 ids bound to the token's principal) and adds what the SDK leaves to us, each visible here:
 
+- `SessionQuota` (`shared.sessions`): caps on open legacy sessions per tenant and per user;
 - `RequestIdMiddleware` (`shared.request_id`): each request's id, in the logs and the `X-Request-Id`
   response header;
 - `TokenInQueryGuard`: `?access_token=`, in any percent-encoded spelling, is refused with 400 on
@@ -56,6 +57,7 @@ from shared.authz import ToolRule
 from shared.caller import identity_from_claims, running_state
 from shared.identity import Identity, IdentityError
 from shared.request_id import RequestIdMiddleware, current_request_id
+from shared.sessions import SessionQuota
 from shared.settings import ServerSettings
 from shared.tokens import IssuerUnavailable, JWTVerifier, KeySet, RevocationList, discover
 
@@ -349,6 +351,9 @@ def build_http_app(
         max_sessions=settings.max_sessions,
         transport_security=security,
         host=settings.host,
+    )
+    SessionQuota(per_tenant=settings.max_sessions_per_tenant, per_user=settings.max_sessions_per_user).install(
+        server.session_manager
     )
     scopes = sorted({rule.scope for rule in rules.values()})
     metadata_routes = create_protected_resource_routes(

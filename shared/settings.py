@@ -110,6 +110,9 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
     rate_limit: str = Field(default="600/minute", pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour)s?$")
     max_sessions: int = Field(default=1000, ge=1, le=100_000)
+    # 2025-11-25 sessions one tenant, and one user, may hold open at once (shared.sessions), under MAX_SESSIONS.
+    max_sessions_per_tenant: int = Field(default=100, ge=1, le=100_000)
+    max_sessions_per_user: int = Field(default=20, ge=1, le=100_000)
     session_idle_timeout_seconds: float = Field(default=1800, gt=0, le=86_400)
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
