@@ -89,8 +89,8 @@ class KeySet:
       unknown kids start at most once per `min_refresh` seconds, and every request waiting meanwhile
       shares one: a flood of random kids costs the issuer one fetch per `min_refresh`, and a token
       signed by a newly published key is accepted on its first request, at most `min_refresh` later.
-    - A `kid` that was just looked up and not found is refused at once for `negative_ttl` seconds (a
-      bounded memory), so repeating one junk kid does not even wait.
+    - A `kid` that a successful fetch just showed unpublished is refused at once for `negative_ttl`
+      seconds (a bounded memory), so repeating one junk kid does not even wait.
     """
 
     def __init__(
@@ -110,6 +110,7 @@ class KeySet:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fingerprints: dict[str, str] = {}  # kid -> the JWK as published, to notice a replaced key
         self._fetch_started_at = float("-inf")
+        self._fetched_ok_at = float("-inf")  # when the last successful fetch started
         self._not_found: OrderedDict[str, float] = OrderedDict()  # kid -> when it was last missing
         self._lock = anyio.Lock()
 
@@ -146,6 +147,7 @@ class KeySet:
                     continue
                 fingerprints[entry["kid"]] = json.dumps(entry, sort_keys=True)
         self._keys, self._fingerprints = keys, fingerprints
+        self._fetched_ok_at = self._fetch_started_at
 
     def fingerprint(self, kid: str) -> str | None:
         """The published form of key `kid`, or None once it is no longer published."""
@@ -168,7 +170,7 @@ class KeySet:
                 except IssuerUnavailable as exc:
                     logger.warning("key refresh failed: %s", exc)
         key = self._keys.get(kid)
-        if key is None:
+        if key is None and self._fetched_ok_at >= arrived:  # truly unpublished, not an issuer outage
             self._not_found[kid] = time.monotonic()
             self._not_found.move_to_end(kid)
             if len(self._not_found) > MAX_REMEMBERED_UNKNOWN_KIDS:
