@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -135,6 +135,12 @@ class ServerSettings(BaseSettings):
         if len(key) < 32:
             raise SettingsError("REQUEST_STATE_KEY must hold at least 32 bytes of secret randomness")
         return [key]
+
+    @model_validator(mode="after")
+    def _session_caps_nest(self) -> ServerSettings:
+        if self.max_sessions_per_user > self.max_sessions_per_tenant:
+            raise ValueError("MAX_SESSIONS_PER_USER cannot exceed MAX_SESSIONS_PER_TENANT")
+        return self
 
     @property
     def listen_port(self) -> int:
