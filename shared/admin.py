@@ -2,7 +2,9 @@
 
 init creates, idempotently:
 - `supplychain_owner`, a NOLOGIN role that owns every schema and table;
-- one login role per server (`inventory_svc`, ...) with a generated password, no superuser, no
+- one login role per server (`inventory_svc`, ...) with a generated password (given to Postgres as
+  its SCRAM verifier, so no statement ever holds the password; a failed step raises `AdminError`,
+  which names the step and never the statement), no superuser, no
   BYPASSRLS, no DDL, a connection limit and statement/idle timeouts, allowed to connect and to use its
   own schema only; the table grants come from each server's migration;
 - the schemas, then the Alembic migrations, run as the owner;
@@ -14,9 +16,14 @@ init creates, idempotently:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import re
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import import_module
 from pathlib import Path
 
@@ -24,6 +31,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,6 +39,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.checkpoints import ensure_signing_key
 from shared.db import async_url
 from shared.embedded import is_embedded, pgdata_dir
+from shared.logs import redact
 from shared.policy import SERVERS
 from shared.settings import secrets_dir, server_dsn_file
 
@@ -72,35 +81,66 @@ def _existing_password(server: str) -> str | None:
     return url.password if isinstance(url.password, str) and _SAFE_PASSWORD.fullmatch(url.password) else None
 
 
+class AdminError(RuntimeError):
+    """A `db init` step failed: the message names the step and Postgres's reason, never a statement."""
+
+
+def scram_verifier(password: str, *, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier Postgres stores for `password` (RFC 5802 and 7677).
+
+    Roles are given this instead of the password, so the password is in no statement: a failed
+    statement can surface in an exception, a traceback or the Postgres server log.
+    """
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    stored_key = hashlib.sha256(client_key).digest()
+    encoded = [base64.b64encode(part).decode() for part in (salt, stored_key, server_key)]
+    return f"SCRAM-SHA-256${iterations}:{encoded[0]}${encoded[1]}:{encoded[2]}"
+
+
+@asynccontextmanager
+async def _step(description: str) -> AsyncIterator[None]:
+    """Run one admin step; a database error becomes an `AdminError` without the statement that failed."""
+    try:
+        yield
+    except StatementError as exc:  # DBAPIError too
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise AdminError(f"db init: {description} failed: {redact(reason)}") from None
+
+
 async def _ensure_roles(engine: AsyncEngine, database: str) -> dict[str, str]:
     passwords: dict[str, str] = {}
-    async with engine.connect() as conn:
-        await _create_role_if_missing(conn, OWNER_ROLE, "NOLOGIN")
-        await conn.execute(text(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC'))
+    async with _step("connecting as the admin"), engine.connect() as conn:
+        async with _step(f"creating role {OWNER_ROLE}"):
+            await _create_role_if_missing(conn, OWNER_ROLE, "NOLOGIN")
+            await conn.execute(text(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC'))
         for server in SERVERS:
             role = service_role(server)
             password = _existing_password(server) or secrets.token_urlsafe(32)
-            # Utility statements take no bind parameters; the password is our own URL-safe token.
-            assert _SAFE_PASSWORD.fullmatch(password)
+            # Utility statements take no bind parameters; the verifier is base64 and `$:` only.
             attributes = (
-                f"LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION "
-                f"NOBYPASSRLS CONNECTION LIMIT {CONNECTION_LIMIT}"
+                f"LOGIN PASSWORD '{scram_verifier(password)}' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+                f"NOREPLICATION NOBYPASSRLS CONNECTION LIMIT {CONNECTION_LIMIT}"
             )
-            await _create_role_if_missing(conn, role, attributes)
-            await conn.execute(text(f"ALTER ROLE {role} WITH {attributes}"))
-            for name, value in ROLE_SETTINGS.items():
-                await conn.execute(text(f"ALTER ROLE {role} SET {name} = '{value}'"))
-            await conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
-            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {server} AUTHORIZATION {OWNER_ROLE}"))
+            async with _step(f"setting up role {role}"):
+                await _create_role_if_missing(conn, role, attributes)
+                await conn.exec_driver_sql(f"ALTER ROLE {role} WITH {attributes}")
+                for name, value in ROLE_SETTINGS.items():
+                    await conn.execute(text(f"ALTER ROLE {role} SET {name} = '{value}'"))
+                await conn.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
+                await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {server} AUTHORIZATION {OWNER_ROLE}"))
             passwords[server] = password
-        await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA} AUTHORIZATION {OWNER_ROLE}"))
+        async with _step(f"creating schema {META_SCHEMA}"):
+            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA} AUTHORIZATION {OWNER_ROLE}"))
     return passwords
 
 
 async def _create_role_if_missing(conn: AsyncConnection, role: str, attributes: str) -> None:
     exists = await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
     if exists.first() is None:
-        await conn.execute(text(f"CREATE ROLE {role} {attributes}"))
+        await conn.exec_driver_sql(f"CREATE ROLE {role} {attributes}")  # as is: a verifier holds `:`
 
 
 def alembic_config() -> Config:

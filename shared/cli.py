@@ -64,12 +64,15 @@ def db_url() -> None:
 @db.command("init")
 def db_init() -> None:
     """Create roles, schemas and tables, and write one secrets file per server."""
-    from shared.admin import init_database
+    from shared.admin import AdminError, init_database
     from shared.checkpoints import signing_key_file
     from shared.embedded import admin_url
     from shared.settings import server_dsn_file
 
-    asyncio.run(init_database(admin_url()))
+    try:
+        asyncio.run(init_database(admin_url()))
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from None
     for server in SERVERS:
         click.echo(f"{server}: role {server}_svc, credential in {server_dsn_file(server)}, "
                    f"audit checkpoint key in {signing_key_file(server)}")  # fmt: skip

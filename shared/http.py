@@ -4,10 +4,12 @@
 challenges, the RFC 8707 audience check, Host/Origin validation, the body limit and legacy session
 ids bound to the token's principal) and adds what the SDK leaves to us, each visible here:
 
+- `SessionQuota` (`shared.sessions`): caps on open legacy sessions per tenant and per user;
 - `RequestIdMiddleware` (`shared.request_id`): each request's id, in the logs and the `X-Request-Id`
   response header;
-- `TokenInQueryGuard`: `?access_token=` is refused with 400 on every path (tokens only in headers),
-  and its value is blanked in the request scope first, so an access log does not record the token;
+- `TokenInQueryGuard`: `?access_token=`, in any percent-encoded spelling, is refused with 400 on
+  every path (tokens only in headers), and the query is blanked in the request scope first, so an
+  access log does not record the token;
 - `HostOriginGuard`: the Host and Origin allow-lists on every path, before authentication (421/403);
 - `HttpGate`, after authentication, on the MCP endpoint:
   - the 401 challenge, carrying the server's reading scope as the `scope` to ask for first;
@@ -19,7 +21,8 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
     running server's engine (`shared.caller.running_state`, found by the settings object);
 - metadata that lists the scopes this server understands;
 - `GET /healthz` for the gateway's health checks: unauthenticated, and it says only "ok";
-- the issuer's keys and revocation list, fetched in the background for the life of the app.
+- the issuer's keys (re-read every `KEY_REFRESH_SECONDS`) and revocation list, fetched in the
+  background for the life of the app.
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ import contextlib
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote_plus
 
 import anyio
 import httpx2
@@ -55,6 +58,7 @@ from shared.authz import ToolRule
 from shared.caller import identity_from_claims, running_state
 from shared.identity import Identity, IdentityError
 from shared.request_id import RequestIdMiddleware, current_request_id
+from shared.sessions import SessionQuota
 from shared.settings import ServerSettings
 from shared.tokens import IssuerUnavailable, JWTVerifier, KeySet, RevocationList, discover
 
@@ -67,7 +71,7 @@ class Issuer:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.client = httpx2.AsyncClient(timeout=5.0, follow_redirects=False)
-        self.keys = KeySet(settings.jwks_url or "", self.client)
+        self.keys = KeySet(settings.jwks_url or "", self.client, refresh_interval_seconds=settings.key_refresh_seconds)
         self.revocations: RevocationList | None = (
             RevocationList("", self.client, max_staleness_seconds=settings.revocation_staleness_seconds)
             if settings.revocation == "list"
@@ -86,7 +90,7 @@ class Issuer:
         )
 
     async def run(self) -> None:
-        """Discover the issuer (retrying until it answers), then poll revocations forever."""
+        """Discover the issuer (retrying until it answers), then poll its keys and revocations forever."""
         while True:
             try:
                 endpoints = await discover(self.settings.issuer_url, self.client)
@@ -96,11 +100,12 @@ class Issuer:
         self.keys.url = self.settings.jwks_url or endpoints.jwks_url
         with contextlib.suppress(IssuerUnavailable):  # if it fails, the first unknown kid refreshes again
             await self.keys.refresh()
-        if self.revocations is not None:
-            if endpoints.revocation_list_url is None:
-                return  # never fresh: every token is refused, as the settings asked for a list
-            self.revocations.url = endpoints.revocation_list_url
-            await self.revocations.poll()
+        async with anyio.create_task_group() as pollers:
+            pollers.start_soon(self.keys.poll)
+            if self.revocations is not None and endpoints.revocation_list_url is not None:
+                self.revocations.url = endpoints.revocation_list_url
+                pollers.start_soon(self.revocations.poll)
+            # With no list URL the revocation list is never fresh: every token is refused, as asked.
 
 
 async def _healthz(_: Request) -> Response:
@@ -129,6 +134,21 @@ def _json_response(status: int, body: dict[str, Any], headers: Mapping[str, str]
     return respond
 
 
+def names_a_token(query: bytes) -> bool:
+    """True when the query string, percent-decoded (up to three times, `+` as space), mentions
+    `access_token` in any case: `?access%5Ftoken=`, `?%2561ccess_token=` and `?ACCESS_TOKEN=` as well.
+
+    Decoded as often as a proxy and a framework behind it together might; MCP endpoints take no query
+    parameters, so refusing a mere mention costs nothing.
+    """
+    text = query.decode("latin-1")
+    for _ in range(3):
+        if "access_token" in text.lower():
+            return True
+        text = unquote_plus(text)
+    return "access_token" in text.lower()
+
+
 class TokenInQueryGuard:
     """Refuse any request that carries a token in the query string (OAuth 2.1: headers only)."""
 
@@ -136,9 +156,9 @@ class TokenInQueryGuard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and b"access_token=" in scope.get("query_string", b""):
-            # uvicorn's access log (INFO) prints the query string from this scope: leave no token in it.
-            scope["query_string"] = re.sub(rb"access_token=[^&]*", b"access_token=REDACTED", scope["query_string"])
+        if scope["type"] == "http" and names_a_token(scope.get("query_string", b"")):
+            # uvicorn's access log (INFO) prints the query string from this scope: keep none of it.
+            scope["query_string"] = b"REDACTED"
             body = {"error": "invalid_request", "error_description": "tokens go in the Authorization header only"}
             await _json_response(400, body)(scope, receive, send)
             return
@@ -337,6 +357,9 @@ def build_http_app(
         max_sessions=settings.max_sessions,
         transport_security=security,
         host=settings.host,
+    )
+    SessionQuota(per_tenant=settings.max_sessions_per_tenant, per_user=settings.max_sessions_per_user).install(
+        server.session_manager
     )
     scopes = sorted({rule.scope for rule in rules.values()})
     metadata_routes = create_protected_resource_routes(

@@ -6,10 +6,12 @@
   of the request being handled (see `shared.request_id`);
 - `RedactSecrets` rewrites the record's text (message with its arguments, traceback, stack) once,
   replacing bearer tokens, JWTs, Authorization and Cookie values, passwords and other `*_token` /
-  `*secret` parameters, URL passwords (`postgresql://user:***@host`) and PEM private keys;
-- `JsonFormatter` writes one JSON object per line: ts, level, logger, message, request_id, tenant,
-  user, and for errors error_type, error and traceback (redacted; plain tracebacks never include
-  local variables, and clients never see them: the SDK answers "Error executing tool <name>").
+  `*secret` parameters (also with percent-encoded names, `?access%5Ftoken=`), SQL `PASSWORD '...'`
+  literals, URL passwords (`postgresql://user:***@host`) and PEM private keys;
+- `JsonFormatter` writes one JSON object per line: ts, level, logger, message, request_id (the
+  server's own), client_request_id (the caller's `X-Request-Id`, when safe), tenant, user, and for
+  errors error_type, error and traceback (redacted; plain tracebacks never include local variables,
+  and clients never see them: the SDK answers "Error executing tool <name>").
 
 Servers log at WARNING by default: an INFO line per request halves throughput (the performance budget).
 """
@@ -23,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from json import dumps
+from urllib.parse import unquote_plus
 
 from shared.request_id import current_request
 
@@ -41,6 +44,19 @@ class _Rule:
     triggers: tuple[str, ...]
     pattern: re.Pattern[str]
     replacement: str | Callable[[re.Match[str]], str]
+
+
+def _encoded_parameter(match: re.Match[str]) -> str:
+    """One query parameter, its value replaced when its decoded name is a sensitive one."""
+    separator, raw = match[1], match[2]
+    decoded = raw
+    for _ in range(3):  # as often as a proxy and a framework together might decode it
+        decoded = unquote_plus(decoded)
+    name = decoded.split("=", 1)[0]
+    if not re.search(rf"(?i){_SENSITIVE_NAME}", name):
+        return match[0]
+    cut = re.search(r"=|%(?:25)*3[dD]", raw)  # where its value starts, however the `=` is spelled
+    return f"{separator}{raw[: cut.end()] if cut else raw}{REDACTED}"
 
 
 def _quoted(value: str) -> str:
@@ -84,6 +100,15 @@ _RULES = (
         ),
         lambda match: f"{match[1]}{match[2]}{_quoted(match[3])}",
     ),
+    # A query parameter whose name is percent-encoded (`?access%5Ftoken=...`, even `access_token%3D...`):
+    # decoded, its name is checked like any other.
+    _Rule(("%",), re.compile(r"""([?&;])([^&;\s#'"]*%[^&;\s#'"]*)"""), _encoded_parameter),
+    # PASSWORD 'x' in SQL (`ALTER ROLE ... PASSWORD '...'`), whatever its case.
+    _Rule(
+        ("password",),
+        re.compile(r"(?i)\b(password)(\s+)('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")"),
+        rf"\1\2'{REDACTED}'",
+    ),
     # Three (or, for JWE, five) base64url segments whose header starts `{"`: a JWT, signed or not.
     _Rule(("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2,4}"), "[REDACTED JWT]"),
 )
@@ -101,14 +126,15 @@ def redact(text: str) -> str:
 
 
 class RequestContextFilter(logging.Filter):
-    """Stamps `request_id`, `tenant` and `user` on each record (None outside a request)."""
+    """Stamps `request_id`, `tenant`, `user` and `client_request_id` on each record (None outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = current_request()
         if request is None:
-            record.request_id = record.tenant = record.user = None
+            record.request_id = record.tenant = record.user = record.client_request_id = None
         else:
             record.request_id, record.tenant, record.user = request.request_id, request.tenant, request.user
+            record.client_request_id = request.client_request_id
         return True
 
 
@@ -148,7 +174,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("request_id", "tenant", "user"):
+        for key in ("request_id", "client_request_id", "tenant", "user"):
             value = getattr(record, key, None)
             if value is not None:
                 entry[key] = value

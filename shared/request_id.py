@@ -1,9 +1,10 @@
 """The request context: one id per request, and its verified caller, for logs and audit records.
 
-- Over HTTP, `RequestIdMiddleware` (the outermost ASGI layer) gives every request an id: the caller's
-  `X-Request-Id` if it is a short token of safe characters (a gateway's id, so both logs line up),
-  else a fresh random one. The id is returned in the response's `X-Request-Id` header, refusals
-  included.
+- Over HTTP, `RequestIdMiddleware` (the outermost ASGI layer) gives every request a fresh random id
+  of the server's own, returned in the response's `X-Request-Id` header (refusals included) and the
+  only id an audit record carries: a caller cannot choose or repeat it. A caller's own `X-Request-Id`
+  (behind the gateway, the gateway's id) is kept only as `client_request_id` in the logs, and only
+  if it is a short token of safe characters; anything else is dropped.
 - Over stdio, `RequestContextMiddleware` (an MCP middleware) mints one id per JSON-RPC message. The
   JSON-RPC id is not used: clients choose it, any JSON value will do, and it restarts at 1 in every
   session, so it identifies nothing in a log.
@@ -40,6 +41,7 @@ class RequestContext:
     request_id: str
     tenant: str | None = None
     user: str | None = None
+    client_request_id: str | None = None  # the caller's X-Request-Id, if safe: for logs only
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("supplychain_request", default=None)
@@ -50,11 +52,11 @@ def new_request_id() -> str:
     return secrets.token_hex(8)
 
 
-def accepted_request_id(incoming: str | None) -> str:
-    """`incoming` if it is a safe token (letters, digits, `._-`, at most 64), else a fresh id."""
+def safe_client_request_id(incoming: str | None) -> str | None:
+    """`incoming` if it is a safe token (letters, digits, `._-`, at most 64), else None (dropped)."""
     if incoming is not None and REQUEST_ID_PATTERN.fullmatch(incoming):
         return incoming
-    return new_request_id()
+    return None
 
 
 def current_request() -> RequestContext | None:
@@ -69,9 +71,9 @@ def current_request_id() -> str | None:
 
 
 @contextmanager
-def request_scope(request_id: str | None = None) -> Iterator[RequestContext]:
+def request_scope(request_id: str | None = None, *, client_request_id: str | None = None) -> Iterator[RequestContext]:
     """Run the block as one request (a fresh id unless given); the previous context is restored after."""
-    request = RequestContext(request_id=request_id or new_request_id())
+    request = RequestContext(request_id=request_id or new_request_id(), client_request_id=client_request_id)
     token = _current.set(request)
     try:
         yield request
@@ -87,7 +89,7 @@ def bind_caller(*, tenant: str, user: str) -> None:
 
 
 class RequestIdMiddleware:
-    """ASGI: give every HTTP request an id, held in the context and sent back as `X-Request-Id`."""
+    """ASGI: give every HTTP request an id of our own, held in the context and sent back as `X-Request-Id`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -97,7 +99,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((value for name, value in scope["headers"] if name == _HEADER), None)
-        request_id = accepted_request_id(incoming.decode("latin-1") if incoming is not None else None)
+        client_request_id = safe_client_request_id(incoming.decode("latin-1") if incoming is not None else None)
+        request_id = new_request_id()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -105,7 +108,7 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        with request_scope(request_id):
+        with request_scope(request_id, client_request_id=client_request_id):
             await self.app(scope, receive, send_with_id)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -99,6 +99,9 @@ class ServerSettings(BaseSettings):
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+/mcp$")
     issuer_url: str = Field(default="http://127.0.0.1:8100", pattern=r"^https?://[^\s?#]+$")
     jwks_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # The JWKS is re-read this often whatever requests arrive: the bound on forgetting a removed key
+    # (its cached tokens stop working) and on learning a new one even if no token names it yet.
+    key_refresh_seconds: float = Field(default=300.0, ge=1, le=3600)
     revocation: Literal["list", "none"] = "list"
     revocation_staleness_seconds: float = Field(default=5.0, gt=0, le=5.0)
     clock_leeway_seconds: int = Field(default=30, ge=0, le=30)
@@ -107,6 +110,9 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
     rate_limit: str = Field(default="600/minute", pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour)s?$")
     max_sessions: int = Field(default=1000, ge=1, le=100_000)
+    # 2025-11-25 sessions one tenant, and one user, may hold open at once (shared.sessions), under MAX_SESSIONS.
+    max_sessions_per_tenant: int = Field(default=100, ge=1, le=100_000)
+    max_sessions_per_user: int = Field(default=20, ge=1, le=100_000)
     session_idle_timeout_seconds: float = Field(default=1800, gt=0, le=86_400)
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
@@ -129,6 +135,12 @@ class ServerSettings(BaseSettings):
         if len(key) < 32:
             raise SettingsError("REQUEST_STATE_KEY must hold at least 32 bytes of secret randomness")
         return [key]
+
+    @model_validator(mode="after")
+    def _session_caps_nest(self) -> ServerSettings:
+        if self.max_sessions_per_user > self.max_sessions_per_tenant:
+            raise ValueError("MAX_SESSIONS_PER_USER cannot exceed MAX_SESSIONS_PER_TENANT")
+        return self
 
     @property
     def listen_port(self) -> int:

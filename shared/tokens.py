@@ -6,9 +6,9 @@ A token is accepted only if every check below passes; any failure means "no toke
    token has one spelling (and one cache entry).
 1. The header names an algorithm from the allow-list (RS256, ES256) and a `kid` that is in the
    issuer's JWKS, and the key itself is published for that same algorithm (the algorithm is tied to
-   the key, so `alg: none` and HS256-signed-with-the-public-key are refused). An unknown `kid`
-   triggers one JWKS refresh, and those refreshes are rate-limited so garbage cannot hammer the
-   issuer (the fetch at start-up does not count: a rotation soon after start-up is picked up at once).
+   the key, so `alg: none` and HS256-signed-with-the-public-key are refused). The JWKS is re-read
+   periodically, and an unknown `kid` waits for a shared, rate-limited refresh (`KeySet`), so junk
+   `kid`s can neither hammer the issuer nor delay the pickup of a rotated key.
 2. The signature verifies; `iss` equals the configured issuer exactly; `aud` contains this server's
    canonical resource URL (RFC 8707); `exp`, `iat`, `sub` and `tenant_id` are present; `exp` and
    `nbf` hold with at most 30 s of clock leeway (the SDK's bearer backend then re-checks `exp` with
@@ -19,12 +19,15 @@ A token is accepted only if every check below passes; any failure means "no toke
    if it could not be fetched for longer than the staleness bound, every token is refused).
 
 Verified tokens are cached by a hash of the token until they expire, so the hot path does no
-cryptography and no network I/O; the revocation check (step 4) still runs on every request.
+cryptography and no network I/O; the revocation check (step 4) still runs on every request, and a
+cached token is used only while the key that verified it is still published unchanged: a key removed
+from the JWKS (retired or compromised) stops its tokens at the next key refresh.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import time
@@ -47,6 +50,7 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "tenant_id"]
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 MAX_TOKEN_CHARS = 8192  # far above any token the issuer mints; the HTTP layer caps headers anyway
 MAX_LEEWAY_SECONDS = 30
+MAX_REMEMBERED_UNKNOWN_KIDS = 1024
 
 
 class IssuerUnavailable(RuntimeError):
@@ -77,19 +81,37 @@ async def discover(issuer: str, client: httpx2.AsyncClient) -> IssuerEndpoints:
 
 
 class KeySet:
-    """The issuer's signing keys by `kid`, refreshed on an unknown `kid` at most every `min_refresh` s.
+    """The issuer's signing keys by `kid`, kept fresh two ways, neither of which a caller can starve.
 
-    Only refreshes caused by an unknown `kid` count towards that limit: the fetch at start-up does
-    not, and no `kid` causes one before the JWKS URL is known (start-up fetches then anyway), so a
-    key rotated in soon after start-up is looked up at once.
+    - `poll` re-reads the JWKS every `refresh_interval` seconds whatever requests arrive, so a
+      rotated-in key is known, and a removed key forgotten, within that interval.
+    - A token whose `kid` is unknown waits for the next fetch that starts after it arrived. Fetches for
+      unknown kids start at most once per `min_refresh` seconds, and every request waiting meanwhile
+      shares one: a flood of random kids costs the issuer one fetch per `min_refresh`, and a token
+      signed by a newly published key is accepted on its first request, at most `min_refresh` later.
+    - A `kid` that a successful fetch just showed unpublished is refused at once for `negative_ttl`
+      seconds (a bounded memory), so repeating one junk kid does not even wait.
     """
 
-    def __init__(self, jwks_url: str, client: httpx2.AsyncClient, *, min_refresh_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        jwks_url: str,
+        client: httpx2.AsyncClient,
+        *,
+        min_refresh_seconds: float = 1.0,
+        refresh_interval_seconds: float = 300.0,
+        negative_ttl_seconds: float = 30.0,
+    ) -> None:
         self.url = jwks_url
         self._client = client
         self._min_refresh = min_refresh_seconds
+        self.refresh_interval = refresh_interval_seconds
+        self._negative_ttl = negative_ttl_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._unknown_kid_refresh_at = float("-inf")
+        self._fingerprints: dict[str, str] = {}  # kid -> the JWK as published, to notice a replaced key
+        self._fetch_started_at = float("-inf")
+        self._fetched_ok_at = float("-inf")  # when the last successful fetch started
+        self._not_found: OrderedDict[str, float] = OrderedDict()  # kid -> when it was last missing
         self._lock = anyio.Lock()
 
     async def refresh(self) -> None:
@@ -97,7 +119,17 @@ class KeySet:
         async with self._lock:  # a request arriving meanwhile waits for these keys, not a fetch of its own
             await self._fetch()
 
+    async def poll(self) -> None:
+        """Re-read the JWKS every `refresh_interval` seconds, forever (a failed fetch keeps the keys)."""
+        while True:
+            await anyio.sleep(self.refresh_interval)
+            try:
+                await self.refresh()
+            except IssuerUnavailable as exc:
+                logger.warning("periodic key refresh failed: %s", exc)
+
     async def _fetch(self) -> None:
+        self._fetch_started_at = time.monotonic()
         try:
             response = await self._client.get(self.url)
             response.raise_for_status()
@@ -105,28 +137,45 @@ class KeySet:
         except (httpx2.HTTPError, ValueError) as exc:
             raise IssuerUnavailable(f"JWKS unreachable: {type(exc).__name__}") from None
         keys: dict[str, jwt.PyJWK] = {}
+        fingerprints: dict[str, str] = {}
         for entry in jwks.get("keys", []):
             if entry.get("alg") in ALLOWED_ALGORITHMS and entry.get("use", "sig") == "sig" and entry.get("kid"):
                 try:
                     keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=entry["alg"])
                 except jwt.PyJWTError:
                     logger.warning("ignoring unusable JWK kid=%r", entry.get("kid"))
-        self._keys = keys
+                    continue
+                fingerprints[entry["kid"]] = json.dumps(entry, sort_keys=True)
+        self._keys, self._fingerprints = keys, fingerprints
+        self._fetched_ok_at = self._fetch_started_at
+
+    def fingerprint(self, kid: str) -> str | None:
+        """The published form of key `kid`, or None once it is no longer published."""
+        return self._fingerprints.get(kid)
 
     async def key_for(self, kid: str) -> jwt.PyJWK | None:
-        """The key with this `kid`, refreshing once if it is unknown and a refresh is allowed."""
+        """The key with this `kid`, waiting (at most about `min_refresh` s) for a fetch if it is unknown."""
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None or not self.url:
             return key
+        missing_since = self._not_found.get(kid)
+        if missing_since is not None and time.monotonic() - missing_since < self._negative_ttl:
+            return None
+        arrived = time.monotonic()
         async with self._lock:
-            now = time.monotonic()
-            if kid not in self._keys and self.url and now - self._unknown_kid_refresh_at >= self._min_refresh:
-                self._unknown_kid_refresh_at = now
+            if self._fetch_started_at < arrived and kid not in self._keys:  # no fetch since: start one
+                await anyio.sleep(max(0.0, self._fetch_started_at + self._min_refresh - time.monotonic()))
                 try:
                     await self._fetch()
                 except IssuerUnavailable as exc:
                     logger.warning("key refresh failed: %s", exc)
-        return self._keys.get(kid)
+        key = self._keys.get(kid)
+        if key is None and self._fetched_ok_at >= arrived:  # truly unpublished, not an issuer outage
+            self._not_found[kid] = time.monotonic()
+            self._not_found.move_to_end(kid)
+            if len(self._not_found) > MAX_REMEMBERED_UNKNOWN_KIDS:
+                self._not_found.popitem(last=False)
+        return key
 
 
 class RevocationList:
@@ -168,6 +217,15 @@ class RevocationList:
         return jti is not None and jti not in self._revoked
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A verified token as cached: valid only while the key that verified it is still published unchanged."""
+
+    token: AccessToken
+    kid: str
+    key_fingerprint: str
+
+
 class JWTVerifier(TokenVerifier):
     """The MCP SDK's `TokenVerifier` for our tokens (see the module docstring for every check)."""
 
@@ -190,18 +248,23 @@ class JWTVerifier(TokenVerifier):
         self.revocations = revocations
         self.leeway = leeway_seconds
         self.read_only_mode = read_only_mode
-        self._cache: OrderedDict[str, AccessToken] = OrderedDict()
+        self._cache: OrderedDict[str, _Verified] = OrderedDict()
         self._cache_size = cache_size
 
     async def verify_token(self, token: str) -> AccessToken | None:
         """The verified token, or None when any check fails."""
         digest = hashlib.sha256(token.encode()).hexdigest()
-        cached = self._cache.get(digest)
-        if cached is None:
-            cached = await self._verify(token)
-            if cached is None:
+        entry = self._cache.get(digest)
+        if entry is not None and self.keys.fingerprint(entry.kid) != entry.key_fingerprint:
+            # Its key was removed from (or replaced in) the issuer's JWKS since: verify afresh, which fails.
+            self._cache.pop(digest, None)
+            entry = None
+        if entry is None:
+            entry = await self._verify(token)
+            if entry is None:
                 return None
-            self._remember(digest, cached)
+            self._remember(digest, entry)
+        cached = entry.token
         if cached.expires_at is not None and cached.expires_at + self.leeway < time.time():
             self._cache.pop(digest, None)
             return None
@@ -209,7 +272,7 @@ class JWTVerifier(TokenVerifier):
             return None
         return cached
 
-    async def _verify(self, token: str) -> AccessToken | None:
+    async def _verify(self, token: str) -> _Verified | None:
         # RFC 7515 compact serialisation only: three unpadded base64url parts. PyJWT also accepts
         # padding, which would give one token many spellings (found by tests/fuzz/test_token_mutations.py).
         if len(token) > MAX_TOKEN_CHARS or COMPACT_JWS.fullmatch(token) is None:
@@ -222,7 +285,8 @@ class JWTVerifier(TokenVerifier):
         if algorithm not in ALLOWED_ALGORITHMS or not isinstance(kid, str):
             return None
         key = await self.keys.key_for(kid)
-        if key is None or key.algorithm_name != algorithm:
+        fingerprint = self.keys.fingerprint(kid)
+        if key is None or fingerprint is None or key.algorithm_name != algorithm:
             return None
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -237,7 +301,7 @@ class JWTVerifier(TokenVerifier):
             identity = identity_from_claims(claims, read_only_mode=self.read_only_mode)
         except (jwt.PyJWTError, IdentityError):
             return None
-        return AccessToken(
+        access = AccessToken(
             token=token,
             client_id=identity.client_id,
             scopes=sorted(identity.scopes),
@@ -247,8 +311,9 @@ class JWTVerifier(TokenVerifier):
             subject=f"{identity.tenant_id}/{identity.user_id}",
             claims=claims,
         )
+        return _Verified(token=access, kid=kid, key_fingerprint=fingerprint)
 
-    def _remember(self, digest: str, token: AccessToken) -> None:
+    def _remember(self, digest: str, token: _Verified) -> None:
         self._cache[digest] = token
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

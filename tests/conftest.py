@@ -7,11 +7,23 @@
 The session runs `db init` once (roles, schemas, migrations, per-server secrets files). Tests that
 need data take the `seeded` fixture, which restores the fixtures before the test, so each test starts
 from the same state whatever the previous one wrote.
+
+Tests that run an outside program carry its marker, and skip with a reason where it is not on
+`PATH` (a fresh machine has only Python and uv; CI installs both programs):
+
+- `@pytest.mark.haproxy`: starts or asks HAProxy (the gateway topology, `haproxy -c`);
+- `@pytest.mark.chromium`: drives Chromium (Playwright with `executable_path` from
+  `shutil.which("chromium")`, args `["--no-sandbox"]`).
+
+A module that uses only such tests can say `pytestmark = pytest.mark.chromium`. Two tests keep the
+rule honest (tests/test_fresh_machine.py): every test module that runs one of the programs carries
+its marker, and the marked tests, run with both programs hidden from `PATH`, skip and exit 0.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +31,19 @@ import pytest
 
 from shared.admin import init_database, seed_database
 from shared.embedded import start_embedded, stop_embedded
+
+# marker -> the program its tests need (the marker and the program share a name)
+PROGRAM_MARKERS = ("haproxy", "chromium")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip each test marked with a program that is not on `PATH`, saying which and how to get it."""
+    missing = [program for program in PROGRAM_MARKERS if shutil.which(program) is None]
+    for item in items:
+        for program in missing:
+            if item.get_closest_marker(program) is not None:
+                reason = f"{program} is not installed (.ci/run installs it: apt-get install {program})"
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

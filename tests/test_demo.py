@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import socket
 import sys
 
@@ -71,7 +70,7 @@ async def test_demo_over_http_with_oauth_steps_up_and_runs_the_whole_scenario(ad
     assert await _open_reorders(admin_url) == before + 1
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed (.ci/run installs it)")
+@pytest.mark.haproxy
 async def test_demo_through_the_gateway_discovers_oauth_steps_up_and_approves_across_haproxy(admin_url: str) -> None:
     before = await _open_reorders(admin_url)
     base = _free_port_run(6)

@@ -132,6 +132,7 @@ async def test_the_health_checks_pass_on_a_live_server_with_the_generated_certif
 
 
 @pytest.mark.slow
+@pytest.mark.haproxy
 def test_gateway_render_with_the_compose_settings_writes_a_config_haproxy_accepts(
     secrets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,7 +147,7 @@ def test_gateway_render_with_the_compose_settings_writes_a_config_haproxy_accept
     keys.signing_key()
     settings = GatewaySettings()
     haproxy = shutil.which("haproxy")
-    assert haproxy, "HAProxy 2.6 is installed by .ci/run"
+    assert haproxy is not None  # the marker skips this test where it is missing
     with pytest.raises(GatewayError, match="haproxy refused"):  # its files are written; the check fails here:
         render(settings, keys.jwks())
     config = render_config(settings, keys_from_jwks(keys.jwks()))

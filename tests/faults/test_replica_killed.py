@@ -12,7 +12,6 @@ connection failures to the other replica at once).
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from tests.http.rpc import call_tool
 from tests.http.stack import Idp
 from tests.http.tokens import mint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.haproxy]
 
 CLIENTS = 8
 CALL_BOUND_SECONDS = 15.0
@@ -42,8 +41,6 @@ DISCONNECTED = 0  # the status recorded for a call whose connection closed witho
 def topology(
     own_database: OwnDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Gateway, Idp, ssl.SSLContext]]:
-    if shutil.which("haproxy") is None:
-        pytest.skip("haproxy is not installed (.ci/run installs it)")
     # The replicas inherit this environment: lift the per-tenant limit, this test is about failover.
     monkeypatch.setenv("SUPPLYCHAIN_INVENTORY_RATE_LIMIT", "1000000/minute")
     with running_topology(tmp_path, default_tenant_limit=1_000_000) as topology:

@@ -40,7 +40,8 @@ def stack(server_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
 
 
 async def verifier_for(stack: Stack, server: str, http: httpx2.AsyncClient) -> JWTVerifier:
-    keys = KeySet(f"{stack.idp.issuer}/jwks.json", http)
+    # No pause between key fetches: a mutated `kid` would otherwise wait for the shared fetch (up to 1 s).
+    keys = KeySet(f"{stack.idp.issuer}/jwks.json", http, min_refresh_seconds=0.0)
     await keys.refresh()
     return JWTVerifier(issuer=stack.idp.issuer, resource_url=stack[server].url, keys=keys, revocations=None)
 

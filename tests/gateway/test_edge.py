@@ -8,6 +8,8 @@ it with the same challenge: defense in depth.
 
 from __future__ import annotations
 
+import re
+
 import httpx2
 import pytest
 
@@ -16,9 +18,13 @@ from tests.gateway.conftest import ALLOWED_ORIGIN, FLOOD_LIMIT, Edge
 from tests.helpers import admin_rows, snapshot
 from tests.http.rpc import call_tool, list_tools, result_of
 from tests.http.test_hostile_tokens import HOSTILE, REORDER, edited, now
+from tests.http.test_transport import ENCODED_TOKEN_NAMES
+
+pytestmark = pytest.mark.haproxy
 
 UNAUTHORIZED_BODY = {"error": "invalid_token", "error_description": "Authentication required"}
 CHECKED_BY_THE_SERVER_ONLY = {"no_iat", "uppercase_tenant_id"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def assert_challenge(response: httpx2.Response, edge: Edge, server: str = "inventory") -> None:
@@ -116,11 +122,12 @@ async def test_body_over_one_mebibyte_is_413_before_any_server(edge: Edge) -> No
     assert " fe_mcp/<NOSRV> " in lines[0] and " 413 " in lines[0], lines
 
 
-async def test_token_in_the_query_string_is_refused_at_the_edge(edge: Edge) -> None:
+@pytest.mark.parametrize("spelling", ["access_token", *ENCODED_TOKEN_NAMES, "access_token%3D"])
+async def test_token_in_the_query_string_is_refused_at_the_edge(spelling: str, edge: Edge) -> None:
     token = edge.token("alice@acme")
     before = edge.mark()
     async with edge.http() as http:
-        response = await http.post(f"{edge.url('inventory')}?access_token={token}", json={})
+        response = await http.post(f"{edge.url('inventory')}?{spelling}={token}", json={})
     assert response.status_code == 400
     assert response.json() == {
         "error": "invalid_request",
@@ -128,7 +135,25 @@ async def test_token_in_the_query_string_is_refused_at_the_edge(edge: Edge) -> N
     }
     lines = edge.new_log_lines(before)
     assert len(lines) == 1, lines  # the request was logged, refused at the edge, and the log holds no token
-    assert " fe_mcp/<NOSRV> " in lines[0] and token not in lines[0], lines
+    assert " fe_mcp/<NOSRV> " in lines[0] and token not in lines[0] and "?" not in lines[0], lines
+
+
+async def test_the_gateway_replaces_a_clients_request_id(edge: Edge, admin_url: str) -> None:
+    """The client's X-Request-Id reaches neither the server nor the log; the audit record has the server's id."""
+    token = edge.token("alice@acme")
+    last = (await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM inventory.audit_log"))[0][0]
+    before = edge.mark()
+    async with edge.http() as http:
+        response = await call_tool(http, edge.url("inventory"), token, "list_warehouses",
+                                   headers={"X-Request-Id": "chosen-by-client-7"})  # fmt: skip
+    assert result_of(response)["isError"] is False
+    assert response.headers["x-request-id"] != "chosen-by-client-7"
+    records = await admin_rows(admin_url, "SELECT request_id FROM inventory.audit_log WHERE seq > :s", s=last)
+    assert records == [(response.headers["x-request-id"],)]
+    (line,) = edge.new_log_lines(before)
+    gateway_id = re.search(r' rid="([^"]*)" ', line)
+    assert gateway_id is not None and UUID.fullmatch(gateway_id[1]), line
+    assert "chosen-by-client-7" not in line, line
 
 
 async def test_one_tenant_flooding_gets_429_while_another_keeps_200(edge: Edge) -> None:

@@ -70,6 +70,7 @@ def test_gateway_settings_refuse_what_could_break_the_config() -> None:
             GatewaySettings(**bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.haproxy
 async def test_cli_render_reads_the_issuers_jwks(edge: Edge, tmp_path: Path) -> None:
     args = ["gateway", "render", "--issuer", edge.idp.issuer, "--run-dir", str(tmp_path / "run")]
     result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, args))
@@ -99,6 +100,7 @@ def test_a_short_request_state_key_stops_the_server(tmp_path: Path) -> None:
         load_settings("inventory", request_state_key_file=short).request_state_keys()
 
 
+@pytest.mark.haproxy
 async def test_replicas_listen_only_on_their_own_loopback_address(edge: Edge) -> None:
     for replicas in edge.gateway.replicas.values():
         for replica in replicas:

@@ -17,7 +17,7 @@ from tests.helpers import Human, admin_rows
 from tests.http.clients import mcp_client
 from tests.http.tokens import flow_token
 
-pytestmark = pytest.mark.usefixtures("seeded")
+pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.haproxy]
 
 
 class SplitReplicas(httpx2.AsyncBaseTransport):

@@ -13,10 +13,13 @@ import time
 
 import anyio
 import httpx2
+import pytest
 
 from idp.keys import rotate_keys
 from tests.gateway.conftest import Edge
 from tests.http.rpc import modern_request
+
+pytestmark = pytest.mark.haproxy
 
 
 def list_tools(http: httpx2.Client, url: str, token: str) -> httpx2.Response:

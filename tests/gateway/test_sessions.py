@@ -18,7 +18,7 @@ from tests.http.clients import mcp_client
 from tests.http.rpc import ACCEPT, LEGACY, initialize
 from tests.http.tokens import flow_token
 
-pytestmark = pytest.mark.usefixtures("seeded")
+pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.haproxy]
 
 MODES = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 QUESTION = (

@@ -75,6 +75,9 @@ HOSTILE: dict[str, Callable[[Idp], str | None]] = {
     "no_iat": lambda idp: edited(idp, iat=None),
     "wrong_issuer": lambda idp: edited(idp, iss="https://evil.example"),
     "issuer_with_trailing_slash": lambda idp: edited(idp, iss=idp.issuer + "/"),
+    # pyjwt 2.10.0 accepted any part of the expected issuer (CVE-2024-53861): the floor in pyproject.toml.
+    "issuer_cut_short": lambda idp: edited(idp, iss=idp.issuer[:-2]),
+    "issuer_scheme_only": lambda idp: edited(idp, iss="http"),
     "wrong_audience": lambda idp: edited(idp, aud="http://127.0.0.1:9/mcp"),
     "no_tenant_id": lambda idp: edited(idp, tenant_id=None),
     "malformed_tenant_id": lambda idp: edited(idp, tenant_id="acme' OR '1'='1"),

@@ -154,3 +154,25 @@ async def test_a_step_up_refusal_leaves_its_audit_record(stack: Stack, admin_url
         )
     ]
     assert "Bearer" not in str(records) and read_only not in str(records)
+
+
+async def test_a_client_cannot_choose_the_request_id_of_its_audit_records(stack: Stack, admin_url: str) -> None:
+    """A client's X-Request-Id never becomes a record's request id: the server's own id, sent back, does."""
+    inventory = stack["inventory"]
+    token = mint(stack.idp, user="alice@acme", server="inventory")
+    read_only = (await flow_token(stack.idp, user="alice@acme", server="inventory", scope="inventory:read"))[
+        "access_token"
+    ]
+    chosen = {"X-Request-Id": "victims-request-id-1"}
+    last = (await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM inventory.audit_log"))[0][0]
+    async with httpx2.AsyncClient(timeout=10) as http:
+        served = await call_tool(http, inventory.url, token, "list_warehouses", headers=chosen)
+        stepped_up = await call_tool(http, inventory.url, read_only, "create_reorder", REORDER, headers=chosen)
+    assert result_of(served)["isError"] is False
+    assert_step_up(stepped_up, inventory, "inventory:reorder")
+    ids = [served.headers["X-Request-Id"], stepped_up.headers["X-Request-Id"]]
+    assert "victims-request-id-1" not in ids and ids[0] != ids[1]
+    records = await admin_rows(
+        admin_url, "SELECT tool, request_id FROM inventory.audit_log WHERE seq > :s ORDER BY seq", s=last
+    )
+    assert records == [("list_warehouses", ids[0]), ("create_reorder", ids[1])]

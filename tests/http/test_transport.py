@@ -10,7 +10,9 @@ from __future__ import annotations
 import anyio
 import httpx2
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
+from shared.http import TokenInQueryGuard, names_a_token
 from tests.helpers import snapshot
 from tests.http.conftest import ExtraServer
 from tests.http.expect import assert_unauthorized
@@ -125,6 +127,42 @@ async def test_a_token_in_the_query_string_is_refused_with_400(stack: Stack) -> 
         # Even alongside a valid header: the request is malformed.
         posted = await http.post(inventory.url, params={"access_token": token}, json={}, headers=bearer(token))
         assert (posted.status_code, posted.json()) == (400, expected)
+        # Every spelling a decoder behind us might read as `access_token`, with or without a valid header.
+        for spelling in ENCODED_TOKEN_NAMES:
+            for headers in ({}, bearer(token)):
+                response = await http.post(f"{inventory.url}?{spelling}={token}", json={}, headers=headers)
+                assert (response.status_code, response.json()) == (400, expected), spelling
+
+
+ENCODED_TOKEN_NAMES = ["access%5Ftoken", "access%5ftoken", "%61ccess_token", "access_toke%6E", "access%255Ftoken",
+                       "ACCESS_TOKEN", "x=1&access%5Ftoken"]  # fmt: skip
+
+
+@pytest.mark.parametrize("spelling", [*ENCODED_TOKEN_NAMES, "access_token%3D"])
+async def test_the_guard_blanks_the_query_before_anything_can_log_it(spelling: str) -> None:
+    seen: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a request with a token in its query reached the app")
+
+    async def send(message: Message) -> None:
+        seen.append(message.get("body", b""))
+
+    scope = {"type": "http", "method": "GET", "path": "/mcp", "query_string": f"{spelling}=at-secret-1".encode(),
+             "headers": []}  # fmt: skip
+    await TokenInQueryGuard(app)(scope, _no_body, send)
+    assert scope["query_string"] == b"REDACTED"  # what uvicorn's access log prints
+    assert b"at-secret-1" not in b"".join(seen) and b"invalid_request" in seen[-1]
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_only_a_token_parameter_is_refused() -> None:
+    assert not names_a_token(b"cursor=abc%3D%3D&q=100%25")
+    assert names_a_token(b"access%2525255Ftoken=x") is False  # four levels of encoding: no decoder goes so far
+    assert names_a_token(b"access%25255Ftoken=x")
 
 
 async def test_one_tenants_flood_gets_429_while_the_other_tenant_is_served(

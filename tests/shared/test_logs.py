@@ -123,6 +123,11 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Logs]:
         ('{"password": "p w", "client_secret": "cs-9", "user": "u"}', "cs-9", '"user": "u"'),
         ("grant_type=refresh_token&refresh_token=rt-77&client_id=c", "rt-77", "grant_type=refresh_token&"),
         ("GET /mcp?access_token=at-55 HTTP/1.1", "at-55", "GET /mcp?access_token=*** HTTP/1.1"),
+        ("GET /mcp?access_toke%6E=at-56 HTTP/1.1", "at-56", "GET /mcp?access_toke%6E=*** HTTP/1.1"),
+        ("GET /mcp?a=1&access_token%3Dat-57 HTTP/1.1", "at-57", "GET /mcp?a=1&access_token%3D*** HTTP/1.1"),
+        ("GET /mcp?%2561ccess%255Ftoken=at-58&b=2", "at-58", "&b=2"),
+        ("ALTER ROLE inventory_svc LOGIN PASSWORD 'pw-59' CONNECTION LIMIT 20", "pw-59", "CONNECTION LIMIT 20"),
+        ("alter role x with password 'it''s-pw-60'", "s-pw-60", "alter role x with password '***'"),
         ("key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----", "MHcCAQEE", "key: "),
     ],
 )
@@ -293,7 +298,7 @@ def http_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpStack]:
         idp.served.stop()
 
 
-async def test_a_safe_incoming_request_id_is_echoed_and_names_every_record_of_that_request(
+async def test_a_safe_incoming_request_id_is_kept_apart_from_the_servers_own(
     http_stack: HttpStack, json_logs: Logs
 ) -> None:
     token = mint(http_stack.idp, user="alice@acme", server="inventory")
@@ -302,16 +307,19 @@ async def test_a_safe_incoming_request_id_is_echoed_and_names_every_record_of_th
             http, http_stack.server.url, token, "list_warehouses", headers={"X-Request-Id": "gw-2f1c.a_9"}
         )
 
-    assert answer.headers["x-request-id"] == "gw-2f1c.a_9"
-    mine = [record for record in json_logs() if record.get("request_id") == "gw-2f1c.a_9"]
+    request_id = answer.headers["x-request-id"]
+    assert MINTED_ID.fullmatch(request_id), request_id  # the server's own, never the caller's
+    mine = [record for record in json_logs() if record.get("request_id") == request_id]
     errors = [record for record in mine if record["level"] == "ERROR"]
     assert errors, "the failed tool call logged no error under the request's id"
     assert any(record["logger"] == "uvicorn.access" for record in mine)
+    assert all(record["client_request_id"] == "gw-2f1c.a_9" for record in mine)
+    assert not [record for record in json_logs() if record.get("request_id") == "gw-2f1c.a_9"]
     assert_no_secret(json_logs(), {token, DB_PASSWORD, http_stack.dsn})
 
 
 @pytest.mark.parametrize("incoming", [None, "", "x" * 65, "two words", "id;drop", "../../etc", "a\tb"])
-async def test_an_unsafe_or_missing_request_id_is_replaced_by_a_fresh_one(
+async def test_an_unsafe_or_missing_request_id_is_dropped(
     http_stack: HttpStack, json_logs: Logs, incoming: str | None
 ) -> None:
     token = mint(http_stack.idp, user="alice@acme", server="inventory")
@@ -321,7 +329,8 @@ async def test_an_unsafe_or_missing_request_id_is_replaced_by_a_fresh_one(
 
     request_id = answer.headers["x-request-id"]
     assert MINTED_ID.fullmatch(request_id), request_id
-    assert any(record.get("request_id") == request_id for record in json_logs())
+    mine = [record for record in json_logs() if record.get("request_id") == request_id]
+    assert mine and not [record for record in mine if "client_request_id" in record]
 
 
 async def test_refusals_carry_a_request_id_and_bad_tokens_leave_no_trace_in_the_logs(
@@ -335,6 +344,7 @@ async def test_refusals_carry_a_request_id_and_bad_tokens_leave_no_trace_in_the_
             answers.append(await call_tool(http, url, token, "list_warehouses"))
         valid = mint(idp, user="alice@acme", server="inventory")
         answers.append(await http.get(url, params={"access_token": valid}))  # 400: tokens only in headers
+        answers.append(await http.get(f"{url}?access_toke%6E={valid}"))  # 400, however the name is spelled
         answers.append(await list_tools(http, url, valid, headers={"Origin": "http://evil.example"}))  # 403
         answers.append(await http.post(url, json={}, headers={**bearer(valid), "Host": "evil.example"}))  # 421
         answers.append(await call_tool(http, url, valid, "list_warehouses"))  # the database error path
