@@ -37,6 +37,7 @@ from shared.errors import TemporarilyUnavailableError, database_unavailable, sco
 from shared.idempotency import ARGUMENT as IDEMPOTENCY_KEY
 from shared.idempotency import Answer, KeyedCall, keyed_call
 from shared.identity import Identity, IdentityError
+from shared.prompts import UnknownPromptRefusal
 from shared.request_id import RequestContextMiddleware, current_request_id
 from shared.settings import ServerSettings
 
@@ -267,5 +268,5 @@ def register_tools(
         rules[function.__name__] = spec.rule
     gate = ToolGate(server, rules, settings.offers_tool if settings is not None else None)
     # The request context first, so the gate's records and every log line carry the request id.
-    server.middleware.extend([RequestContextMiddleware(), gate])
+    server.middleware.extend([RequestContextMiddleware(), gate, UnknownPromptRefusal(server)])
     return gate

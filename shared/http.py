@@ -56,6 +56,7 @@ from shared.audit import CallAudit
 from shared.audit_unreadable import UNREADABLE_DETAIL, unreadable_tool_call
 from shared.authz import ToolRule
 from shared.caller import identity_from_claims, running_state
+from shared.header_values import TrimmedHeaderValues
 from shared.identity import Identity, IdentityError
 from shared.request_id import RequestIdMiddleware, current_request_id
 from shared.sessions import SessionQuota
@@ -392,5 +393,6 @@ def build_http_app(
     # Ours replaces the SDK app's lifespan (it runs the same session manager), so no second Starlette
     # app has to wrap the SDK's just to hold it: one router and one error middleware less per request.
     sdk_app.router.lifespan_context = lifespan
-    # Outermost, so every answer (refusals included) carries X-Request-Id and every log record its id.
-    return RequestIdMiddleware(TokenInQueryGuard(HostOriginGuard(sdk_app, security)))
+    # Outermost, so every answer (refusals included) carries X-Request-Id and every log record its id;
+    # around it only the header trimming, so every check reads the values HTTP means.
+    return TrimmedHeaderValues(RequestIdMiddleware(TokenInQueryGuard(HostOriginGuard(sdk_app, security))))
