@@ -2,7 +2,8 @@
 # Run the official MCP conformance suite's server scenarios against a real server over HTTP, with a
 # bearer token from the dev authorization server injected into every request.
 #
-#   bash scripts/conformance.sh
+#   bash scripts/conformance.sh                                  # both eras
+#   CONFORMANCE_REVISIONS=2026-07-28 bash scripts/conformance.sh # one
 #
 # What it does, in order:
 #   1. installs Node 22 (from npm's `node` package) into .tools/node22 and the suite into .tools/conf,
@@ -11,10 +12,12 @@
 #      `db init` and `db seed` (or uses SUPPLYCHAIN_TEST_DATABASE_URL, as the tests do, if set);
 #   3. on two free loopback ports: starts the dev IdP and the inventory server over HTTP, the server
 #      trusting that IdP and the IdP naming that server's URL as the token audience;
-#   4. mints a token for alice@acme (inventory:read and inventory:reorder) and runs the suite with
-#      scripts/conformance/inject-auth.mjs preloaded and scripts/conformance/baseline.yml as the
-#      expected failures. The suite exits non-zero if a scenario outside the baseline fails, or if a
-#      baseline entry now passes (the baseline is then stale);
+#   4. mints a token for alice@acme (inventory:read and inventory:reorder), checks that
+#      scripts/conformance/inject-auth.mjs puts it on every way the suite sends requests
+#      (check-injection.mjs), then, for each requirement set (2025-11-25, 2026-07-28), runs the suite
+#      with that preload and scripts/conformance/baseline-<set>.yml as the expected failures, plus
+#      the unscored scenarios we hold the servers to. A set fails if a scenario outside its baseline
+#      fails, if a baseline entry now passes (the baseline is then stale), or if any check saw a 401;
 #   5. stops everything it started and deletes the temporary folder, whatever happened.
 set -euo pipefail
 
@@ -197,6 +200,9 @@ held_scenarios() {
 }
 
 export MCP_SERVER_URL="$SERVER_URL"   # inject-auth.mjs sends the token to this origin only
+export CONFORMANCE_SUITE="$SUITE"     # and resolves undici from the suite's own dependencies
+# Every way the suite sends requests must carry the token (else a probe reads our 401 as its answer).
+node --import "$HERE/inject-auth.mjs" "$HERE/check-injection.mjs" >&2 || die "the token injection does not cover every request"
 STATUS=0
 for REVISION in $REVISIONS; do
     BASELINE="$HERE/baseline-$REVISION.yml"

@@ -23,8 +23,8 @@ if (!token || !serverUrl) {
 const serverOrigin = new URL(serverUrl).origin;
 const bearer = `Bearer ${token}`;
 
-// The suite's own copy of undici (resolved from the suite's entry point, process.argv[1]).
-const suiteRequire = createRequire(process.argv[1]);
+// The suite's own copy of undici, resolved from its entry point ($CONFORMANCE_SUITE, or the script run).
+const suiteRequire = createRequire(process.env.CONFORMANCE_SUITE ?? process.argv[1]);
 const undici = await import(pathToFileURL(suiteRequire.resolve("undici")).href);
 
 const isServerOrigin = (origin) => {
