@@ -3,10 +3,13 @@
 Every tool a server registers has a `ToolRule` naming the scope it needs. The gate is an MCP
 middleware around every request:
 
-- `tools/list` shows the caller only the tools its scopes allow and the deployment offers
-  (read-only mode, `SUPPLYCHAIN_TOOLS`), each schema closed with `additionalProperties: false`;
+- `tools/list` shows the caller every tool its *roles* allow (not only what its token holds now, so
+  a model can pick a tool and the call steps up) and the deployment offers (read-only mode,
+  `SUPPLYCHAIN_TOOLS`), each schema closed with `additionalProperties: false`; a tool no role of the
+  caller allows stays hidden;
 - `tools/call` refuses a tool with no rule (fail closed), a tool the deployment withholds, a caller
-  without the tool's scope (JSON-RPC error naming the scope), and arguments the tool does not declare
+  without the tool's scope (JSON-RPC error naming the scope; over HTTP the 403 step-up of `shared.http`
+  answers first when the roles allow the scope), and arguments the tool does not declare
   (a tool error); every call, refused or not, leaves one audit record (`shared.audit`);
 - a side-effecting call with an `idempotency_key` that was already used is answered from the key
   (`shared.idempotency`) before any human is asked.
@@ -37,6 +40,7 @@ from shared.errors import TemporarilyUnavailableError, database_unavailable, sco
 from shared.idempotency import ARGUMENT as IDEMPOTENCY_KEY
 from shared.idempotency import Answer, KeyedCall, keyed_call
 from shared.identity import Identity, IdentityError
+from shared.policy import reading_scope
 from shared.prompts import UnknownPromptRefusal
 from shared.request_id import RequestContextMiddleware, current_request_id
 from shared.settings import ServerSettings
@@ -231,7 +235,7 @@ class ToolGate:
         for tool in result.get("tools", []):
             rule = self._rules.get(tool["name"])
             offered = rule is not None and self._offers(tool["name"], side_effect=rule.side_effect) is None
-            if rule is not None and offered and identity.has_scope(rule.scope):
+            if rule is not None and offered and identity.roles_allow(rule.scope):
                 visible.append({**tool, "inputSchema": {**tool["inputSchema"], "additionalProperties": False}})
         return {**result, "tools": visible}
 
@@ -241,6 +245,14 @@ def _first_text(wire: Mapping[str, Any]) -> str | None:
         if isinstance(block, dict) and block.get("type") == "text":
             return str(block.get("text", ""))
     return None
+
+
+def _with_step_up_note(function: Callable[..., Any], scope: str, server_name: str) -> str:
+    """The tool's docstring, plus a sentence telling the model when calling it may ask for more access."""
+    description = function.__doc__ or ""
+    if scope == reading_scope(server_name):
+        return description  # clients are asked for the reading scope first (the 401 challenge)
+    return f"{description.rstrip()} Needs the {scope} permission; the server asks for it when called."
 
 
 def register_tools(
@@ -264,7 +276,8 @@ def register_tools(
             raise RuntimeError(f"tool {function.__name__!r}: a side effect without an {IDEMPOTENCY_KEY} parameter")
         if spec.rule.side_effect == bool(spec.annotations.read_only_hint):
             raise RuntimeError(f"tool {function.__name__!r}: readOnlyHint contradicts side_effect")
-        server.add_tool(function, title=spec.title, annotations=spec.annotations)
+        description = _with_step_up_note(function, spec.rule.scope, server.name)
+        server.add_tool(function, title=spec.title, description=description, annotations=spec.annotations)
         rules[function.__name__] = spec.rule
     gate = ToolGate(server, rules, settings.offers_tool if settings is not None else None)
     # The request context first, so the gate's records and every log line carry the request id.

@@ -15,10 +15,14 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
   - the 401 challenge, carrying the server's reading scope as the `scope` to ask for first;
   - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
     flood leaves the others alone;
-  - the step-up challenge: a `tools/call` whose scope the token lacks gets 403 with
-    `WWW-Authenticate: Bearer error="insufficient_scope", scope="<needed>", resource_metadata=...`,
-    and, since the MCP layer never sees that call, the gate writes its audit record itself, through the
-    running server's engine (`shared.caller.running_state`, found by the settings object);
+  - the step-up challenge: a `tools/call` whose scope the token lacks but the caller's roles allow
+    gets 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="<held> <needed>", ...`:
+    the scopes the token already holds on this server plus the one needed (MCP 2025-11-25), so a
+    client that re-authorizes with exactly that list keeps what it had. Every scope in it is re-derived
+    from the roles (`shared.policy`), so a challenge never asks for more than they allow; a scope the
+    roles do not allow is not challenged (re-authorizing cannot help) and the tool gate refuses the call
+    with its JSON-RPC scope error. Since the MCP layer never sees a challenged call, the gate writes its
+    audit record itself, through the running server's engine (`shared.caller.running_state`);
 - metadata that lists the scopes this server understands;
 - `GET /healthz` for the gateway's health checks: unauthenticated, and it says only "ok";
 - the issuer's keys (re-read every `KEY_REFRESH_SECONDS`) and revocation list, fetched in the
@@ -58,6 +62,7 @@ from shared.authz import ToolRule
 from shared.caller import identity_from_claims, running_state
 from shared.header_values import TrimmedHeaderValues
 from shared.identity import Identity, IdentityError
+from shared.policy import reading_scope
 from shared.request_id import RequestIdMiddleware, current_request_id
 from shared.sessions import SessionQuota
 from shared.settings import ServerSettings
@@ -197,7 +202,8 @@ class HttpGate:
         self.offers = settings.offers_tool
         self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(settings.resource_url)))
         # This server's own reading scope: not audit:read or :approve, which only auditors and approvers need.
-        self.initial_scope = f"{settings.server_name}:read"
+        self.initial_scope = reading_scope(settings.server_name)
+        self.server_scopes = frozenset(rule.scope for rule in self.rules.values())
         self.limit = parse_rate_limit(settings.rate_limit)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
@@ -210,7 +216,7 @@ class HttpGate:
             await self._unauthorized(scope, receive, send)
             return
         try:
-            identity = identity_from_claims(user.access_token.claims or {})
+            identity = identity_from_claims(user.access_token.claims or {}, read_only_mode=self.settings.read_only)
         except IdentityError:
             await self.app(scope, receive, send)
             return
@@ -228,20 +234,28 @@ class HttpGate:
         if needed is None and (unreadable := unreadable_tool_call(body)) is not None:
             # The SDK will answer a parse error; the call still leaves its record (`shared.audit_unreadable`).
             await self._record_refusal(identity, *unreadable, detail=UNREADABLE_DETAIL)
-        if needed is not None and not identity.has_scope(needed):
+        if needed is not None and not identity.has_scope(needed) and identity.roles_allow(needed):
             params = json.loads(body)["params"]  # a tools/call message: `_scope_needed` parsed it already
             arguments = params.get("arguments")
             arguments = arguments if isinstance(arguments, dict) else {}
             await self._record_refusal(identity, params["name"], arguments, detail=f"missing scope {needed}")
-            challenge = (
-                f'Bearer error="insufficient_scope", scope="{needed}", resource_metadata="{self.metadata_url}", '
-                f'error_description="this call requires scope {needed}"'
-            )
-            await _json_response(
-                403, {"error": "insufficient_scope", "scope": needed}, {"WWW-Authenticate": challenge}
-            )(scope, receive, send)
+            await self._step_up(identity, needed)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
+
+    def _step_up(self, identity: Identity, needed: str) -> ASGIApp:
+        """403 asking for the scopes the token holds on this server plus `needed`, all allowed by the roles.
+
+        Clients re-authorize with exactly the challenged list (the TypeScript SDK does): naming only the
+        missing scope would trade the token's reading scope for it, and the next read would step up again.
+        """
+        wanted = {held for held in identity.scopes & self.server_scopes if identity.roles_allow(held)} | {needed}
+        scopes = " ".join(sorted(wanted))
+        challenge = (
+            f'Bearer error="insufficient_scope", scope="{scopes}", resource_metadata="{self.metadata_url}", '
+            f'error_description="this call requires scope {needed}"'
+        )
+        return _json_response(403, {"error": "insufficient_scope", "scope": scopes}, {"WWW-Authenticate": challenge})
 
     async def _unauthorized(self, scope: Scope, receive: Receive, send: Send) -> None:
         """401 with the challenge the MCP spec asks for, naming the least scope that is useful here.

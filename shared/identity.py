@@ -24,13 +24,18 @@ class IdentityError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A verified caller: tenant, user, roles and the scopes those roles allow."""
+    """A verified caller: tenant, user, roles, the scopes it holds now and the scopes its roles allow.
+
+    `scopes` is what this call may use (the token's scopes that the roles allow). `allowed_scopes` is
+    every scope the roles allow, so also what a step-up could add; it never grants anything itself.
+    """
 
     tenant_id: str
     user_id: str
     roles: frozenset[str]
     scopes: frozenset[str]
     client_id: str = "local"
+    allowed_scopes: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):
@@ -41,6 +46,10 @@ class Identity:
     def has_scope(self, scope: str) -> bool:
         """True when this caller may use `scope`."""
         return scope in self.scopes
+
+    def roles_allow(self, scope: str) -> bool:
+        """True when the caller's roles allow `scope`, whether or not it holds it now (step-up)."""
+        return scope in self.allowed_scopes
 
 
 def identity_from_roles(
@@ -57,10 +66,12 @@ def identity_from_roles(
         allowed = scopes_for_roles(roles)
     except UnknownRoleError as exc:
         raise IdentityError(str(exc)) from None
-    scopes = allowed if requested_scopes is None else effective_scopes(requested_scopes, roles)
     if read_only_mode:
-        scopes = read_only(scopes)
-    return Identity(tenant_id=tenant_id, user_id=user_id, roles=roles, scopes=scopes, client_id=client_id)
+        allowed = read_only(allowed)
+    scopes = allowed if requested_scopes is None else effective_scopes(requested_scopes, roles) & allowed
+    return Identity(
+        tenant_id=tenant_id, user_id=user_id, roles=roles, scopes=scopes, client_id=client_id, allowed_scopes=allowed
+    )
 
 
 def local_identity_from_env(env: Mapping[str, str] | None = None, *, read_only_mode: bool = False) -> Identity:

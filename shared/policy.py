@@ -64,6 +64,11 @@ def effective_scopes(requested: Iterable[str], roles: Iterable[str]) -> frozense
     return frozenset(requested) & allowed
 
 
+def reading_scope(server: str) -> str:
+    """The scope a client is asked for first on `server`; any other scope there is reached by step-up."""
+    return f"{server}:read"
+
+
 def read_only(scopes: Iterable[str]) -> frozenset[str]:
     """Only the reading scopes: what a server started with `--read-only` honours."""
     return frozenset(scope for scope in scopes if scope.endswith(":read"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx2
 
-from tests.http.rpc import challenge
+from tests.http.rpc import challenge, error_of
 from tests.http.stack import Server
 
 # The 401 challenge offers the reading scope only; writing scopes are asked for by step-up (403).
@@ -28,13 +28,22 @@ def assert_unauthorized(response: httpx2.Response, server: Server) -> None:
     assert response.json() == UNAUTHORIZED_BODY
 
 
-def assert_step_up(response: httpx2.Response, server: Server, scope: str) -> None:
-    """403 `insufficient_scope` naming exactly the scope the call needs (the step-up challenge)."""
+def assert_step_up(response: httpx2.Response, server: Server, *, needed: str, scope: str) -> None:
+    """403 `insufficient_scope`: the exact challenge, whose `scope` is what the token holds on `server` plus
+    `needed` (MCP 2025-11-25), so a client that re-authorizes with exactly that list keeps what it had."""
     assert response.status_code == 403, (response.status_code, response.text)
-    assert challenge(response) == {
-        "error": "insufficient_scope",
-        "scope": scope,
-        "resource_metadata": server.metadata_url,
-        "error_description": f"this call requires scope {scope}",
-    }
+    assert response.headers["www-authenticate"] == (
+        f'Bearer error="insufficient_scope", scope="{scope}", resource_metadata="{server.metadata_url}", '
+        f'error_description="this call requires scope {needed}"'
+    )
     assert response.json() == {"error": "insufficient_scope", "scope": scope}
+
+
+def assert_scope_refused(response: httpx2.Response, tool: str, needed: str) -> None:
+    """No step-up (the roles do not allow `needed`): the tool gate's JSON-RPC scope error, no challenge."""
+    assert response.status_code == 200, (response.status_code, response.text)
+    assert "www-authenticate" not in response.headers
+    assert error_of(response) == {
+        "code": -32003,
+        "message": f"insufficient_scope: {tool} requires scope {needed!r}",
+    }

@@ -96,14 +96,27 @@ def challenge(response: httpx2.Response) -> dict[str, str]:
     return dict(_PARAM.findall(header))
 
 
-def result_of(response: httpx2.Response) -> dict[str, Any]:
-    """The JSON-RPC result of a 200 answer (JSON, or the one `message` event of an SSE stream)."""
+def message_of(response: httpx2.Response) -> dict[str, Any]:
+    """The JSON-RPC message of a 200 answer (JSON, or the last `message` event of an SSE stream)."""
     assert response.status_code == 200, (response.status_code, response.text)
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         data = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
         message: dict[str, Any] = httpx2.Response(200, content=data[-1]).json()
     else:
         message = response.json()
+    return message
+
+
+def result_of(response: httpx2.Response) -> dict[str, Any]:
+    """The JSON-RPC result of a 200 answer."""
+    message = message_of(response)
     assert "result" in message, message
     result: dict[str, Any] = message["result"]
     return result
+
+
+def error_of(response: httpx2.Response) -> dict[str, Any]:
+    """The JSON-RPC error of a 200 answer (code and message; `data`, if any, left out)."""
+    message = message_of(response)
+    assert "error" in message, message
+    return {key: value for key, value in message["error"].items() if key in ("code", "message")}

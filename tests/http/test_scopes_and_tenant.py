@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import Human, admin_rows, snapshot
 from tests.http.clients import mcp_client
-from tests.http.expect import assert_step_up
+from tests.http.expect import assert_scope_refused, assert_step_up
 from tests.http.rpc import call_tool, list_tools, result_of
 from tests.http.stack import Stack
 from tests.http.tokens import claims_of, flow_token, mint, sign
@@ -35,17 +35,22 @@ async def test_step_up_from_read_to_reorder_scope(stack: Stack, admin_url: str) 
     read_only = granted["access_token"]
     before = await snapshot(admin_url, "inventory")
 
-    # With only inventory:read, tools/list shows the reading tools, and a reorder is a 403 step-up.
+    # With only inventory:read, tools/list shows every tool alice's role allows (a model can pick a
+    # reorder), and calling one is a 403 step-up asking for what the token holds plus the reorder scope.
     async with mcp_client(inventory.url, read_only, mode="legacy") as client:
-        assert sorted(tool.name for tool in (await client.list_tools()).tools) == READ_TOOLS
+        assert sorted(tool.name for tool in (await client.list_tools()).tools) == ALL_TOOLS
     async with httpx2.AsyncClient(timeout=10) as http:
         assert_step_up(
-            await call_tool(http, inventory.url, read_only, "create_reorder", REORDER), inventory, "inventory:reorder"
+            await call_tool(http, inventory.url, read_only, "create_reorder", REORDER),
+            inventory,
+            needed="inventory:reorder",
+            scope="inventory:read inventory:reorder",
         )
         assert_step_up(
             await call_tool(http, inventory.url, read_only, "cancel_reorder", {"reorder_id": "ro_" + "0" * 20}),
             inventory,
-            "inventory:reorder",
+            needed="inventory:reorder",
+            scope="inventory:read inventory:reorder",
         )
     assert await snapshot(admin_url, "inventory") == before
 
@@ -66,7 +71,8 @@ async def test_step_up_from_read_to_reorder_scope(stack: Stack, admin_url: str) 
 
 
 async def test_scope_the_role_may_not_hold_is_ignored(stack: Stack, admin_url: str) -> None:
-    """ana@acme is an analyst: a token claiming inventory:reorder, signed with the real key, still cannot reorder."""
+    """ana@acme is an analyst: a token claiming inventory:reorder, signed with the real key, still cannot reorder,
+    and is not invited to step up to it (no re-authorization could grant it)."""
     inventory = stack["inventory"]
     claims = claims_of(mint(stack.idp, user="ana@acme", server="inventory"))
     assert claims["roles"] == ["analyst"]
@@ -75,7 +81,7 @@ async def test_scope_the_role_may_not_hold_is_ignored(stack: Stack, admin_url: s
     async with httpx2.AsyncClient(timeout=10) as http:
         response = await call_tool(http, inventory.url, escalated, "create_reorder", REORDER)
         listed = result_of(await list_tools(http, inventory.url, escalated))
-    assert_step_up(response, inventory, "inventory:reorder")
+    assert_scope_refused(response, "create_reorder", "inventory:reorder")
     assert sorted(tool["name"] for tool in listed["tools"]) == READ_TOOLS
     assert await snapshot(admin_url, "inventory") == before
 
@@ -87,7 +93,7 @@ async def test_an_unknown_role_in_the_token_grants_nothing(stack: Stack, admin_u
     before = await snapshot(admin_url, "inventory")
     async with httpx2.AsyncClient(timeout=10) as http:
         response = await call_tool(http, inventory.url, forged, "create_reorder", REORDER)
-    assert_step_up(response, inventory, "inventory:reorder")
+    assert_scope_refused(response, "create_reorder", "inventory:reorder")
     assert await snapshot(admin_url, "inventory") == before
 
 
@@ -133,7 +139,7 @@ async def test_a_step_up_refusal_leaves_its_audit_record(stack: Stack, admin_url
     last = (await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM inventory.audit_log"))[0][0]
     async with httpx2.AsyncClient(timeout=10) as http:
         response = await call_tool(http, inventory.url, read_only, "create_reorder", REORDER)
-    assert_step_up(response, inventory, "inventory:reorder")
+    assert_step_up(response, inventory, needed="inventory:reorder", scope="inventory:read inventory:reorder")
     records = await admin_rows(
         admin_url,
         "SELECT tenant_id, user_id, transport, tool, decision, outcome, detail, request_id, arguments "
