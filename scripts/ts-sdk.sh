@@ -15,7 +15,16 @@ SDK_VERSION="~1.32.2"
 log() { printf '[ts-sdk] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-command -v npm >/dev/null 2>&1 || die "npm is needed to install Node 22 and the SDK; install Node.js and npm first"
+# As scripts/conformance.sh: a fresh machine normally has Node 20 and npm; install them from the
+# distribution only if neither exists and we may (root). Node 20's npm is enough to fetch Node 22.
+if ! command -v npm >/dev/null 2>&1; then
+    if ! command -v node >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "no node and no npm: installing them with apt-get"
+        apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+    else
+        die "npm is needed to install Node 22 and the SDK; install Node.js and npm first"
+    fi
+fi
 
 NODE22="$NODE_DIR/node_modules/node/bin/node"
 if [[ "$("$NODE22" --version 2>/dev/null)" != v22.* ]]; then

@@ -14,14 +14,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from fixtures.tenants import DEV_PASSWORDS
 from tests.helpers import admin_rows
 from tests.http.stack import Stack
 from tests.interop.conftest import TypeScriptSdk
-
-pytestmark = pytest.mark.usefixtures("seeded")
 
 SCRIPT = Path(__file__).with_name("ts_client.mjs")
 USER = "alice@acme"
@@ -49,7 +45,7 @@ def run_client(ts_sdk: TypeScriptSdk, url: str) -> dict[str, object]:
 
 
 async def test_typescript_sdk_host_steps_up_once_and_keeps_reading(
-    ts_sdk: TypeScriptSdk, inventory_stack: Stack, admin_url: str
+    ts_sdk: TypeScriptSdk, seeded: None, inventory_stack: Stack, admin_url: str
 ) -> None:
     inventory = inventory_stack["inventory"]
     before = await admin_rows(admin_url, "SELECT id FROM inventory.reorders")
