@@ -62,6 +62,17 @@ def test_read_only_mode_keeps_only_reading_scopes() -> None:
     assert manager.scopes == {"inventory:read", "logistics:read", "returns:read"}
 
 
+def test_a_token_identity_holds_its_scopes_and_knows_what_its_roles_would_allow() -> None:
+    """What a step-up could add is the roles' scopes, never a claimed scope the roles do not allow."""
+    claims = {"tenant_id": "acme", "sub": "alice@acme", "roles": ["supply_chain_manager", "owner"]}
+    alice = identity_from_claims({**claims, "scope": "inventory:read payments:refund"})
+    assert alice.scopes == {"inventory:read"}
+    assert alice.roles_allow("inventory:reorder") and not alice.has_scope("inventory:reorder")
+    assert not alice.roles_allow("payments:refund") and not alice.roles_allow("audit:read")
+    read_only = identity_from_claims({**claims, "scope": "inventory:read inventory:reorder"}, read_only_mode=True)
+    assert read_only.scopes == {"inventory:read"} and not read_only.roles_allow("inventory:reorder")
+
+
 def test_local_identity_needs_every_variable_and_known_roles() -> None:
     env = {"SUPPLYCHAIN_TENANT": "acme", "SUPPLYCHAIN_USER": "rita@acme", "SUPPLYCHAIN_ROLES": "returns_agent, analyst"}
     identity = local_identity_from_env(env)
