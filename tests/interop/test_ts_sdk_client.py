@@ -49,7 +49,9 @@ async def test_typescript_sdk_host_steps_up_once_and_keeps_reading(
 ) -> None:
     inventory = inventory_stack["inventory"]
     before = await admin_rows(admin_url, "SELECT id FROM inventory.reorders")
+    idp_before = dict(inventory_stack.idp.requests)
     report = run_client(ts_sdk, inventory.url)
+    idp_calls = {path: inventory_stack.idp.requests[path] - idp_before.get(path, 0) for path in ("/register", "/token")}
     after = await admin_rows(admin_url, "SELECT id, tenant_id, sku, warehouse_code, quantity, requested_by, status "
                              "FROM inventory.reorders WHERE id NOT IN (SELECT unnest(CAST(:ids AS text[])))",
                              ids=[row[0] for row in before])  # fmt: skip
@@ -71,6 +73,7 @@ async def test_typescript_sdk_host_steps_up_once_and_keeps_reading(
     ]
     # One registration, one login, two consents: the first for reading, the second for the step-up.
     assert report["registrations"] == 1 and report["logins"] == 1 and report["consents"] == 2
+    assert idp_calls == {"/register": 1, "/token": 2}  # the authorization server saw the same: two codes redeemed
     assert report["authorizations"] == [{"scope": "inventory:read"}, {"scope": "inventory:read inventory:reorder"}]
     assert report["tokens"] == [
         {"scope": "inventory:read", "refreshToken": False},
