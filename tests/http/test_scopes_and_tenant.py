@@ -175,7 +175,7 @@ async def test_a_client_cannot_choose_the_request_id_of_its_audit_records(stack:
         served = await call_tool(http, inventory.url, token, "list_warehouses", headers=chosen)
         stepped_up = await call_tool(http, inventory.url, read_only, "create_reorder", REORDER, headers=chosen)
     assert result_of(served)["isError"] is False
-    assert_step_up(stepped_up, inventory, "inventory:reorder")
+    assert_step_up(stepped_up, inventory, needed="inventory:reorder", scope="inventory:read inventory:reorder")
     ids = [served.headers["X-Request-Id"], stepped_up.headers["X-Request-Id"]]
     assert "victims-request-id-1" not in ids and ids[0] != ids[1]
     records = await admin_rows(
