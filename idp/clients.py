@@ -1,10 +1,12 @@
 """OAuth clients of the dev authorization server.
 
-Two kinds:
+Three kinds:
 - *service clients* (confidential, `client_credentials` only), made by `supplychain idp add-client`,
   bound to one tenant and a set of roles, persisted in `$SUPPLYCHAIN_HOME/idp/clients.json` (0600)
   with only a hash of their secret; their `client_id` has the form `name-xxxxxxxx@tenant`, so as a
   token subject it is a well-formed user id of that tenant;
+- *sign-in clients* (confidential, authorization code only), made by `add_sign_in_client` for pages
+  that sign people in with OpenID Connect (the approval pages), persisted in the same file;
 - *dynamic clients* registered through RFC 7591 (Claude Desktop, the MCP Inspector), kept in memory;
   they use the authorization code flow only, so every token they get is a user's, after consent.
 
@@ -24,10 +26,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
-from idp.settings import idp_dir, private_dir
+from idp.settings import idp_dir, is_loopback_host, private_dir
 from shared.identity import TENANT_ID_PATTERN, USER_ID_PATTERN
 from shared.policy import scopes_for_roles
 
@@ -96,6 +99,16 @@ class Client(ClientMixin):
         return grant_type in self.grant_types
 
 
+def acceptable_redirect_uri(uri: object) -> bool:
+    """https anywhere, or http on loopback; no fragment, no userinfo."""
+    if not isinstance(uri, str) or len(uri) > 2000:
+        return False
+    parts = urlsplit(uri)
+    if parts.fragment or parts.username or parts.password or not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
+
+
 class ClientRegistry:
     """Service clients from the clients file (re-read when it changes) and dynamic clients in memory."""
 
@@ -134,7 +147,12 @@ def load_service_clients(path: Path) -> dict[str, Client]:
     entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8")).get("clients", [])
     clients = {}
     for entry in entries:
-        entry = {**entry, "grant_types": tuple(entry["grant_types"]), "roles": tuple(entry["roles"])}
+        entry = {
+            **entry,
+            "grant_types": tuple(entry["grant_types"]),
+            "roles": tuple(entry["roles"]),
+            "redirect_uris": tuple(entry.get("redirect_uris", ())),
+        }
         clients[entry["client_id"]] = Client(**entry)
     return clients
 
@@ -167,9 +185,38 @@ def add_service_client(*, name: str, tenant: str, roles: list[str], path: Path |
         roles=tuple(sorted(set(roles))),
         client_id_issued_at=int(time.time()),
     )
+    _append(path, client)
+    return client, secret
+
+
+def add_sign_in_client(*, name: str, redirect_uris: list[str], path: Path | None = None) -> tuple[Client, str]:
+    """Register a confidential OpenID Connect client (code + PKCE) that survives restarts; return it and its secret.
+
+    The secret is returned once and stored only as a hash. Raises `ValueError` on a bad name or redirect URI
+    (https, or http on loopback, as for dynamic registration).
+    """
+    path = path or clients_file()
+    if not _NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"client name {name!r}: 1-48 letters, digits, spaces, '.', '_' or '-'")
+    if not redirect_uris or not all(acceptable_redirect_uri(uri) for uri in redirect_uris):
+        raise ValueError("redirect URIs must be https, or http on a loopback address")
+    secret = secrets.token_urlsafe(32)
+    client = Client(
+        client_id=f"signin-{secrets.token_hex(12)}",
+        client_name=name,
+        token_endpoint_auth_method=CONFIDENTIAL_AUTH_METHODS[0],
+        grant_types=("authorization_code",),
+        redirect_uris=tuple(redirect_uris),
+        secret_hash=hash_secret(secret),
+        client_id_issued_at=int(time.time()),
+    )
+    _append(path, client)
+    return client, secret
+
+
+def _append(path: Path, client: Client) -> None:
     existing = json.loads(path.read_text(encoding="utf-8")).get("clients", []) if path.exists() else []
     _write_private(path, {"clients": [*existing, asdict(client)]})
-    return client, secret
 
 
 def _write_private(path: Path, document: dict[str, Any]) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import jwt
 from authlib.oauth2.rfc6749 import OAuth2Error, TokenMixin
@@ -24,24 +23,13 @@ from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpo
 from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from idp.clients import Client, hash_secret
-from idp.settings import is_loopback_host
+from idp.clients import Client, acceptable_redirect_uri, hash_secret
 from idp.store import RefreshToken
 from idp.tokens import verify_access_token
 
 CLIENT_GRANT_TYPES = {"authorization_code", "refresh_token"}
 MAX_REDIRECT_URIS = 10
 MAX_CLIENT_NAME = 100
-
-
-def acceptable_redirect_uri(uri: object) -> bool:
-    """https anywhere, or http on loopback; no fragment, no userinfo."""
-    if not isinstance(uri, str) or len(uri) > 2000:
-        return False
-    parts = urlsplit(uri)
-    if parts.fragment or parts.username or parts.password or not parts.hostname:
-        return False
-    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
 
 
 class RegistrationFull(OAuth2Error):

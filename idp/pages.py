@@ -60,21 +60,26 @@ def consent_page(
     client_name: str,
     client_id: str,
     scopes: list[str],
+    sign_in: bool,
     redirect_uri: str,
     resources: list[str],
     params: list[tuple[str, str]],
 ) -> HTMLResponse:
     """The consent form: who asks, for what, and where the answer goes."""
-    scope_items = "".join(f"<li><code>{_e(scope)}</code></li>" for scope in scopes) or (
-        "<li>nothing: your roles allow none of the requested scopes</li>"
-    )
-    resource_items = "".join(f"<li><code>{_e(resource)}</code></li>" for resource in resources) or (
-        "<li>any of the supply chain servers, one per token</li>"
-    )
+    asks = []
+    if sign_in:
+        asks.append("<p>to sign you in: it learns your user id, your organisation and your roles (OpenID Connect).</p>")
+    if scopes:
+        scope_items = "".join(f"<li><code>{_e(scope)}</code></li>" for scope in scopes)
+        resource_items = "".join(f"<li><code>{_e(resource)}</code></li>" for resource in resources) or (
+            "<li>any of the supply chain servers, one per token</li>"
+        )
+        asks.append(f"<p>to act for you with:</p><ul>{scope_items}</ul><p>on</p><ul>{resource_items}</ul>")
+    elif not sign_in:
+        asks.append("<ul><li>nothing: your roles allow none of the requested scopes</li></ul>")
     body = (
         f"<p>Signed in as <code>{_e(user_id)}</code>.</p>"
-        f"<p><strong>{_e(client_name)}</strong> (client <code>{_e(client_id)}</code>) asks to act for you with:</p>"
-        f"<ul>{scope_items}</ul><p>on</p><ul>{resource_items}</ul>"
+        f"<p><strong>{_e(client_name)}</strong> (client <code>{_e(client_id)}</code>) asks</p>{''.join(asks)}"
         f"<p>Your answer is sent to <code>{_e(redirect_uri)}</code>.</p>"
         f"<form method=post action=/authorize>{_hidden([('csrf_token', csrf_token), *params])}"
         "<button type=submit name=decision value=approve>Allow</button> "

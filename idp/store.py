@@ -19,7 +19,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, TokenMixin
+from authlib.oauth2.rfc6749 import TokenMixin
+from authlib.oidc.core import AuthorizationCodeMixin
 
 CODE_TTL_SECONDS = 60
 REFRESH_TOKEN_TTL_SECONDS = 8 * 3600
@@ -41,6 +42,8 @@ class AuthorizationCode(AuthorizationCodeMixin):
     resources: tuple[str, ...]  # empty: the authorization request named no resource, any server may be asked
     code_challenge: str
     code_challenge_method: str
+    auth_time: int  # when the user typed their password (the login session's), for the ID token
+    nonce: str | None = None  # OIDC: echoed in the ID token
     expires_at: float = field(default_factory=lambda: time.time() + CODE_TTL_SECONDS)
     used: bool = False
     family_id: str | None = None
@@ -50,6 +53,12 @@ class AuthorizationCode(AuthorizationCodeMixin):
 
     def get_scope(self) -> str:
         return " ".join(self.scopes)
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
 
 
 @dataclass
@@ -117,6 +126,10 @@ class IdpState:
                 self.revoke_family(found.family_id)
             return None
         return found
+
+    def nonce_used(self, client_id: str, nonce: str) -> bool:
+        """True when a live code of `client_id` already carries `nonce` (an OIDC replay)."""
+        return any(code.client_id == client_id and code.nonce == nonce for code in self.codes.values())
 
     def use_code(self, code: AuthorizationCode, family_id: str) -> None:
         """Mark a code spent (kept until it expires, so a replay is recognised)."""

@@ -28,6 +28,8 @@ from shared.policy import ALL_SCOPES, SERVERS, scopes_for_roles
 SERVER_WIDE_SCOPES = frozenset({"audit:read"})
 CLAIMS = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "tenant_id", "roles")
 DEV_CLI_CLIENT_ID = "supplychain-cli"
+OPENID_SCOPE = "openid"
+USERINFO_PATH = "/userinfo"
 
 
 class NoGrantableScope(ValueError):
@@ -72,17 +74,36 @@ def parse_scope(scope: str | None) -> list[str] | None:
     return scope.split() if scope and scope.strip() else None
 
 
+def consentable_scopes(*, requested: Iterable[str] | None, roles: Iterable[str]) -> frozenset[str]:
+    """What a consent may grant: the requested scopes the roles allow (all if none requested), and `openid`."""
+    allowed = scopes_for_roles(roles)
+    if requested is None:
+        return allowed
+    wanted = frozenset(requested)
+    return (allowed | {OPENID_SCOPE}) & wanted
+
+
 def issue_access_token(
-    *, settings: IdpSettings, keys: KeyRing, subject: Subject, client_id: str, server: str, scopes: tuple[str, ...]
+    *,
+    settings: IdpSettings,
+    keys: KeyRing,
+    subject: Subject,
+    client_id: str,
+    server: str | None,
+    scopes: tuple[str, ...],
 ) -> IssuedToken:
-    """Sign an access token for `subject`, valid on `server` only, carrying exactly `scopes`."""
+    """Sign an access token for `subject`, valid on `server` only, carrying exactly `scopes`.
+
+    `server=None` makes a sign-in (OIDC) token: its audience is this issuer's UserInfo endpoint,
+    which no MCP server accepts.
+    """
     now = int(time.time())
     jti = secrets.token_urlsafe(16)
     expires_at = now + settings.access_token_ttl_seconds
     claims: dict[str, Any] = {
         "iss": settings.issuer,
         "sub": subject.sub,
-        "aud": settings.resources[server],
+        "aud": settings.resources[server] if server is not None else settings.url(USERINFO_PATH),
         "exp": expires_at,
         "iat": now,
         "nbf": now,
