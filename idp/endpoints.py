@@ -133,7 +133,7 @@ def find_token(server: Any, token: str, hint: str | None) -> AccessTokenRecord |
             claims = verify_access_token(token, settings=server.settings, keys=server.keys)
         except jwt.PyJWTError:
             return None
-        return AccessTokenRecord(claims=claims, revoked=claims["jti"] in server.state.revoked)
+        return AccessTokenRecord(claims=claims, revoked=server.state.is_revoked(claims["jti"]))
 
     def as_refresh() -> RefreshToken | None:
         found: RefreshToken | None = server.state.find_refresh_token(token)

@@ -113,9 +113,9 @@ class _ResourceBoundGrant:
             "scope": " ".join(issued.scopes),
         }
         family = self.refresh_family()
+        state.record_access_token(family and family[0], issued.jti, issued.expires_at, request.client.client_id)
         if family is not None:
             family_id, consented, resources = family
-            state.record_access_token(family_id, issued.jti, issued.expires_at)
             if include_refresh_token and request.target is not None:  # a sign-in gets no refresh token
                 token["refresh_token"] = state.issue_refresh_token(
                     family_id=family_id,

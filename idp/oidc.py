@@ -113,7 +113,7 @@ def userinfo(server: Any, authorization: str | None) -> dict[str, Any]:
         claims = verify_access_token(token.strip(), settings=server.settings, keys=server.keys)
     except jwt.PyJWTError:
         raise UserInfoRefused("invalid_token", 401) from None
-    if claims["aud"] != server.settings.url(USERINFO_PATH) or claims["jti"] in server.state.revoked:
+    if claims["aud"] != server.settings.url(USERINFO_PATH) or server.state.is_revoked(claims["jti"]):
         raise UserInfoRefused("invalid_token", 401)
     if OPENID_SCOPE not in str(claims["scope"]).split():
         raise UserInfoRefused("insufficient_scope", 403)

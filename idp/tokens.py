@@ -21,6 +21,7 @@ import jwt
 
 from fixtures.tenants import USERS
 from idp.keys import ALGORITHM, KeyRing
+from idp.revocations import RevocationStore
 from idp.settings import IdpSettings
 from shared.policy import ALL_SCOPES, SERVERS, scopes_for_roles
 
@@ -153,4 +154,9 @@ def mint_access_token(*, user: str, server: str, scopes: list[str] | None) -> st
     issued = issue_access_token(
         settings=settings, keys=KeyRing(), subject=subject, client_id=DEV_CLI_CLIENT_ID, server=server, scopes=granted
     )
+    store = RevocationStore()  # recorded like the server's own tokens, so it can be revoked by client too
+    try:
+        store.record_issued(issued.jti, DEV_CLI_CLIENT_ID, issued.expires_at)
+    finally:
+        store.close()
     return issued.token
