@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,9 +34,10 @@ from idp.server import DevAuthorizationServer, HttpSnapshot, OAuthResponse
 from idp.sessions import Session, SessionStore, set_cookie
 from idp.settings import IdpSettings
 from idp.store import IdpState
-from idp.tokens import OPENID_SCOPE, USERINFO_PATH, consentable_scopes, fixture_subject, parse_scope
+from idp.tokens import OPENID_SCOPE, USERINFO_PATH, Subject, fixture_subject, offered_scopes, parse_scope
 
 _FORM_CONTROLS = ("csrf_token", "decision")
+_NOTHING_TO_ALLOW = "The user's roles allow none of the requested scopes on the requested resources."
 
 
 def _password_ok(user: str, password: str) -> bool:
@@ -90,6 +91,12 @@ def build_app(
         body = {"revoked": server.state.revocation_list(), "generated_at": int(time.time())}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
+    def offer(grant: Any, subject: Subject) -> frozenset[str]:
+        """The scopes this consent can grant (`openid` included), narrowed to the requested resources."""
+        resources = grant.request.payload.datalist.get("resource", [])
+        servers = [str(settings.server_for_resource(resource)) for resource in resources]
+        return offered_scopes(requested=parse_scope(grant.request.payload.scope), roles=subject.roles, servers=servers)
+
     def ask(session: Session, grant: Any, params: list[tuple[str, str]], query: str) -> Response:
         """The login form or the consent form for a valid authorization request (or a `prompt=none` error)."""
         silent = "none" in dict(params).get("prompt", "").split()
@@ -101,8 +108,7 @@ def build_app(
         if silent:  # consent is asked every time, so it cannot be given without a page
             raise ConsentRequiredError(redirect_uri=grant.redirect_uri, state=state)
         subject = fixture_subject(str(session.user_id))
-        requested = parse_scope(grant.request.payload.scope)
-        scopes = consentable_scopes(requested=requested, roles=subject.roles)
+        scopes = offer(grant, subject)
         client = grant.request.client
         return consent_page(
             csrf_token=session.csrf_token,
@@ -165,6 +171,10 @@ def build_app(
         except ValueError:
             return error_page("invalid_request", "The authorization request is malformed.", 400)
         approved = _text(form.get("decision")) == "approve"
+        if approved and not offer(grant, subject):  # the page offered no "Allow": a forged post
+            return authorization_failed(
+                AccessDeniedError(_NOTHING_TO_ALLOW, redirect_uri=grant.redirect_uri, state=grant.request.payload.state)
+            )
         grant.request.auth_time = session.auth_time
         response: OAuthResponse = server.create_authorization_response(
             request=grant.request, grant_user=subject if approved else None, grant=grant

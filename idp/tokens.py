@@ -84,6 +84,15 @@ def consentable_scopes(*, requested: Iterable[str] | None, roles: Iterable[str])
     return (allowed | {OPENID_SCOPE}) & wanted
 
 
+def offered_scopes(*, requested: Iterable[str] | None, roles: Iterable[str], servers: list[str]) -> frozenset[str]:
+    """What a consent can lead to: `consentable_scopes`, narrowed to the named servers' scopes if any are named."""
+    scopes = consentable_scopes(requested=requested, roles=roles)
+    if not servers:
+        return scopes
+    on_servers = frozenset().union(*(server_scopes(server) for server in servers))
+    return scopes & (on_servers | {OPENID_SCOPE})
+
+
 def issue_access_token(
     *,
     settings: IdpSettings,
