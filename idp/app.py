@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from fixtures.tenants import DEV_PASSWORDS, USERS
+from idp.cimd import DocumentRefused, is_document_client_id
 from idp.clients import ClientRegistry
 from idp.keys import KeyRing
 from idp.oidc import UserInfoRefused, needs_password, request_digest, userinfo
@@ -91,6 +92,17 @@ def build_app(
         body = {"revoked": server.state.revocation_list(), "generated_at": int(time.time())}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
+    async def refused_document(params: list[tuple[str, str]]) -> Response | None:
+        """Load the client's metadata document if its client_id is a URL (`idp.cimd`); a page if it is refused."""
+        client_id = dict(params).get("client_id")
+        if not is_document_client_id(client_id):
+            return None
+        try:
+            await server.documents.load(str(client_id))
+        except DocumentRefused as refused:
+            return error_page("invalid_client", f"This client cannot be used: {refused}.", 400)
+        return None
+
     def offer(grant: Any, subject: Subject) -> frozenset[str]:
         """The scopes this consent can grant (`openid` included), narrowed to the requested resources."""
         resources = grant.request.payload.datalist.get("resource", [])
@@ -125,6 +137,9 @@ def build_app(
     async def authorize(request: Request) -> Response:
         session = sessions.current(request) or sessions.start()
         snap = await snapshot(request)
+        refused = await refused_document(snap.params)
+        if refused is not None:
+            return refused
         user = fixture_subject(session.user_id) if session.user_id else None
         try:
             grant = server.get_consent_grant(snap, end_user=user)
@@ -162,6 +177,9 @@ def build_app(
             return error_page("Forbidden", "Log in first.", 403)
         params = [(k, v) for k, v in form.multi_items() if k not in _FORM_CONTROLS and isinstance(v, str)]
         subject = fixture_subject(session.user_id)
+        refused = await refused_document(params)
+        if refused is not None:
+            return refused
         try:
             grant = server.get_consent_grant(await snapshot(request, params), end_user=subject)
             if needs_password(session, params):  # the login went stale while the page was open
@@ -194,10 +212,12 @@ def build_app(
 
     async def token(request: Request) -> Response:
         snap = await snapshot(request)
+        await refused_document(snap.params)  # a refused document leaves the client unknown: invalid_client
         return respond(lambda: server.create_token_response(snap))
 
     async def revoke(request: Request) -> Response:
         snap = await snapshot(request)
+        await refused_document(snap.params)
         return respond(lambda: server.create_endpoint_response("revocation", snap))
 
     async def introspect(request: Request) -> Response:

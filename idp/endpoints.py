@@ -1,5 +1,8 @@
 """Registration (RFC 7591), revocation (RFC 7009) and introspection (RFC 7662), on authlib's endpoints.
 
+Dynamic registration is deprecated by the MCP specification (2026-07-28) in favour of Client ID
+Metadata Documents (`idp.cimd`); it stays for clients that still use it.
+
 Guarantees:
 - registration is open (it grants nothing by itself: tokens still need a user's login and consent),
   for the authorization code flow only, with redirect URIs that are https, or http on a loopback

@@ -21,6 +21,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from idp.cimd import ClientMetadataDocuments, is_document_client_id
 from idp.clients import Client, ClientRegistry
 from idp.endpoints import Introspection, Registration, Revocation
 from idp.grants import CodeGrant, RefreshGrant, S256CodeChallenge, ServiceGrant
@@ -125,6 +126,7 @@ class DevAuthorizationServer(AuthorizationServer):
     def __init__(self, *, settings: IdpSettings, keys: KeyRing, clients: ClientRegistry, state: IdpState) -> None:
         super().__init__(scopes_supported=SCOPES_SUPPORTED)
         self.settings, self.keys, self.clients, self.state = settings, keys, clients, state
+        self.documents = ClientMetadataDocuments(settings)
         self.register_grant(CodeGrant, [S256CodeChallenge(required=True), IdTokens(self)])
         self.register_grant(RefreshGrant)
         self.register_grant(ServiceGrant)
@@ -153,10 +155,13 @@ class DevAuthorizationServer(AuthorizationServer):
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": SCOPES_SUPPORTED,
             "authorization_response_iss_parameter_supported": True,
+            "client_id_metadata_document_supported": True,
             **discovery_metadata(url),
         }
 
     def query_client(self, client_id: str) -> Client | None:
+        if is_document_client_id(client_id):  # loaded by the app before authlib runs (`idp.cimd`)
+            return self.documents.cached(client_id)
         return self.clients.get(client_id)
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:

@@ -33,6 +33,7 @@ async def test_metadata_names_every_endpoint_and_capability(idp: Idp) -> None:
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": sorted({*ALL_SCOPES, "openid"}),
             "authorization_response_iss_parameter_supported": True,
+            "client_id_metadata_document_supported": True,
             "userinfo_endpoint": f"{issuer}/userinfo",
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
