@@ -7,7 +7,8 @@ Three kinds:
   token subject it is a well-formed user id of that tenant;
 - *sign-in clients* (confidential, authorization code only), made by `add_sign_in_client` for pages
   that sign people in with OpenID Connect (the approval pages), persisted in the same file;
-- *dynamic clients* registered through RFC 7591 (Claude Desktop, the MCP Inspector), kept in memory;
+- *dynamic clients* registered through RFC 7591 (Claude Desktop, the MCP Inspector), appended to
+  `$SUPPLYCHAIN_HOME/idp/registered_clients.jsonl` (0600, secrets as hashes), so a restart keeps them;
   they use the authorization code flow only, so every token they get is a user's, after consent.
 
 Guarantees: redirect URIs match exactly; a secret is compared in constant time against its hash; a
@@ -23,6 +24,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -110,51 +112,80 @@ def acceptable_redirect_uri(uri: object) -> bool:
 
 
 class ClientRegistry:
-    """Service clients from the clients file (re-read when it changes) and dynamic clients in memory."""
+    """Service and sign-in clients from the clients file, and dynamic clients from the registrations file.
 
-    def __init__(self, path: Path | None = None) -> None:
+    Both files are re-read when they change, so a client added by another process (`add-client`, a
+    second server in the same home) or before a restart is known.
+    """
+
+    def __init__(self, path: Path | None = None, registrations: Path | None = None) -> None:
         self.path = path or clients_file()
-        self._dynamic: dict[str, Client] = {}
-        self._stored: dict[str, Client] = {}
-        self._stored_stamp: tuple[int, int] | None = None
+        self.registrations = registrations or registrations_file()
+        self._files: dict[Path, tuple[tuple[int, int] | None, dict[str, Client]]] = {}
 
     def get(self, client_id: str) -> Client | None:
         """The client with this id, if registered."""
-        return self._dynamic.get(client_id) or self._service_clients().get(client_id)
+        return self._dynamic_clients().get(client_id) or self._service_clients().get(client_id)
 
     def add_dynamic(self, client: Client) -> None:
-        """Register a client from RFC 7591 registration (memory only)."""
-        if len(self._dynamic) >= MAX_DYNAMIC_CLIENTS:
-            raise OverflowError("too many dynamically registered clients; restart the dev server")
-        self._dynamic[client.client_id] = client
+        """Register a client from RFC 7591 registration (appended to the registrations file)."""
+        if len(self._dynamic_clients()) >= MAX_DYNAMIC_CLIENTS:
+            raise OverflowError(f"too many dynamically registered clients; delete {self.registrations}")
+        private_dir(self.registrations.parent)
+        line = json.dumps(asdict(client)) + "\n"
+        fd = os.open(self.registrations, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # one short append: never a half line
+            handle.write(line)
 
     def _service_clients(self) -> dict[str, Client]:
-        # `add-client` may run while the server does: re-read the file whenever it changes.
+        return self._read(self.path, load_service_clients)
+
+    def _dynamic_clients(self) -> dict[str, Client]:
+        return self._read(self.registrations, load_registered_clients)
+
+    def _read(self, path: Path, load: Callable[[Path], dict[str, Client]]) -> dict[str, Client]:
         try:
-            stat = self.path.stat()
+            stat = path.stat()
         except FileNotFoundError:
-            self._stored, self._stored_stamp = {}, None
-            return self._stored
+            return {}
         stamp = (stat.st_mtime_ns, stat.st_size)
-        if stamp != self._stored_stamp:
-            self._stored = load_service_clients(self.path)
-            self._stored_stamp = stamp
-        return self._stored
+        cached = self._files.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, load(path))
+            self._files[path] = cached
+        return cached[1]
+
+
+def registrations_file() -> Path:
+    """Where dynamically registered clients are kept: one JSON object a line."""
+    return idp_dir() / "registered_clients.jsonl"
+
+
+def load_registered_clients(path: Path) -> dict[str, Client]:
+    """The dynamically registered clients in `path` by client id."""
+    clients = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            client = _client(json.loads(line))
+            clients[client.client_id] = client
+    return clients
+
+
+def _client(entry: dict[str, Any]) -> Client:
+    return Client(
+        **{
+            **entry,
+            "grant_types": tuple(entry["grant_types"]),
+            "roles": tuple(entry.get("roles", ())),
+            "redirect_uris": tuple(entry.get("redirect_uris", ())),
+        }
+    )
 
 
 def load_service_clients(path: Path) -> dict[str, Client]:
-    """The service clients in `path` by client id."""
+    """The service and sign-in clients in `path` by client id."""
     entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8")).get("clients", [])
-    clients = {}
-    for entry in entries:
-        entry = {
-            **entry,
-            "grant_types": tuple(entry["grant_types"]),
-            "roles": tuple(entry["roles"]),
-            "redirect_uris": tuple(entry.get("redirect_uris", ())),
-        }
-        clients[entry["client_id"]] = Client(**entry)
-    return clients
+    return {entry["client_id"]: _client(entry) for entry in entries}
 
 
 def add_service_client(*, name: str, tenant: str, roles: list[str], path: Path | None = None) -> tuple[Client, str]:

@@ -36,7 +36,7 @@ MAX_CLIENT_NAME = 100
 
 
 class RegistrationFull(OAuth2Error):
-    """The in-memory client table is full (open registration must not grow memory without bound)."""
+    """The registrations file is full (open registration must not grow it without bound)."""
 
     error = "temporarily_unavailable"
     status_code = 503
@@ -71,7 +71,7 @@ class DynamicClientClaims(ClientMetadataClaims):
 
 
 class Registration(ClientRegistrationEndpoint):
-    """Dynamic client registration: public or confidential authorization-code clients, kept in memory."""
+    """Dynamic client registration: public or confidential authorization-code clients, kept across restarts."""
 
     def __init__(self, server: Any = None) -> None:
         super().__init__(server, claims_classes=[DynamicClientClaims])

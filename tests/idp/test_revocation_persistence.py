@@ -6,47 +6,17 @@ The resource servers' own revocation list reader (`shared.tokens.RevocationList`
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-import httpx2
 import pytest
-from starlette.applications import Starlette
 
 from idp.revocations import revoke_client_tokens, revoke_jti
-from idp.settings import IdpSettings
-from shared.processes import free_port, stop_process, wait_until_answering
+from shared.processes import free_port
 from shared.tokens import RevocationList
 from tests.idp.flows import Idp, error_of, user_tokens, verified
+from tests.idp.processes import client_of, idp_process
 
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def idp_process(home: Path, port: int) -> Iterator[None]:
-    """`supplychain idp serve` in `home` on `port`, until the block ends."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPLYCHAIN_IDP_")}
-    env["SUPPLYCHAIN_HOME"] = str(home)
-    command = [str(Path(sys.executable).parent / "supplychain"), "idp", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        issuer = f"http://127.0.0.1:{port}"
-        wait_until_answering([f"{issuer}/.well-known/oauth-authorization-server"], [process], timeout=30)
-        yield
-    finally:
-        stop_process(process)
-
-
-@asynccontextmanager
-async def client_of(port: int) -> AsyncIterator[Idp]:
-    """The HTTP view of a dev IdP process (its state lives in the other process)."""
-    settings = IdpSettings(port=port)
-    async with httpx2.AsyncClient(base_url=settings.issuer, timeout=10) as http:
-        yield Idp(settings=settings, http=http, app=Starlette())
 
 
 async def still_accepted(idp: Idp, jti: str) -> bool:
