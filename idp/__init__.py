@@ -1,1 +1,1 @@
-"""The dev authorization server (OAuth 2.1 on authlib): for development, tests and demos only."""
+"""The dev authorization server (OAuth 2.1 and OpenID Connect on authlib): for development, tests and demos only."""

@@ -1,7 +1,7 @@
 """The dev authorization server's HTTP surface: a Starlette app, served by uvicorn on loopback.
 
 Routes: RFC 8414 metadata (also at the OpenID discovery path), JWKS, the revocation list, the
-authorization endpoint (login, consent), token, registration, revocation and introspection. OAuth
+authorization endpoint (login, consent), token, registration, revocation, introspection and UserInfo. OAuth
 logic is authlib's (`idp.server`); this module reads requests, keeps browser sessions and renders pages.
 
 DEV ONLY: fixture users with published passwords log in here. Production points the servers at the
@@ -15,26 +15,30 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from fixtures.tenants import DEV_PASSWORDS, USERS
+from idp.cimd import DocumentRefused, is_document_client_id
 from idp.clients import ClientRegistry
 from idp.keys import KeyRing
+from idp.oidc import UserInfoRefused, needs_password, request_digest, userinfo
 from idp.pages import consent_page, error_page, login_page
 from idp.server import DevAuthorizationServer, HttpSnapshot, OAuthResponse
-from idp.sessions import SessionStore, set_cookie
+from idp.sessions import Session, SessionStore, set_cookie
 from idp.settings import IdpSettings
 from idp.store import IdpState
-from idp.tokens import fixture_subject, parse_scope
-from shared.policy import scopes_for_roles
+from idp.tokens import OPENID_SCOPE, USERINFO_PATH, Subject, fixture_subject, offered_scopes, parse_scope
 
 _FORM_CONTROLS = ("csrf_token", "decision")
+_NOTHING_TO_ALLOW = "The user's roles allow none of the requested scopes on the requested resources."
 
 
 def _password_ok(user: str, password: str) -> bool:
@@ -88,31 +92,62 @@ def build_app(
         body = {"revoked": server.state.revocation_list(), "generated_at": int(time.time())}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
+    async def refused_document(params: list[tuple[str, str]]) -> Response | None:
+        """Load the client's metadata document if its client_id is a URL (`idp.cimd`); a page if it is refused."""
+        client_id = dict(params).get("client_id")
+        if not is_document_client_id(client_id):
+            return None
+        try:
+            await server.documents.load(str(client_id))
+        except DocumentRefused as refused:
+            return error_page("invalid_client", f"This client cannot be used: {refused}.", 400)
+        return None
+
+    def offer(grant: Any, subject: Subject) -> frozenset[str]:
+        """The scopes this consent can grant (`openid` included), narrowed to the requested resources."""
+        resources = grant.request.payload.datalist.get("resource", [])
+        servers = [str(settings.server_for_resource(resource)) for resource in resources]
+        return offered_scopes(requested=parse_scope(grant.request.payload.scope), roles=subject.roles, servers=servers)
+
+    def ask(session: Session, grant: Any, params: list[tuple[str, str]], query: str) -> Response:
+        """The login form or the consent form for a valid authorization request (or a `prompt=none` error)."""
+        silent = "none" in dict(params).get("prompt", "").split()
+        state = grant.request.payload.state
+        if needs_password(session, params):
+            if silent:
+                raise LoginRequiredError(redirect_uri=grant.redirect_uri, state=state)
+            return login_page(csrf_token=session.csrf_token, authorize_query=query, users=list(USERS))
+        if silent:  # consent is asked every time, so it cannot be given without a page
+            raise ConsentRequiredError(redirect_uri=grant.redirect_uri, state=state)
+        subject = fixture_subject(str(session.user_id))
+        scopes = offer(grant, subject)
+        client = grant.request.client
+        return consent_page(
+            csrf_token=session.csrf_token,
+            user_id=subject.sub,
+            client_name=client.client_name,
+            client_id=client.client_id,
+            scopes=sorted(scopes - {OPENID_SCOPE}),
+            sign_in=OPENID_SCOPE in scopes,
+            redirect_uri=grant.redirect_uri,
+            resources=grant.request.payload.datalist.get("resource", []),
+            params=params,
+        )
+
     async def authorize(request: Request) -> Response:
         session = sessions.current(request) or sessions.start()
         snap = await snapshot(request)
+        refused = await refused_document(snap.params)
+        if refused is not None:
+            return refused
+        user = fixture_subject(session.user_id) if session.user_id else None
         try:
-            grant = server.get_consent_grant(snap, end_user=None)
+            grant = server.get_consent_grant(snap, end_user=user)
+            page = ask(session, grant, snap.params, request.url.query)
         except OAuth2Error as error:
             return authorization_failed(error)
         except ValueError:  # authlib refuses to echo characters an error description may not carry
             return error_page("invalid_request", "The authorization request is malformed.", 400)
-        if session.user_id is None:
-            page = login_page(csrf_token=session.csrf_token, authorize_query=request.url.query, users=list(USERS))
-        else:
-            subject = fixture_subject(session.user_id)
-            allowed, requested = scopes_for_roles(subject.roles), parse_scope(grant.request.payload.scope)
-            client = grant.request.client
-            page = consent_page(
-                csrf_token=session.csrf_token,
-                user_id=subject.sub,
-                client_name=client.client_name,
-                client_id=client.client_id,
-                scopes=sorted(allowed if requested is None else allowed & set(requested)),
-                redirect_uri=grant.redirect_uri,
-                resources=grant.request.payload.datalist.get("resource", []),
-                params=snap.params,
-            )
         set_cookie(page, session, secure=secure_cookie)
         return page
 
@@ -126,9 +161,10 @@ def build_app(
         if not _password_ok(user, password):
             error = "Unknown user or wrong password."
             return login_page(csrf_token=session.csrf_token, authorize_query=query, users=list(USERS), error=error)
-        session = sessions.log_in(session, user)
+        params = parse_qsl(query, keep_blank_values=True)
+        session = sessions.log_in(session, user, request_digest=request_digest(params))
         # Re-encode: the resumed request goes to our own /authorize, whatever the field held.
-        response = RedirectResponse(f"/authorize?{urlencode(parse_qsl(query, keep_blank_values=True))}", 303)
+        response = RedirectResponse(f"/authorize?{urlencode(params)}", 303)
         set_cookie(response, session, secure=secure_cookie)
         return response
 
@@ -141,24 +177,47 @@ def build_app(
             return error_page("Forbidden", "Log in first.", 403)
         params = [(k, v) for k, v in form.multi_items() if k not in _FORM_CONTROLS and isinstance(v, str)]
         subject = fixture_subject(session.user_id)
+        refused = await refused_document(params)
+        if refused is not None:
+            return refused
         try:
             grant = server.get_consent_grant(await snapshot(request, params), end_user=subject)
+            if needs_password(session, params):  # the login went stale while the page was open
+                return RedirectResponse(f"/authorize?{urlencode(params)}", 303)
         except OAuth2Error as error:
             return authorization_failed(error)
         except ValueError:
             return error_page("invalid_request", "The authorization request is malformed.", 400)
         approved = _text(form.get("decision")) == "approve"
+        if approved and not offer(grant, subject):  # the page offered no "Allow": a forged post
+            return authorization_failed(
+                AccessDeniedError(_NOTHING_TO_ALLOW, redirect_uri=grant.redirect_uri, state=grant.request.payload.state)
+            )
+        grant.request.auth_time = session.auth_time
         response: OAuthResponse = server.create_authorization_response(
             request=grant.request, grant_user=subject if approved else None, grant=grant
         )
+        session.logged_in_for = None  # the fresh login answered this request; the next one asks again
         return response.to_starlette()
+
+    async def userinfo_endpoint(request: Request) -> Response:
+        try:
+            body = userinfo(server, request.headers.get("authorization"))
+        except UserInfoRefused as refused:
+            challenge = f'Bearer error="{refused.error}"'
+            return JSONResponse(
+                {"error": refused.error}, status_code=refused.status, headers={"WWW-Authenticate": challenge}
+            )
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def token(request: Request) -> Response:
         snap = await snapshot(request)
+        await refused_document(snap.params)  # a refused document leaves the client unknown: invalid_client
         return respond(lambda: server.create_token_response(snap))
 
     async def revoke(request: Request) -> Response:
         snap = await snapshot(request)
+        await refused_document(snap.params)
         return respond(lambda: server.create_endpoint_response("revocation", snap))
 
     async def introspect(request: Request) -> Response:
@@ -188,9 +247,11 @@ def build_app(
         Route("/register", register, methods=["POST"]),
         Route("/revoke", revoke, methods=["POST"]),
         Route("/introspect", introspect, methods=["POST"]),
+        Route(USERINFO_PATH, userinfo_endpoint, methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.authorization_server = server
+    app.state.sessions = sessions
     return app
 
 

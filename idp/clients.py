@@ -1,11 +1,14 @@
 """OAuth clients of the dev authorization server.
 
-Two kinds:
+Three kinds:
 - *service clients* (confidential, `client_credentials` only), made by `supplychain idp add-client`,
   bound to one tenant and a set of roles, persisted in `$SUPPLYCHAIN_HOME/idp/clients.json` (0600)
   with only a hash of their secret; their `client_id` has the form `name-xxxxxxxx@tenant`, so as a
   token subject it is a well-formed user id of that tenant;
-- *dynamic clients* registered through RFC 7591 (Claude Desktop, the MCP Inspector), kept in memory;
+- *sign-in clients* (confidential, authorization code only), made by `add_sign_in_client` for pages
+  that sign people in with OpenID Connect (the approval pages), persisted in the same file;
+- *dynamic clients* registered through RFC 7591 (Claude Desktop, the MCP Inspector), appended to
+  `$SUPPLYCHAIN_HOME/idp/registered_clients.jsonl` (0600, secrets as hashes), so a restart keeps them;
   they use the authorization code flow only, so every token they get is a user's, after consent.
 
 Guarantees: redirect URIs match exactly; a secret is compared in constant time against its hash; a
@@ -21,13 +24,15 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
-from idp.settings import idp_dir, private_dir
+from idp.settings import idp_dir, is_loopback_host, private_dir
 from shared.identity import TENANT_ID_PATTERN, USER_ID_PATTERN
 from shared.policy import scopes_for_roles
 
@@ -96,47 +101,91 @@ class Client(ClientMixin):
         return grant_type in self.grant_types
 
 
-class ClientRegistry:
-    """Service clients from the clients file (re-read when it changes) and dynamic clients in memory."""
+def acceptable_redirect_uri(uri: object) -> bool:
+    """https anywhere, or http on loopback; no fragment, no userinfo."""
+    if not isinstance(uri, str) or len(uri) > 2000:
+        return False
+    parts = urlsplit(uri)
+    if parts.fragment or parts.username or parts.password or not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
 
-    def __init__(self, path: Path | None = None) -> None:
+
+class ClientRegistry:
+    """Service and sign-in clients from the clients file, and dynamic clients from the registrations file.
+
+    Both files are re-read when they change, so a client added by another process (`add-client`, a
+    second server in the same home) or before a restart is known.
+    """
+
+    def __init__(self, path: Path | None = None, registrations: Path | None = None) -> None:
         self.path = path or clients_file()
-        self._dynamic: dict[str, Client] = {}
-        self._stored: dict[str, Client] = {}
-        self._stored_stamp: tuple[int, int] | None = None
+        self.registrations = registrations or registrations_file()
+        self._files: dict[Path, tuple[tuple[int, int] | None, dict[str, Client]]] = {}
 
     def get(self, client_id: str) -> Client | None:
         """The client with this id, if registered."""
-        return self._dynamic.get(client_id) or self._service_clients().get(client_id)
+        return self._dynamic_clients().get(client_id) or self._service_clients().get(client_id)
 
     def add_dynamic(self, client: Client) -> None:
-        """Register a client from RFC 7591 registration (memory only)."""
-        if len(self._dynamic) >= MAX_DYNAMIC_CLIENTS:
-            raise OverflowError("too many dynamically registered clients; restart the dev server")
-        self._dynamic[client.client_id] = client
+        """Register a client from RFC 7591 registration (appended to the registrations file)."""
+        if len(self._dynamic_clients()) >= MAX_DYNAMIC_CLIENTS:
+            raise OverflowError(f"too many dynamically registered clients; delete {self.registrations}")
+        private_dir(self.registrations.parent)
+        line = json.dumps(asdict(client)) + "\n"
+        fd = os.open(self.registrations, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # one short append: never a half line
+            handle.write(line)
 
     def _service_clients(self) -> dict[str, Client]:
-        # `add-client` may run while the server does: re-read the file whenever it changes.
+        return self._read(self.path, load_service_clients)
+
+    def _dynamic_clients(self) -> dict[str, Client]:
+        return self._read(self.registrations, load_registered_clients)
+
+    def _read(self, path: Path, load: Callable[[Path], dict[str, Client]]) -> dict[str, Client]:
         try:
-            stat = self.path.stat()
+            stat = path.stat()
         except FileNotFoundError:
-            self._stored, self._stored_stamp = {}, None
-            return self._stored
+            return {}
         stamp = (stat.st_mtime_ns, stat.st_size)
-        if stamp != self._stored_stamp:
-            self._stored = load_service_clients(self.path)
-            self._stored_stamp = stamp
-        return self._stored
+        cached = self._files.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, load(path))
+            self._files[path] = cached
+        return cached[1]
+
+
+def registrations_file() -> Path:
+    """Where dynamically registered clients are kept: one JSON object a line."""
+    return idp_dir() / "registered_clients.jsonl"
+
+
+def load_registered_clients(path: Path) -> dict[str, Client]:
+    """The dynamically registered clients in `path` by client id."""
+    clients = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            client = _client(json.loads(line))
+            clients[client.client_id] = client
+    return clients
+
+
+def _client(entry: dict[str, Any]) -> Client:
+    return Client(
+        **{
+            **entry,
+            "grant_types": tuple(entry["grant_types"]),
+            "roles": tuple(entry.get("roles", ())),
+            "redirect_uris": tuple(entry.get("redirect_uris", ())),
+        }
+    )
 
 
 def load_service_clients(path: Path) -> dict[str, Client]:
-    """The service clients in `path` by client id."""
+    """The service and sign-in clients in `path` by client id."""
     entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8")).get("clients", [])
-    clients = {}
-    for entry in entries:
-        entry = {**entry, "grant_types": tuple(entry["grant_types"]), "roles": tuple(entry["roles"])}
-        clients[entry["client_id"]] = Client(**entry)
-    return clients
+    return {entry["client_id"]: _client(entry) for entry in entries}
 
 
 def add_service_client(*, name: str, tenant: str, roles: list[str], path: Path | None = None) -> tuple[Client, str]:
@@ -167,9 +216,38 @@ def add_service_client(*, name: str, tenant: str, roles: list[str], path: Path |
         roles=tuple(sorted(set(roles))),
         client_id_issued_at=int(time.time()),
     )
+    _append(path, client)
+    return client, secret
+
+
+def add_sign_in_client(*, name: str, redirect_uris: list[str], path: Path | None = None) -> tuple[Client, str]:
+    """Register a confidential OpenID Connect client (code + PKCE) that survives restarts; return it and its secret.
+
+    The secret is returned once and stored only as a hash. Raises `ValueError` on a bad name or redirect URI
+    (https, or http on loopback, as for dynamic registration).
+    """
+    path = path or clients_file()
+    if not _NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"client name {name!r}: 1-48 letters, digits, spaces, '.', '_' or '-'")
+    if not redirect_uris or not all(acceptable_redirect_uri(uri) for uri in redirect_uris):
+        raise ValueError("redirect URIs must be https, or http on a loopback address")
+    secret = secrets.token_urlsafe(32)
+    client = Client(
+        client_id=f"signin-{secrets.token_hex(12)}",
+        client_name=name,
+        token_endpoint_auth_method=CONFIDENTIAL_AUTH_METHODS[0],
+        grant_types=("authorization_code",),
+        redirect_uris=tuple(redirect_uris),
+        secret_hash=hash_secret(secret),
+        client_id_issued_at=int(time.time()),
+    )
+    _append(path, client)
+    return client, secret
+
+
+def _append(path: Path, client: Client) -> None:
     existing = json.loads(path.read_text(encoding="utf-8")).get("clients", []) if path.exists() else []
     _write_private(path, {"clients": [*existing, asdict(client)]})
-    return client, secret
 
 
 def _write_private(path: Path, document: dict[str, Any]) -> None:

@@ -1,5 +1,8 @@
 """Registration (RFC 7591), revocation (RFC 7009) and introspection (RFC 7662), on authlib's endpoints.
 
+Dynamic registration is deprecated by the MCP specification (2026-07-28) in favour of Client ID
+Metadata Documents (`idp.cimd`); it stays for clients that still use it.
+
 Guarantees:
 - registration is open (it grants nothing by itself: tokens still need a user's login and consent),
   for the authorization code flow only, with redirect URIs that are https, or http on a loopback
@@ -15,7 +18,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import jwt
 from authlib.oauth2.rfc6749 import OAuth2Error, TokenMixin
@@ -24,8 +26,7 @@ from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpo
 from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from idp.clients import Client, hash_secret
-from idp.settings import is_loopback_host
+from idp.clients import Client, acceptable_redirect_uri, hash_secret
 from idp.store import RefreshToken
 from idp.tokens import verify_access_token
 
@@ -34,18 +35,8 @@ MAX_REDIRECT_URIS = 10
 MAX_CLIENT_NAME = 100
 
 
-def acceptable_redirect_uri(uri: object) -> bool:
-    """https anywhere, or http on loopback; no fragment, no userinfo."""
-    if not isinstance(uri, str) or len(uri) > 2000:
-        return False
-    parts = urlsplit(uri)
-    if parts.fragment or parts.username or parts.password or not parts.hostname:
-        return False
-    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
-
-
 class RegistrationFull(OAuth2Error):
-    """The in-memory client table is full (open registration must not grow memory without bound)."""
+    """The registrations file is full (open registration must not grow it without bound)."""
 
     error = "temporarily_unavailable"
     status_code = 503
@@ -80,7 +71,7 @@ class DynamicClientClaims(ClientMetadataClaims):
 
 
 class Registration(ClientRegistrationEndpoint):
-    """Dynamic client registration: public or confidential authorization-code clients, kept in memory."""
+    """Dynamic client registration: public or confidential authorization-code clients, kept across restarts."""
 
     def __init__(self, server: Any = None) -> None:
         super().__init__(server, claims_classes=[DynamicClientClaims])
@@ -145,7 +136,7 @@ def find_token(server: Any, token: str, hint: str | None) -> AccessTokenRecord |
             claims = verify_access_token(token, settings=server.settings, keys=server.keys)
         except jwt.PyJWTError:
             return None
-        return AccessTokenRecord(claims=claims, revoked=claims["jti"] in server.state.revoked)
+        return AccessTokenRecord(claims=claims, revoked=server.state.is_revoked(claims["jti"]))
 
     def as_refresh() -> RefreshToken | None:
         found: RefreshToken | None = server.state.find_refresh_token(token)

@@ -7,7 +7,9 @@ RFC 6749, PKCE verification (RFC 7636). What this module adds:
   known `resource`, which becomes the token's `aud`, and must be one the authorization named, if it
   named any; anything else is `invalid_target`;
 - scopes are narrowed by the RBAC policy and by the target server (`idp.tokens.grant_scopes`);
-- access tokens are JWTs (`idp.tokens`); refresh tokens rotate within a family (`idp.store`).
+- access tokens are JWTs (`idp.tokens`); refresh tokens rotate within a family (`idp.store`);
+- OpenID Connect (`idp.oidc`): a code whose authorization included `openid` may be redeemed without
+  `resource`, for an ID token and a sign-in access token that no MCP server accepts (no refresh token).
 """
 
 from __future__ import annotations
@@ -18,9 +20,18 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 
+from idp.oidc import max_age_of
 from idp.store import AuthorizationCode, RefreshToken
-from idp.tokens import NoGrantableScope, Subject, fixture_subject, grant_scopes, issue_access_token, parse_scope
-from shared.policy import scopes_for_roles
+from idp.tokens import (
+    OPENID_SCOPE,
+    NoGrantableScope,
+    Subject,
+    consentable_scopes,
+    fixture_subject,
+    grant_scopes,
+    issue_access_token,
+    parse_scope,
+)
 
 PUBLIC_OR_CONFIDENTIAL = ("client_secret_basic", "client_secret_post", "none")
 
@@ -74,6 +85,10 @@ class _ResourceBoundGrant:
             raise InvalidScopeError("None of the requested scopes may be granted for this resource.") from None
         self.request.subject, self.request.target, self.request.granted = subject, target, scopes
 
+    def bind_sign_in(self, subject: Subject) -> None:
+        """OIDC without a resource: a token for the UserInfo endpoint only, never for an MCP server."""
+        self.request.subject, self.request.target, self.request.granted = subject, None, (OPENID_SCOPE,)
+
     def refresh_family(self) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
         """(family id, consented scopes, consented resources) when a refresh token goes with the token."""
         return None
@@ -98,10 +113,10 @@ class _ResourceBoundGrant:
             "scope": " ".join(issued.scopes),
         }
         family = self.refresh_family()
+        state.record_access_token(family and family[0], issued.jti, issued.expires_at, request.client.client_id)
         if family is not None:
             family_id, consented, resources = family
-            state.record_access_token(family_id, issued.jti, issued.expires_at)
-            if include_refresh_token:
+            if include_refresh_token and request.target is not None:  # a sign-in gets no refresh token
                 token["refresh_token"] = state.issue_refresh_token(
                     family_id=family_id,
                     client_id=request.client.client_id,
@@ -122,6 +137,7 @@ class CodeGrant(_ResourceBoundGrant, AuthorizationCodeGrant):
         try:
             for resource in self.request.payload.datalist.get("resource", []):
                 resolve_target(self.server, [resource])
+            max_age_of(self.request.payload.data)
         except OAuth2Error as error:
             error.redirect_uri = redirect_uri
             raise
@@ -129,9 +145,7 @@ class CodeGrant(_ResourceBoundGrant, AuthorizationCodeGrant):
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         subject: Subject = request.user
-        allowed = scopes_for_roles(subject.roles)
-        requested = parse_scope(request.scope)
-        scopes = allowed if requested is None else allowed & set(requested)
+        scopes = consentable_scopes(requested=parse_scope(request.scope), roles=subject.roles)
         data = request.payload.data
         self.server.state.save_code(
             AuthorizationCode(
@@ -143,6 +157,8 @@ class CodeGrant(_ResourceBoundGrant, AuthorizationCodeGrant):
                 resources=tuple(request.payload.datalist.get("resource", [])),
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
+                auth_time=request.auth_time,  # set by the consent handler from the login session
+                nonce=data.get("nonce"),
             )
         )
 
@@ -157,7 +173,10 @@ class CodeGrant(_ResourceBoundGrant, AuthorizationCodeGrant):
         super().validate_token_request()  # client, code, redirect_uri, then PKCE (a hook)
         code: AuthorizationCode = self.request.authorization_code
         subject = fixture_subject(code.user_id)
-        self.bind_target(subject=subject, requested=list(code.scopes), allowed=code.resources)
+        if OPENID_SCOPE in code.scopes and not self.request.payload.datalist.get("resource"):
+            self.bind_sign_in(subject)
+        else:
+            self.bind_target(subject=subject, requested=list(code.scopes), allowed=code.resources)
         self._family_id = self.server.state.new_family()
 
     def refresh_family(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:

@@ -8,8 +8,11 @@ Content-Security-Policy without scripts, refuse framing (no clickjacked consent)
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import urlsplit
 
 from starlette.responses import HTMLResponse
+
+from idp.settings import is_loopback_host
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
@@ -60,27 +63,54 @@ def consent_page(
     client_name: str,
     client_id: str,
     scopes: list[str],
+    sign_in: bool,
     redirect_uri: str,
     resources: list[str],
     params: list[tuple[str, str]],
 ) -> HTMLResponse:
-    """The consent form: who asks, for what, and where the answer goes."""
-    scope_items = "".join(f"<li><code>{_e(scope)}</code></li>" for scope in scopes) or (
-        "<li>nothing: your roles allow none of the requested scopes</li>"
-    )
-    resource_items = "".join(f"<li><code>{_e(resource)}</code></li>" for resource in resources) or (
-        "<li>any of the supply chain servers, one per token</li>"
+    """The consent form: who asks, for what, and where the answer goes; no "Allow" when nothing can be granted."""
+    asks = []
+    if sign_in:
+        asks.append("<p>to sign you in: it learns your user id, your organisation and your roles (OpenID Connect).</p>")
+    if scopes:
+        scope_items = "".join(f"<li><code>{_e(scope)}</code></li>" for scope in scopes)
+        resource_items = "".join(f"<li><code>{_e(resource)}</code></li>" for resource in resources) or (
+            "<li>any of the supply chain servers, one per token</li>"
+        )
+        asks.append(f"<p>to act for you with:</p><ul>{scope_items}</ul><p>on</p><ul>{resource_items}</ul>")
+    grantable = bool(asks)
+    if not grantable:
+        on = ", ".join(f"<code>{_e(resource)}</code>" for resource in resources) or "any server"
+        asks.append(
+            f"<p role=alert><strong>Nothing can be allowed:</strong> your roles allow none of the requested "
+            f"scopes on {on}. Ask an administrator for a role if you need this access.</p>"
+        )
+    buttons = (
+        "<button type=submit name=decision value=approve>Allow</button> "
+        "<button type=submit name=decision value=deny>Deny</button>"
+        if grantable
+        else "<button type=submit name=decision value=deny>Back to the application</button>"
     )
     body = (
         f"<p>Signed in as <code>{_e(user_id)}</code>.</p>"
-        f"<p><strong>{_e(client_name)}</strong> (client <code>{_e(client_id)}</code>) asks to act for you with:</p>"
-        f"<ul>{scope_items}</ul><p>on</p><ul>{resource_items}</ul>"
-        f"<p>Your answer is sent to <code>{_e(redirect_uri)}</code>.</p>"
-        f"<form method=post action=/authorize>{_hidden([('csrf_token', csrf_token), *params])}"
-        "<button type=submit name=decision value=approve>Allow</button> "
-        "<button type=submit name=decision value=deny>Deny</button></form>"
+        f"<p><strong>{_e(client_name)}</strong> (client <code>{_e(client_id)}</code>) asks</p>{''.join(asks)}"
+        f"{_destination(redirect_uri, client_name)}"
+        f"<form method=post action=/authorize>{_hidden([('csrf_token', csrf_token), *params])}{buttons}</form>"
     )
     return _page("Allow access?", body)
+
+
+def _destination(redirect_uri: str, client_name: str) -> str:
+    """Where the answer goes, host first; a loopback host gets a warning (any local program may listen there)."""
+    host = urlsplit(redirect_uri).hostname or ""
+    text = f"<p>Your answer goes to <strong>{_e(host)}</strong> (<code>{_e(redirect_uri)}</code>).</p>"
+    if is_loopback_host(host):
+        text += (
+            "<p role=alert><strong>Warning:</strong> this address is on your own computer (localhost). Any "
+            f"program running here can receive the answer and pretend to be {_e(client_name)}. Allow only "
+            "if you started this application yourself just now.</p>"
+        )
+    return text
 
 
 def error_page(title: str, message: str, status: int) -> HTMLResponse:

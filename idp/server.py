@@ -21,14 +21,18 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from idp.cimd import ClientMetadataDocuments, is_document_client_id
 from idp.clients import Client, ClientRegistry
 from idp.endpoints import Introspection, Registration, Revocation
 from idp.grants import CodeGrant, RefreshGrant, S256CodeChallenge, ServiceGrant
 from idp.keys import KeyRing
+from idp.oidc import IdTokens, discovery_metadata
 from idp.settings import IdpSettings
 from idp.store import IdpState
+from idp.tokens import OPENID_SCOPE
 from shared.policy import ALL_SCOPES
 
+SCOPES_SUPPORTED = sorted({*ALL_SCOPES, OPENID_SCOPE})
 AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 
 
@@ -120,9 +124,10 @@ class DevAuthorizationServer(AuthorizationServer):
     """authlib's authorization server with this project's grants, endpoints, clients, keys and state."""
 
     def __init__(self, *, settings: IdpSettings, keys: KeyRing, clients: ClientRegistry, state: IdpState) -> None:
-        super().__init__(scopes_supported=sorted(ALL_SCOPES))
+        super().__init__(scopes_supported=SCOPES_SUPPORTED)
         self.settings, self.keys, self.clients, self.state = settings, keys, clients, state
-        self.register_grant(CodeGrant, [S256CodeChallenge(required=True)])
+        self.documents = ClientMetadataDocuments(settings)
+        self.register_grant(CodeGrant, [S256CodeChallenge(required=True), IdTokens(self)])
         self.register_grant(RefreshGrant)
         self.register_grant(ServiceGrant)
         self.register_endpoint(Registration)
@@ -131,7 +136,7 @@ class DevAuthorizationServer(AuthorizationServer):
         self.register_extension(_Issuer(settings.issuer))
 
     def metadata(self) -> dict[str, Any]:
-        """RFC 8414 authorization server metadata."""
+        """RFC 8414 authorization server metadata, with what OpenID Connect Discovery adds (one document)."""
         url = self.settings.url
         return {
             "issuer": self.settings.issuer,
@@ -148,11 +153,15 @@ class DevAuthorizationServer(AuthorizationServer):
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "scopes_supported": sorted(ALL_SCOPES),
+            "scopes_supported": SCOPES_SUPPORTED,
             "authorization_response_iss_parameter_supported": True,
+            "client_id_metadata_document_supported": True,
+            **discovery_metadata(url),
         }
 
     def query_client(self, client_id: str) -> Client | None:
+        if is_document_client_id(client_id):  # loaded by the app before authlib runs (`idp.cimd`)
+            return self.documents.cached(client_id)
         return self.clients.get(client_id)
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:

@@ -4,6 +4,8 @@ Guarantees:
 - the cookie carries only a random session id (HttpOnly, SameSite=Lax, Secure on an https issuer);
 - each session has its own CSRF token, which every form post must echo (compared in constant time);
 - logging in replaces the session id and the CSRF token (no session fixation);
+- a session remembers when its password was typed (`auth_time`, the ID token's claim) and for which
+  authorization request, so `prompt=login` and `max_age` ask for the password once per request;
 - sessions expire after 30 idle minutes, and there are never more than `max_sessions` of them.
 """
 
@@ -28,6 +30,8 @@ class Session:
     sid: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     user_id: str | None = None
+    auth_time: int | None = None  # wall-clock second of the password login
+    logged_in_for: str | None = None  # digest of the authorization request that login answered
     last_seen: float = field(default_factory=time.monotonic)
 
     def csrf_ok(self, submitted: str | None) -> bool:
@@ -50,21 +54,23 @@ class SessionStore:
         session.last_seen = time.monotonic()
         return session
 
-    def start(self, user_id: str | None = None) -> Session:
+    def start(self) -> Session:
         """A new session (evicting expired ones, then the oldest, when full)."""
         if len(self._sessions) >= self.max_sessions:
             now = time.monotonic()
             self._sessions = {k: s for k, s in self._sessions.items() if now - s.last_seen <= IDLE_SECONDS}
             while len(self._sessions) >= self.max_sessions:
                 del self._sessions[next(iter(self._sessions))]
-        session = Session(user_id=user_id)
+        session = Session()
         self._sessions[session.sid] = session
         return session
 
-    def log_in(self, old: Session, user_id: str) -> Session:
-        """Replace `old` with a fresh session for `user_id`."""
+    def log_in(self, old: Session, user_id: str, *, request_digest: str) -> Session:
+        """Replace `old` with a fresh session for `user_id`, who typed the password now for that request."""
         self._sessions.pop(old.sid, None)
-        return self.start(user_id)
+        session = self.start()
+        session.user_id, session.auth_time, session.logged_in_for = user_id, int(time.time()), request_digest
+        return session
 
 
 def set_cookie(response: Response, session: Session, *, secure: bool) -> None:

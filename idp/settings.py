@@ -2,7 +2,8 @@
 
 Guarantees: the issuer is an absolute http(s) URL without a trailing slash, query or fragment; every
 server has exactly one canonical resource URL (RFC 8707) and no two servers share one; access tokens
-live 5 to 15 minutes; the server binds to loopback unless `allow_remote` says otherwise. Unknown
+live 5 to 15 minutes; the server binds to loopback unless `allow_remote` says otherwise; client
+metadata documents are fetched from public addresses only unless `cimd_allow_private` says otherwise. Unknown
 `SUPPLYCHAIN_IDP_*` variables are refused, so a typo never leaves a setting at its default.
 """
 
@@ -68,6 +69,12 @@ class IdpSettings(BaseSettings):
     issuer: str = ""
     access_token_ttl_seconds: int = Field(default=600, ge=300, le=900)
     resources: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RESOURCES))
+    # Client ID Metadata Documents (idp.cimd). DEV ONLY: fetch documents from loopback/private addresses.
+    cimd_allow_private: bool = False
+    cimd_ca_file: Path | None = None  # extra CA for documents served with a dev certificate
+    cimd_timeout_seconds: float = Field(default=5.0, gt=0, le=10)
+    cimd_max_bytes: int = Field(default=5120, ge=512, le=65536)
+    cimd_cache_seconds: int = Field(default=300, ge=0, le=86400)
 
     def __init__(self, **values: Any) -> None:
         reject_unknown_variables(ENV_PREFIX, type(self).model_fields)

@@ -1,4 +1,4 @@
-"""What the dev authorization server remembers between requests, in memory (one process).
+"""What the dev authorization server remembers between requests: in memory, except revocations.
 
 Guarantees:
 - an authorization code is good once, for 60 s, for the client it was issued to; presenting a used
@@ -7,7 +7,10 @@ Guarantees:
   refresh and access token descended from the same authorization), since one of the two presenters
   must be a thief (OAuth 2.1 §4.3.1);
 - refresh tokens are kept only as SHA-256 digests, so a memory dump does not yield usable tokens;
-- the revocation list holds the `jti` of every revoked access token until that token expires.
+- the revocation list holds the `jti` of every revoked access token until that token expires; it is
+  kept on disk (`idp.revocations`), so a restart does not revive revoked tokens (codes and refresh
+  tokens are memory only: a restart ends them all);
+- a refresh token issued before its client was revoked (`idp.revocations.revoke_client_tokens`) is dead.
 
 Everything runs on the server's event loop, so no operation interleaves with another: no locks.
 """
@@ -19,7 +22,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, TokenMixin
+from authlib.oauth2.rfc6749 import TokenMixin
+from authlib.oidc.core import AuthorizationCodeMixin
+
+from idp.revocations import RevocationStore
 
 CODE_TTL_SECONDS = 60
 REFRESH_TOKEN_TTL_SECONDS = 8 * 3600
@@ -41,6 +47,8 @@ class AuthorizationCode(AuthorizationCodeMixin):
     resources: tuple[str, ...]  # empty: the authorization request named no resource, any server may be asked
     code_challenge: str
     code_challenge_method: str
+    auth_time: int  # when the user typed their password (the login session's), for the ID token
+    nonce: str | None = None  # OIDC: echoed in the ID token
     expires_at: float = field(default_factory=lambda: time.time() + CODE_TTL_SECONDS)
     used: bool = False
     family_id: str | None = None
@@ -50,6 +58,12 @@ class AuthorizationCode(AuthorizationCodeMixin):
 
     def get_scope(self) -> str:
         return " ".join(self.scopes)
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
 
 
 @dataclass
@@ -63,6 +77,7 @@ class RefreshToken(TokenMixin):
     scopes: tuple[str, ...]
     resources: tuple[str, ...]
     expires_at: float
+    issued_at: float = field(default_factory=time.time)
     used: bool = False
     revoked: bool = False
 
@@ -93,11 +108,11 @@ class Family:
 class IdpState:
     """Codes, refresh token families and revoked token ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, revocations: RevocationStore | None = None) -> None:
         self.codes: dict[str, AuthorizationCode] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.families: dict[str, Family] = {}
-        self.revoked: dict[str, int] = {}  # jti -> exp
+        self.revocations = revocations or RevocationStore()
         self._purged_at = 0.0
 
     # Authorization codes
@@ -117,6 +132,10 @@ class IdpState:
                 self.revoke_family(found.family_id)
             return None
         return found
+
+    def nonce_used(self, client_id: str, nonce: str) -> bool:
+        """True when a live code of `client_id` already carries `nonce` (an OIDC replay)."""
+        return any(code.client_id == client_id and code.nonce == nonce for code in self.codes.values())
 
     def use_code(self, code: AuthorizationCode, family_id: str) -> None:
         """Mark a code spent (kept until it expires, so a replay is recognised)."""
@@ -158,13 +177,17 @@ class IdpState:
         record = self.find_refresh_token(token)
         if record is None or record.revoked or record.is_expired():
             return None
+        client_revoked_at = self.revocations.client_revoked_at(record.client_id)
+        if client_revoked_at is not None and record.issued_at <= client_revoked_at:
+            return None
         if record.used:
             self.revoke_family(record.family_id)
             return None
         return record
 
-    def record_access_token(self, family_id: str | None, jti: str, expires_at: int) -> None:
-        """Remember which family an access token belongs to, so revoking the family revokes it."""
+    def record_access_token(self, family_id: str | None, jti: str, expires_at: int, client_id: str) -> None:
+        """Record an access token as issued, and its family, so revoking the family or client revokes it."""
+        self.revocations.record_issued(jti, client_id, expires_at)
         if family_id is not None:
             self.families.setdefault(family_id, Family()).access_jtis[jti] = expires_at
 
@@ -176,18 +199,22 @@ class IdpState:
         for digest in family.refresh_digests:
             if digest in self.refresh_tokens:
                 self.refresh_tokens[digest].revoked = True
-        self.revoked.update(family.access_jtis)
+        self.revocations.revoke_many(family.access_jtis)
 
     # Access token revocation
 
     def revoke_access_token(self, jti: str, expires_at: int) -> None:
         """Put an access token on the revocation list until it expires."""
-        self.revoked[jti] = expires_at
+        self.revocations.revoke(jti, expires_at)
+
+    def is_revoked(self, jti: str) -> bool:
+        """True when the access token with this id is revoked."""
+        return self.revocations.is_revoked(jti)
 
     def revocation_list(self) -> list[str]:
         """The ids of revoked access tokens that have not expired yet."""
         self._purge()
-        return sorted(self.revoked)
+        return self.revocations.revoked_jtis()
 
     def _purge(self) -> None:
         # At most once a second: the revocation list is polled every second by each server.
@@ -195,7 +222,6 @@ class IdpState:
         if now - self._purged_at < 1:
             return
         self._purged_at = now
-        self.revoked = {jti: exp for jti, exp in self.revoked.items() if exp > now}
         self.codes = {key: code for key, code in self.codes.items() if code.expires_at > now}
         self.refresh_tokens = {d: record for d, record in self.refresh_tokens.items() if record.expires_at > now}
         for family_id, family in list(self.families.items()):

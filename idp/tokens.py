@@ -21,6 +21,7 @@ import jwt
 
 from fixtures.tenants import USERS
 from idp.keys import ALGORITHM, KeyRing
+from idp.revocations import RevocationStore
 from idp.settings import IdpSettings
 from shared.policy import ALL_SCOPES, SERVERS, scopes_for_roles
 
@@ -28,6 +29,8 @@ from shared.policy import ALL_SCOPES, SERVERS, scopes_for_roles
 SERVER_WIDE_SCOPES = frozenset({"audit:read"})
 CLAIMS = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "tenant_id", "roles")
 DEV_CLI_CLIENT_ID = "supplychain-cli"
+OPENID_SCOPE = "openid"
+USERINFO_PATH = "/userinfo"
 
 
 class NoGrantableScope(ValueError):
@@ -72,17 +75,45 @@ def parse_scope(scope: str | None) -> list[str] | None:
     return scope.split() if scope and scope.strip() else None
 
 
+def consentable_scopes(*, requested: Iterable[str] | None, roles: Iterable[str]) -> frozenset[str]:
+    """What a consent may grant: the requested scopes the roles allow (all if none requested), and `openid`."""
+    allowed = scopes_for_roles(roles)
+    if requested is None:
+        return allowed
+    wanted = frozenset(requested)
+    return (allowed | {OPENID_SCOPE}) & wanted
+
+
+def offered_scopes(*, requested: Iterable[str] | None, roles: Iterable[str], servers: list[str]) -> frozenset[str]:
+    """What a consent can lead to: `consentable_scopes`, narrowed to the named servers' scopes if any are named."""
+    scopes = consentable_scopes(requested=requested, roles=roles)
+    if not servers:
+        return scopes
+    on_servers = frozenset().union(*(server_scopes(server) for server in servers))
+    return scopes & (on_servers | {OPENID_SCOPE})
+
+
 def issue_access_token(
-    *, settings: IdpSettings, keys: KeyRing, subject: Subject, client_id: str, server: str, scopes: tuple[str, ...]
+    *,
+    settings: IdpSettings,
+    keys: KeyRing,
+    subject: Subject,
+    client_id: str,
+    server: str | None,
+    scopes: tuple[str, ...],
 ) -> IssuedToken:
-    """Sign an access token for `subject`, valid on `server` only, carrying exactly `scopes`."""
+    """Sign an access token for `subject`, valid on `server` only, carrying exactly `scopes`.
+
+    `server=None` makes a sign-in (OIDC) token: its audience is this issuer's UserInfo endpoint,
+    which no MCP server accepts.
+    """
     now = int(time.time())
     jti = secrets.token_urlsafe(16)
     expires_at = now + settings.access_token_ttl_seconds
     claims: dict[str, Any] = {
         "iss": settings.issuer,
         "sub": subject.sub,
-        "aud": settings.resources[server],
+        "aud": settings.resources[server] if server is not None else settings.url(USERINFO_PATH),
         "exp": expires_at,
         "iat": now,
         "nbf": now,
@@ -132,4 +163,9 @@ def mint_access_token(*, user: str, server: str, scopes: list[str] | None) -> st
     issued = issue_access_token(
         settings=settings, keys=KeyRing(), subject=subject, client_id=DEV_CLI_CLIENT_ID, server=server, scopes=granted
     )
+    store = RevocationStore()  # recorded like the server's own tokens, so it can be revoked by client too
+    try:
+        store.record_issued(issued.jti, DEV_CLI_CLIENT_ID, issued.expires_at)
+    finally:
+        store.close()
     return issued.token

@@ -10,6 +10,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -31,12 +32,18 @@ def idp_home(supplychain_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 @pytest.fixture
-async def idp(idp_home: Path) -> AsyncIterator[Idp]:
+def idp_overrides() -> dict[str, Any]:
+    """Settings of the `idp` fixture's server beyond its port (a test module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+async def idp(idp_home: Path, idp_overrides: dict[str, Any]) -> AsyncIterator[Idp]:
     """A running dev authorization server and an HTTP client for it (cookies kept, redirects not followed)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # bound before the settings are made, so the issuer names the real port
     port = sock.getsockname()[1]
-    settings = IdpSettings(port=port)
+    settings = IdpSettings(port=port, **idp_overrides)
     app = build_app(settings)
     # log_config=None: uvicorn's default config would disable every logger created before it.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None, lifespan="off"))

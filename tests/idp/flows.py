@@ -21,6 +21,7 @@ from joserfc.jwk import KeySet
 from starlette.applications import Starlette
 
 from fixtures.tenants import DEV_PASSWORDS
+from idp.sessions import SessionStore
 from idp.settings import IdpSettings
 from idp.store import IdpState
 
@@ -40,6 +41,11 @@ class Idp:
     def state(self) -> IdpState:
         state: IdpState = self.app.state.authorization_server.state
         return state
+
+    @property
+    def sessions(self) -> SessionStore:
+        sessions: SessionStore = self.app.state.sessions
+        return sessions
 
     def resource(self, server: str) -> str:
         return self.settings.resources[server]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from authlib.oidc.discovery import OpenIDProviderMetadata
 
 from shared.policy import ALL_SCOPES
 from tests.idp.flows import Idp
@@ -30,13 +31,26 @@ async def test_metadata_names_every_endpoint_and_capability(idp: Idp) -> None:
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "scopes_supported": sorted(ALL_SCOPES),
+            "scopes_supported": sorted({*ALL_SCOPES, "openid"}),
             "authorization_response_iss_parameter_supported": True,
+            "client_id_metadata_document_supported": True,
+            "userinfo_endpoint": f"{issuer}/userinfo",
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["aud", "auth_time", "exp", "iat", "iss", "nonce", "roles", "sub", "tenant_id"],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
         }
 
 
 async def test_metadata_passes_authlibs_rfc8414_validation(idp: Idp) -> None:
     AuthorizationServerMetadata((await idp.http.get("/.well-known/oauth-authorization-server")).json()).validate()
+
+
+async def test_discovery_passes_authlibs_openid_provider_validation(idp: Idp) -> None:
+    OpenIDProviderMetadata((await idp.http.get("/.well-known/openid-configuration")).json()).validate()
 
 
 async def test_issuer_follows_the_port_it_serves_on(idp: Idp) -> None:

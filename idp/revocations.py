@@ -1,0 +1,159 @@
+"""Revoked access tokens, kept on disk so that a restart does not bring them back.
+
+The file is `$SUPPLYCHAIN_HOME/idp/revocations.sqlite3` (0600, SQLite in WAL mode), shared by the
+running dev authorization server and any command that revokes (`revoke_jti`, `revoke_client_tokens`),
+so an operator can revoke while the server runs, or while it is down.
+
+Guarantees:
+- every access token the issuer signs is recorded (`jti`, client, expiry) before it is handed out;
+- a revoked `jti` stays on the revocation list until its token expires, across restarts;
+- revoking a client revokes every unexpired access token recorded for it, and every refresh token it
+  was issued before that moment (`client_revoked_at`), for as long as such a refresh token could live;
+- a revocation written by another process is seen at the next read (SQLite's `data_version`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from idp.settings import idp_dir, private_dir
+
+MAX_ACCESS_TOKEN_SECONDS = 900  # the longest access token lifetime the settings allow
+CLIENT_RULE_SECONDS = 8 * 3600  # the refresh token lifetime (idp.store)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS issued (jti TEXT PRIMARY KEY, client_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS issued_by_client ON issued (client_id);
+CREATE TABLE IF NOT EXISTS revoked (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked_clients (client_id TEXT PRIMARY KEY, revoked_at REAL NOT NULL,
+                                            until INTEGER NOT NULL);
+"""
+
+
+def revocations_file() -> Path:
+    """Where revocations are kept."""
+    return idp_dir() / "revocations.sqlite3"
+
+
+class RevocationStore:
+    """Issued and revoked access token ids, and revoked clients, in one SQLite file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or revocations_file()
+        private_dir(self.path.parent)
+        if not self.path.exists():  # created 0600 before SQLite opens it
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        # One event loop uses it at a time, but not always the thread that opened it (tests serve in threads).
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._cache: dict[str, int] | None = None
+        self._seen_version = -1
+        self._purged_at = 0.0
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def record_issued(self, jti: str, client_id: str, expires_at: int) -> None:
+        """Remember an access token as it is issued, so its client can be revoked later."""
+        self._write("INSERT OR REPLACE INTO issued VALUES (?, ?, ?)", (jti, client_id, expires_at))
+
+    def revoke(self, jti: str, expires_at: int) -> None:
+        """Put one access token on the revocation list until it expires."""
+        self._write("INSERT OR REPLACE INTO revoked VALUES (?, ?)", (jti, expires_at))
+
+    def revoke_many(self, tokens: dict[str, int]) -> None:
+        """Revoke several access tokens (`jti` → expiry) at once."""
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO revoked VALUES (?, ?)", tokens.items())
+
+    def revoke_jti(self, jti: str) -> bool:
+        """Revoke the access token with this `jti`; True if this issuer recorded issuing it.
+
+        An unknown `jti` is listed anyway, for the longest lifetime a token can have.
+        """
+        row = self._db.execute("SELECT expires_at FROM issued WHERE jti = ?", (jti,)).fetchone()
+        self.revoke(jti, row[0] if row else int(time.time()) + MAX_ACCESS_TOKEN_SECONDS)
+        return row is not None
+
+    def revoke_client(self, client_id: str) -> int:
+        """Revoke every token issued to `client_id` so far; the number of unexpired access tokens revoked."""
+        now = time.time()
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT OR REPLACE INTO revoked "
+                "SELECT jti, expires_at FROM issued WHERE client_id = ? AND expires_at > ?",
+                (client_id, int(now)),
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO revoked_clients VALUES (?, ?, ?)",
+                (client_id, now, int(now) + CLIENT_RULE_SECONDS),
+            )
+        return cursor.rowcount
+
+    def client_revoked_at(self, client_id: str) -> float | None:
+        """When every token of `client_id` was last revoked (tokens issued before then are dead), if ever."""
+        row = self._db.execute("SELECT revoked_at FROM revoked_clients WHERE client_id = ?", (client_id,)).fetchone()
+        return float(row[0]) if row else None
+
+    def is_revoked(self, jti: str) -> bool:
+        """True when this access token id is on the revocation list."""
+        return jti in self._revoked()
+
+    def revoked_jtis(self) -> list[str]:
+        """The ids of revoked access tokens that have not expired yet."""
+        return sorted(self._revoked())
+
+    def _revoked(self) -> dict[str, int]:
+        now = time.time()
+        if now - self._purged_at >= 60:  # the list is read every second by each server: purge seldom
+            self._purged_at = now
+            with self._transaction():
+                for table in ("issued", "revoked"):
+                    self._db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (int(now),))  # noqa: S608
+                self._db.execute("DELETE FROM revoked_clients WHERE until <= ?", (int(now),))
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if self._cache is None or version != self._seen_version:  # another process wrote
+            rows = self._db.execute("SELECT jti, expires_at FROM revoked").fetchall()
+            self._cache, self._seen_version = dict(rows), version
+        return {jti: exp for jti, exp in self._cache.items() if exp > now}
+
+    def _write(self, sql: str, values: tuple[object, ...]) -> None:
+        with self._transaction():
+            self._db.execute(sql, values)
+
+    def _transaction(self) -> _Transaction:
+        self._cache = None  # our own writes do not change data_version
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def revoke_jti(jti: str) -> bool:
+    """Revoke one access token by its `jti` in the persistent store; True if this issuer issued it."""
+    store = RevocationStore()
+    try:
+        return store.revoke_jti(jti)
+    finally:
+        store.close()
+
+
+def revoke_client_tokens(client_id: str) -> int:
+    """Revoke every access and refresh token issued so far to `client_id`; the number of access tokens revoked."""
+    store = RevocationStore()
+    try:
+        return store.revoke_client(client_id)
+    finally:
+        store.close()
