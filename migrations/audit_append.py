@@ -19,18 +19,19 @@ replaces it (and `shared.audit.HASHED_FIELDS` decides whether the new column is 
 
 from alembic import op
 
-_COLUMNS = (
+COLUMNS = (
     "id, tenant_id, occurred_at, request_id, user_id, client_id, actor_kind, transport, tool, arguments, "
     "arguments_sha256, decision, approval_id, outcome, detail, output_bytes, latency_ms, prev_hash, hash"
 )
 
 
-def create_audit_append_functions(schema: str) -> None:
+def create_audit_append_functions(schema: str, columns: str = COLUMNS) -> None:
+    """Create (or replace) both functions; `audit_append` writes `columns` (later migrations add some)."""
     # VOLATILE: each statement inside takes a fresh snapshot, so the lookup after the lock sees the
     # last record committed by anyone. A custom plan for it: a generic plan assumes every tenant is
     # average-sized and scanned the whole log backwards for a new tenant beside a large one.
     op.execute(f"""
-        CREATE FUNCTION {schema}.audit_chain_heads(tenants text[])
+        CREATE OR REPLACE FUNCTION {schema}.audit_chain_heads(tenants text[])
         RETURNS TABLE (chain_tenant text, chain_head text)
         LANGUAGE plpgsql VOLATILE
         SET plan_cache_mode = force_custom_plan
@@ -52,7 +53,7 @@ def create_audit_append_functions(schema: str) -> None:
     # Insert order is the chain order: rows go in by their position in `records` (identity `seq`
     # follows it), one tenant at a time under that tenant's setting for the row-level security check.
     op.execute(f"""
-        CREATE FUNCTION {schema}.audit_append(records jsonb)
+        CREATE OR REPLACE FUNCTION {schema}.audit_append(records jsonb)
         RETURNS void
         LANGUAGE plpgsql VOLATILE
         SET search_path = pg_catalog, pg_temp
@@ -62,8 +63,8 @@ def create_audit_append_functions(schema: str) -> None:
         BEGIN
             FOR tenant IN SELECT DISTINCT r ->> 'tenant_id' FROM jsonb_array_elements(records) AS r LOOP
                 PERFORM set_config('app.tenant_id', tenant, true);
-                INSERT INTO {schema}.audit_log ({_COLUMNS})
-                SELECT {_COLUMNS}
+                INSERT INTO {schema}.audit_log ({columns})
+                SELECT {columns}
                 FROM jsonb_populate_recordset(NULL::{schema}.audit_log, records) WITH ORDINALITY AS x
                 WHERE x.tenant_id = tenant
                 ORDER BY x.ordinality;

@@ -17,6 +17,14 @@ from shared.errors import InvalidInputError
 from shared.pagination import Cursor, PageLimit, decode_cursor, encode_cursor
 
 ToolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="Only calls of this tool")]
+TokenId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9._:~+/=-]{1,200}$",
+        description="Only calls made with this token (its token_id as the log shows it; 'local' for stdio)",
+    ),
+]
+Outcome = Literal["ok", "refused", "error"]
 
 
 class ActivityRecord(BaseModel):
@@ -33,10 +41,14 @@ class ActivityRecord(BaseModel):
     arguments_sha256: str
     decision: str
     approval_id: str | None
-    outcome: Literal["ok", "refused", "error"]
+    outcome: Outcome
     detail: str | None
     output_bytes: int
     latency_ms: int
+    token_id: str | None  # None on records older than this field
+    token_scope: str | None
+    trace_id: str | None
+    client_address: str | None
 
 
 class ActivityPage(BaseModel):
@@ -48,11 +60,14 @@ async def get_activity_log(
     caller: CallerDep,
     since: datetime | None = None,
     tool: ToolName | None = None,
+    token_id: TokenId | None = None,
+    outcome: Outcome | None = None,
     limit: PageLimit = 50,
     cursor: Cursor = None,
 ) -> ActivityPage:
     """Read your organisation's activity log on this server, newest first: who called which tool, when,
-    with which (redacted) arguments, what the human decided and how it ended. Refused calls are included."""
+    with which (redacted) arguments, what the human decided and how it ended. Refused calls are included.
+    Filter by tool, by the token that made the calls (token_id) or by outcome."""
     after = decode_cursor(cursor)
     if after is not None and not after[0].isdigit():
         raise InvalidInputError(f"malformed cursor {cursor!r}")
@@ -64,6 +79,12 @@ async def get_activity_log(
     if tool is not None:
         conditions.append("tool = :tool")
         params["tool"] = tool
+    if token_id is not None:
+        conditions.append("token_id = :token_id")
+        params["token_id"] = token_id
+    if outcome is not None:
+        conditions.append("outcome = :outcome")
+        params["outcome"] = outcome
     if after is not None:
         conditions.append("seq < :after")
         params["after"] = int(after[0])

@@ -38,7 +38,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.attribution import LOCAL, Attribution
 from shared.audit_batch import batcher_for
+from shared.audit_export import export_records
 from shared.audit_values import arguments_digest, stored_text
 from shared.audit_values import canonical_json as canonical_json  # re-exported: idempotency and approvals hash with it
 from shared.audit_values import redact_arguments as redact_arguments
@@ -46,12 +48,15 @@ from shared.checkpoints import note_written
 from shared.db import driver_connection, driver_failures, set_tenant, tenant_transaction
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.telemetry import record_tool_call
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
     "id", "tenant_id", "occurred_at", "request_id", "user_id", "client_id", "actor_kind", "transport", "tool",
     "arguments", "arguments_sha256", "decision", "approval_id", "outcome", "detail", "output_bytes", "latency_ms",
 )  # fmt: skip
+# Added later (`migrations/audit_attribution.py`): hashed when they hold a value, so older records verify unchanged.
+ATTRIBUTION_FIELDS = ("token_id", "token_scope", "trace_id", "client_address")
 
 
 def record_hash(previous: str, record: Mapping[str, Any]) -> str:
@@ -61,6 +66,7 @@ def record_hash(previous: str, record: Mapping[str, Any]) -> str:
     (a timestamp in UTC ISO form, the arguments as the JSON document they are).
     """
     fields = {name: record[name] for name in HASHED_FIELDS}
+    fields |= {name: record[name] for name in ATTRIBUTION_FIELDS if record.get(name) is not None}
     if isinstance(fields["occurred_at"], datetime):
         fields["occurred_at"] = fields["occurred_at"].astimezone(UTC).isoformat()
     if isinstance(fields["arguments"], str):
@@ -80,6 +86,7 @@ class CallAudit:
     request_id: str | None
     side_effect: bool
     actor_kind: str = "mcp"
+    attribution: Attribution = LOCAL
     decision: str = "not_required"
     approval_id: str | None = None
     started: float = field(default_factory=time.perf_counter)
@@ -134,6 +141,7 @@ class CallAudit:
             "detail": stored_text(detail or "")[:300] or None,
             "output_bytes": output_bytes,
             "latency_ms": round((time.perf_counter() - self.started) * 1000),
+            **self.attribution.fields(),
         }
 
     async def finish(self, engine: AsyncEngine, *, outcome: str, detail: str | None, output_bytes: int) -> None:
@@ -147,6 +155,7 @@ class CallAudit:
         for its record.
         """
         record = self.record(outcome=outcome, detail=detail, output_bytes=output_bytes)
+        record_tool_call(self.attribution.metric_tool or self.tool, outcome, time.perf_counter() - self.started)
         changed_nothing = self.session is None or not self.side_effect
         if outcome == "ok" and changed_nothing:
             if self.session is not None:
@@ -160,14 +169,16 @@ class CallAudit:
             try:
                 if self.on_commit is not None:
                     await self.on_commit(self.session)
-                await append(self.session, self.schema, record)
+                rows = await append(self.session, self.schema, record)
                 await self.session.commit()
             finally:
                 await self._discard()
+            export_records(rows)
             return
         await self._discard()
         async with tenant_transaction(engine, self.identity) as session:
-            await append(session, self.schema, record)
+            rows = await append(session, self.schema, record)
+        export_records(rows)
 
 
 _current: ContextVar[CallAudit | None] = ContextVar("supplychain_call_audit", default=None)
@@ -187,15 +198,18 @@ def reset_current_call(token: Any) -> None:
     _current.reset(token)
 
 
-async def append(session: AsyncSession, schema: str, record: dict[str, Any]) -> None:
+async def append(session: AsyncSession, schema: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     """Chain `record` to its tenant's last record and insert it, inside the session's transaction."""
     driver = await driver_connection(await session.connection())
     async with driver_failures(driver):
-        await append_all(driver, schema, [record])
+        return await append_all(driver, schema, [record])
 
 
-async def append_all(connection: asyncpg.Connection, schema: str, records: list[dict[str, Any]]) -> None:
-    """Chain `records` (any tenants; each tenant's in this order) to their chains and insert them.
+async def append_all(
+    connection: asyncpg.Connection, schema: str, records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Chain `records` (any tenants; each tenant's in this order) to their chains and insert them; the rows
+    as inserted, hashes included (for `shared.audit_export` once they commit).
 
     Runs in the caller's open transaction, straight on the driver, in two round trips whatever the
     number of tenants: `<schema>.audit_chain_heads` sets each tenant, takes its chain lock (held until
@@ -224,6 +238,7 @@ async def append_all(connection: asyncpg.Connection, schema: str, records: list[
     # default=str as in `canonical_json`: a value JSON cannot hold is stored as the text it was hashed as.
     await connection.execute(f"SELECT {schema}.audit_append($1::jsonb)", json.dumps(rows, default=str))
     note_written(schema, tenants)  # for the background checkpoints (`shared.checkpoints`): a set update
+    return rows
 
 
 @dataclass(frozen=True)
@@ -271,7 +286,7 @@ async def verify_chains(
             if tenant in failed:
                 continue
             checked += 1
-            record = {name: row[name] for name in HASHED_FIELDS}
+            record = {name: row.get(name) for name in (*HASHED_FIELDS, *ATTRIBUTION_FIELDS)}
             expected_previous = last.get(tenant, GENESIS)
             reason = None
             if row["prev_hash"] != expected_previous:

@@ -84,6 +84,7 @@ class AuditBatcher:
 
     async def _write(self, schema: str, records: list[dict[str, Any]]) -> None:
         from shared.audit import append_all  # here: shared.audit imports this module
+        from shared.audit_export import export_records
 
         engine = self._engine()
         if engine is None:
@@ -92,12 +93,13 @@ class AuditBatcher:
             driver = await driver_connection(connection)
             try:
                 async with driver_failures(driver), driver.transaction():  # one commit, one WAL flush, for all
-                    await append_all(driver, schema, records)
+                    rows = await append_all(driver, schema, records)
             except BaseException:
                 # The driver's transaction bypassed SQLAlchemy: do not hand a connection in an unknown
                 # state back to the pool.
                 await connection.invalidate()
                 raise
+        export_records(rows)
 
 
 def _settle(batch: _Waiting, failure: Exception | None) -> None:

@@ -34,6 +34,7 @@ from mcp_types import MISSING_REQUIRED_CLIENT_CAPABILITY
 from pydantic import BaseModel
 
 from shared.approval import asks_for_approval
+from shared.attribution import attribution_of
 from shared.audit import CallAudit, reset_current_call, set_current_call
 from shared.caller import ServerState, current_identity
 from shared.errors import TemporarilyUnavailableError, database_unavailable, scope_denied
@@ -119,6 +120,7 @@ class ToolGate:
             identity=identity, transport=state.transport,
             request_id=current_request_id(),
             side_effect=rule is not None and rule.side_effect,
+            attribution=attribution_of(getattr(ctx, "request", None), known_tool=rule is not None),
         )  # fmt: skip
         declared = await self._arguments_of(name)
         if declared is None or rule is None:

@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.audit import current_call
+from shared.audit_export import configure_export
 from shared.checkpoints import checkpointing
 from shared.db import create_engine, tenant_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, IdentityError, identity_from_roles
 from shared.policy import ROLE_SCOPES
 from shared.settings import ServerSettings
+from shared.telemetry import configure_telemetry
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def server_lifespan(
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[ServerState]:
+        configure_telemetry()
+        configure_export(settings.audit_export, transport="stdio" if local_identity is not None else "http")
         engine = create_engine(
             settings.resolved_database_url(), pool_size=settings.pool_size, pool_timeout=settings.pool_timeout_seconds
         )

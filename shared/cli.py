@@ -526,5 +526,10 @@ from shared.gateway_cli import gateway  # noqa: E402 (phase 3 commands live in t
 
 main.add_command(gateway)
 
+from shared.review_cli import audit_review, incident  # noqa: E402 (review and response, issue 13)
+
+audit.add_command(audit_review)
+main.add_command(incident)
+
 if __name__ == "__main__":
     main()

@@ -56,6 +56,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.attribution import Attribution, attribution_of
 from shared.audit import CallAudit
 from shared.audit_unreadable import UNREADABLE_DETAIL, unreadable_tool_call
 from shared.authz import ToolRule
@@ -233,12 +234,16 @@ class HttpGate:
         needed = self._scope_needed(body)
         if needed is None and (unreadable := unreadable_tool_call(body)) is not None:
             # The SDK will answer a parse error; the call still leaves its record (`shared.audit_unreadable`).
-            await self._record_refusal(identity, *unreadable, detail=UNREADABLE_DETAIL)
+            attribution = attribution_of(scope, known_tool=unreadable[0] in self.rules, token=user.access_token)
+            await self._record_refusal(identity, *unreadable, detail=UNREADABLE_DETAIL, attribution=attribution)
         if needed is not None and not identity.has_scope(needed) and identity.roles_allow(needed):
             params = json.loads(body)["params"]  # a tools/call message: `_scope_needed` parsed it already
             arguments = params.get("arguments")
             arguments = arguments if isinstance(arguments, dict) else {}
-            await self._record_refusal(identity, params["name"], arguments, detail=f"missing scope {needed}")
+            attribution = attribution_of(scope, token=user.access_token)
+            await self._record_refusal(
+                identity, params["name"], arguments, detail=f"missing scope {needed}", attribution=attribution
+            )
             await self._step_up(identity, needed)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
@@ -270,7 +275,9 @@ class HttpGate:
         body = {"error": "invalid_token", "error_description": "Authentication required"}
         await _json_response(401, body, {"WWW-Authenticate": challenge})(scope, receive, send)
 
-    async def _record_refusal(self, identity: Identity, tool: str, arguments: dict[str, Any], *, detail: str) -> None:
+    async def _record_refusal(
+        self, identity: Identity, tool: str, arguments: dict[str, Any], *, detail: str, attribution: Attribution
+    ) -> None:
         """The audit record of a tool call refused here (missing scope, or unparseable by the SDK), as the
         tool gate would write it.
 
@@ -281,6 +288,7 @@ class HttpGate:
         call = CallAudit(
             schema=self.settings.server_name, tool=tool, arguments=arguments, identity=identity, transport="http",
             request_id=current_request_id(), side_effect=rule.side_effect if rule is not None else False,
+            attribution=attribution,
         )  # fmt: skip
         try:
             if state is None:

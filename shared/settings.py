@@ -52,7 +52,8 @@ TOOL_PATTERN = r"^[a-z][a-z0-9_]*\*?$"  # a tool name, or a prefix ending in `*`
 
 class DeploymentSettings(BaseSettings):
     """Settings that apply to every server of a deployment: `SUPPLYCHAIN_READ_ONLY`, `SUPPLYCHAIN_TOOLS`,
-    `SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS` (how long an idempotency key answers retries; 1 hour to 7 days).
+    `SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS` (how long an idempotency key answers retries; 1 hour to 7 days),
+    `SUPPLYCHAIN_AUDIT_EXPORT` (`stdout` or an absolute file path: the SIEM sink, `shared.audit_export`).
 
     READ_ONLY and TOOLS can only narrow what a server offers. Each is checked when a server starts, so a
     bad value stops start-up instead of failing calls later. `READ_ONLY` is parsed strictly as a boolean: an
@@ -64,6 +65,7 @@ class DeploymentSettings(BaseSettings):
     read_only: bool = False
     tools: str | None = Field(default=None, pattern=r"^[a-z0-9_*, ]+$")
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=7 * 24)
+    audit_export: str | None = Field(default=None, pattern=r"^(stdout|/.+)$")  # SIEM sink, `shared.audit_export`
 
     def tool_patterns(self) -> tuple[str, ...] | None:
         """The allow-list as patterns, or None when every tool is allowed."""
@@ -92,6 +94,7 @@ class ServerSettings(BaseSettings):
     read_only: bool = False
     allowed_tools: tuple[str, ...] | None = None  # set from SUPPLYCHAIN_TOOLS, not from this prefix
     idempotency_ttl_hours: int = 24  # set from SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS, not from this prefix
+    audit_export: str | None = None  # set from SUPPLYCHAIN_AUDIT_EXPORT, not from this prefix
 
     # Phase 2 (HTTP): where to listen, who issues tokens, and the transport limits.
     host: str = "127.0.0.1"
@@ -177,6 +180,7 @@ class ServerSettings(BaseSettings):
             values["read_only"] = True
         values["allowed_tools"] = deployment.tool_patterns()
         values["idempotency_ttl_hours"] = deployment.idempotency_ttl_hours
+        values.setdefault("audit_export", deployment.audit_export)
         super().__init__(**values)
 
     def offers_tool(self, name: str, *, side_effect: bool) -> str | None:
@@ -194,7 +198,8 @@ class ServerSettings(BaseSettings):
     def _reject_unknown_variables(cls) -> None:
         prefix = str(cls.model_config.get("env_prefix", ""))
         if prefix:
-            reject_unknown_variables(prefix, [name for name in cls.model_fields if name != "allowed_tools"])
+            deployment_wide = ("allowed_tools", "audit_export")
+            reject_unknown_variables(prefix, [name for name in cls.model_fields if name not in deployment_wide])
 
     def resolved_database_url(self) -> str:
         """This server's own DSN: explicit value, then `_FILE`, then its secrets file from `db init`."""

@@ -1,0 +1,89 @@
+"""`supplychain audit review` and `supplychain incident token`: thin commands over `shared.review` and
+`shared.incident` (attached to the main command in `shared.cli`)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from shared.policy import SERVERS
+
+
+def _one_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+@click.command("review")
+@click.option("--since", default="24h", show_default=True, help="How far back: 90s, 30m, 24h, 7d.")
+@click.option("--server", "servers", multiple=True, type=click.Choice(SERVERS), help="Only this server (repeatable).")
+@click.option("--tenant", default=None, help="Only this tenant.")
+def audit_review(since: str, servers: tuple[str, ...], tenant: str | None) -> None:
+    """Per tenant: calls, refusals, step-ups, approvals; flags bursts and shared tokens (exit 1 if any)."""
+    from datetime import UTC, datetime
+
+    from shared.admin import admin_engine
+    from shared.embedded import admin_url
+    from shared.review import ReviewSettings, parse_duration, review_servers
+
+    try:
+        window, settings = parse_duration(since), ReviewSettings()
+    except ValueError as exc:
+        raise click.BadParameter(_one_line(exc)) from None
+
+    async def run() -> bool:
+        engine = admin_engine(admin_url())
+        try:
+            lines, flagged = await review_servers(
+                engine, servers or SERVERS, start=datetime.now(UTC) - window, tenant=tenant, settings=settings
+            )
+        finally:
+            await engine.dispose()
+        click.echo("\n".join(lines))
+        return flagged
+
+    if asyncio.run(run()):
+        sys.exit(1)
+
+
+@click.group()
+def incident() -> None:
+    """Incident response playbooks."""
+
+
+@incident.command("token")
+@click.argument("credential")
+@click.option("--since", default="24h", show_default=True, help="How far back to list: 90s, 30m, 24h, 7d.")
+@click.option("--issuer", default=None, help="The authorization server the servers trust (default: their setting).")
+def incident_token(credential: str, since: str, issuer: str | None) -> None:
+    """Revoke a leaked token (a token_id, or a client_id), list what it did on every server, print a replacement."""
+    import re
+    from datetime import UTC, datetime
+
+    from idp.settings import IdpSettings
+    from shared.admin import admin_engine
+    from shared.embedded import admin_url
+    from shared.incident import respond
+    from shared.review import parse_duration
+    from shared.servers import load_settings
+
+    if not re.fullmatch(r"[A-Za-z0-9._:~+/=@-]{1,200}", credential):
+        raise click.BadParameter(f"{credential[:40]!r} is not a token id or client id", param_hint="CREDENTIAL")
+    if credential == "local":
+        raise click.BadParameter("'local' names calls over stdio: no token to revoke", param_hint="CREDENTIAL")
+    try:
+        start = datetime.now(UTC) - parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(_one_line(exc), param_hint="--since") from None
+    issuer = issuer or load_settings(SERVERS[0]).issuer_url
+    dev_idp = issuer == IdpSettings().issuer
+
+    async def run() -> list[str]:
+        engine = admin_engine(admin_url())
+        try:
+            return await respond(engine, SERVERS, credential, start, issuer=issuer, dev_idp=dev_idp)
+        finally:
+            await engine.dispose()
+
+    click.echo("\n".join(asyncio.run(run())))

@@ -1,0 +1,121 @@
+"""`supplychain audit review`: quiet on normal traffic, flags a probing burst and a side-effect burst.
+
+Every call here goes through a real MCP client; each test reviews only the window since it began.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import anyio
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from fixtures.returns import return_id
+from shared.admin import admin_engine
+from shared.policy import SERVERS
+from shared.review import ReviewSettings, parse_duration, review_servers
+from tests.helpers import Human, mcp_client
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+STOCK = {"sku": "BOLT-M8", "warehouse": "AMS-1"}
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[datetime]:
+    yield datetime.now(UTC)
+
+
+async def _review(admin_url: str, start: datetime, **settings: int) -> tuple[str, bool]:
+    engine = admin_engine(admin_url)
+    try:
+        lines, flagged = await review_servers(
+            engine, SERVERS, start=start, tenant=None, settings=ReviewSettings(**settings)
+        )
+    finally:
+        await engine.dispose()
+    return "\n".join(lines), flagged
+
+
+async def _normal_traffic() -> None:
+    async with mcp_client("inventory", "alice@acme", human=Human()) as client:
+        await client.call_tool("list_warehouses", {})
+        for _ in range(3):
+            await client.call_tool("get_stock_level", STOCK)
+        await client.call_tool("get_stock_level", {"sku": "TAPE-99", "warehouse": "AMS-1"})  # a typo: not found
+        await client.call_tool("create_reorder", {**STOCK, "quantity": 100})
+    async with mcp_client("inventory", "ana@acme") as client:
+        await client.call_tool("list_stock_levels", {})
+        with pytest.raises(MCPError):  # an analyst tries to reorder: a step-up event, not an anomaly
+            await client.call_tool("create_reorder", {**STOCK, "quantity": 100})
+    async with mcp_client("returns", "rita@acme") as client:
+        await client.call_tool("list_returns", {})
+        await client.call_tool("get_return", {"return_id": return_id("acme", "crushed-box")})
+
+
+async def test_normal_traffic_is_reported_and_nothing_is_flagged(admin_url: str, start: datetime) -> None:
+    await _normal_traffic()
+    report, flagged = await _review(admin_url, start)
+    assert not flagged, report
+    assert "tenant acme: nothing flagged" in report
+    assert "inventory get_stock_level: error 1, ok 3" in report
+    assert "inventory create_reorder: ok 2, refused 1" in report  # alice's two rounds; ana's refusal
+    assert "step-up (insufficient scope): 1 (inventory inventory:reorder x1)" in report
+    assert "inventory: missing scope inventory:reorder x1" in report
+    assert "in band: approved 1" in report
+    assert "FLAG" not in report
+
+
+async def test_a_burst_of_lookups_of_other_tenants_ids_is_flagged(admin_url: str, start: datetime) -> None:
+    await _normal_traffic()
+    probes = [return_id("acme", name) for name in ("crushed-box", "wrong-size", "late-claim")] + [
+        f"rma_{index:020x}" for index in range(9)
+    ]
+    async with mcp_client("returns", "bob@globex") as client:
+        for probe in probes:
+            result = await client.call_tool("get_return", {"return_id": probe})
+            assert result.is_error and result.content[0].text.endswith(f": no return {probe!r}")  # type: ignore[union-attr]
+    report, flagged = await _review(admin_url, start)
+    assert flagged
+    assert "tenant globex: FLAGGED" in report
+    assert "FLAG not-found lookups by id (probing for ids): local bob@globex: 12 calls within 60 s" in report
+    assert "tenant acme: nothing flagged" in report  # the victim's own traffic stays quiet
+    # Below the threshold, the same traffic is quiet: the flag comes from the burst, not from the calls.
+    assert not (await _review(admin_url, start, not_found_burst=13))[1]
+
+
+async def test_a_burst_of_side_effects_is_flagged(admin_url: str, start: datetime) -> None:
+    async with mcp_client("inventory", "alice@acme", human=Human()) as client:
+        for quantity in range(1, 11):
+            result = await client.call_tool("create_reorder", {**STOCK, "quantity": quantity})
+            assert not result.is_error
+    report, flagged = await _review(admin_url, start)
+    assert flagged
+    assert "FLAG side-effect burst: alice@acme: 10 calls within 300 s" in report
+    assert "on inventory (threshold 10)" in report
+    assert not (await _review(admin_url, start, side_effect_burst=11))[1]
+
+
+async def test_the_command_exits_1_when_something_is_flagged(admin_url: str) -> None:
+    async with mcp_client("returns", "bob@globex") as client:
+        for index in range(10):
+            await client.call_tool("get_return", {"return_id": f"rma_{index:020x}"})
+    command = [sys.executable, "-m", "shared.cli", "audit", "review", "--since", "10m", "--tenant", "globex"]
+    result = await anyio.run_process(
+        command, check=False, env={**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url}
+    )
+    assert result.returncode == 1, result.stderr.decode()
+    assert "FLAG not-found lookups by id" in result.stdout.decode()
+    bad = await anyio.run_process([*command[:6], "yesterday"], check=False)
+    assert bad.returncode == 2 and "not a duration like 24h" in bad.stderr.decode()
+
+
+async def test_durations() -> None:
+    assert parse_duration("24h").total_seconds() == 86_400
+    assert parse_duration("90s").total_seconds() == 90
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("1w")
