@@ -44,7 +44,7 @@ class ServerState:
 
 
 # The state of each running server, by its settings object: the HTTP layer in front of the MCP layer
-# (`shared.http.HttpGate`) records its refusals through the same engine.
+# (`shared.http_gate.HttpGate`) records its refusals through the same engine.
 _RUNNING: dict[int, ServerState] = {}
 
 

@@ -32,9 +32,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 from shared.gateway_settings import GatewaySettings
+from shared.keys import ALLOWED_ALGORITHMS, IssuerUnavailable
 from shared.policy import SERVERS
 from shared.settings import SettingsError
-from shared.tokens import ALLOWED_ALGORITHMS, IssuerUnavailable, discover
+from shared.tokens import discover
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "deploy" / "gateway"
 SAFE_KID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")

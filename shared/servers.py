@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.authz import ToolRule, ToolSpec
 from shared.policy import SERVERS
 from shared.settings import ServerSettings
+
+if TYPE_CHECKING:  # the HTTP stack is loaded only when a server serves HTTP
+    from shared.http import Issuer
 
 
 def server_module(name: str) -> ModuleType:
@@ -49,12 +52,15 @@ def load_settings(name: str, **overrides: Any) -> ServerSettings:
     return settings_class(**overrides)
 
 
-def http_app(name: str, settings: ServerSettings) -> Any:
-    """The ASGI app serving server `name` over Streamable HTTP as an OAuth 2.1 resource server."""
+def http_app(name: str, settings: ServerSettings, *, issuer: Issuer | None = None) -> Any:
+    """The ASGI app serving server `name` over Streamable HTTP as an OAuth 2.1 resource server.
+
+    `issuer` (default: a new one for `settings`) lets a caller, such as a test, watch its key set.
+    """
     from shared.http import Issuer, build_http_app
 
     module = server_module(name)
-    issuer = Issuer(settings)
+    issuer = issuer or Issuer(settings)
     server = module.build_server(settings, token_verifier=issuer.verifier())
     rules = {function.__name__: spec.rule for function, spec in module.TOOLS.items()}
     return build_http_app(server, settings=settings, issuer=issuer, rules=rules)

@@ -7,8 +7,8 @@ A token is accepted only if every check below passes; any failure means "no toke
 1. The header names an algorithm from the allow-list (RS256, ES256) and a `kid` that is in the
    issuer's JWKS, and the key itself is published for that same algorithm (the algorithm is tied to
    the key, so `alg: none` and HS256-signed-with-the-public-key are refused). The JWKS is re-read
-   periodically, and an unknown `kid` waits for a shared, rate-limited refresh (`KeySet`), so junk
-   `kid`s can neither hammer the issuer nor delay the pickup of a rotated key.
+   periodically, and an unknown `kid` waits for a shared, rate-limited refresh (`shared.keys.KeySet`),
+   so junk `kid`s can neither hammer the issuer nor delay the pickup of a rotated key.
 2. The signature verifies; `iss` equals the configured issuer exactly; `aud` contains this server's
    canonical resource URL (RFC 8707); `exp`, `iat`, `sub` and `tenant_id` are present; `exp` and
    `nbf` hold with at most 30 s of clock leeway (the SDK's bearer backend then re-checks `exp` with
@@ -27,7 +27,6 @@ from the JWKS (retired or compromised) stops its tokens at the next key refresh.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import time
@@ -42,19 +41,14 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 
 from shared.caller import identity_from_claims
 from shared.identity import IdentityError
+from shared.keys import ALLOWED_ALGORITHMS, IssuerUnavailable, KeySet
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_ALGORITHMS = ("RS256", "ES256")
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "tenant_id"]
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 MAX_TOKEN_CHARS = 8192  # far above any token the issuer mints; the HTTP layer caps headers anyway
 MAX_LEEWAY_SECONDS = 30
-MAX_REMEMBERED_UNKNOWN_KIDS = 1024
-
-
-class IssuerUnavailable(RuntimeError):
-    """The issuer's metadata, keys or revocation list could not be fetched."""
 
 
 @dataclass
@@ -78,104 +72,6 @@ async def discover(issuer: str, client: httpx2.AsyncClient) -> IssuerEndpoints:
                 raise IssuerUnavailable(f"metadata names issuer {metadata.get('issuer')!r}, expected {issuer!r}")
             return IssuerEndpoints(metadata["jwks_uri"], metadata.get("supplychain_revocation_list_uri"))
     raise IssuerUnavailable("issuer publishes no authorization server metadata")
-
-
-class KeySet:
-    """The issuer's signing keys by `kid`, kept fresh two ways, neither of which a caller can starve.
-
-    - `poll` re-reads the JWKS every `refresh_interval` seconds whatever requests arrive, so a
-      rotated-in key is known, and a removed key forgotten, within that interval.
-    - A token whose `kid` is unknown waits for the next fetch that starts after it arrived. Fetches for
-      unknown kids start at most once per `min_refresh` seconds, and every request waiting meanwhile
-      shares one: a flood of random kids costs the issuer one fetch per `min_refresh`, and a token
-      signed by a newly published key is accepted on its first request, at most `min_refresh` later.
-    - A `kid` that a successful fetch just showed unpublished is refused at once for `negative_ttl`
-      seconds (a bounded memory), so repeating one junk kid does not even wait.
-    """
-
-    def __init__(
-        self,
-        jwks_url: str,
-        client: httpx2.AsyncClient,
-        *,
-        min_refresh_seconds: float = 1.0,
-        refresh_interval_seconds: float = 300.0,
-        negative_ttl_seconds: float = 30.0,
-    ) -> None:
-        self.url = jwks_url
-        self._client = client
-        self._min_refresh = min_refresh_seconds
-        self.refresh_interval = refresh_interval_seconds
-        self._negative_ttl = negative_ttl_seconds
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._fingerprints: dict[str, str] = {}  # kid -> the JWK as published, to notice a replaced key
-        self._fetch_started_at = float("-inf")
-        self._fetched_ok_at = float("-inf")  # when the last successful fetch started
-        self._not_found: OrderedDict[str, float] = OrderedDict()  # kid -> when it was last missing
-        self._lock = anyio.Lock()
-
-    async def refresh(self) -> None:
-        """Fetch the JWKS now; keys whose algorithm is not allowed are ignored."""
-        async with self._lock:  # a request arriving meanwhile waits for these keys, not a fetch of its own
-            await self._fetch()
-
-    async def poll(self) -> None:
-        """Re-read the JWKS every `refresh_interval` seconds, forever (a failed fetch keeps the keys)."""
-        while True:
-            await anyio.sleep(self.refresh_interval)
-            try:
-                await self.refresh()
-            except IssuerUnavailable as exc:
-                logger.warning("periodic key refresh failed: %s", exc)
-
-    async def _fetch(self) -> None:
-        self._fetch_started_at = time.monotonic()
-        try:
-            response = await self._client.get(self.url)
-            response.raise_for_status()
-            jwks = response.json()
-        except (httpx2.HTTPError, ValueError) as exc:
-            raise IssuerUnavailable(f"JWKS unreachable: {type(exc).__name__}") from None
-        keys: dict[str, jwt.PyJWK] = {}
-        fingerprints: dict[str, str] = {}
-        for entry in jwks.get("keys", []):
-            if entry.get("alg") in ALLOWED_ALGORITHMS and entry.get("use", "sig") == "sig" and entry.get("kid"):
-                try:
-                    keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=entry["alg"])
-                except jwt.PyJWTError:
-                    logger.warning("ignoring unusable JWK kid=%r", entry.get("kid"))
-                    continue
-                fingerprints[entry["kid"]] = json.dumps(entry, sort_keys=True)
-        self._keys, self._fingerprints = keys, fingerprints
-        self._fetched_ok_at = self._fetch_started_at
-
-    def fingerprint(self, kid: str) -> str | None:
-        """The published form of key `kid`, or None once it is no longer published."""
-        return self._fingerprints.get(kid)
-
-    async def key_for(self, kid: str) -> jwt.PyJWK | None:
-        """The key with this `kid`, waiting (at most about `min_refresh` s) for a fetch if it is unknown."""
-        key = self._keys.get(kid)
-        if key is not None or not self.url:
-            return key
-        missing_since = self._not_found.get(kid)
-        if missing_since is not None and time.monotonic() - missing_since < self._negative_ttl:
-            return None
-        arrived = time.monotonic()
-        async with self._lock:
-            if self._fetch_started_at < arrived and kid not in self._keys:  # no fetch since: start one
-                await anyio.sleep(max(0.0, self._fetch_started_at + self._min_refresh - time.monotonic()))
-                try:
-                    await self._fetch()
-                except IssuerUnavailable as exc:
-                    logger.warning("key refresh failed: %s", exc)
-        key = self._keys.get(kid)
-        if key is None and self._fetched_ok_at >= arrived:  # truly unpublished, not an issuer outage
-            self._not_found[kid] = time.monotonic()
-            self._not_found.move_to_end(kid)
-            if len(self._not_found) > MAX_REMEMBERED_UNKNOWN_KIDS:
-                self._not_found.popitem(last=False)
-        return key
 
 
 class RevocationList:

@@ -13,7 +13,7 @@ import pytest
 
 from shared.policy import SERVERS
 
-HTTP_ONLY = ("shared.http", "limits", "loadtest", "bench")
+HTTP_ONLY = ("shared.http", "shared.http_gate", "shared.http_guards", "limits", "loadtest", "bench")
 
 
 @pytest.mark.parametrize("server", SERVERS)

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from shared.tokens import JWTVerifier, KeySet
+from shared.keys import KeySet
+from shared.tokens import JWTVerifier
 from tests.http.expect import assert_unauthorized
 from tests.http.rpc import call_tool, result_of
 from tests.http.running import running_stack

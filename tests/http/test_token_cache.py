@@ -18,7 +18,8 @@ import httpx2
 import jwt
 import pytest
 
-from shared.tokens import JWTVerifier, KeySet, RevocationList, discover
+from shared.keys import KeySet
+from shared.tokens import JWTVerifier, RevocationList, discover
 from tests.http.stack import Stack
 from tests.http.tokens import claims_of, flow_token, mint, sign, with_payload
 

@@ -10,8 +10,9 @@ import httpx2
 import pytest
 
 from fixtures.tenants import USERS
+from shared.keys import KeySet
 from shared.policy import SERVERS
-from shared.tokens import JWTVerifier, KeySet
+from shared.tokens import JWTVerifier
 from tests.idp.flows import (
     REDIRECT_URI,
     Idp,
