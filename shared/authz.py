@@ -7,7 +7,8 @@ middleware around every request:
   a model can pick a tool and the call steps up) and the deployment offers (read-only mode,
   `SUPPLYCHAIN_TOOLS`), each schema closed with `additionalProperties: false`; a tool no role of the
   caller allows stays hidden;
-- `tools/call` refuses a tool with no rule (fail closed), a tool the deployment withholds, a caller
+- `tools/call` refuses a tool with no rule (fail closed: JSON-RPC -32602 "Unknown tool: <name>", the
+  name cut to 100 characters), a tool the deployment withholds, a caller
   without the tool's scope (JSON-RPC error naming the scope; over HTTP the 403 step-up of `shared.http`
   answers first when the roles allow the scope), and arguments the tool does not declare
   (a tool error); every call, refused or not, leaves one audit record (`shared.audit`);
@@ -29,7 +30,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from mcp_types import MISSING_REQUIRED_CLIENT_CAPABILITY
 from pydantic import BaseModel
 
@@ -124,7 +125,11 @@ class ToolGate:
         )  # fmt: skip
         declared = await self._arguments_of(name)
         if declared is None or rule is None:
-            return await self._refuse(call, state, f"unknown tool {name!r}")
+            # A protocol error, not a tool result: the specification's tools error handling lists unknown
+            # tools with invalid arguments as JSON-RPC errors (-32602), as the SDK answers unknown prompts.
+            message = f"Unknown tool: {name}"
+            await self._record(call, state, outcome="refused", detail=message, size=0)
+            raise MCPError(code=INVALID_PARAMS, message=message)
         withheld = self._offers(name, side_effect=rule.side_effect)
         if withheld is not None:
             return await self._refuse(call, state, withheld)

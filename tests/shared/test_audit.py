@@ -36,7 +36,8 @@ async def test_every_call_leaves_exactly_one_record_refusals_included(admin_url:
         await client.call_tool("get_stock_level", {"sku": "bolt m8", "warehouse": "AMS-1"})
         await client.call_tool("get_stock_level", {"sku": "BOLT-M8", "warehouse": "AMS-1", "tenant_id": "globex"})
         await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 5})
-        await client.call_tool("no_such_tool", {})
+        with pytest.raises(MCPError, match=r"^Unknown tool: no_such_tool$"):  # -32602, tests/http/test_unknown_tool.py
+            await client.call_tool("no_such_tool", {})
     async with mcp_client("inventory", "ana@acme") as client:
         with pytest.raises(MCPError):
             await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 5})
@@ -59,6 +60,7 @@ async def test_every_call_leaves_exactly_one_record_refusals_included(admin_url:
     ]
     details = [detail for *_, detail, _arguments in rows]
     assert "unknown argument(s) for get_stock_level: 'tenant_id'" in details[2]
+    assert details[5] == "Unknown tool: no_such_tool"
     assert details[6] == "missing scope inventory:reorder"
 
 
