@@ -5,9 +5,11 @@ The rule (tests/conftest.py): a test that runs one of those programs carries its
 where the program is not on `PATH`. Two tests keep the rule from regressing without running the
 whole suite twice:
 
-- every test (or fixture it uses) whose code runs one of the programs carries its marker (read from
-  the source: the words below, in code or docstrings; a call through a plain helper function is not
-  followed, so name the program in the test);
+- a heuristic scan of the sources: every test whose code, fixtures or test helpers mention starting
+  one of the programs (the patterns in `USES`, in code or docstrings) carries its marker. Calls are
+  followed into the functions of the test modules (any depth, across `from tests... import`), so a
+  test using `tests/gateway/topology.py` or a browser helper under tests/pages needs the marker too;
+  code outside tests/ is matched only by the entry points named in `USES`;
 - the marked tests, run in a child pytest with both programs hidden from `PATH`, all skip, and that
   run exits 0.
 """
@@ -19,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -27,10 +30,12 @@ from tests.conftest import PROGRAM_MARKERS
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
-# What running each program looks like in test code. Lower-case `haproxy` not followed by `:` or `.`
-# (the compose image `haproxy:2.6` and the file `haproxy.cfg` run nothing); the topology helpers start it.
+# What starting each program looks like in code. Lower-case `haproxy` not followed by `:` or `.` (the
+# compose image `haproxy:2.6` and the file `haproxy.cfg` run nothing); the project's own entry points
+# that start it (`shared.gateway_up`, `supplychain demo --transport gateway`). The test helpers that
+# wrap these (tests/gateway/topology.py, a browser helper under tests/pages) are found by following calls.
 USES = {
-    "haproxy": re.compile(r"\bhaproxy\b(?![:.])|running_topology|start_gateway|\"--transport\", \"gateway\""),
+    "haproxy": re.compile(r"\bhaproxy\b(?![:.])|start_gateway|start_haproxy|\"--transport\", \"gateway\""),
     "chromium": re.compile(r"(?i)chromium|playwright"),
 }
 Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -67,13 +72,85 @@ def _is_fixture(function: Function) -> bool:
     return any("fixture" in ast.unparse(decorator) for decorator in function.decorator_list)
 
 
-def _programs_used(source: str, function: Function, fixtures: dict[str, set[str]]) -> set[str]:
-    text = ast.get_source_segment(source, function) or ""
-    body = text.replace(function.name, "", 1)  # its arguments and body, not its name
-    used = {program for program, pattern in USES.items() if pattern.search(body)}
-    for argument in function.args.args:
-        used |= fixtures.get(argument.arg, set())
-    return used
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO).with_suffix("").parts)
+
+
+@dataclass
+class _Module:
+    """One test module: its source, its functions, and the helpers it can call by name."""
+
+    path: Path
+    source: str
+    functions: list[tuple[Function, set[str]]]
+    # A name this module calls -> (module, function) that defines it: its own functions, and those it
+    # imports from another test module (`from tests.gateway.topology import running_topology as up`).
+    callable_names: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _parse(sources: dict[Path, str]) -> dict[str, _Module]:
+    modules = {}
+    for path, source in sources.items():
+        tree = ast.parse(source)
+        module = _Module(path, source, _functions(tree))
+        name = _module_name(path)
+        module.callable_names = {function.name: (name, function.name) for function, _ in module.functions}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests."):
+                for alias in node.names:
+                    module.callable_names[alias.asname or alias.name] = (str(node.module), alias.name)
+        modules[name] = module
+    return modules
+
+
+def _referenced_names(function: Function) -> set[str]:
+    """Every name the function's body and defaults mention (calls, and functions passed on)."""
+    names = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+    return names
+
+
+def unmarked_program_tests(sources: dict[Path, str]) -> list[str]:
+    """`path::test needs <program>` for each test that runs a program without carrying its marker.
+
+    A function uses a program if its source (arguments and body) names one (`USES`), if it calls a
+    helper of the test modules that uses one (followed through any depth of helpers, across modules
+    by their `from tests... import`), or if it takes a fixture that uses one.
+    """
+    modules = _parse(sources)
+    uses: dict[tuple[str, str], set[str]] = {}  # (module, function) -> programs
+    fixtures: dict[str, set[str]] = {}  # fixture name -> programs
+    for name, module in modules.items():
+        for function, _given in module.functions:
+            text = (ast.get_source_segment(module.source, function) or "").replace(function.name, "", 1)
+            uses[(name, function.name)] = {program for program, pattern in USES.items() if pattern.search(text)}
+    changed = True
+    while changed:  # until nothing new is found: helpers on helpers, fixtures on fixtures
+        changed = False
+        for name, module in modules.items():
+            for function, _given in module.functions:
+                found = set(uses[(name, function.name)])
+                for called in _referenced_names(function) - {function.name}:
+                    found |= uses.get(module.callable_names.get(called, ("", "")), set())
+                for argument in function.args.args:
+                    found |= fixtures.get(argument.arg, set())
+                if found != uses[(name, function.name)]:
+                    uses[(name, function.name)], changed = found, True
+                if _is_fixture(function) and not found <= fixtures.get(function.name, set()):
+                    fixtures[function.name] = fixtures.get(function.name, set()) | found
+                    changed = True
+    problems = []
+    for name, module in modules.items():
+        for function, given in module.functions:
+            if function.name.startswith("test_"):
+                missing = uses[(name, function.name)] - given - _marks(function.decorator_list)
+                where = f"{module.path.relative_to(REPO)}::{function.name}"
+                problems += [f"{where} needs {program}" for program in sorted(missing)]
+    return problems
 
 
 def _all_test_sources() -> dict[Path, str]:
@@ -81,43 +158,34 @@ def _all_test_sources() -> dict[Path, str]:
     return {path: path.read_text(encoding="utf-8") for path in sorted(TESTS.rglob("*.py")) if path != Path(__file__)}
 
 
-def unmarked_program_tests(sources: dict[Path, str]) -> list[str]:
-    """`path::test needs <program>` for each test that runs a program without carrying its marker."""
-    modules = [(path, source, ast.parse(source)) for path, source in sources.items()]
-    fixtures: dict[str, set[str]] = {}
-    for _ in range(3):  # fixtures built on fixtures that start a program
-        for _path, source, tree in modules:
-            for function, _marks_given in _functions(tree):
-                if _is_fixture(function) and (used := _programs_used(source, function, fixtures)):
-                    fixtures[function.name] = fixtures.get(function.name, set()) | used
-    problems = []
-    for path, source, tree in modules:
-        for function, given in _functions(tree):
-            if not function.name.startswith("test_"):
-                continue
-            missing = _programs_used(source, function, fixtures) - given - _marks(function.decorator_list)
-            problems += [f"{path.relative_to(REPO)}::{function.name} needs {program}" for program in sorted(missing)]
-    return problems
-
-
 def test_every_test_that_runs_haproxy_or_chromium_carries_its_marker() -> None:
     assert unmarked_program_tests(_all_test_sources()) == []
 
 
 def test_the_rule_finds_tests_that_run_a_program_unmarked() -> None:
-    # The checker itself: a test written the way test_compose_runtime.py was before the fix, a test
-    # using an unmarked fixture that starts the gateway, and a Playwright test.
+    # The checker itself: a test written the way test_compose_runtime.py was before the fix; a fixture
+    # and a test reaching the gateway only through a helper module's function (two helpers deep, one
+    # imported under another name); a browser helper; and Playwright tests, marked and not.
     probe = {
         TESTS / "deploy" / "test_probe.py": 'import shutil\n\ndef test_x():\n    assert shutil.which("haproxy")\n',
-        TESTS / "pages" / "conftest.py": "import pytest\n\n@pytest.fixture\ndef gw():\n    yield running_topology()\n",
-        TESTS / "pages" / "test_page.py": "def test_y(gw):\n    pass\n\nasync def test_z(playwright):\n    pass\n",
-        TESTS / "pages" / "test_marked.py": "import pytest\n\npytestmark = pytest.mark.chromium\n\n"
-        "async def test_w(playwright):\n    pass\n",
+        TESTS / "gateway" / "topology.py": "from shared.gateway_up import start_gateway\n\n"
+        "def running_topology():\n    return start_gateway()\n\ndef edge_of():\n    return running_topology()\n",
+        TESTS / "pages" / "browser.py": "def open_page():\n    return launch_chromium()\n",
+        TESTS / "pages" / "conftest.py": "import pytest\nfrom tests.gateway.topology import running_topology\n\n"
+        "@pytest.fixture\ndef gw():\n    yield running_topology()\n",
+        TESTS / "pages" / "test_page.py": "from tests.gateway.topology import edge_of as up\n"
+        "from tests.pages.browser import open_page\n\n"
+        "def test_y(gw):\n    pass\n\nasync def test_z(playwright):\n    pass\n\n"
+        "def test_v():\n    up()\n\ndef test_u():\n    open_page()\n\ndef test_t():\n    unrelated()\n",
+        TESTS / "pages" / "test_marked.py": "import pytest\nfrom tests.pages.browser import open_page\n\n"
+        "pytestmark = pytest.mark.chromium\n\nasync def test_w(playwright):\n    open_page()\n",
     }
     assert unmarked_program_tests(probe) == [
         "tests/deploy/test_probe.py::test_x needs haproxy",
         "tests/pages/test_page.py::test_y needs haproxy",
         "tests/pages/test_page.py::test_z needs chromium",
+        "tests/pages/test_page.py::test_v needs haproxy",
+        "tests/pages/test_page.py::test_u needs chromium",
     ]
 
 
