@@ -141,6 +141,9 @@ export SUPPLYCHAIN_IDP_ISSUER="$ISSUER"
 export SUPPLYCHAIN_IDP_RESOURCES="{\"$SERVER\": \"$SERVER_URL\"}"
 export SUPPLYCHAIN_INVENTORY_PORT="$SERVER_PORT"
 export SUPPLYCHAIN_INVENTORY_ISSUER_URL="$ISSUER"
+# The suite runs every scenario as one user and leaves its 2025-11-25 sessions open (no DELETE) until
+# they idle out: more than the per-user cap (20), which then answers 503. Allow the tenant's 100 here.
+export SUPPLYCHAIN_INVENTORY_MAX_SESSIONS_PER_USER=100
 
 # http_ok URL [BODY]: true when URL answers 2xx; with BODY, POSTs it as MCP JSON with the bearer token.
 http_ok() {

@@ -131,11 +131,11 @@ def serve(server: str, transport: str, host: str | None, port: int | None, read_
     """Run one server (or `all` over HTTP). Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""
     from shared.checkpoints import CheckpointSettings
     from shared.identity import IdentityError, local_identity_from_env
-    from shared.logs import configure_logging
+    from shared.logs import configure_logging, server_log_level
     from shared.servers import load_settings, server_module
     from shared.settings import SettingsError
 
-    configure_logging()
+    configure_logging(server_log_level())
     if server == "all":
         _serve_all(host=host, read_only=read_only)
         return
@@ -173,10 +173,10 @@ def worker_app() -> object:
     """uvicorn's app factory for `serve --workers N`: each worker builds its app from the environment."""
     import os
 
-    from shared.logs import configure_logging
+    from shared.logs import configure_logging, server_log_level
     from shared.servers import http_app, load_settings
 
-    configure_logging()
+    configure_logging(server_log_level())
     name = os.environ[_WORKER_SERVER]
     return http_app(name, load_settings(name))
 
@@ -186,6 +186,7 @@ def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> N
 
     import uvicorn
 
+    from shared.logs import server_log_level
     from shared.servers import http_app
 
     click.echo(f"{server}: {settings.resource_url} (issuer {settings.issuer_url})", err=True)
@@ -215,7 +216,7 @@ def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> N
         port=settings.listen_port,
         ssl_certfile=settings.tls_certfile,
         ssl_keyfile=settings.tls_keyfile,
-        log_level="warning",
+        log_level=server_log_level().lower(),  # uvicorn's access line per request only at INFO
         log_config=None,  # uvicorn's loggers go through ours: JSON, request ids, redaction
         server_header=False,
         # X-Forwarded-* only from the gateway's address (phase 3); without one, from nobody.

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from shared.gateway import GatewayError, render_from_issuer
 from shared.gateway_settings import GatewaySettings
+from shared.logs import LOG_LEVEL_VARIABLE
 from shared.policy import SERVERS
 from shared.processes import stop_process, wait_until_answering
 from shared.settings import home_dir, secrets_dir
@@ -88,6 +89,7 @@ class Replica:
     address: str
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None  # where its stderr (its JSON log lines) goes; None: this process's stderr
 
     @property
     def local_url(self) -> str:
@@ -97,7 +99,11 @@ class Replica:
     def start(self) -> None:
         host, port = self.address.rsplit(":", 1)
         command = [*_CLI, "serve", self.server, "--transport", "http", "--host", host, "--port", port]
-        self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
+        if self.log is None:
+            self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
+            return
+        with self.log.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(command, env=self.env, stderr=log)  # noqa: S603
 
     def kill(self) -> None:
         """SIGKILL: the replica vanishes mid-run, as a crash would make it."""
@@ -221,14 +227,29 @@ def start_idp_process(settings: GatewaySettings) -> subprocess.Popen[bytes]:
     return subprocess.Popen([*_CLI, "idp", "serve"], env=env)  # noqa: S603
 
 
-def start_gateway(settings: GatewaySettings | None = None, *, with_idp: bool = True, timeout: float = 90) -> Gateway:
-    """Start the whole topology and return once HAProxy and every replica answer; `Gateway.stop()` ends it."""
+def start_gateway(
+    settings: GatewaySettings | None = None,
+    *,
+    with_idp: bool = True,
+    timeout: float = 90,
+    replica_log_level: str | None = None,
+) -> Gateway:
+    """Start the whole topology and return once HAProxy and every replica answer; `Gateway.stop()` ends it.
+
+    With `replica_log_level`, each replica logs at that level to `<server>-<index>.log` in the run folder
+    (tests read what a replica saw there) instead of to this process's stderr at WARNING.
+    """
     settings = settings or GatewaySettings()
     idp = start_idp_process(settings) if with_idp else None
     replicas = {
         server: [Replica(server, address, replica_environment(settings, server)) for address in addresses]
         for server, addresses in ((server, settings.backend_addresses(server)) for server in SERVERS)
     }
+    if replica_log_level is not None:
+        for server, group in replicas.items():
+            for index, replica in enumerate(group):
+                replica.env[LOG_LEVEL_VARIABLE] = replica_log_level
+                replica.log = settings.folder / f"{server}-{index}.log"
     try:
         if idp is not None:
             wait_until_answering([f"{settings.issuer_url}/.well-known/oauth-authorization-server"], [idp], timeout)

@@ -14,11 +14,13 @@
   and clients never see them: the SDK answers "Error executing tool <name>").
 
 Servers log at WARNING by default: an INFO line per request halves throughput (the performance budget).
+`SUPPLYCHAIN_LOG_LEVEL=INFO` adds uvicorn's access line per request (with its ids), for debugging.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
@@ -30,6 +32,7 @@ from urllib.parse import unquote_plus
 from shared.request_id import current_request
 
 REDACTED = "***"
+LOG_LEVEL_VARIABLE = "SUPPLYCHAIN_LOG_LEVEL"  # a server's log level (default WARNING; see the module docstring)
 
 _SENSITIVE_NAME = r"(?:password|passwd|pwd|secret|token|credential|(?:api|secret|private|access)[_-]?key)s?"
 
@@ -190,6 +193,12 @@ class JsonFormatter(logging.Formatter):
 def _type_name(cls: type[BaseException]) -> str:
     """`ConnectionRefusedError`, `sqlalchemy.exc.OperationalError`: builtins unqualified, others with their module."""
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def server_log_level() -> str:
+    """The level a server logs at: `SUPPLYCHAIN_LOG_LEVEL` if it names one, else WARNING."""
+    level = os.environ.get(LOG_LEVEL_VARIABLE, "WARNING").upper()
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "WARNING"
 
 
 def configure_logging(level: str | int = "WARNING", *, json: bool = True) -> logging.Handler:

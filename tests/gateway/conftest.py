@@ -8,12 +8,14 @@ tenant, `flood-test`, has a limit of 5 requests per 10 s at the edge; everyone e
 
 from __future__ import annotations
 
+import json
 import re
 import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -53,6 +55,16 @@ class Edge:
         lines = self.gateway.access_log.read_text(encoding="utf-8").splitlines()
         return [line for line in lines if " fe_mcp" in line]
 
+    def server_log_records(self, server: str) -> list[dict[str, Any]]:
+        """Every JSON log record that `server`'s replicas wrote so far (the edge fixture logs them at INFO)."""
+        records = []
+        for replica in self.gateway.replicas[server]:
+            assert replica.log is not None, "the topology was started without replica logs"
+            for line in replica.log.read_text(encoding="utf-8").splitlines():
+                if line.startswith("{"):
+                    records.append(json.loads(line))
+        return records
+
     def mark(self) -> int:
         """The number of log lines once earlier requests are logged: HAProxy writes a line just after
         the response, so the previous test's last line may still be on its way."""
@@ -84,5 +96,7 @@ def status_of(line: str) -> int:
 def edge(server_urls: dict[str, str], supplychain_home: Path) -> Iterator[Edge]:
     # Its tests carry `pytest.mark.haproxy`, which skips them where HAProxy is missing (tests/conftest.py).
     settings = {"allowed_origins": [ALLOWED_ORIGIN], "tenant_limits": {"flood-test": FLOOD_LIMIT}}
-    with running_topology(supplychain_home / "gateway-tests", **settings) as (gateway, idp, ca):
+    # The replicas log at INFO to files, so a test can read what a server saw (uvicorn's access lines).
+    folder = supplychain_home / "gateway-tests"
+    with running_topology(folder, replica_log_level="INFO", **settings) as (gateway, idp, ca):
         yield Edge(gateway=gateway, idp=idp, ca=ca)

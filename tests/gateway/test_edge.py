@@ -8,6 +8,7 @@ it with the same challenge: defense in depth.
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx2
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.haproxy
 UNAUTHORIZED_BODY = {"error": "invalid_token", "error_description": "Authentication required"}
 CHECKED_BY_THE_SERVER_ONLY = {"no_iat", "uppercase_tenant_id"}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MINTED_ID = re.compile(r"[0-9a-f]{16}")  # shared.request_id.new_request_id
 
 
 def assert_challenge(response: httpx2.Response, edge: Edge, server: str = "inventory") -> None:
@@ -139,21 +141,36 @@ async def test_token_in_the_query_string_is_refused_at_the_edge(spelling: str, e
 
 
 async def test_the_gateway_replaces_a_clients_request_id(edge: Edge, admin_url: str) -> None:
-    """The client's X-Request-Id reaches neither the server nor the log; the audit record has the server's id."""
+    """A client's X-Request-Id never reaches a server: the gateway sends its own id (`rid` in its log),
+    which the server keeps only as `client_request_id` in its logs, next to its own id, the one the
+    response and the audit record carry. Read from the replica's own log (uvicorn's access line)."""
+    chosen = "chosen-by-client-7"
     token = edge.token("alice@acme")
     last = (await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM inventory.audit_log"))[0][0]
     before = edge.mark()
     async with edge.http() as http:
         response = await call_tool(http, edge.url("inventory"), token, "list_warehouses",
-                                   headers={"X-Request-Id": "chosen-by-client-7"})  # fmt: skip
+                                   headers={"X-Request-Id": chosen})  # fmt: skip
     assert result_of(response)["isError"] is False
-    assert response.headers["x-request-id"] != "chosen-by-client-7"
+    server_id = response.headers["x-request-id"]
+    assert MINTED_ID.fullmatch(server_id), server_id  # the server's own
     records = await admin_rows(admin_url, "SELECT request_id FROM inventory.audit_log WHERE seq > :s", s=last)
-    assert records == [(response.headers["x-request-id"],)]
+    assert records == [(server_id,)]
     (line,) = edge.new_log_lines(before)
     gateway_id = re.search(r' rid="([^"]*)" ', line)
     assert gateway_id is not None and UUID.fullmatch(gateway_id[1]), line
-    assert "chosen-by-client-7" not in line, line
+    assert chosen not in line, line
+    # What the server saw: its records of this request name the gateway's id as the caller's, never the client's.
+    logs = edge.server_log_records("inventory")
+    mine = [record for record in logs if record.get("request_id") == server_id]
+    assert any(record["logger"] == "uvicorn.access" for record in mine), mine
+    assert {record.get("client_request_id") for record in mine} == {gateway_id[1]}, mine
+    assert not [record for record in logs if chosen in json.dumps(record)]
+    stored = await admin_rows(
+        admin_url, "SELECT count(*) FROM inventory.audit_log WHERE request_id = :c OR arguments::text LIKE :p",
+        c=chosen, p=f"%{chosen}%",
+    )  # fmt: skip
+    assert stored == [(0,)]
 
 
 async def test_one_tenant_flooding_gets_429_while_another_keeps_200(edge: Edge) -> None:

@@ -22,8 +22,13 @@ from tests.http.tokens import PROBE, mint
 
 
 @contextmanager
-def running_topology(folder: Path, **settings: Any) -> Iterator[tuple[Gateway, Idp, ssl.SSLContext]]:
-    """The gateway, its replicas and the IdP until the block ends; `settings` override GatewaySettings."""
+def running_topology(
+    folder: Path, *, replica_log_level: str | None = None, **settings: Any
+) -> Iterator[tuple[Gateway, Idp, ssl.SSLContext]]:
+    """The gateway, its replicas and the IdP until the block ends; `settings` override GatewaySettings.
+
+    With `replica_log_level`, each replica's log is a file in the run folder (`Replica.log`).
+    """
     port = free_port("127.0.0.1")
     public_url = f"https://127.0.0.1:{port}"
     idp = start_idp(folder / "idp-keys", {server: f"{public_url}/{server}/mcp" for server in SERVERS})
@@ -34,7 +39,7 @@ def running_topology(folder: Path, **settings: Any) -> Iterator[tuple[Gateway, I
         bind=f"127.0.0.1:{port}", public_url=public_url, issuer_url=idp.issuer, backends=backends, **options
     )
     try:
-        gateway = start_gateway(config, with_idp=False)
+        gateway = start_gateway(config, with_idp=False, replica_log_level=replica_log_level)
     except BaseException:
         idp.served.stop()
         raise
