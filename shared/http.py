@@ -57,6 +57,9 @@ from shared.sessions import SessionQuota
 from shared.settings import ServerSettings
 from shared.tokens import JWTVerifier, RevocationList, discover
 
+# The guards live in `shared.http_guards` and the gate in `shared.http_gate`; these names stay importable here.
+__all__ = ["HostOriginGuard", "HttpGate", "Issuer", "TokenInQueryGuard", "build_http_app", "transport_security"]
+
 
 class Issuer:
     """The authorization server as a resource server sees it: keys and revocations, kept fresh."""

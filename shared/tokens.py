@@ -43,6 +43,21 @@ from shared.caller import identity_from_claims
 from shared.identity import IdentityError
 from shared.keys import ALLOWED_ALGORITHMS, IssuerUnavailable, KeySet
 
+# `KeySet` and its error moved to `shared.keys`; importing them from here keeps working.
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "COMPACT_JWS",
+    "MAX_LEEWAY_SECONDS",
+    "MAX_TOKEN_CHARS",
+    "REQUIRED_CLAIMS",
+    "IssuerEndpoints",
+    "IssuerUnavailable",
+    "JWTVerifier",
+    "KeySet",
+    "RevocationList",
+    "discover",
+]
+
 logger = logging.getLogger(__name__)
 
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "tenant_id"]
