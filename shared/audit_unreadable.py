@@ -1,10 +1,16 @@
 """A `tools/call` the protocol layer cannot parse still leaves its audit record.
 
-The SDK parses each HTTP body with `json.loads`, which gives up on nesting deeper than Python's
-recursion limit (about 1,000 levels) and on integers longer than 4,300 digits: the client gets a
-JSON-RPC parse error, and no tool call ever exists to be recorded. The HTTP gate (`shared.http`) reads
-such a body once more with `lenient_loads`, which has no depth limit (it keeps its own stack instead of
-recursing), and when it is a `tools/call` it records the call as refused before the SDK answers.
+The SDK parses an HTTP body one of two ways, by the request's era (`MCP-Protocol-Version` header):
+- 2026-07-28 requests with `json.loads`, which gives up on nesting deeper than Python's recursion limit
+  (about 1,000 levels) and on integers longer than 4,300 digits;
+- handshake-era requests (no header, or one of the handshake versions such as 2025-11-25: the
+  sessions of `Mcp-Session-Id`) with `pydantic_core.from_json`, which gives up at about 200 levels,
+  on integers of 4,300 digits and on lone surrogates.
+Either way the client gets a JSON-RPC parse error, and no tool call ever exists to be recorded. The HTTP
+gate (`shared.http`) judges the body with the parser the SDK will use (`sdk_refuses`); when that parser
+refuses it, the gate reads it once more with `lenient_loads`, which has no depth limit (it keeps its own
+stack instead of recursing), and when it is a `tools/call` records the call as refused before the SDK
+answers.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ import math
 import re
 from typing import Any
 
+import pydantic_core
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from starlette.types import Scope
+
 _TOKEN = re.compile(
     r"[ \t\n\r]*(?:([\[\]{},:])|(\")"  # punctuation, or the opening quote of a string
     r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)|(true|false|null|NaN|-?Infinity))"
@@ -21,7 +31,8 @@ _TOKEN = re.compile(
 _WORDS: dict[str, Any] = {
     "true": True, "false": False, "null": None, "NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf,
 }  # fmt: skip
-UNREADABLE_DETAIL = "the protocol layer could not parse this call (nesting too deep or a number too long)"
+_VERSION_HEADER = b"mcp-protocol-version"
+UNREADABLE_DETAIL = "the protocol layer could not parse this call (nesting too deep, a number too long or a lone surrogate)"
 
 
 def lenient_loads(document: str) -> Any:
@@ -82,15 +93,33 @@ def _number(text: str) -> int | float | str:
         return f"[integer of {len(text.lstrip('-'))} digits]"
 
 
-def unreadable_tool_call(body: bytes) -> tuple[str, dict[str, Any]] | None:
-    """The tool name and arguments of a `tools/call` body that `json.loads` refuses; None otherwise."""
+def handshake_era(scope: Scope) -> bool:
+    """True when the SDK serves this HTTP request on its handshake-era path (`pydantic_core` parses it).
+
+    The same rule as the SDK's router (`StreamableHTTPSessionManager`): no `MCP-Protocol-Version` header,
+    or one naming a handshake version (the first header counts).
+    """
+    version = next((value.decode("latin-1") for name, value in scope["headers"] if name == _VERSION_HEADER), None)
+    return version is None or version in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+def sdk_refuses(body: bytes, *, handshake: bool) -> bool:
+    """True when the parser the SDK uses for this era refuses `body`."""
+    try:
+        if handshake:
+            pydantic_core.from_json(body)
+        else:
+            json.loads(body)
+    except (ValueError, RecursionError):
+        return True
+    return False
+
+
+def unreadable_tool_call(body: bytes, *, handshake: bool) -> tuple[str, dict[str, Any]] | None:
+    """The tool name and arguments of a `tools/call` body the SDK's parser for its era refuses; None otherwise."""
     if b"tools/call" not in body:
         return None
-    try:
-        json.loads(body)
-    except (ValueError, RecursionError):
-        pass
-    else:
+    if not sdk_refuses(body, handshake=handshake):
         return None  # readable: the SDK parses it and the tool gate records it
     try:
         message = lenient_loads(body.decode("utf-8"))

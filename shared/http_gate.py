@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.attribution import Attribution, attribution_of
 from shared.audit import CallAudit
-from shared.audit_unreadable import UNREADABLE_DETAIL, unreadable_tool_call
+from shared.audit_unreadable import UNREADABLE_DETAIL, handshake_era, unreadable_tool_call
 from shared.authz import ToolRule
 from shared.caller import identity_from_claims, running_state
 from shared.http_guards import json_response
@@ -72,9 +72,11 @@ class HttpGate:
         if not complete:
             await json_response(413, {"error": "request body too large"})(scope, receive, send)
             return
-        needed = self._scope_needed(body)
-        if needed is None and (unreadable := unreadable_tool_call(body)) is not None:
-            # The SDK will answer a parse error; the call still leaves its record (`shared.audit_unreadable`).
+        # Judged with the parser the SDK will use for this request's era (`shared.audit_unreadable`).
+        unreadable = unreadable_tool_call(body, handshake=handshake_era(scope))
+        needed = self._scope_needed(body) if unreadable is None else None
+        if unreadable is not None:
+            # The SDK will answer a parse error; the call still leaves its record.
             attribution = attribution_of(scope, known_tool=unreadable[0] in self.rules, token=user.access_token)
             await self._record_refusal(identity, *unreadable, detail=UNREADABLE_DETAIL, attribution=attribution)
         if needed is not None and not identity.has_scope(needed) and identity.roles_allow(needed):
