@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.checkpoints import ensure_signing_key
+from shared.checkpoint_keys import ensure_signing_key
 from shared.db import async_url
 from shared.embedded import is_embedded, pgdata_dir
 from shared.logs import redact

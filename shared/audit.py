@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -202,14 +202,19 @@ async def append(session: AsyncSession, schema: str, record: dict[str, Any]) -> 
     """Chain `record` to its tenant's last record and insert it, inside the session's transaction."""
     driver = await driver_connection(await session.connection())
     async with driver_failures(driver):
-        return await append_all(driver, schema, [record])
+        rows = await append_all(driver, schema, [record])
+    # For the background checkpoints, only once committed: a checkpoint read before the commit would
+    # miss this record, and the tenant would wait for its next record to be checkpointed again.
+    tenants = {str(row["tenant_id"]) for row in rows}
+    event.listen(session.sync_session, "after_commit", lambda _session: note_written(schema, tenants), once=True)
+    return rows
 
 
 async def append_all(
     connection: asyncpg.Connection, schema: str, records: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Chain `records` (any tenants; each tenant's in this order) to their chains and insert them; the rows
-    as inserted, hashes included (for `shared.audit_export` once they commit).
+    as inserted, hashes included (for `shared.audit_export` and `shared.checkpoints` once they commit).
 
     Runs in the caller's open transaction, straight on the driver, in two round trips whatever the
     number of tenants: `<schema>.audit_chain_heads` sets each tenant, takes its chain lock (held until
@@ -237,7 +242,6 @@ async def append_all(
             previous = row_hash
     # default=str as in `canonical_json`: a value JSON cannot hold is stored as the text it was hashed as.
     await connection.execute(f"SELECT {schema}.audit_append($1::jsonb)", json.dumps(rows, default=str))
-    note_written(schema, tenants)  # for the background checkpoints (`shared.checkpoints`): a set update
     return rows
 
 

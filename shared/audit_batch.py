@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.checkpoints import note_written
 from shared.db import driver_connection, driver_failures
 from shared.errors import database_unavailable
 
@@ -100,6 +101,7 @@ class AuditBatcher:
                 await connection.invalidate()
                 raise
         export_records(rows)
+        note_written(schema, {str(row["tenant_id"]) for row in rows})  # committed: a checkpoint can cover them
 
 
 def _settle(batch: _Waiting, failure: Exception | None) -> None:

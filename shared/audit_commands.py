@@ -12,16 +12,20 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.admin import admin_engine
+from shared.checkpoint_keys import load_signing_key
 from shared.checkpoint_verify import (
     ServerReport,
-    bypasses_row_security,
     read_checkpoint_lines,
     trusted_checkpoints,
+    verifier_role,
     verify_server,
 )
-from shared.checkpoints import CheckpointSettings, CheckpointWriter, ensure_signing_key
+from shared.checkpoints import CheckpointSettings, CheckpointWriter
 from shared.db import async_url
 from shared.embedded import admin_url
+from shared.logs import redact
+from shared.policy import SERVERS
+from shared.settings import SettingsError
 
 
 def verify(servers: Iterable[str], checkpoint_files: Iterable[Path]) -> bool:
@@ -34,10 +38,14 @@ def verify(servers: Iterable[str], checkpoint_files: Iterable[Path]) -> bool:
                        "with your log pipeline's copy; nothing verified")  # fmt: skip
             return False
         files = [sink]
+    servers = list(servers)
     lines, unreadable = read_checkpoint_lines(files)
+    if set(SERVERS) <= set(servers):  # every server verified: a line naming none of them is not ours
+        unknown = [line for line in lines if line["server"] not in SERVERS]
+        unreadable += [f"a checkpoint line names an unknown server {line['server']!r}" for line in unknown]
     for problem in unreadable:
         click.echo(f"checkpoints: {problem}")
-    reports = asyncio.run(_verify_all(list(servers), lines))
+    reports = asyncio.run(_verify_all(servers, lines))
     for report in reports:
         _print(report)
     return not unreadable and all(report.intact for report in reports)
@@ -63,8 +71,8 @@ def _print(report: ServerReport) -> None:
     name = report.server
     for problem in report.problems:
         click.echo(f"{name}: {problem}")
-    if report.blind is not None:
-        click.echo(f"{name}: NOT VERIFIED: {report.blind}")
+    if report.unseen_reason is not None:
+        click.echo(f"{name}: NOT VERIFIED: {report.unseen_reason}")
     elif not report.problems:
         click.echo(
             f"{name}: {report.records} records, every chain intact and matching its {report.checkpoints} checkpoints"
@@ -77,17 +85,22 @@ def _print(report: ServerReport) -> None:
 
 def checkpoint(servers: Iterable[str]) -> None:
     """Sign and append a checkpoint of every tenant's chain head of each server, now."""
-    asyncio.run(_checkpoint_all(list(servers)))
+    try:
+        asyncio.run(_checkpoint_all(list(servers)))
+    except SettingsError as failure:  # no signing key here, or a key that does not match its public key
+        raise click.ClickException(str(failure)) from None
 
 
 async def _checkpoint_all(servers: list[str]) -> None:
     settings = CheckpointSettings()
     sink = settings.sink_file()
     lines, _unreadable = read_checkpoint_lines([sink]) if sink is not None else ([], [])
+    # Only loaded, never made: a fresh key here would sign checkpoints `audit verify` refuses forever.
+    keys = {server: load_signing_key(server) for server in servers}
     # Not the autocommit admin engine: each head is read in a transaction scoped to its tenant.
     engine = create_async_engine(async_url(admin_url()), pool_size=1, max_overflow=0)
     try:
-        role, sees_all = await bypasses_row_security(engine)
+        role, sees_all = await verifier_role(engine)
         for server in servers:
             if sees_all:
                 async with engine.connect() as connection:
@@ -98,7 +111,7 @@ async def _checkpoint_all(servers: list[str]) -> None:
                 tenants = sorted({str(line["tenant"]) for line in known})
                 click.echo(f"{server}: role {role!r} is subject to row-level security: only the {len(tenants)} "
                            "tenants named by earlier checkpoints can be checkpointed")  # fmt: skip
-            writer = CheckpointWriter(server, key=ensure_signing_key(server), sink_file=sink, role="cli")
+            writer = CheckpointWriter(server, key=keys[server], sink_file=sink, role="cli")
             written = await writer.checkpoint(engine, tenants)
             where = sink if sink is not None else "stdout"
             click.echo(f"{server}: {len(written)} checkpoints signed and appended to {where}", err=sink is None)
@@ -108,4 +121,4 @@ async def _checkpoint_all(servers: list[str]) -> None:
 
 def _first_line(failure: Exception) -> str:
     message = str(getattr(failure, "orig", None) or failure).strip().splitlines()
-    return f"{type(failure).__name__}: {message[0] if message else ''}"
+    return redact(f"{type(failure).__name__}: {message[0] if message else ''}")

@@ -32,7 +32,9 @@ _WORDS: dict[str, Any] = {
     "true": True, "false": False, "null": None, "NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf,
 }  # fmt: skip
 _VERSION_HEADER = b"mcp-protocol-version"
-UNREADABLE_DETAIL = "the protocol layer could not parse this call (nesting too deep, a number too long or a lone surrogate)"
+UNREADABLE_DETAIL = (
+    "the protocol layer could not parse this call (nesting too deep, a number too long or a lone surrogate)"
+)
 
 
 def lenient_loads(document: str) -> Any:

@@ -2,16 +2,19 @@
 
 A server's trail is reported intact only when all of these hold:
 - every record re-hashes to its hash and links to its tenant's previous record (`shared.audit`);
-- every checkpoint line carries a valid signature by the server's key (`shared.checkpoints`), and each
-  writer's checkpoints are numbered 1, 2, 3... with each previous-checkpoint hash matching;
+- the server has checkpoints at all: records with none are "NOT VERIFIED: no checkpoints" (a mistyped
+  `--checkpoints` path, a lost sink, or a new deployment before its first `supplychain audit checkpoint`);
+- every checkpoint line carries a valid signature by the public key its `key` field names
+  (`shared.checkpoint_keys`), and each writer's checkpoints are numbered 1, 2, 3... with each
+  previous-checkpoint hash matching;
 - for every checkpoint, the tenant's chain still holds the record it names (same sequence number, same
   hash) with the same number of records up to it: a deleted tail ("shorter than its checkpoint"), a
   deleted chain ("checkpoints but no chain") or a rewritten head ("head hash differs") is named;
 - the verifier saw every tenant's rows: it reads as a role that bypasses row-level security, and checks
   that it does. A role that does not (a managed Postgres admin without BYPASSRLS) is refused "intact":
   the tenants named by checkpoints are still checked one by one, and the report says what it could not see.
-Records newer than a tenant's last checkpoint are reported as not yet covered, with a count: nothing
-outside the database vouches for them yet.
+Records newer than a tenant's newest checkpoint whose record still exists are reported as not yet
+covered, with a count: nothing outside the database vouches for them yet.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.audit import verify_chains
-from shared.checkpoints import GENESIS, checkpoint_body, checkpoint_hash, public_key_file
+from shared.checkpoint_keys import public_key_file, public_keys
+from shared.checkpoints import GENESIS, checkpoint_body, checkpoint_hash
 
 
 @dataclass
@@ -44,12 +47,12 @@ class ServerReport:
     checkpoints: int = 0
     problems: list[str] = field(default_factory=list)
     uncovered: dict[str, int] = field(default_factory=dict)  # tenant -> records newer than its last checkpoint
-    blind: str | None = None  # why the verifier could not see every tenant's rows
+    unseen_reason: str | None = None  # why the verifier could not see every tenant's rows
 
     @property
     def intact(self) -> bool:
         """True only when nothing is wrong and every tenant's rows were visible."""
-        return not self.problems and self.blind is None
+        return not self.problems and self.unseen_reason is None
 
 
 def read_checkpoint_lines(paths: Iterable[Path]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -71,15 +74,9 @@ def read_checkpoint_lines(paths: Iterable[Path]) -> tuple[list[dict[str, Any]], 
     return lines, unreadable
 
 
-def _public_key(server: str) -> Ed25519PublicKey | None:
-    try:
-        key = serialization.load_pem_public_key(public_key_file(server).read_bytes())
-    except (FileNotFoundError, ValueError):
-        return None
-    return key if isinstance(key, Ed25519PublicKey) else None
-
-
-def _signed(line: dict[str, Any], key: Ed25519PublicKey) -> bool:
+def _signed(line: dict[str, Any], key: Ed25519PublicKey | None) -> bool:
+    if key is None:  # the line names a key this server never had
+        return False
     try:
         key.verify(base64.b64decode(str(line.get("sig", "")), validate=True), checkpoint_body(line))
     except (InvalidSignature, binascii.Error, ValueError):
@@ -89,25 +86,25 @@ def _signed(line: dict[str, Any], key: Ed25519PublicKey) -> bool:
 
 def _well_formed(line: dict[str, Any]) -> bool:
     types = {"writer": str, "n": int, "tenant": str, "last_seq": int, "last_hash": str, "records": int, "prev": str}
+    types["key"] = str
     return all(isinstance(line.get(name), kind) for name, kind in types.items())
 
 
 def trusted_checkpoints(server: str, lines: list[dict[str, Any]], report: ServerReport) -> list[dict[str, Any]]:
     """`server`'s checkpoints whose signature holds; every bad signature and sequence gap goes in `report`."""
     mine = [line for line in lines if line["server"] == server]
-    key = _public_key(server)
-    if mine and key is None:
+    keys = public_keys(server)
+    if mine and not keys:
         report.problems.append(
             f"no public checkpoint key at {public_key_file(server)}: {len(mine)} checkpoints unchecked"
         )
         return []
     trusted: list[dict[str, Any]] = []
     for line in mine:
-        assert key is not None
         where = f"checkpoint {line.get('n')!r} of writer {line.get('writer')!r} (tenant {line.get('tenant')!r})"
         if not _well_formed(line):
             report.problems.append(f"MALFORMED {where}")
-        elif not _signed(line, key):
+        elif not _signed(line, keys.get(line["key"])):
             report.problems.append(f"BAD SIGNATURE on {where}: not signed by {server}'s key")
         else:
             trusted.append(line)
@@ -129,7 +126,7 @@ def trusted_checkpoints(server: str, lines: list[dict[str, Any]], report: Server
     return trusted
 
 
-async def bypasses_row_security(engine: AsyncEngine) -> tuple[str, bool]:
+async def verifier_role(engine: AsyncEngine) -> tuple[str, bool]:
     """The verifier's role and whether it sees every tenant's rows (superuser or BYPASSRLS)."""
     async with engine.connect() as connection:
         row = (
@@ -158,9 +155,9 @@ async def verify_server(engine: AsyncEngine, server: str, lines: list[dict[str, 
         if seq in wanted.get(tenant, ()):
             at_seq[(tenant, seq)] = (row_hash, seen[tenant])
 
-    role, sees_all = await bypasses_row_security(engine)
+    role, sees_all = await verifier_role(engine)
     if not sees_all:
-        report.blind = (
+        report.unseen_reason = (
             f"role {role!r} is subject to row-level security (neither superuser nor BYPASSRLS), so it cannot "
             f"see every tenant's rows; only the {len(by_tenant)} tenants named by checkpoints were checked"
         )
@@ -173,10 +170,16 @@ async def verify_server(engine: AsyncEngine, server: str, lines: list[dict[str, 
     for tenant, own in sorted(by_tenant.items()):
         report.problems += _against_checkpoints(tenant, own, seen.get(tenant, 0), last_seq.get(tenant), at_seq)
     for tenant, count in seen.items():
-        newest = max((line["last_seq"] for line in by_tenant.get(tenant, [])), default=None)
-        covered = at_seq.get((tenant, newest), ("", 0))[1] if newest is not None else 0
+        # From the newest checkpoint whose record still exists: after a deleted tail, the survivors are covered.
+        covered = max((at_seq.get((tenant, line["last_seq"]), ("", 0))[1] for line in by_tenant.get(tenant, [])),
+                      default=0)  # fmt: skip
         if count > covered:
             report.uncovered[tenant] = count - covered
+    if report.records and not checkpoints:
+        report.problems.append(
+            f"NOT VERIFIED: no checkpoints: none of its {report.records} records is covered (a new deployment: "
+            "run `supplychain audit checkpoint`; otherwise the checkpoint sink is missing or the wrong file)"
+        )
     return report
 
 

@@ -5,9 +5,8 @@ chain: every record points back, and nothing remembered where a chain ended. A c
 
 What: one JSON line per tenant and server: tenant, last sequence number, last record hash, record
 count, time, the previous checkpoint's hash and an Ed25519 signature over the rest (canonical JSON).
-The private key is a secret file the database never sees, `$SUPPLYCHAIN_HOME/secrets/<server>.audit-key`
-(mode 0600, written by `supplychain db init`, or by the first server process that needs it); the public
-key lies beside it (`<server>.audit-key.pub`) for `supplychain audit verify` (`shared.checkpoint_verify`).
+The key is a secret file the database never sees (`shared.checkpoint_keys`); `supplychain audit verify`
+checks the lines (`shared.checkpoint_verify`).
 
 When: a server process checkpoints the tenants it wrote records for, every
 `SUPPLYCHAIN_AUDIT_CHECKPOINT_INTERVAL_SECONDS` (60) while there are new ones, and at clean shutdown;
@@ -44,14 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.settings import SettingsError, home_dir, reject_unknown_variables, secrets_dir
+from shared.checkpoint_keys import ensure_signing_key, key_id
+from shared.settings import SettingsError, home_dir, reject_unknown_variables
 
 GENESIS = "0" * 64
 SHUTDOWN_FLUSH_SECONDS = 10.0
@@ -94,49 +93,6 @@ class CheckpointSettings(BaseSettings):
 def default_sink_file() -> Path:
     """`$SUPPLYCHAIN_HOME/audit/checkpoints.jsonl`."""
     return home_dir() / "audit" / "checkpoints.jsonl"
-
-
-def signing_key_file(server: str) -> Path:
-    """`server`'s private checkpoint key (mode 0600); the public key is the same name plus `.pub`."""
-    return secrets_dir() / f"{server}.audit-key"
-
-
-def public_key_file(server: str) -> Path:
-    """Where `audit verify` finds `server`'s public checkpoint key."""
-    return secrets_dir() / f"{server}.audit-key.pub"
-
-
-def ensure_signing_key(server: str) -> Ed25519PrivateKey:
-    """`server`'s signing key, made (with its public key) if it does not exist yet."""
-    path = signing_key_file(server)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fresh = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(fresh)
-        # Linked into place, never overwritten: two workers starting together both use the winner's key.
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, path)
-        draft.unlink()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SettingsError(f"{path} is not an Ed25519 private key")
-    public = public_key_file(server)
-    if not public.exists():
-        public.write_bytes(
-            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        )
-    return key
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    """A short name for a public key: the first 16 hex digits of the SHA-256 of its raw bytes."""
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def checkpoint_body(line: dict[str, Any]) -> bytes:
@@ -196,7 +152,7 @@ class CheckpointWriter:
         self.key = key
         self.key_id = key_id(key.public_key())
         self.sink_file = sink_file
-        self.writer = f"{server}/{role}/{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+        self.writer_id = f"{server}/{role}/{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.number = 0
         self.previous = GENESIS
         self.heads: dict[str, ChainHead] = {}  # the last head this writer signed, per tenant
@@ -214,10 +170,17 @@ class CheckpointWriter:
             for head in heads:
                 number += 1
                 line: dict[str, Any] = {
-                    "server": self.server, "writer": self.writer, "n": number, "tenant": head.tenant,
-                    "last_seq": head.last_seq, "last_hash": head.last_hash, "records": head.records,
-                    "at": datetime.now(UTC).isoformat(), "prev": previous, "key": self.key_id,
-                }  # fmt: skip
+                    "server": self.server,
+                    "writer": self.writer_id,
+                    "n": number,
+                    "tenant": head.tenant,
+                    "last_seq": head.last_seq,
+                    "last_hash": head.last_hash,
+                    "records": head.records,
+                    "at": datetime.now(UTC).isoformat(),
+                    "prev": previous,
+                    "key": self.key_id,
+                }
                 line["sig"] = base64.b64encode(self.key.sign(checkpoint_body(line))).decode()
                 previous = checkpoint_hash(line)
                 lines.append(line)
@@ -274,10 +237,7 @@ async def flush(writer: CheckpointWriter, engine: AsyncEngine) -> None:
 async def checkpointing(server: str, engine: AsyncEngine, *, transport: str) -> AsyncIterator[CheckpointWriter]:
     """For a server's lifespan: checkpoint written tenants every interval in the background, and at exit."""
     settings = CheckpointSettings()
-    if settings.sink == "stdout" and transport == "stdio":
-        raise SettingsError(
-            "SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK=stdout cannot be used over stdio: stdout is the MCP channel"
-        )
+    settings.check_transport(transport)
     writer = CheckpointWriter(server, key=ensure_signing_key(server), sink_file=settings.sink_file())
 
     async def every_interval() -> None:

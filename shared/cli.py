@@ -65,7 +65,7 @@ def db_url() -> None:
 def db_init() -> None:
     """Create roles, schemas and tables, and write one secrets file per server."""
     from shared.admin import AdminError, init_database
-    from shared.checkpoints import signing_key_file
+    from shared.checkpoint_keys import signing_key_file
     from shared.embedded import admin_url
     from shared.settings import server_dsn_file
 
@@ -96,7 +96,8 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--server", "servers", multiple=True, type=click.Choice(SERVERS), help="Only this server (repeatable).")
 @click.option(
-    "--checkpoints", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    "--checkpoints", "checkpoint_files", multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),  # a mistyped path is an error, not "0 checkpoints"
     help="Checkpoint lines to check against (repeatable; default: the configured sink file).",
 )  # fmt: skip
 def audit_verify(servers: tuple[str, ...], checkpoint_files: tuple[Path, ...]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,60 +21,23 @@ from sqlalchemy.engine import make_url
 
 from shared.admin import admin_engine
 from shared.audit import CallAudit, record_hash
+from shared.checkpoint_keys import ensure_signing_key
 from shared.checkpoint_verify import read_checkpoint_lines, verify_server
-from shared.checkpoints import CheckpointWriter, checkpointing, ensure_signing_key
+from shared.checkpoints import CheckpointWriter, checkpointing
 from shared.db import create_engine
-from shared.identity import Identity, identity_from_roles
 from shared.settings import SettingsError
-from tests.helpers import admin_rows, mcp_client
+from tests.helpers import mcp_client
+from tests.shared.checkpoint_attacks import (
+    as_superuser,
+    calls,
+    delete_tail,
+    own_lines,
+    seqs,
+    tenant_identity,
+    verify_cli,
+)
 
 pytestmark = pytest.mark.usefixtures("seeded")
-
-
-@pytest.fixture
-def sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A checkpoint file of this test only, used by the in-process servers and by the CLI."""
-    path = tmp_path / "checkpoints.jsonl"
-    monkeypatch.setenv("SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK", str(path))
-    yield path
-
-
-def tenant_identity(prefix: str) -> Identity:
-    tenant = f"{prefix}-{secrets.token_hex(4)}"
-    return identity_from_roles(tenant_id=tenant, user_id=f"ana@{tenant}", roles=frozenset({"analyst"}))
-
-
-async def calls(who: Identity, count: int) -> None:
-    """`count` audited calls by `who`; the server's clean shutdown at the end signs its checkpoint."""
-    async with mcp_client("inventory", who) as client:
-        for _ in range(count):
-            await client.call_tool("list_warehouses", {})
-
-
-async def verify_cli(admin_url: str, *extra: str, database_url: str | None = None) -> tuple[int, str]:
-    env = {**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": database_url or admin_url}
-    done = await anyio.run_process(
-        [sys.executable, "-m", "shared.cli", "audit", "verify", "--server", "inventory", *extra], check=False, env=env
-    )
-    return done.returncode, done.stdout.decode() + done.stderr.decode()
-
-
-async def as_superuser(admin_url: str, sql: str, **params: Any) -> None:
-    """What a superuser can do: switch the append-only triggers off for one session and change the log."""
-    engine = admin_engine(admin_url)
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql("SET session_replication_role = replica")
-            await conn.execute(text(sql), params)
-            await conn.exec_driver_sql("RESET session_replication_role")
-    finally:
-        await engine.dispose()
-
-
-async def seqs(admin_url: str, tenant: str) -> list[int]:
-    sql = "SELECT seq FROM inventory.audit_log WHERE tenant_id = :t ORDER BY seq"
-    rows = await admin_rows(admin_url, sql, t=tenant)
-    return [seq for (seq,) in rows]
 
 
 async def test_an_untouched_chain_verifies_against_its_shutdown_checkpoint(admin_url: str, sink: Path) -> None:
@@ -91,14 +53,15 @@ async def test_an_untouched_chain_verifies_against_its_shutdown_checkpoint(admin
 
 async def test_tail_deletion_is_named(admin_url: str, sink: Path) -> None:
     who = tenant_identity("tail")
-    await calls(who, 5)
-    kept = (await seqs(admin_url, who.tenant_id))[2]
-    await as_superuser(admin_url, "DELETE FROM inventory.audit_log WHERE tenant_id = :t AND seq > :s",
-                       t=who.tenant_id, s=kept)  # fmt: skip
+    await calls(who, 3)  # its shutdown checkpoint covers these three
+    await calls(who, 2)
+    kept = await delete_tail(admin_url, who.tenant_id, keep=3)
     code, out = await verify_cli(admin_url)
     assert code == 1
     assert f"inventory: CHAIN SHORTER for tenant {who.tenant_id}: it ends at seq {kept} (3 records)" in out
     assert "intact" not in out
+    # The survivors are covered by the first checkpoint, whose record still exists: not "not yet covered".
+    assert not [line for line in out.splitlines() if "not yet covered" in line and who.tenant_id in line]
 
 
 async def test_whole_chain_deletion_is_named(admin_url: str, sink: Path) -> None:
@@ -132,9 +95,7 @@ async def test_a_rewritten_head_with_a_recomputed_hash_is_named(admin_url: str, 
 async def test_a_checkpoint_forged_with_another_key_is_refused(admin_url: str, sink: Path) -> None:
     who = tenant_identity("forged")
     await calls(who, 4)
-    kept = (await seqs(admin_url, who.tenant_id))[1]
-    await as_superuser(admin_url, "DELETE FROM inventory.audit_log WHERE tenant_id = :t AND seq > :s",
-                       t=who.tenant_id, s=kept)  # fmt: skip
+    kept = await delete_tail(admin_url, who.tenant_id, keep=2)
     # The attacker signs checkpoints of the shortened chain with a key of their own.
     forger = CheckpointWriter("inventory", key=Ed25519PrivateKey.generate(), sink_file=sink)
     engine = admin_engine(admin_url)
@@ -145,7 +106,7 @@ async def test_a_checkpoint_forged_with_another_key_is_refused(admin_url: str, s
     assert forged["last_seq"] == kept
     code, out = await verify_cli(admin_url)
     assert code == 1
-    assert f"inventory: BAD SIGNATURE on checkpoint 1 of writer '{forger.writer}' (tenant '{who.tenant_id}'): " \
+    assert f"inventory: BAD SIGNATURE on checkpoint 1 of writer '{forger.writer_id}' (tenant '{who.tenant_id}'): " \
            "not signed by inventory's key" in out  # fmt: skip
     assert f"CHAIN SHORTER for tenant {who.tenant_id}" in out
 
@@ -200,13 +161,13 @@ async def test_replicas_keep_separate_checkpoint_sequences_and_a_removed_line_is
     try:
         lines = read_checkpoint_lines([sink])[0]
         report = await verify_server(admin, "inventory", lines)
-        assert report.problems == [] and report.blind is None
-        removed = next(line for line in lines if line["writer"] == replicas[0].writer and line["n"] == 3)
+        assert report.problems == [] and report.unseen_reason is None
+        removed = next(line for line in lines if line["writer"] == replicas[0].writer_id and line["n"] == 3)
         gapped = await verify_server(admin, "inventory", [line for line in lines if line is not removed])
     finally:
         await admin.dispose()
     assert gapped.problems == [
-        f"CHECKPOINT GAP in writer {replicas[0].writer}: checkpoint 4 does not follow checkpoint 2 "
+        f"CHECKPOINT GAP in writer {replicas[0].writer_id}: checkpoint 4 does not follow checkpoint 2 "
         "(a checkpoint line was removed, repeated or reordered)"
     ]
 
@@ -216,16 +177,20 @@ async def test_the_background_task_checkpoints_while_the_server_runs(
 ) -> None:
     monkeypatch.setenv("SUPPLYCHAIN_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "0.1")
     who = tenant_identity("interval")
+    signed = anyio.Event()
+    real_checkpoint = CheckpointWriter.checkpoint
+
+    async def checkpoint_and_tell(writer: CheckpointWriter, engine: Any, tenants: Any) -> list[dict[str, Any]]:
+        lines = await real_checkpoint(writer, engine, tenants)
+        if any(line["tenant"] == who.tenant_id for line in lines):
+            signed.set()
+        return lines
+
+    monkeypatch.setattr(CheckpointWriter, "checkpoint", checkpoint_and_tell)
     async with mcp_client("inventory", who) as client:
         await client.call_tool("list_warehouses", {})
-        for _ in range(600):  # waits for the line to appear (up to 30 s), asserts nothing about timing
-            if any(line["tenant"] == who.tenant_id for line in read_checkpoint_lines([sink])[0]):
-                break
-            await anyio.sleep(0.05)
-        else:
-            pytest.fail("no checkpoint while the server ran")
-    [line] = [line for line in read_checkpoint_lines([sink])[0] if line["tenant"] == who.tenant_id]
-    assert line["records"] == 1
+        await signed.wait()  # set by the server's background task, while the client is still open
+        assert [line["records"] for line in own_lines(sink, who.tenant_id)] == [1]
 
 
 async def test_checkpoints_to_stdout_are_refused_over_stdio(monkeypatch: pytest.MonkeyPatch) -> None:
