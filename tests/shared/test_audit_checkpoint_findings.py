@@ -13,6 +13,7 @@ import pytest
 
 import shared.audit
 from shared.audit import CallAudit
+from shared.audit_commands import _first_line
 from shared.checkpoint_keys import ensure_signing_key
 from shared.checkpoints import CheckpointWriter, flush
 from shared.db import create_engine
@@ -87,14 +88,28 @@ async def test_a_flush_between_insert_and_commit_still_covers_the_record(
         await flush(writer, engine)  # what the background task may do in this gap
         return tenants
 
-    monkeypatch.setattr(shared.audit, "append_all", flush_before_commit)
+    real_append = shared.audit.append
+
+    async def append_then_flush(session: Any, schema: str, record: dict[str, Any]) -> None:
+        await real_append(session, schema, record)
+        await flush(writer, engine)  # the gap between a transaction's record and its commit
+
+    monkeypatch.setattr(shared.audit, "append_all", flush_before_commit)  # the group commit's gap
+    monkeypatch.setattr(shared.audit, "append", append_then_flush)
+    covered = []
     try:
         for outcome in ("ok", "refused"):  # the group commit, then a record in a transaction of its own
             call = CallAudit(schema="inventory", tool="list_warehouses", arguments={}, identity=who,
                              transport="http", request_id=None, side_effect=False)  # fmt: skip
             await call.finish(engine, outcome=outcome, detail=None, output_bytes=0)
-        monkeypatch.undo()
-        await flush(writer, engine)
+            await flush(writer, engine)  # the next flush after the commit covers the new record
+            covered.append([line["records"] for line in own_lines(sink, who.tenant_id)][-1:])
     finally:
         await engine.dispose()
-    assert own_lines(sink, who.tenant_id)[-1]["records"] == 2
+    assert covered == [[1], [2]]
+
+
+async def test_a_failure_to_read_the_log_is_reported_without_its_credentials() -> None:
+    """What `audit verify` prints for a server whose log it cannot read: one line, any password masked."""
+    failure = RuntimeError("connection to postgresql://inventory_svc:not-the-password-0451@db/supplychain failed\nat")
+    assert _first_line(failure) == "RuntimeError: connection to postgresql://inventory_svc:***@db/supplychain failed"
