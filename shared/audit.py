@@ -203,8 +203,7 @@ async def append(session: AsyncSession, schema: str, record: dict[str, Any]) -> 
     driver = await driver_connection(await session.connection())
     async with driver_failures(driver):
         rows = await append_all(driver, schema, [record])
-    # For the background checkpoints, only once committed: a checkpoint read before the commit would
-    # miss this record, and the tenant would wait for its next record to be checkpointed again.
+    # Noted for the checkpoints once committed: a checkpoint read before the commit would miss it for good.
     tenants = {str(row["tenant_id"]) for row in rows}
     event.listen(session.sync_session, "after_commit", lambda _session: note_written(schema, tenants), once=True)
     return rows

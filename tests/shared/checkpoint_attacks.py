@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,23 @@ async def delete_tail(admin_url: str, tenant: str, *, keep: int) -> int:
 
 def own_lines(sink: Path, tenant: str) -> list[dict[str, Any]]:
     return [line for line in read_checkpoint_lines([sink])[0] if line["tenant"] == tenant]
+
+
+@asynccontextmanager
+async def removed_for_a_while(admin_url: str, seq: int) -> AsyncIterator[None]:
+    """As a superuser, delete the record at `seq`; put it back afterwards, so later tests see whole chains."""
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SET session_replication_role = replica")
+            kept = "CREATE TEMP TABLE kept AS SELECT * FROM inventory.audit_log WHERE seq = :s"
+            await conn.execute(text(kept), {"s": seq})
+            await conn.execute(text("DELETE FROM inventory.audit_log WHERE seq = :s"), {"s": seq})
+            try:
+                yield
+            finally:
+                await conn.exec_driver_sql("INSERT INTO inventory.audit_log OVERRIDING SYSTEM VALUE SELECT * FROM kept")
+                await conn.exec_driver_sql("DROP TABLE kept")
+                await conn.exec_driver_sql("RESET session_replication_role")
+    finally:
+        await engine.dispose()

@@ -18,9 +18,9 @@ from shared.checkpoint_keys import ensure_signing_key
 from shared.checkpoints import CheckpointWriter, flush
 from shared.db import create_engine
 from tests.shared.checkpoint_attacks import (
-    as_superuser,
     calls,
     own_lines,
+    removed_for_a_while,
     seqs,
     tenant_identity,
     verify_cli,
@@ -34,8 +34,8 @@ async def test_a_deleted_checkpointed_record_is_named_as_missing(admin_url: str,
     await calls(who, 2)  # a checkpoint at its second record
     await calls(who, 2)
     named = (await seqs(admin_url, who.tenant_id))[1]
-    await as_superuser(admin_url, "DELETE FROM inventory.audit_log WHERE seq = :s", s=named)
-    code, out = await verify_cli(admin_url)
+    async with removed_for_a_while(admin_url, named):
+        code, out = await verify_cli(admin_url)
     assert code == 1
     assert f"inventory: RECORD MISSING for tenant {who.tenant_id}: seq {named}, named by a checkpoint, is gone" in out
 
@@ -44,8 +44,8 @@ async def test_a_deleted_earlier_record_is_named_as_a_count_that_differs(admin_u
     who = tenant_identity("count")
     await calls(who, 3)
     first, _, last = await seqs(admin_url, who.tenant_id)
-    await as_superuser(admin_url, "DELETE FROM inventory.audit_log WHERE seq = :s", s=first)
-    code, out = await verify_cli(admin_url)
+    async with removed_for_a_while(admin_url, first):
+        code, out = await verify_cli(admin_url)
     assert code == 1
     assert (f"inventory: RECORD COUNT DIFFERS for tenant {who.tenant_id}: 2 records up to seq {last}, "
             "its checkpoint says 3") in out  # fmt: skip
@@ -83,16 +83,17 @@ async def test_a_flush_between_insert_and_commit_still_covers_the_record(
     engine = create_engine(server_urls["inventory"])
     real_append_all = shared.audit.append_all
 
-    async def flush_before_commit(connection: Any, schema: str, records: list[dict[str, Any]]) -> list[str]:
-        tenants = await real_append_all(connection, schema, records)
+    async def flush_before_commit(connection: Any, schema: str, records: list[dict[str, Any]]) -> Any:
+        rows = await real_append_all(connection, schema, records)
         await flush(writer, engine)  # what the background task may do in this gap
-        return tenants
+        return rows
 
     real_append = shared.audit.append
 
-    async def append_then_flush(session: Any, schema: str, record: dict[str, Any]) -> None:
-        await real_append(session, schema, record)
+    async def append_then_flush(session: Any, schema: str, record: dict[str, Any]) -> Any:
+        rows = await real_append(session, schema, record)
         await flush(writer, engine)  # the gap between a transaction's record and its commit
+        return rows
 
     monkeypatch.setattr(shared.audit, "append_all", flush_before_commit)  # the group commit's gap
     monkeypatch.setattr(shared.audit, "append", append_then_flush)
