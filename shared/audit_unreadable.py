@@ -7,7 +7,7 @@ The SDK parses an HTTP body one of two ways, by the request's era (`MCP-Protocol
   sessions of `Mcp-Session-Id`) with `pydantic_core.from_json`, which gives up at about 200 levels,
   on integers of 4,300 digits and on lone surrogates.
 Either way the client gets a JSON-RPC parse error, and no tool call ever exists to be recorded. The HTTP
-gate (`shared.http`) judges the body with the parser the SDK will use (`sdk_refuses`); when that parser
+gate (`shared.http_gate`) judges the body with the parser the SDK will use (`sdk_refuses`); when that parser
 refuses it, the gate reads it once more with `lenient_loads`, which has no depth limit (it keeps its own
 stack instead of recursing), and when it is a `tools/call` records the call as refused before the SDK
 answers.
