@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from mcp.shared.exceptions import MCPError
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -84,7 +85,9 @@ async def test_a_call_gives_its_span_its_metric_and_its_trace_id_to_the_record(
     async with mcp_client("inventory", "alice@acme") as client:
         await client.call_tool("get_stock_level", STOCK)
         await client.call_tool("get_stock_level", {"sku": "NO-SUCH-SKU", "warehouse": "AMS-1"})
-        await client.call_tool("no_such_tool", {})
+        # An unknown tool is the JSON-RPC error -32602; it is still measured and recorded as refused.
+        with pytest.raises(MCPError, match="Unknown tool"):
+            await client.call_tool("no_such_tool", {})
     records = await _last_records(admin_url, 3)
     assert [(tool, outcome) for tool, outcome, *_ in records] == [
         ("get_stock_level", "ok"), ("get_stock_level", "error"), ("no_such_tool", "refused"),
