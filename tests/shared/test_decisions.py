@@ -104,6 +104,12 @@ async def test_another_person_approves_once_and_the_audit_names_them_and_the_lev
         seen = (await client.call_tool("get_approval", {"approval_id": approval_id})).structured_content
     assert seen is not None and (seen["status"], seen["decided_by"]) == ("executed", "priya@acme")
     assert seen["result"]["status"] == "released"
+    async with mcp_client("payments", "audrey@acme") as auditor:  # the decision reads back in the activity log
+        log = (await auditor.call_tool("get_activity_log", {"tool": "release_payment"})).structured_content
+    assert log is not None
+    assert [(r["user_id"], r["actor_kind"]) for r in log["items"] if r["approval_id"] == approval_id] == [
+        ("priya@acme", "page"), ("fred@acme", "mcp"),
+    ]  # fmt: skip
 
 
 async def test_a_denial_runs_nothing_and_is_audited(admin_url: str, server_urls: dict[str, str]) -> None:
