@@ -1,7 +1,8 @@
 """Simulated agents: each is one user of one tenant on one server, with a real MCP client over HTTP.
 
 An agent mostly reads (lists, then gets what the lists returned) and sometimes writes; every write is
-approved by the agent's human stand-in (the elicitation callback) and carries an idempotency key. One
+approved by the agent's human stand-in (the elicitation callback) when its level is confirm, or left
+pending for the approval page (verified, four_eyes), and carries an idempotency key. One
 write in ten is sent again with the same key, as a client does when an answer is lost: the server must
 answer it from the key (same result, no second side effect).
 
@@ -82,7 +83,10 @@ def _leaves(value: Any, key: str = "") -> Any:
 
 
 async def approve(context: Any, params: Any) -> ElicitResult:
-    """The human stand-in: approves what it is asked."""
+    """The human stand-in: approves what it is asked in a form (confirm); it cannot sign in on an approval
+    page, so it declines a URL request and the call answers with its pending approval."""
+    if getattr(params, "mode", None) == "url":
+        return ElicitResult(action="decline")
     return ElicitResult(action="accept", content={"approve": True})
 
 

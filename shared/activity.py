@@ -34,7 +34,7 @@ class ActivityRecord(BaseModel):
     occurred_at: datetime
     user_id: str
     client_id: str
-    actor_kind: Literal["mcp", "cli"]
+    actor_kind: Literal["mcp", "cli", "page"]  # page: a decision on the approval page (`shared.decisions`)
     transport: Literal["stdio", "http"]
     tool: str
     arguments: dict[str, Any]

@@ -1,13 +1,13 @@
-"""Human approval for every side effect, asked through MCP elicitation.
+"""Approval for every side effect: the gate each side-effecting tool body passes first.
 
 A side-effecting tool takes `approval: Annotated[ElicitationResult[Approval], Resolve(question)]`,
-filled by a resolver that returns `ask(summary)`. The SDK asks the human through the client and
-injects the answer; the model never sees the parameter and no tool argument can stand in for it.
-The answer is bound to the exact call: on 2026-07-28 the SDK seals it into `request_state` with the
-principal and the request, and on 2025-11-25 it is asked and answered inside the one call. A client
-that cannot be asked (no form elicitation capability) gets a pending approval instead, decided out
-of band (`shared.approvals`); a resolver that does not go through `shared.approvals.ask_or_defer`
-still gets the SDK's protocol error.
+filled by a resolver that ends with `shared.approval_paths.seek_approval`. For a `confirm` call the
+SDK asks the requester through the client (`ask`) and injects the answer; the model never sees the
+parameter and no tool argument can stand in for it. The answer is bound to the exact call: on
+2026-07-28 the SDK seals it into `request_state` with the principal and the request, and on
+2025-11-25 it is asked and answered inside the one call. Any other call (a `verified` or `four_eyes`
+level, or a client that cannot be asked) gets a pending approval instead, decided by a signed-in
+person on the approval page (`shared.decisions`); `require_approval` then stops the tool body.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def require_approval(outcome: ElicitationResult[Approval], action: str) -> None:
 
     The decision is noted on the call's audit record either way.
     """
-    from shared.approvals import ApprovalPendingError, deferred_in  # here: it imports this module
+    from shared.approval_paths import ApprovalPendingError, deferred_in  # here: it imports this module
 
     call = current_call()
     deferred = deferred_in(outcome)
     if deferred is not None:
-        # The client cannot be asked: a pending approval was recorded instead (`shared.approvals`).
+        # Not settled in band: an approval was recorded instead (`shared.approval_paths`).
         raise ApprovalPendingError(deferred.approval.message)
     if isinstance(outcome, AcceptedElicitation) and outcome.data.approve:
         if call is not None:

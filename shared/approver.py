@@ -1,75 +1,43 @@
-"""`supplychain approvals ...`: a thin MCP client for the people who decide out-of-band approvals.
+"""`supplychain approvals list`: the pending approvals of one server and the page where each is decided.
 
-It starts the server over stdio as a fixture user (the way Claude Desktop would, like the demo) and
-calls `list_pending_approvals` or `decide_approval`. It decides nothing itself: the server checks the
-user's `<server>:approve` scope, the tenant, the expiry and separation of duties.
+It decides nothing and impersonates no one: deciding is a signed-in person's act on the server's
+approval page (`shared.decisions`). It reads with the operator's admin credential, like `audit verify`,
+so it can list every tenant (or one, with `--tenant`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from typing import Any
+from sqlalchemy import text
 
-from mcp import Client, StdioServerParameters
-from mcp.types import TextContent
-
-from fixtures.tenants import USERS
-from shared.settings import home_dir
+from shared.admin import admin_engine
+from shared.approvals import COLUMNS, ApprovalStatus, status_of
+from shared.decisions import approval_url
+from shared.servers import load_settings
 
 
-def server_parameters(server: str, user: str) -> StdioServerParameters:
-    """`server` as a stdio subprocess acting as fixture user `user`."""
-    if user not in USERS:
-        raise ValueError(f"unknown user {user!r}; fixture users: {', '.join(sorted(USERS))}")
-    tenant, roles = USERS[user]
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
-    env.update(
-        {
-            "SUPPLYCHAIN_HOME": str(home_dir()),
-            "SUPPLYCHAIN_TENANT": tenant,
-            "SUPPLYCHAIN_USER": user,
-            "SUPPLYCHAIN_ROLES": ",".join(roles),
-        }
+async def pending_approvals(admin_url: str, server: str, tenant: str | None) -> list[tuple[str, ApprovalStatus]]:
+    """(tenant, approval) for every pending, unexpired approval of `server`, oldest first."""
+    query = (
+        f"SELECT tenant_id, {COLUMNS} FROM {server}.pending_approvals WHERE status = 'pending' "  # noqa: S608
+        "AND expires_at > now() AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant) ORDER BY created_at, id"
     )
-    return StdioServerParameters(
-        command=sys.executable, args=["-m", "shared.cli", "serve", server, "--transport", "stdio"], env=env
-    )
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text(query), {"tenant": tenant})).mappings().all()
+    finally:
+        await engine.dispose()
+    return [(row["tenant_id"], status_of({k: v for k, v in row.items() if k != "tenant_id"})) for row in rows]
 
 
-def _text(result: Any) -> str:
-    return next((block.text for block in result.content if isinstance(block, TextContent)), "")
-
-
-def _describe(item: dict[str, Any]) -> str:
-    return (
-        f"{item['approval_id']}  {item['status']}  {item['tool']}  requested by {item['requested_by']}  "
-        f"expires {item['expires_at']}\n    {item['summary']['text']}\n    arguments: {json.dumps(item['arguments'])}"
-    )
-
-
-async def run(server: str, user: str, action: str, approval_id: str | None = None) -> tuple[bool, str]:
-    """Do `action` (list, approve, deny) on `server` as `user`; (succeeded, what to print)."""
-    async with Client(server_parameters(server, user)) as client:
-        if action == "list":
-            lines: list[str] = []
-            cursor: str | None = None
-            while True:
-                result = await client.call_tool("list_pending_approvals", {"cursor": cursor} if cursor else {})
-                if result.is_error or result.structured_content is None:
-                    return False, _text(result)
-                lines += [_describe(item) for item in result.structured_content["items"]]
-                cursor = result.structured_content.get("next_cursor")
-                if not cursor:
-                    break
-            return True, "\n".join(lines) if lines else f"{server}: no pending approvals"
-        decision = {"approve": "approve", "deny": "deny"}[action]
-        result = await client.call_tool("decide_approval", {"approval_id": approval_id, "decision": decision})
-        if result.is_error or result.structured_content is None:
-            return False, _text(result)
-        status = result.structured_content
-        shown = f"{status['approval_id']}: {status['status']} by {status['decided_by']} ({status['tool']})"
-        if status.get("result") is not None:
-            shown += "\nresult: " + json.dumps(status["result"], indent=2)
-        return True, shown
+async def listing(admin_url: str, server: str, tenant: str | None) -> str:
+    """What `approvals list` prints: one block per pending approval, with its page URL."""
+    settings = load_settings(server)
+    blocks = [
+        f"{status.approval_id}  {status.level}  {status.tool}  tenant {tenant_id}  requested by {status.requested_by}  "
+        f"expires {status.expires_at.isoformat()}\n    {status.summary}\n"
+        f"    decide at {approval_url(settings, status.approval_id)}"
+        for tenant_id, status in await pending_approvals(admin_url, server, tenant)
+    ]
+    scope = f" for tenant {tenant}" if tenant else ""
+    return "\n".join(blocks) if blocks else f"{server}: no pending approvals{scope}"

@@ -48,6 +48,7 @@ from shared.checkpoints import note_written
 from shared.db import driver_connection, driver_failures, set_tenant, tenant_transaction
 from shared.identity import Identity
 from shared.ids import new_id
+from shared.levels import Level
 from shared.telemetry import record_tool_call
 
 GENESIS = "0" * 64
@@ -89,6 +90,7 @@ class CallAudit:
     attribution: Attribution = LOCAL
     decision: str = "not_required"
     approval_id: str | None = None
+    level: Level | None = None  # a side effect's approval level for this call (`shared.levels`), set by the gate
     started: float = field(default_factory=time.perf_counter)
     session: AsyncSession | None = None
     # Run in the call's transaction: `on_open` as it opens, `on_commit` just before a successful call

@@ -42,7 +42,8 @@ from shared.errors import TemporarilyUnavailableError, database_unavailable, sco
 from shared.idempotency import ARGUMENT as IDEMPOTENCY_KEY
 from shared.idempotency import Answer, KeyedCall, keyed_call
 from shared.identity import Identity, IdentityError
-from shared.policy import reading_scope
+from shared.levels import Level, LevelRule, deployment_level, strictest
+from shared.policy import is_decision_scope, reading_scope
 from shared.prompts import UnknownPromptRefusal
 from shared.request_id import RequestContextMiddleware, current_request_id
 from shared.settings import ServerSettings
@@ -54,12 +55,20 @@ Middleware = Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
 
 @dataclass(frozen=True, slots=True)
 class ToolRule:
-    """What calling a tool requires."""
+    """What calling a tool requires: a scope and, for a side effect, its approval level (`shared.levels`).
+
+    `raise_level` may raise one call's level from its arguments; nothing lowers it below `level`.
+    """
 
     scope: str
     side_effect: bool = False
-    # True only for `decide_approval`: the call *is* a human's out-of-band answer, so it asks no one.
-    human_decision: bool = False
+    level: Level | None = None
+    raise_level: LevelRule | None = None
+
+    def level_for(self, arguments: Mapping[str, Any]) -> Level:
+        """This call's approval level: the tool's, raised by the argument rule when it applies."""
+        raised = self.raise_level(arguments) if self.raise_level is not None else None
+        return strictest(self.level, raised)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +148,10 @@ class ToolGate:
         unknown = sorted(set(arguments) - declared) if isinstance(arguments, dict) else []
         if unknown:
             return await self._refuse(call, state, f"unknown argument(s) for {name}: {', '.join(map(repr, unknown))}")
-        keyed = (
-            keyed_call(call, state.engine, state.idempotency_ttl_hours)
-            if rule.side_effect and not rule.human_decision
-            else None
-        )
+        keyed = None
+        if rule.side_effect:
+            call.level = rule.level_for(arguments if isinstance(arguments, dict) else {})
+            keyed = keyed_call(call, state.engine, state.idempotency_ttl_hours)
         return await self._run(call, state, ctx, call_next, keyed)
 
     async def _run(
@@ -190,13 +198,14 @@ class ToolGate:
             if isinstance(result, BaseModel)
             else result
         )
-        if isinstance(wire, dict) and wire.get("resultType") == "input_required":
+        asking = isinstance(wire, dict) and wire.get("resultType") == "input_required"
+        if asking:
             call.decision = "pending"  # 2026-07-28: this round asks the human; the retry is recorded on its own
         failed = isinstance(wire, dict) and bool(wire.get("isError"))
         outcome = ("refused" if call.decision in ("declined", "cancelled") else "error") if failed else "ok"
         detail = _first_text(wire) if failed else None
-        if keyed is not None and outcome == "ok" and isinstance(wire, dict):
-            call.on_commit = keyed.remember(wire)
+        if keyed is not None and outcome == "ok" and isinstance(wire, dict) and not asking:
+            call.on_commit = keyed.remember(wire)  # a round that asks is not an answer to replay
         # A side effect about to commit its change with its record: if the database goes away now, the
         # commit may have landed before the connection died, and the client must be told so.
         committing_a_change = call.side_effect and outcome == "ok" and call.session is not None
@@ -267,25 +276,37 @@ def register_tools(
 ) -> ToolGate:
     """Register `tools` on `server` and install the gate that enforces their rules.
 
-    Refuses, at start-up, a side-effecting tool that does not ask a human or takes no idempotency key
-    (and an approval gate on a tool declared read-only), so the table in each `server.py` cannot drift
-    from what the code does.
+    Refuses, at start-up, a side-effecting tool that does not ask for approval, declares no approval
+    level or takes no idempotency key; an approval gate or level on a tool declared read-only; any tool
+    that requires a scope reserved for decisions (`<server>:decide`: deciding is a person's act on the
+    approval page, never a tool's); and a deployment level setting that names an unknown or read-only
+    tool or would lower a level. So the table in each `server.py` cannot drift from what the code does.
     """
+    raised = dict(settings.approval_levels) if settings is not None else {}
     rules: dict[str, ToolRule] = {}
     for function, spec in tools.items():
-        asks_human = spec.rule.side_effect and not spec.rule.human_decision
-        if asks_human != asks_for_approval(function):
+        name, rule = function.__name__, spec.rule
+        if is_decision_scope(rule.scope):
+            raise RuntimeError(f"tool {name!r} requires {rule.scope!r}, a scope reserved for deciding approvals")
+        if rule.side_effect != asks_for_approval(function):
             raise RuntimeError(
-                f"tool {function.__name__!r}: side_effect={spec.rule.side_effect} but "
-                f"{'no' if spec.rule.side_effect else 'an'} approval parameter"
+                f"tool {name!r}: side_effect={rule.side_effect} but "
+                f"{'no' if rule.side_effect else 'an'} approval parameter"
             )
-        if asks_human and IDEMPOTENCY_KEY not in inspect.signature(function).parameters:
-            raise RuntimeError(f"tool {function.__name__!r}: a side effect without an {IDEMPOTENCY_KEY} parameter")
-        if spec.rule.side_effect == bool(spec.annotations.read_only_hint):
-            raise RuntimeError(f"tool {function.__name__!r}: readOnlyHint contradicts side_effect")
-        description = _with_step_up_note(function, spec.rule.scope, server.name)
+        if rule.side_effect != (rule.level is not None) or (rule.raise_level is not None and not rule.side_effect):
+            raise RuntimeError(f"tool {name!r}: side_effect={rule.side_effect} but approval level {rule.level!r}")
+        if rule.side_effect and IDEMPOTENCY_KEY not in inspect.signature(function).parameters:
+            raise RuntimeError(f"tool {name!r}: a side effect without an {IDEMPOTENCY_KEY} parameter")
+        if rule.side_effect == bool(spec.annotations.read_only_hint):
+            raise RuntimeError(f"tool {name!r}: readOnlyHint contradicts side_effect")
+        if name in raised:
+            level = deployment_level(name, rule.level, raised.pop(name))
+            rule = ToolRule(rule.scope, rule.side_effect, level, rule.raise_level)
+        description = _with_step_up_note(function, rule.scope, server.name)
         server.add_tool(function, title=spec.title, description=description, annotations=spec.annotations)
-        rules[function.__name__] = spec.rule
+        rules[name] = rule
+    if raised:
+        raise RuntimeError(f"APPROVAL_LEVELS names unknown tool(s): {', '.join(sorted(raised))}")
     gate = ToolGate(server, rules, settings.offers_tool if settings is not None else None)
     # The request context first, so the gate's records and every log line carry the request id.
     server.middleware.extend([RequestContextMiddleware(), gate, UnknownPromptRefusal(server)])

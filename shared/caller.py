@@ -36,6 +36,7 @@ class ServerState:
     read_only: bool = False
     name: str = ""
     idempotency_ttl_hours: int = 24
+    approvals_url: str = ""  # this server's approval page list (`shared.decisions.approval_url`)
 
     @property
     def transport(self) -> str:
@@ -58,6 +59,10 @@ def server_lifespan(
 ) -> Callable[[Any], AbstractAsyncContextManager[ServerState]]:
     """The MCP server lifespan: one engine and pool for the process, disposed at shutdown."""
 
+    from shared.decisions import approval_url  # here: it imports this module's neighbours
+
+    approvals_url = approval_url(settings)
+
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[ServerState]:
         configure_telemetry()
@@ -67,7 +72,7 @@ def server_lifespan(
         )
         state = ServerState(
             engine=engine, local_identity=local_identity, read_only=settings.read_only, name=settings.server_name,
-            idempotency_ttl_hours=settings.idempotency_ttl_hours,
+            idempotency_ttl_hours=settings.idempotency_ttl_hours, approvals_url=approvals_url,
         )  # fmt: skip
         _RUNNING[id(settings)] = state
         try:
@@ -88,6 +93,7 @@ class Caller:
     identity: Identity
     engine: AsyncEngine
     schema: str = ""
+    approvals_url: str = ""
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """The call's tenant transaction; its audit record is added and both commit when the call ends.
@@ -144,7 +150,9 @@ async def resolve_caller(ctx: Context) -> Caller:
     """
     state = cast(ServerState, ctx.request_context.lifespan_context)
     try:
-        return Caller(identity=current_identity(state), engine=state.engine, schema=state.name)
+        return Caller(
+            identity=current_identity(state), engine=state.engine, schema=state.name, approvals_url=state.approvals_url
+        )
     except IdentityError as exc:
         raise SupplyChainError(f"refused: {exc}") from None
 

@@ -440,56 +440,21 @@ def tools_snapshot(servers: tuple[str, ...], check: bool) -> None:
 
 @main.group()
 def approvals() -> None:
-    """Decide out-of-band approvals (side effects requested by clients that could not ask a human)."""
-
-
-_AS = click.option("--as", "user", required=True, help="The fixture user deciding, e.g. priya@acme.")
-_SERVER = click.option("--server", "server", type=click.Choice(SERVERS), required=True, help="The server holding it.")
-
-
-def _approvals(server: str, user: str, action: str, approval_id: str | None = None) -> None:
-    from mcp.shared.exceptions import MCPError
-
-    from shared.approver import run
-
-    try:
-        ok, shown = asyncio.run(run(server, user, action, approval_id))
-    except (MCPError, ValueError) as exc:
-        raise click.ClickException(_one_line(exc)) from None
-    except BaseExceptionGroup as group:
-        inner = _innermost(group)
-        if isinstance(inner, MCPError | ValueError):
-            raise click.ClickException(_one_line(inner)) from None
-        raise
-    click.echo(shown, err=not ok)
-    if not ok:
-        sys.exit(1)
+    """List approvals waiting for a person; deciding happens only on each server's approval page."""
 
 
 @approvals.command("list")
-@_AS
-@_SERVER
-def approvals_list(user: str, server: str) -> None:
-    """List the approvals waiting for a decision on SERVER, as USER (needs <server>:approve)."""
-    _approvals(server, user, "list")
+@click.option("--server", "server", type=click.Choice(SERVERS), required=True, help="The server holding them.")
+@click.option("--tenant", "tenant", default=None, help="Only this tenant's approvals (default: every tenant).")
+def approvals_list(server: str, tenant: str | None) -> None:
+    """List SERVER's pending approvals and the page URL where a signed-in person decides each.
 
+    Reads with the admin credential, like `audit verify`; decides nothing.
+    """
+    from shared.approver import listing
+    from shared.embedded import admin_url
 
-@approvals.command("approve")
-@click.argument("approval_id")
-@_AS
-@_SERVER
-def approvals_approve(approval_id: str, user: str, server: str) -> None:
-    """Approve APPROVAL_ID: the server runs exactly the recorded call, for its requester."""
-    _approvals(server, user, "approve", approval_id)
-
-
-@approvals.command("deny")
-@click.argument("approval_id")
-@_AS
-@_SERVER
-def approvals_deny(approval_id: str, user: str, server: str) -> None:
-    """Deny APPROVAL_ID: nothing changes."""
-    _approvals(server, user, "deny", approval_id)
+    click.echo(asyncio.run(listing(admin_url(), server, tenant)))
 
 
 def _add_bench() -> None:

@@ -7,6 +7,9 @@
         ├── ConflictError           the record exists but its state forbids the action
         ├── InvalidInputError       input that passed the schema but not the domain rules
         ├── NotApprovedError        a human declined or cancelled; nothing changed
+        ├── DeciderRefusedError     this person may not decide this approval (four eyes: never the
+        │                           requester; confirm/verified: only the requester); nothing changed
+        ├── SignInTooOldError       the decider's sign-in is older than the bound: sign in again
         └── TemporarilyUnavailableError  the database cannot be reached (restart, failover): fails
                                     fast, nothing changed, the client may retry (`shared.db`)
     MCPError (mcp)                  a JSON-RPC error instead of a result
@@ -47,6 +50,14 @@ class InvalidInputError(SupplyChainError):
 
 class NotApprovedError(SupplyChainError):
     """A human declined or cancelled the approval; nothing changed."""
+
+
+class DeciderRefusedError(SupplyChainError):
+    """The signed-in person may see this approval but not decide it; nothing changed."""
+
+
+class SignInTooOldError(SupplyChainError):
+    """The decider signed in too long ago to decide now; the page sends them to sign in again."""
 
 
 class TemporarilyUnavailableError(SupplyChainError):

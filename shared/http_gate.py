@@ -43,7 +43,7 @@ class HttpGate:
         self.max_body = settings.max_body_bytes
         self.offers = settings.offers_tool
         self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(settings.resource_url)))
-        # This server's own reading scope: not audit:read or :approve, which only auditors and approvers need.
+        # This server's own reading scope: not audit:read, which only auditors need.
         self.initial_scope = reading_scope(settings.server_name)
         self.server_scopes = frozenset(rule.scope for rule in self.rules.values())
         self.limit = parse_rate_limit(settings.rate_limit)

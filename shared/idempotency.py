@@ -14,10 +14,10 @@ the tenant, and every query names the user).
   `SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS`): the stored result is returned, nobody is asked, nothing runs.
   Its audit record has decision 'replayed', so the trail still holds one record per call made.
 - Same key, different arguments: refused with a tool error; nothing changes.
-- Out of band (a client that cannot be asked, `shared.approvals`): the first call's answer is its
+- Pending (a call not settled in band, `shared.approval_paths`): the first call's answer is its
   pending approval and the key row names it. A retry while the approval is pending returns that same
-  pending answer (no second approval); once `decide_approval` has executed it, the retry returns the
-  approval with the tool's result.
+  pending answer (no second approval); once a decision on the approval page has executed it, the
+  retry returns the approval with the tool's result.
 - A call that is declined, cancelled or fails leaves no key row: nothing happened, so a retry asks the
   human again and may run. Likewise a denied or expired out-of-band approval frees its key.
 - Expired key rows are ignored and overwritten by the next call that uses the key.

@@ -2,7 +2,9 @@
 
 One table, used by the dev authorization server when it grants scopes and re-checked by every server
 when it reads a token: a scope that none of the caller's roles may hold is ignored, whatever the token
-claims. Scopes name capabilities (`inventory:reorder`), not endpoints.
+claims. Scopes name capabilities (`inventory:reorder`), not endpoints. `<server>:decide` is reserved
+for people deciding approvals on the server's approval page: no tool may require it
+(`shared.authz.register_tools` refuses one at start-up), so no agent can decide through a tool.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ ALL_SCOPES = frozenset(
         "payments:read",
         "payments:release",
         "payments:refund",
-        "inventory:approve",
-        "logistics:approve",
-        "returns:approve",
-        "payments:approve",
+        "inventory:decide",
+        "logistics:decide",
+        "returns:decide",
+        "payments:decide",
         "audit:read",
     }
 )
@@ -39,9 +41,19 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "analyst": _READ_SCOPES,
     "returns_agent": frozenset({"returns:read", "returns:write", "inventory:read"}),
     "auditor": frozenset({"audit:read"}),
-    # Decides out-of-band approvals (`decide_approval`) on every server; reads what it is asked to judge.
-    "approver": _READ_SCOPES | {f"{server}:approve" for server in SERVERS},
+    # Decides four-eyes approvals on every server's approval page; reads what it is asked to judge.
+    "approver": _READ_SCOPES | {f"{server}:decide" for server in SERVERS},
 }
+
+
+def decide_scope(server: str) -> str:
+    """The scope that lets a person decide `server`'s four-eyes approvals on its approval page."""
+    return f"{server}:decide"
+
+
+def is_decision_scope(scope: str) -> bool:
+    """True for a scope reserved for decisions (`<anything>:decide`): no tool may require one."""
+    return scope.rpartition(":")[2] == "decide"
 
 
 class UnknownRoleError(ValueError):

@@ -7,6 +7,8 @@ from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from mcp import StdioServerParameters
+
 from shared.authz import ToolRule, ToolSpec
 from shared.policy import SERVERS
 from shared.settings import ServerSettings
@@ -23,26 +25,20 @@ def server_module(name: str) -> ModuleType:
 
 
 def common_tools(name: str) -> dict[Callable[..., Any], ToolSpec]:
-    """The tools every server offers besides its own: the activity log and out-of-band approvals.
+    """The tools every server offers besides its own: the activity log and reading one's approvals.
 
-    Scopes are derived from the server's name here, once, so the four servers cannot drift apart.
+    Scopes are derived from the server's name here, once, so the four servers cannot drift apart. No
+    tool decides or lists approvals to decide: that is a signed-in person's act on the approval page.
     """
     from mcp.types import ToolAnnotations
 
     from shared.activity import get_activity_log
-    from shared.approvals import decide_approval, get_approval, list_pending_approvals
+    from shared.approvals import get_approval
 
     read = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-    decide = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
     return {
         get_activity_log: ToolSpec(ToolRule("audit:read"), read, "Read the activity log"),
         get_approval: ToolSpec(ToolRule(f"{name}:read"), read, "Get an approval"),
-        list_pending_approvals: ToolSpec(ToolRule(f"{name}:approve"), read, "List pending approvals"),
-        decide_approval: ToolSpec(
-            ToolRule(f"{name}:approve", side_effect=True, human_decision=True),
-            decide,
-            "Approve or deny a pending approval",
-        ),
     }
 
 
@@ -64,3 +60,28 @@ def http_app(name: str, settings: ServerSettings, *, issuer: Issuer | None = Non
     server = module.build_server(settings, token_verifier=issuer.verifier())
     rules = {function.__name__: spec.rule for function, spec in module.TOOLS.items()}
     return build_http_app(server, settings=settings, issuer=issuer, rules=rules)
+
+
+def server_parameters(server: str, user: str) -> StdioServerParameters:
+    """`server` as a stdio subprocess acting as fixture user `user` (the demo's and the tests' local agent)."""
+    import os
+    import sys
+
+    from fixtures.tenants import USERS
+    from shared.settings import home_dir
+
+    if user not in USERS:
+        raise ValueError(f"unknown user {user!r}; fixture users: {', '.join(sorted(USERS))}")
+    tenant, roles = USERS[user]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
+    env.update(
+        {
+            "SUPPLYCHAIN_HOME": str(home_dir()),
+            "SUPPLYCHAIN_TENANT": tenant,
+            "SUPPLYCHAIN_USER": user,
+            "SUPPLYCHAIN_ROLES": ",".join(roles),
+        }
+    )
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "shared.cli", "serve", server, "--transport", "stdio"], env=env
+    )

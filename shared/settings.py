@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.levels import Level
+
 
 class SettingsError(ValueError):
     """Configuration that the server refuses to start with."""
@@ -92,6 +94,9 @@ class ServerSettings(BaseSettings):
     # Read-only: side-effecting tools vanish from tools/list and are refused. True here, in
     # SUPPLYCHAIN_READ_ONLY or from `--read-only` wins: nothing can switch it back off.
     read_only: bool = False
+    # Raises tools' approval levels, e.g. `{"reroute_shipment": "four_eyes"}` (JSON); checked at start-up
+    # by `shared.authz.register_tools`: an unknown tool, a read-only one or a lower level stops it.
+    approval_levels: dict[str, Level] = {}
     allowed_tools: tuple[str, ...] | None = None  # set from SUPPLYCHAIN_TOOLS, not from this prefix
     idempotency_ttl_hours: int = 24  # set from SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS, not from this prefix
     audit_export: str | None = None  # set from SUPPLYCHAIN_AUDIT_EXPORT, not from this prefix

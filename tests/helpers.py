@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from mcp import Client
-from mcp_types import ElicitResult
+from mcp_types import ElicitResult, TextContent
 from sqlalchemy import text
 
 from fixtures.tenants import USERS
 from shared.admin import admin_engine
+from shared.approvals import ApprovalStatus
 from shared.audit import BrokenLink, verify_chains
+from shared.db import create_engine
+from shared.decisions import Decider, decide, decision_transaction
+from shared.errors import SupplyChainError
 from shared.identity import Identity, identity_from_roles
 from shared.servers import load_settings, server_module
 
@@ -92,11 +99,54 @@ def without_approvals(tables: dict[str, list[tuple[Any, ...]]]) -> dict[str, lis
 
 
 def pending_approval_id(result: Any) -> str:
-    """The approval id of a side-effecting call deferred because the client could not ask a human."""
+    """The approval id of a side-effecting call answered with a pending approval (and its page URL)."""
     assert result.is_error is False, result.content
     assert result.structured_content is not None and result.structured_content["status"] == "pending"
-    assert "supplychain approvals approve" in result.content[0].text
-    return str(result.structured_content["approval_id"])
+    approval_id = str(result.structured_content["approval_id"])
+    assert result.structured_content["url"].endswith(f"/approvals/{approval_id}")
+    assert f"Decide it at {result.structured_content['url']} " in result.content[0].text
+    return approval_id
+
+
+class PagePerson:
+    """Stands in for the browser: shown a URL elicitation, decides on the page as `user`, then says accept.
+
+    Any form question gets a yes, which must never count for a verified or four_eyes call.
+    """
+
+    def __init__(
+        self, server_urls: dict[str, str], server: str, user: str, decision: Literal["approve", "deny"] = "approve"
+    ) -> None:
+        self.server_urls, self.server, self.user, self.decision = server_urls, server, user, decision
+        self.requests: list[Any] = []
+
+    async def __call__(self, context: Any, params: Any) -> ElicitResult:
+        self.requests.append(params)
+        if getattr(params, "mode", None) != "url":
+            return ElicitResult(action="accept", content={"approve": True})
+        approval_id = params.url.rsplit("/", 1)[1]
+        await decide_as(self.server_urls, self.server, decider(self.user), approval_id, self.decision)
+        return ElicitResult(action="accept")
+
+
+def decider(user: str, *, signed_in_ago: timedelta = timedelta(seconds=5), tenant: str | None = None) -> Decider:
+    """A fixture user signed in on the approval page `signed_in_ago` (roles from the fixtures, as the ID token)."""
+    home, roles = USERS[user]
+    return Decider(
+        tenant_id=tenant or home, user_id=user, roles=frozenset(roles), auth_time=datetime.now(UTC) - signed_in_ago
+    )
+
+
+async def decide_as(
+    server_urls: dict[str, str], server: str, who: Decider, approval_id: str, decision: Literal["approve", "deny"]
+) -> ApprovalStatus:
+    """What the approval page does on POST: `decide` in a tenant transaction, with the server's own credential."""
+    engine = create_engine(server_urls[server])
+    try:
+        async with decision_transaction(engine, who) as session:
+            return await decide(session, schema=server, decider=who, approval_id=approval_id, decision=decision)
+    finally:
+        await engine.dispose()
 
 
 HOSTILE_STRINGS = [
@@ -114,3 +164,45 @@ HOSTILE_STRINGS = [
     "1e2",
     "\u0661\u0662",  # Arabic-Indic digits: int() and Decimal() accept them
 ]
+
+
+# Another person of each tenant who may decide four-eyes approvals (as a company IdP's ID token would say).
+DECIDERS = {"acme": "priya@acme", "globex": "grace@globex"}
+
+
+@dataclass
+class Decided:
+    """A side effect's outcome once approved on the page, shaped like the tool result it stands for."""
+
+    is_error: bool
+    structured_content: dict[str, Any] | None
+    content: list[TextContent]
+
+
+async def on_the_page(server_urls: dict[str, str], server: str, result: Any) -> Any:
+    """`result` if it is not a pending approval; otherwise approve it on the page as another person of the
+    tenant (four eyes) or its requester, and return what the tool would have returned (or its refusal)."""
+    status = None if result.is_error else result.structured_content
+    if not status or "approval_id" not in status or "level" not in status:
+        return result
+    if status["status"] == "pending":
+        tenant = USERS[status["requested_by"]][0]
+        user = DECIDERS[tenant] if status["level"] == "four_eyes" else status["requested_by"]
+        who = (
+            decider(user)
+            if user in USERS
+            else Decider(tenant_id=tenant, user_id=user, roles=frozenset({"approver"}), auth_time=datetime.now(UTC))
+        )
+        try:
+            decided = await decide_as(server_urls, server, who, status["approval_id"], "approve")
+        except SupplyChainError as refused:
+            text = f"Error executing tool {status['tool']}: {refused}"
+            return Decided(is_error=True, structured_content=None, content=[TextContent(type="text", text=text)])
+        outcome = decided.model_dump(mode="json")["result"]
+    elif status["status"] == "executed":
+        outcome = status["result"]
+    else:
+        return result
+    return Decided(
+        is_error=False, structured_content=outcome, content=[TextContent(type="text", text=json.dumps(outcome))]
+    )

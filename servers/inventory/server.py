@@ -7,7 +7,7 @@ asks a human, and installs the gate that enforces the scopes on every call.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mcp.server.auth.provider import TokenVerifier
@@ -16,10 +16,11 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.inventory import tools
-from shared.approvals import install_out_of_band_approvals
+from shared.approval_results import install_approval_paths
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.identity import Identity
+from shared.levels import Level
 from shared.resource_server import request_state_security, resource_server_auth
 from shared.servers import common_tools
 from shared.settings import ServerSettings
@@ -30,14 +31,30 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 REORDER = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
+LARGE_REORDER = 5000  # units: a reorder above this needs the requester's signed-in yes on the page
+
+
+def large_reorder(arguments: Mapping[str, Any]) -> Level | None:
+    """create_reorder above LARGE_REORDER units is `verified` (arguments not yet validated: never raises)."""
+    quantity = arguments.get("quantity")
+    return "verified" if isinstance(quantity, int) and quantity > LARGE_REORDER else None
+
+
 TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_warehouses: ToolSpec(ToolRule("inventory:read"), READ, "List warehouses"),
     tools.list_stock_levels: ToolSpec(ToolRule("inventory:read"), READ, "List stock levels"),
     tools.get_stock_level: ToolSpec(ToolRule("inventory:read"), READ, "Get a stock level"),
     tools.list_reorders: ToolSpec(ToolRule("inventory:read"), READ, "List reorders"),
-    tools.create_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), REORDER, "Create a reorder"),
-    tools.cancel_reorder: ToolSpec(ToolRule("inventory:reorder", side_effect=True), CANCEL, "Cancel a reorder"),
-    **common_tools(NAME),  # activity log and out-of-band approvals (shared.servers)
+    # Approval levels and why: README "Approval levels". A large reorder commits real money: verified.
+    tools.create_reorder: ToolSpec(
+        ToolRule("inventory:reorder", side_effect=True, level="confirm", raise_level=large_reorder),
+        REORDER,
+        "Create a reorder",
+    ),
+    tools.cancel_reorder: ToolSpec(
+        ToolRule("inventory:reorder", side_effect=True, level="confirm"), CANCEL, "Cancel a reorder"
+    ),
+    **common_tools(NAME),  # activity log and reading one's approvals (shared.servers)
 }
 
 
@@ -65,5 +82,5 @@ def build_server(
         request_state_security=request_state_security(settings),  # shared by replicas (phase 3)
     )
     register_tools(server, TOOLS, settings)
-    install_out_of_band_approvals(server, NAME, tools.APPROVABLE)
+    install_approval_paths(server, NAME, tools.APPROVABLE)
     return server

@@ -25,7 +25,8 @@ from servers.inventory.models import (
     WarehousePublic,
 )
 from shared.approval import Approval, require_approval
-from shared.approvals import Deferred, approvable, ask_or_defer
+from shared.approval_paths import Deferred, seek_approval
+from shared.approvals import Question, approvable
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.idempotency import IdempotencyKey
@@ -106,18 +107,20 @@ async def approve_create_reorder(
 ) -> Elicit[Approval] | Deferred:
     """Approval question for create_reorder: exactly what will be ordered, where, for whom."""
     who = caller.identity
-    return await ask_or_defer(
+    return await seek_approval(
         ctx,
         caller,
-        f"Create a purchase reorder of {quantity} x {sku} for warehouse {warehouse} "
-        f"(organisation {who.tenant_id}, requested by {who.user_id}).",
+        Question(
+            f"Create a purchase reorder of {quantity} x {sku} for warehouse {warehouse} "
+            f"(organisation {who.tenant_id}, requested by {who.user_id})."
+        ),
     )
 
 
 async def execute_create_reorder(
     who: Identity, session: AsyncSession, *, sku: str, warehouse: str, quantity: int
 ) -> ReorderPublic:
-    """create_reorder's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    """create_reorder's effect, for `who`: run in band after a yes, or by a decision on the page."""
     reorder = await service.create_reorder(
         session=session, tenant_id=who.tenant_id, user_id=who.user_id, sku=sku, warehouse_code=warehouse,
         quantity=quantity,
@@ -150,16 +153,19 @@ async def approve_cancel_reorder(ctx: Context, reorder_id: str, caller: CallerDe
         raise NotFoundError("reorder", reorder_id)
     if reorder.status != ReorderStatus.open:
         raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
-    return await ask_or_defer(
+    return await seek_approval(
         ctx,
         caller,
-        f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse "
-        f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id}).",
+        Question(
+            f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse "
+            f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id}, "
+            f"requested by {caller.identity.user_id})."
+        ),
     )
 
 
 async def execute_cancel_reorder(who: Identity, session: AsyncSession, *, reorder_id: str) -> ReorderPublic:
-    """cancel_reorder's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    """cancel_reorder's effect, for `who`: run in band after a yes, or by a decision on the page."""
     reorder = await service.get_reorder(
         session=session, tenant_id=who.tenant_id, reorder_id=reorder_id, for_update=True
     )

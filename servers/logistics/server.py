@@ -16,7 +16,7 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.logistics import tools
-from shared.approvals import install_out_of_band_approvals
+from shared.approval_results import install_approval_paths
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.identity import Identity
@@ -35,8 +35,11 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_carriers: ToolSpec(ToolRule("logistics:read"), READ, "List carriers"),
     tools.list_shipments: ToolSpec(ToolRule("logistics:read"), READ, "List shipments"),
     tools.track_shipment: ToolSpec(ToolRule("logistics:read"), READ, "Track a shipment"),
-    tools.reroute_shipment: ToolSpec(ToolRule("logistics:reroute", side_effect=True), REROUTE, "Reroute a shipment"),
-    **common_tools(NAME),  # activity log and out-of-band approvals (shared.servers)
+    # Approval level and why: README "Approval levels". Diverting goods is a classic fraud: verified.
+    tools.reroute_shipment: ToolSpec(
+        ToolRule("logistics:reroute", side_effect=True, level="verified"), REROUTE, "Reroute a shipment"
+    ),
+    **common_tools(NAME),  # activity log and reading one's approvals (shared.servers)
 }
 
 
@@ -64,5 +67,5 @@ def build_server(
         request_state_security=request_state_security(settings),  # shared by replicas (phase 3)
     )
     register_tools(server, TOOLS, settings)
-    install_out_of_band_approvals(server, NAME, tools.APPROVABLE)
+    install_approval_paths(server, NAME, tools.APPROVABLE)
     return server

@@ -16,7 +16,7 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.payments import tools
-from shared.approvals import install_out_of_band_approvals
+from shared.approval_results import install_approval_paths
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.identity import Identity
@@ -38,11 +38,14 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.get_payment: ToolSpec(ToolRule("payments:read"), READ, "Get a supplier payment"),
     tools.list_charges: ToolSpec(ToolRule("payments:read"), READ, "List customer charges"),
     tools.get_charge: ToolSpec(ToolRule("payments:read"), READ, "Get a customer charge"),
+    # Approval levels and why: README "Approval levels". Money leaving: a second person says yes.
     tools.release_payment: ToolSpec(
-        ToolRule("payments:release", side_effect=True), RELEASE, "Release a supplier payment"
+        ToolRule("payments:release", side_effect=True, level="four_eyes"), RELEASE, "Release a supplier payment"
     ),
-    tools.issue_refund: ToolSpec(ToolRule("payments:refund", side_effect=True), REFUND, "Refund a customer charge"),
-    **common_tools(NAME),  # activity log and out-of-band approvals (shared.servers)
+    tools.issue_refund: ToolSpec(
+        ToolRule("payments:refund", side_effect=True, level="four_eyes"), REFUND, "Refund a customer charge"
+    ),
+    **common_tools(NAME),  # activity log and reading one's approvals (shared.servers)
 }
 
 
@@ -70,5 +73,5 @@ def build_server(
         request_state_security=request_state_security(settings),  # shared by replicas (phase 3)
     )
     register_tools(server, TOOLS, settings)
-    install_out_of_band_approvals(server, NAME, tools.APPROVABLE)
+    install_approval_paths(server, NAME, tools.APPROVABLE)
     return server

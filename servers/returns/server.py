@@ -16,7 +16,7 @@ from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
 
 from servers.returns import tools
-from shared.approvals import install_out_of_band_approvals
+from shared.approval_results import install_approval_paths
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
 from shared.identity import Identity
@@ -28,14 +28,19 @@ NAME = "returns"
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 # A decision overwrites the return's status (not additive); repeating it changes nothing more.
-DECIDE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+SETTLE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.list_returns: ToolSpec(ToolRule("returns:read"), READ, "List returns"),
     tools.get_return: ToolSpec(ToolRule("returns:read"), READ, "Get a return"),
-    tools.approve_return: ToolSpec(ToolRule("returns:write", side_effect=True), DECIDE, "Approve a return"),
-    tools.reject_return: ToolSpec(ToolRule("returns:write", side_effect=True), DECIDE, "Reject a return"),
-    **common_tools(NAME),  # activity log and out-of-band approvals (shared.servers)
+    # Approval levels and why: README "Approval levels". Reversible paperwork; a refund is four eyes later.
+    tools.approve_return: ToolSpec(
+        ToolRule("returns:write", side_effect=True, level="confirm"), SETTLE, "Approve a return"
+    ),
+    tools.reject_return: ToolSpec(
+        ToolRule("returns:write", side_effect=True, level="confirm"), SETTLE, "Reject a return"
+    ),
+    **common_tools(NAME),  # activity log and reading one's approvals (shared.servers)
 }
 
 
@@ -64,5 +69,5 @@ def build_server(
         request_state_security=request_state_security(settings),  # shared by replicas (phase 3)
     )
     register_tools(server, TOOLS, settings)
-    install_out_of_band_approvals(server, NAME, tools.APPROVABLE)
+    install_approval_paths(server, NAME, tools.APPROVABLE)
     return server

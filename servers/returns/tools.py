@@ -29,7 +29,8 @@ from servers.returns.models import (
     ReturnSummaryPublic,
 )
 from shared.approval import Approval, require_approval
-from shared.approvals import Deferred, approvable, ask_or_defer
+from shared.approval_paths import Deferred, seek_approval
+from shared.approvals import Question, approvable
 from shared.caller import Caller, CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.idempotency import IdempotencyKey
@@ -87,25 +88,26 @@ async def _requested_return(
     return rma
 
 
-def _question(rma: ReturnAuthorisation, action: str, caller: Caller) -> str:
-    # Only shape-checked fields (ids, order reference, SKU, numbers, enums) go into the question;
-    # the customer's note is never quoted, so it cannot talk to the human who approves.
+def _question(rma: ReturnAuthorisation, action: str, caller: Caller, reason: str = "") -> Question:
+    # Only shape-checked fields (ids, order reference, SKU, numbers, enums) go into the sentence; the
+    # customer's note is kept apart as the customer's own words, so it cannot talk as the question.
     who = caller.identity
-    return (
+    sentence = (
         f"{action} return {rma.id}: {rma.quantity} x {rma.sku} from order {rma.order_reference} "
-        f"(organisation {who.tenant_id}, decided by {who.user_id})."
+        f"(organisation {who.tenant_id}, decided by {who.user_id}).{reason}"
     )
+    return Question(sentence, {"customer note": rma.customer_note} if rma.customer_note else {})
 
 
 async def ask_approve_return(ctx: Context, return_id: str, caller: CallerDep) -> Elicit[Approval] | Deferred:
     """Approval question for approve_return, naming the return as it stands."""
     async with caller.lookup() as session:
         rma = await _requested_return(session, caller.identity, return_id)
-    return await ask_or_defer(ctx, caller, _question(rma, "Approve", caller))
+    return await seek_approval(ctx, caller, _question(rma, "Approve", caller))
 
 
 async def execute_approve_return(who: Identity, session: AsyncSession, *, return_id: str) -> ReturnPublic:
-    """approve_return's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    """approve_return's effect, for `who`: run in band after a yes, or by a decision on the page."""
     # Checked again under a row lock: the return may have been decided while the human read.
     rma = await _requested_return(session, who, return_id, for_update=True)
     return ReturnPublic.of(await service.approve_return(session=session, rma=rma, user_id=who.user_id))
@@ -132,13 +134,13 @@ async def ask_reject_return(
     """Approval question for reject_return, naming the return and the reason."""
     async with caller.lookup() as session:
         rma = await _requested_return(session, caller.identity, return_id)
-    return await ask_or_defer(ctx, caller, _question(rma, "Reject", caller) + f" Reason: {reason.value}.")
+    return await seek_approval(ctx, caller, _question(rma, "Reject", caller, f" Reason: {reason.value}."))
 
 
 async def execute_reject_return(
     who: Identity, session: AsyncSession, *, return_id: str, reason: RejectionReason
 ) -> ReturnPublic:
-    """reject_return's effect, for `who`: run in band after the human's yes, or by decide_approval."""
+    """reject_return's effect, for `who`: run in band after a yes, or by a decision on the page."""
     rma = await _requested_return(session, who, return_id, for_update=True)
     return ReturnPublic.of(await service.reject_return(session=session, rma=rma, user_id=who.user_id, reason=reason))
 

@@ -9,10 +9,10 @@ from shared.policy import SERVERS
 from tests.http.stack import Stack
 
 SCOPES = {
-    "inventory": ["audit:read", "inventory:approve", "inventory:read", "inventory:reorder"],
-    "logistics": ["audit:read", "logistics:approve", "logistics:read", "logistics:reroute"],
-    "returns": ["audit:read", "returns:approve", "returns:read", "returns:write"],
-    "payments": ["audit:read", "payments:approve", "payments:read", "payments:refund", "payments:release"],
+    "inventory": ["audit:read", "inventory:read", "inventory:reorder"],
+    "logistics": ["audit:read", "logistics:read", "logistics:reroute"],
+    "returns": ["audit:read", "returns:read", "returns:write"],
+    "payments": ["audit:read", "payments:read", "payments:refund", "payments:release"],
 }
 
 

@@ -50,7 +50,7 @@ async def test_a_read_token_of_a_manager_lists_the_reorder_tools_with_their_step
 async def test_an_analyst_is_not_shown_tools_no_role_of_hers_allows(stack: Stack) -> None:
     claims = claims_of(mint(stack.idp, user="ana@acme", server="inventory"))
     # Even a token (signed with the real key) that claims the reorder scope shows her no reorder tool.
-    forged = sign(stack.idp, {**claims, "scope": "inventory:read inventory:reorder inventory:approve audit:read"})
+    forged = sign(stack.idp, {**claims, "scope": "inventory:read inventory:reorder inventory:decide audit:read"})
     for token in (mint(stack.idp, user="ana@acme", server="inventory"), forged):
         assert sorted(await listed(stack["inventory"].url, token)) == [
             "get_approval", "get_stock_level", "list_reorders", "list_stock_levels", "list_warehouses",
@@ -61,7 +61,7 @@ async def test_a_challenge_never_names_a_scope_the_roles_do_not_allow(stack: Sta
     """alice's token claims scopes her role may not hold here and scopes of other servers: none is echoed."""
     inventory = stack["inventory"]
     claims = claims_of(mint(stack.idp, user="alice@acme", server="inventory", scopes=["inventory:read"]))
-    beyond = "inventory:approve audit:read payments:refund logistics:read logistics:reroute"
+    beyond = "inventory:decide audit:read payments:refund logistics:read logistics:reroute"
     padded = sign(stack.idp, {**claims, "scope": f"inventory:read {beyond}"})
     before = await snapshot(admin_url, "inventory")
     async with httpx2.AsyncClient(timeout=10) as http:
@@ -93,11 +93,11 @@ async def test_a_2025_11_25_session_gets_the_same_challenge(stack: Stack, admin_
 
 
 async def test_the_approver_is_refused_a_reorder_without_a_challenge(stack: Stack, admin_url: str) -> None:
-    """priya (approver) holds inventory:approve but no role of hers allows inventory:reorder: no re-authorization
+    """priya (approver) holds inventory:decide but no role of hers allows inventory:reorder: no re-authorization
     could help, so there is no 403 to re-consent to, only the tool gate's scope error."""
     inventory = stack["inventory"]
     priya = mint(stack.idp, user="priya@acme", server="inventory")
-    assert claims_of(priya)["scope"] == "inventory:approve inventory:read"
+    assert claims_of(priya)["scope"] == "inventory:decide inventory:read"
     before = await snapshot(admin_url, "inventory")
     async with httpx2.AsyncClient(timeout=10) as http:
         response = await call_tool(http, inventory.url, priya, "create_reorder", REORDER)

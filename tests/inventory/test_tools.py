@@ -110,7 +110,7 @@ async def test_client_that_cannot_be_asked_gets_a_pending_approval_and_nothing_c
     assert result.is_error is False and result.structured_content is not None
     assert result.structured_content["status"] == "pending"
     assert result.structured_content["approval_id"].startswith("ap_")
-    assert "supplychain approvals approve" in result.content[0].text
+    assert f"Decide it at {result.structured_content['url']} " in result.content[0].text
     after = await snapshot(admin_url, "inventory")
     assert len(after.pop("pending_approvals")) == len(before.pop("pending_approvals")) + 1
     assert after == before

@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Human, admin_rows, mcp_client, pending_approval_id, snapshot, without_approvals
+from shared.errors import ConflictError
+from tests.helpers import (
+    Human,
+    admin_rows,
+    decide_as,
+    decider,
+    mcp_client,
+    pending_approval_id,
+    snapshot,
+    without_approvals,
+)
 from tests.logistics.builders import DELIVERED, IN_TRANSIT, RETURNED, reroute_args, text
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -15,32 +25,28 @@ REROUTE_ERROR = "Error executing tool reroute_shipment: "
 TOO_LATE = "too late to reroute; nothing changed"
 
 
-async def test_approval_question_names_shipment_destination_reason_and_tenant() -> None:
-    human = Human()
-    async with mcp_client("logistics", "alice@acme", human=human) as client:
-        await client.call_tool("reroute_shipment", reroute_args())
-    assert human.questions == [
-        f"Reroute shipment {IN_TRANSIT} (tracking NWF-500104, carrier NWF, status in_transit) from warehouse "
-        "AMS-1 to warehouse RTM-2, reason warehouse_capacity (organisation acme, requested by alice@acme)."
-        "\n\nApprove this action?"
-    ]
-
-
-@pytest.mark.parametrize(
-    ("human", "answer"),
-    [
-        (Human(approve=False), "declined"),
-        (Human(action="decline"), "decline"),
-        (Human(action="cancel"), "cancel"),
-    ],
-)
-async def test_reroute_not_approved_changes_nothing(admin_url: str, human: Human, answer: str) -> None:
-    before = await snapshot(admin_url, "logistics")
-    async with mcp_client("logistics", "alice@acme", human=human) as client:
+async def test_the_url_request_names_shipment_destination_reason_and_tenant_and_nothing_else(admin_url: str) -> None:
+    human = Human(action="decline")
+    async with mcp_client("logistics", "alice@acme", human=human, mode="legacy") as client:
         result = await client.call_tool("reroute_shipment", reroute_args())
-    assert result.is_error
-    assert text(result) == f"{REROUTE_ERROR}reroute_shipment was not approved ({answer}); nothing changed"
-    assert await snapshot(admin_url, "logistics") == before
+    assert human.questions == [
+        f"Reroute shipment {IN_TRANSIT} (carrier NWF, status in_transit) from warehouse AMS-1 to warehouse RTM-2, "
+        "reason warehouse_capacity (organisation acme, requested by alice@acme)."
+        "\n\nOpen the approval page, sign in and decide there."
+    ]
+    status = result.structured_content
+    assert status is not None and status["outside_text"]["carrier tracking number"]["text"] == "NWF-500104"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize("action", ["decline", "cancel"])
+async def test_a_url_request_turned_down_leaves_the_approval_pending_and_changes_nothing(
+    admin_url: str, action: str, mode: str
+) -> None:
+    before = await snapshot(admin_url, "logistics")
+    async with mcp_client("logistics", "alice@acme", human=Human(action=action), mode=mode) as client:
+        pending_approval_id(await client.call_tool("reroute_shipment", reroute_args()))
+    assert without_approvals(await snapshot(admin_url, "logistics")) == without_approvals(before)
 
 
 async def test_client_that_cannot_ask_a_human_gets_a_pending_approval_and_nothing_changes(admin_url: str) -> None:
@@ -76,30 +82,15 @@ async def test_impossible_reroute_is_refused_before_asking_anyone(
     assert await snapshot(admin_url, "logistics") == before
 
 
-class DeliveringHuman(Human):
-    """Approves, but the shipment is delivered while the question is open."""
-
-    def __init__(self, admin_url: str) -> None:
-        super().__init__()
-        self.admin_url = admin_url
-
-    async def __call__(self, context: Any, params: Any) -> Any:
-        await admin_rows(
-            self.admin_url,
-            "UPDATE logistics.shipments SET status = 'delivered' WHERE id = :i RETURNING id",
-            i=IN_TRANSIT,
-        )
-        return await super().__call__(context, params)
-
-
-@pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_reroute_rechecks_the_shipment_after_approval(admin_url: str, mode: str) -> None:
-    human = DeliveringHuman(admin_url)
-    async with mcp_client("logistics", "alice@acme", human=human, mode=mode) as client:
-        result = await client.call_tool("reroute_shipment", reroute_args())
-    assert result.is_error
-    assert text(result) == f"{REROUTE_ERROR}shipment {IN_TRANSIT!r} is delivered, {TOO_LATE}"
-    assert len(human.questions) == 1
+async def test_reroute_rechecks_the_shipment_when_decided(admin_url: str, server_urls: dict[str, str]) -> None:
+    async with mcp_client("logistics", "alice@acme", human=None) as client:
+        approval_id = pending_approval_id(await client.call_tool("reroute_shipment", reroute_args()))
+    await admin_rows(
+        admin_url, "UPDATE logistics.shipments SET status = 'delivered' WHERE id = :i RETURNING id", i=IN_TRANSIT
+    )  # delivered while the approval waited
+    with pytest.raises(ConflictError) as refused:
+        await decide_as(server_urls, "logistics", decider("alice@acme"), approval_id, "approve")
+    assert str(refused.value) == f"shipment {IN_TRANSIT!r} is delivered, {TOO_LATE}"
     assert await admin_rows(
         admin_url, "SELECT destination_code FROM logistics.shipments WHERE id = :i", i=IN_TRANSIT
     ) == [("AMS-1",)]

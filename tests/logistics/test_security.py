@@ -117,14 +117,7 @@ async def test_analyst_cannot_reroute(admin_url: str) -> None:
         (
             "priya@acme",
             False,
-            [
-                "decide_approval",
-                "get_approval",
-                "list_carriers",
-                "list_pending_approvals",
-                "list_shipments",
-                "track_shipment",
-            ],
+            ["get_approval", "list_carriers", "list_shipments", "track_shipment"],
         ),
         ("priya@acme", True, ["get_approval", "list_carriers", "list_shipments", "track_shipment"]),
     ],

@@ -6,7 +6,7 @@ import pytest
 
 from shared.ids import fixture_id
 from shared.untrusted import UntrustedText
-from tests.helpers import Human, admin_rows, mcp_client
+from tests.helpers import PagePerson, admin_rows, mcp_client, on_the_page
 from tests.logistics.builders import (
     ACME_NEWEST_FIRST,
     DELAYED,
@@ -169,10 +169,12 @@ async def test_track_shipment_with_an_unknown_id_is_not_found() -> None:
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_approved_reroute_changes_destination_and_records_an_event(admin_url: str, mode: str) -> None:
-    human = Human()
+async def test_approved_reroute_changes_destination_and_records_an_event(
+    admin_url: str, server_urls: dict[str, str], mode: str
+) -> None:
+    human = PagePerson(server_urls, "logistics", "alice@acme")  # verified: alice says yes on the page
     async with mcp_client("logistics", "alice@acme", human=human, mode=mode) as client:
-        result = await client.call_tool("reroute_shipment", reroute_args())
+        result = await on_the_page(server_urls, "logistics", await client.call_tool("reroute_shipment", reroute_args()))
     assert not result.is_error, text(result)
     assert result.structured_content is not None
     event = result.structured_content["event"]
@@ -196,11 +198,13 @@ async def test_approved_reroute_changes_destination_and_records_an_event(admin_u
     ) == [
         (event["id"], "acme", "rerouted", "destination AMS-1 -> RTM-2 (reason: warehouse_capacity)", None, "alice@acme")
     ]
-    assert len(human.questions) == 1
+    assert [request.mode for request in human.requests] == ["url"]
 
 
-async def test_rerouted_shipment_shows_the_reroute_as_its_newest_event() -> None:
-    async with mcp_client("logistics", "alice@acme", human=Human()) as client:
+async def test_rerouted_shipment_shows_the_reroute_as_its_newest_event(server_urls: dict[str, str]) -> None:
+    async with mcp_client(
+        "logistics", "alice@acme", human=PagePerson(server_urls, "logistics", "alice@acme")
+    ) as client:
         await client.call_tool("reroute_shipment", reroute_args(DELAYED, "AMS-1", "carrier_delay"))
         tracked = await client.call_tool("track_shipment", {"shipment_id": DELAYED})
     assert tracked.structured_content is not None

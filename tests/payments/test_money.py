@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import anyio
 import pytest
 
 from servers.payments import service
 from shared.db import create_engine, tenant_transaction
-from tests.helpers import Human, admin_rows, identity, mcp_client, snapshot
+from tests.helpers import Human, admin_rows, identity, mcp_client, on_the_page, snapshot
 from tests.payments.fixture_ids import ACME_CHARGES, ACME_PARTLY_REFUNDED, ACME_UNREFUNDED
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -73,9 +74,12 @@ async def test_malformed_amounts_are_refused_before_anyone_is_asked(admin_url: s
         ("10.000", "10.00"),
     ],
 )
-async def test_numbers_and_strings_both_arrive_exactly(admin_url: str, amount: object, stored: str) -> None:
+async def test_numbers_and_strings_both_arrive_exactly(
+    admin_url: str, server_urls: dict[str, str], amount: object, stored: str
+) -> None:
     async with mcp_client("payments", "fred@acme", human=Human()) as client:
-        result = await client.call_tool("issue_refund", {"charge_id": ACME_PARTLY_REFUNDED, "amount": amount})
+        asked = await client.call_tool("issue_refund", {"charge_id": ACME_PARTLY_REFUNDED, "amount": amount})
+    result = await on_the_page(server_urls, "payments", asked)
     assert result.structured_content is not None
     assert result.structured_content["amount"] == stored
     rows = await admin_rows(
@@ -97,13 +101,17 @@ async def test_more_than_remains_refundable_is_refused_naming_the_remaining_amou
     assert await snapshot(admin_url, "payments") == before
 
 
-async def test_partial_refunds_leave_exactly_the_rest_refundable(admin_url: str) -> None:
+async def test_partial_refunds_leave_exactly_the_rest_refundable(admin_url: str, server_urls: dict[str, str]) -> None:
+    async def refund(client: Any, amount: str) -> Any:
+        asked = await client.call_tool("issue_refund", {"charge_id": ACME_UNREFUNDED, "amount": amount})
+        return await on_the_page(server_urls, "payments", asked)
+
     async with mcp_client("payments", "fred@acme", human=Human()) as client:
-        first = await client.call_tool("issue_refund", {"charge_id": ACME_UNREFUNDED, "amount": "99.99"})
+        first = await refund(client, "99.99")
         charge = await client.call_tool("get_charge", {"charge_id": ACME_UNREFUNDED})
-        too_much = await client.call_tool("issue_refund", {"charge_id": ACME_UNREFUNDED, "amount": "150.02"})
-        rest = await client.call_tool("issue_refund", {"charge_id": ACME_UNREFUNDED, "amount": "150.01"})
-        after = await client.call_tool("issue_refund", {"charge_id": ACME_UNREFUNDED, "amount": "0.01"})
+        too_much = await refund(client, "150.02")
+        rest = await refund(client, "150.01")
+        after = await refund(client, "0.01")
     assert first.structured_content is not None and first.structured_content["charge_refundable"] == "150.01"
     assert charge.structured_content is not None
     assert (charge.structured_content["refunded"], charge.structured_content["refundable"]) == ("99.99", "150.01")
@@ -122,12 +130,15 @@ async def test_partial_refunds_leave_exactly_the_rest_refundable(admin_url: str)
     ) == [(Decimal("250.00"), Decimal("250.00"))]
 
 
-async def test_concurrent_refunds_cannot_together_exceed_the_charge(admin_url: str) -> None:
+async def test_concurrent_refunds_cannot_together_exceed_the_charge(
+    admin_url: str, server_urls: dict[str, str]
+) -> None:
     outcomes: list[str] = []
 
     async def refund() -> None:
         async with mcp_client("payments", "fred@acme", human=Human()) as client:
-            result = await client.call_tool("issue_refund", {"charge_id": ACME_PARTLY_REFUNDED, "amount": "600.00"})
+            asked = await client.call_tool("issue_refund", {"charge_id": ACME_PARTLY_REFUNDED, "amount": "600.00"})
+        result = await on_the_page(server_urls, "payments", asked)
         outcomes.append(result.content[0].text if result.is_error else "refunded")
 
     async with anyio.create_task_group() as group:

@@ -30,8 +30,9 @@ async def pending_approvals(seeded: None, admin_url: str) -> None:
                     await conn.execute(
                         text(
                             f"INSERT INTO {server}.pending_approvals (id, tenant_id, requested_by, tool, arguments, "
-                            "arguments_sha256, summary, created_at, expires_at) VALUES (:id, :t, :u, 'some_tool', "
-                            "'{}'::jsonb, :sha, 'a test request', now(), now() + interval '15 minutes')"
+                            "arguments_sha256, summary, level, created_at, expires_at) VALUES (:id, :t, :u, "
+                            "'some_tool', '{}'::jsonb, :sha, 'a test request', 'four_eyes', now(), "
+                            "now() + interval '15 minutes')"
                         ),
                         {"id": f"ap_{number:020d}", "t": tenant, "u": f"someone@{tenant}", "sha": "0" * 64},
                     )
@@ -93,7 +94,9 @@ async def test_with_a_tenant_set_only_that_tenants_rows_are_visible(
 
 
 @pytest.mark.usefixtures("pending_approvals")
-@pytest.mark.parametrize("column", ["arguments", "tool", "requested_by", "expires_at"])
+@pytest.mark.parametrize(
+    "column", ["arguments", "tool", "requested_by", "expires_at", "level", "outside_text", "summary"]
+)
 async def test_the_server_role_cannot_rewrite_a_recorded_approval_request(
     server_urls: dict[str, str], column: str
 ) -> None:

@@ -20,7 +20,7 @@ from shared.audit import canonical_json
 from shared.db import create_engine
 from shared.identity import identity_from_roles
 from shared.ids import fixture_id
-from tests.helpers import Human, admin_rows, mcp_client, snapshot, verify_audit
+from tests.helpers import Human, admin_rows, decide_as, decider, mcp_client, snapshot, verify_audit
 from tests.logistics.builders import IN_TRANSIT, reroute_args
 from tests.payments.fixture_ids import ACME_INJECTED, ACME_PENDING, ACME_UNREFUNDED
 
@@ -61,6 +61,8 @@ CASES = {
         {"charge_id": ACME_UNREFUNDED, "amount": "10.01"},
     ),
 }  # fmt: skip
+CONFIRM = ["create_reorder", "cancel_reorder", "approve_return", "reject_return"]  # asked in band
+ON_THE_PAGE = ["reroute_shipment", "release_payment", "issue_refund"]  # verified or four_eyes: always pending
 
 
 async def _call(server: str, user: Any, tool: str, arguments: dict[str, Any], human: Human | None = None) -> Any:
@@ -83,7 +85,7 @@ def _text(result: Any) -> str:
     return str(result.content[0].text)
 
 
-@pytest.mark.parametrize("tool", list(CASES))
+@pytest.mark.parametrize("tool", CONFIRM)
 async def test_retry_returns_the_first_result_and_changes_nothing(admin_url: str, tool: str) -> None:
     case = CASES[tool]
     start = await _last_seq(admin_url, case.server)
@@ -121,6 +123,25 @@ async def test_retry_returns_the_first_result_and_changes_nothing(admin_url: str
     assert (await verify_audit(admin_url, case.server))[1] == []
 
 
+@pytest.mark.parametrize("tool", ON_THE_PAGE)
+async def test_retry_of_a_call_decided_on_the_page_returns_its_pending_approval(admin_url: str, tool: str) -> None:
+    case = CASES[tool]
+    start = await _last_seq(admin_url, case.server)
+    first = await _call(case.server, case.user, tool, {**case.arguments, "idempotency_key": KEY})
+    approval_id = first.structured_content["approval_id"]
+    after_first = await snapshot(admin_url, case.server)
+    retry = await _call(case.server, case.user, tool, {**case.arguments, "idempotency_key": KEY})
+    assert (retry.structured_content, _text(retry)) == (first.structured_content, _text(first))
+    reused = await _call(case.server, case.user, tool, {**case.changed, "idempotency_key": KEY})
+    assert reused.is_error is True and _text(reused).startswith(f"idempotency key {KEY!r} was already used")
+    assert await snapshot(admin_url, case.server) == after_first  # no second approval, nothing else
+    assert await _records(admin_url, case.server, start) == [
+        (tool, case.user, "pending", "ok", approval_id),
+        (tool, case.user, "replayed", "ok", approval_id),
+        (tool, case.user, "not_required", "refused", None),
+    ]
+
+
 class WaitingHuman(Human):
     """Says yes only once `expected` questions wait together, so every call is past the key's first look-up."""
 
@@ -143,7 +164,6 @@ class WaitingHuman(Human):
     [
         ("create_reorder", "auto", "SELECT id FROM inventory.reorders WHERE quantity = 7"),
         ("create_reorder", "legacy", "SELECT id FROM inventory.reorders WHERE quantity = 7"),
-        ("issue_refund", "auto", "SELECT id FROM payments.refunds WHERE amount = 10.00"),
     ],
 )
 async def test_twenty_concurrent_identical_calls_have_one_effect(
@@ -203,7 +223,9 @@ async def test_twenty_concurrent_out_of_band_calls_leave_one_pending_approval(ad
     assert (await verify_audit(admin_url, "inventory"))[1] == []
 
 
-async def test_out_of_band_retry_returns_the_pending_approval_then_its_executed_result(admin_url: str) -> None:
+async def test_out_of_band_retry_returns_the_pending_approval_then_its_executed_result(
+    admin_url: str, server_urls: dict[str, str]
+) -> None:
     arguments = {**REORDER, "idempotency_key": KEY}
     pending = await _call("inventory", "alice@acme", "create_reorder", arguments)
     approval_id = pending.structured_content["approval_id"]
@@ -213,27 +235,25 @@ async def test_out_of_band_retry_returns_the_pending_approval_then_its_executed_
     assert (again.structured_content, _text(again)) == (pending.structured_content, _text(pending))
     assert await snapshot(admin_url, "inventory") == before  # no second approval, nothing else
 
-    decided = await _call(
-        "inventory", "priya@acme", "decide_approval", {"approval_id": approval_id, "decision": "approve"}
-    )
-    assert decided.is_error is False and decided.structured_content["status"] == "executed"
+    decided = await decide_as(server_urls, "inventory", decider("alice@acme"), approval_id, "approve")
+    assert decided.status == "executed"
     after_execution = await snapshot(admin_url, "inventory")
 
     executed = await _call("inventory", "alice@acme", "create_reorder", arguments)
     assert executed.is_error is False, executed.content
     status = executed.structured_content
-    assert (status["approval_id"], status["status"], status["decided_by"]) == (approval_id, "executed", "priya@acme")
-    assert status["result"] == decided.structured_content["result"]
+    assert (status["approval_id"], status["status"], status["decided_by"]) == (approval_id, "executed", "alice@acme")
+    assert status["result"] == decided.model_dump(mode="json")["result"]
     assert status["result"]["quantity"] == 7
-    assert "approved by priya@acme and executed" in _text(executed)
+    assert "approved by alice@acme and executed" in _text(executed)
     assert await snapshot(admin_url, "inventory") == after_execution
     assert len(await admin_rows(admin_url, "SELECT id FROM inventory.reorders WHERE quantity = 7")) == 1
 
 
-async def test_a_denied_approval_frees_the_key(admin_url: str) -> None:
+async def test_a_denied_approval_frees_the_key(admin_url: str, server_urls: dict[str, str]) -> None:
     arguments = {**REORDER, "idempotency_key": KEY}
     first = (await _call("inventory", "alice@acme", "create_reorder", arguments)).structured_content["approval_id"]
-    await _call("inventory", "priya@acme", "decide_approval", {"approval_id": first, "decision": "deny"})
+    await decide_as(server_urls, "inventory", decider("alice@acme"), first, "deny")
     second = (await _call("inventory", "alice@acme", "create_reorder", arguments)).structured_content["approval_id"]
     assert second != first
     rows = await admin_rows(admin_url, "SELECT approval_id FROM inventory.idempotency_keys WHERE key = :k", k=KEY)

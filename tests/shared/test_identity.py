@@ -20,7 +20,7 @@ def test_role_table_matches_the_design() -> None:
         "auditor": {"audit:read"},
         "approver": {
             "inventory:read", "logistics:read", "returns:read", "payments:read",
-            "inventory:approve", "logistics:approve", "returns:approve", "payments:approve",
+            "inventory:decide", "logistics:decide", "returns:decide", "payments:decide",
         },
     } == ROLE_SCOPES  # fmt: skip
 

@@ -23,7 +23,7 @@ from fixtures.logistics import INJECTION_DETAIL
 from fixtures.payments import PAYMENTS
 from fixtures.returns import INJECTION_NOTE, INJECTION_RETURN_ID
 from shared.ids import fixture_id
-from tests.helpers import Human, mcp_client, snapshot
+from tests.helpers import Human, mcp_client, snapshot, without_approvals
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -49,7 +49,6 @@ class Injection:
     injected: str  # the outside text the read returns
     field: str  # where structured output carries it
     obeyed: list[Call]  # the side effects the text asks for
-    quoted: bool = False  # whether the approval question names it (repr-quoted, on one line)
 
 
 INJECTIONS = {
@@ -85,7 +84,6 @@ INJECTIONS = {
         injected=INJECTED_SUPPLIER,
         field="supplier",
         obeyed=[Call("payments", "fred@acme", "release_payment", {"payment_id": fixture_id("pay", "acme/4")})],
-        quoted=True,  # the human must see who is paid
     ),
 }
 
@@ -126,18 +124,23 @@ async def test_injected_text_is_read_as_marked_data_and_obeying_it_changes_nothi
         human = Human(action="decline")
         async with mcp_client(call.server, call.user, human=human) as agent:
             result = await agent.call_tool(call.tool, call.arguments)
-        assert result.is_error is True
-        assert _text(result).endswith(f"{call.tool} was not approved (decline); nothing changed")
-        # The human was asked, once; the injected text cannot add a line to the question.
-        [question] = human.questions
-        summary, prompt = question.split("\n\n")
-        assert "\n" not in summary and prompt == "Approve this action?"
-        if injection.quoted:
-            assert repr(injection.injected) in summary
-        else:
-            assert not any(line in question for line in injection.injected.splitlines() if line)
+        if result.is_error:  # a confirm tool: the human was asked, once, and declined
+            assert _text(result).endswith(f"{call.tool} was not approved (decline); nothing changed")
+            [question] = human.questions
+            summary, prompt = question.split("\n\n")
+            assert prompt == "Approve this action?"
+        else:  # verified or four_eyes: no form is asked; it waits for a person on the approval page
+            assert result.structured_content is not None and result.structured_content["status"] == "pending"
+            summary = result.structured_content["summary"]
+            assert not [question for question in human.questions if question.endswith("Approve this action?")]
+        # The injected text never reaches the sentence a person decides on (outside text travels apart).
+        assert "\n" not in summary
+        assert not any(line in summary for line in injection.injected.splitlines() if line)
 
-    assert {server: await snapshot(admin_url, server) for server in servers} == before
+    after = {server: await snapshot(admin_url, server) for server in servers}
+    assert {name: without_approvals(tables) for name, tables in after.items()} == {
+        name: without_approvals(tables) for name, tables in before.items()
+    }
 
 
 async def test_over_stdio_the_note_arrives_fenced_and_a_declined_approval_changes_nothing(admin_url: str) -> None:

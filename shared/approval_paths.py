@@ -1,0 +1,147 @@
+"""How a side-effecting call reaches the person who must say yes, by its approval level.
+
+- `confirm`: the requester's client is asked a form question in band (`shared.approval.ask`), as fast
+  as before: no database work before the answer. A client that cannot be asked gets a pending approval.
+- `verified` / `four_eyes`: a form answer never counts (it proves only that a client said yes). The call
+  records a pending approval carrying its level, decided only on the approval page by a signed-in
+  person (`shared.decisions`). Then, for `verified` and a client that declares URL elicitation:
+  - 2025-11-25: the page's URL is sent by URL elicitation (`ctx.elicit_url`); the call waits, bounded
+    (`SUPPLYCHAIN_APPROVAL_WAIT_SECONDS`, never past expiry), polling the approval's row, and returns the
+    executed result (then notifies elicitation complete);
+  - 2026-07-28: the answer is an input-required result with a URL-mode request and a request state naming
+    the approval (sealed by the SDK's boundary, bound to the caller and the exact request); the retry is
+    answered from the server's own state (`shared.approval_results`).
+  Any other client, and every `four_eyes` call, gets a tool result with the approval id and the page URL;
+  `get_approval` reports the outcome later.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import anyio
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult
+from mcp_types.version import is_version_at_least
+
+from shared.approval import Approval, ask
+from shared.approvals import ApprovalSettings, ApprovalStatus, Question, insert_pending, load_approval
+from shared.audit import current_call
+from shared.caller import Caller
+from shared.errors import SupplyChainError
+from shared.levels import Level
+
+POLL_SECONDS = 0.5  # one short read per poll while a 2025-11-25 call waits for the page
+INPUT_REQUIRED_VERSION = "2026-07-28"
+
+_WHO = {
+    "confirm": "its requester",
+    "verified": "its requester, signed in on the approval page",
+    "four_eyes": "another person of your organisation who may decide approvals (never the requester), "
+    "signed in on the approval page",
+}
+
+
+@dataclass
+class Deferred:
+    """A resolver's answer when the call is not settled in band: its pending (or now decided) approval."""
+
+    approval: ApprovalStatus
+    ask_url: bool = False  # 2026-07-28: answer with an input-required URL request naming the approval
+
+
+# Set by `shared.approval_results.DeferredApprovals` around each tools/call: where the resolver leaves its answer.
+deferred_holder: ContextVar[list[Deferred] | None] = ContextVar("supplychain_deferred_approval", default=None)
+
+
+class ApprovalPendingError(SupplyChainError):
+    """Raised by `require_approval` to stop the tool body; `DeferredApprovals` turns it into a result."""
+
+
+def can_be_asked(ctx: Context) -> bool:
+    """True when the client declared form elicitation (the SDK's own rule: a bare `elicitation: {}` counts)."""
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def can_open_urls(ctx: Context) -> bool:
+    """True when the client declared URL elicitation (`capabilities.elicitation.url`)."""
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and elicitation.url is not None
+
+
+def input_required_era(ctx: Context) -> bool:
+    """True on 2026-07-28 and later, where the server asks by input-required results, not requests."""
+    version = ctx.protocol_version
+    return version is not None and is_version_at_least(version, INPUT_REQUIRED_VERSION)
+
+
+def pending_message(status: ApprovalStatus) -> str:
+    """What a requester is told about a pending approval: who decides, where, and how to follow it."""
+    return (
+        f"Not done yet: {status.tool} needs the approval of {_WHO[status.level]} (level {status.level}). "
+        f"Pending approval {status.approval_id} (expires {status.expires_at.isoformat()}); what it will do is "
+        f"in its summary. Decide it at {status.url} ; check it with get_approval."
+    )
+
+
+async def seek_approval(ctx: Context, caller: Caller, question: Question) -> Elicit[Approval] | Deferred:
+    """Every approval resolver's last step: ask the requester's client (confirm) or record a pending approval."""
+    call = current_call()
+    if call is None or not call.side_effect:
+        raise SupplyChainError("refused: an approval can only be sought inside a side-effecting tool call")
+    level: Level = call.level or "four_eyes"  # the gate sets it; absent means fail closed
+    if level == "confirm" and can_be_asked(ctx):
+        return ask(question.sentence)
+    call.decision = "pending"  # before any transaction opens: the call waits for no answer in it
+    wait_here = level == "verified" and can_open_urls(ctx) and not input_required_era(ctx)
+    recorded = dict(
+        schema=call.schema, tenant_id=caller.identity.tenant_id, requested_by=caller.identity.user_id,
+        tool=call.tool, arguments=call.arguments, level=level, question=question,
+        url_of=lambda approval_id: f"{caller.approvals_url}/{approval_id}",
+    )  # fmt: skip
+    # Waiting for the page: the row must be committed before the URL is shown. Otherwise it joins
+    # the call's transaction and commits with the call's audit record.
+    async with caller.lookup() if wait_here else caller.transaction() as session:
+        status = await insert_pending(session, **recorded)  # type: ignore[arg-type]
+    call.approval_id = status.approval_id
+    status.message = pending_message(status)
+    if wait_here:
+        status = await _wait_for_page(ctx, caller, status, question)
+        async with caller.transaction():
+            pass  # opens the call's transaction: its idempotency key is locked and kept with the record
+    deferred = Deferred(status, ask_url=level == "verified" and can_open_urls(ctx) and input_required_era(ctx))
+    holder = deferred_holder.get()
+    if holder is not None:
+        holder.append(deferred)
+    return deferred
+
+
+async def _wait_for_page(ctx: Context, caller: Caller, status: ApprovalStatus, question: Question) -> ApprovalStatus:
+    """2025-11-25: show the page by URL elicitation, then poll the row until decided, expired or the bound."""
+    answer = await ctx.elicit_url(
+        f"{question.sentence}\n\nOpen the approval page, sign in and decide there.", status.url, status.approval_id
+    )
+    if answer.action != "accept":
+        return status  # the person did not open it now: the approval stays pending
+    deadline = min(status.expires_at, datetime.now(UTC) + timedelta(seconds=ApprovalSettings().approval_wait_seconds))
+    while True:
+        async with caller.lookup() as session:
+            current = await load_approval(session, caller.schema, caller.identity.tenant_id, status.approval_id)
+        if current.status != "pending" or datetime.now(UTC) >= deadline:
+            break
+        await anyio.sleep(POLL_SECONDS)
+    current.url, current.message = status.url, status.message
+    if current.status != "pending":
+        await ctx.session.send_elicit_complete(status.approval_id, related_request_id=ctx.request_id)
+    return current
+
+
+def deferred_in(outcome: ElicitationResult[Approval]) -> Deferred | None:
+    """The pending approval an approval outcome stands for, if the call was not settled in band."""
+    if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, Deferred):
+        return outcome.data
+    return None

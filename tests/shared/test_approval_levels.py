@@ -1,0 +1,146 @@
+"""Approval levels: declared per tool, raised by an argument rule or a deployment setting, never lowered;
+`register_tools` refuses a table that would let a side effect or a decision slip through."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
+from mcp.types import ToolAnnotations
+from pydantic import ValidationError
+
+from servers.inventory.server import LARGE_REORDER
+from shared.approval import Approval
+from shared.authz import ToolRule, ToolSpec, register_tools
+from shared.policy import ROLE_SCOPES
+from shared.servers import load_settings, server_module
+from tests.helpers import Human, admin_rows, identity, mcp_client, pending_approval_id, snapshot, without_approvals
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+
+def _question() -> None: ...
+
+
+async def write_something(
+    approval: Annotated[ElicitationResult[Approval], Resolve(_question)], idempotency_key: str | None = None
+) -> str:
+    """A side effect for the refusal tests."""
+    return "done"
+
+
+async def read_something() -> str:
+    """A read for the refusal tests."""
+    return "read"
+
+
+async def _level_of(admin_url: str, approval_id: str) -> str:
+    [(level,)] = await admin_rows(
+        admin_url, "SELECT level FROM inventory.pending_approvals WHERE id = :i", i=approval_id
+    )
+    return str(level)
+
+
+async def test_a_confirm_reorder_is_asked_in_band_as_before(admin_url: str) -> None:
+    human = Human()
+    async with mcp_client("inventory", "alice@acme", human=human) as client:
+        result = await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 5})
+    assert result.is_error is False and human.questions == [
+        "Create a purchase reorder of 5 x TAPE-48 for warehouse AMS-1 (organisation acme, requested by alice@acme)."
+        "\n\nApprove this action?"
+    ]
+
+
+async def test_an_argument_rule_raises_a_large_reorder_to_verified(admin_url: str) -> None:
+    before = await snapshot(admin_url, "inventory")
+    human = Human(action="decline")  # would decline a form; declines the URL request: the call stays pending
+    arguments = {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": LARGE_REORDER + 1}
+    async with mcp_client("inventory", "alice@acme", human=human, mode="legacy") as client:
+        result = await client.call_tool("create_reorder", arguments)
+    approval_id = pending_approval_id(result)
+    assert await _level_of(admin_url, approval_id) == "verified"
+    assert [question.endswith("Open the approval page, sign in and decide there.") for question in human.questions] == [
+        True
+    ]
+    assert without_approvals(await snapshot(admin_url, "inventory")) == without_approvals(before)
+
+
+async def test_a_deployment_setting_raises_a_tools_level(admin_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_INVENTORY_APPROVAL_LEVELS", '{"create_reorder": "four_eyes"}')
+    before = await snapshot(admin_url, "inventory")
+    human = Human()
+    async with mcp_client("inventory", "alice@acme", human=human) as client:
+        result = await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 5})
+    approval_id = pending_approval_id(result)
+    assert await _level_of(admin_url, approval_id) == "four_eyes" and human.questions == []
+    assert without_approvals(await snapshot(admin_url, "inventory")) == without_approvals(before)
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [
+        ('{"release_payment": "confirm"}', "APPROVAL_LEVELS cannot lower 'release_payment' from four_eyes to confirm"),
+        ('{"issue_refund": "verified"}', "APPROVAL_LEVELS cannot lower 'issue_refund' from four_eyes to verified"),
+        ('{"release_payments": "four_eyes"}', "APPROVAL_LEVELS names unknown tool(s): release_payments"),
+        ('{"list_payments": "four_eyes"}', "APPROVAL_LEVELS names 'list_payments', which has no side effect"),
+    ],
+)
+async def test_a_setting_that_would_lower_or_misname_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, value: str, refusal: str
+) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_PAYMENTS_APPROVAL_LEVELS", value)
+    with pytest.raises(RuntimeError) as stopped:
+        server_module("payments").build_server(load_settings("payments"), local_identity=identity("fred@acme"))
+    assert str(stopped.value) == refusal
+
+
+@pytest.mark.parametrize("value", ['{"release_payment": "four-eyes"}', '{"release_payment": "none"}', "four_eyes"])
+async def test_an_unknown_level_stops_start_up(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_PAYMENTS_APPROVAL_LEVELS", value)
+    with pytest.raises((ValidationError, ValueError)):
+        load_settings("payments")
+
+
+@pytest.mark.parametrize(
+    ("tools", "refusal"),
+    [
+        (
+            {write_something: ToolSpec(ToolRule("procurement:decide", side_effect=True, level="confirm"), WRITE, "W")},
+            "tool 'write_something' requires 'procurement:decide', a scope reserved for deciding approvals",
+        ),
+        (
+            {read_something: ToolSpec(ToolRule("payments:decide"), READ, "R")},
+            "tool 'read_something' requires 'payments:decide', a scope reserved for deciding approvals",
+        ),
+        (
+            {write_something: ToolSpec(ToolRule("x:write", side_effect=True), WRITE, "W")},
+            "tool 'write_something': side_effect=True but approval level None",
+        ),
+        (
+            {read_something: ToolSpec(ToolRule("x:read", level="verified"), READ, "R")},
+            "tool 'read_something': side_effect=False but approval level 'verified'",
+        ),
+    ],
+)
+async def test_register_tools_refuses_a_table_that_lets_something_slip(
+    tools: dict[Any, ToolSpec], refusal: str
+) -> None:
+    with pytest.raises(RuntimeError) as refused:
+        register_tools(MCPServer("t"), tools)
+    assert str(refused.value) == refusal
+
+
+async def test_every_roles_scopes_are_pinned() -> None:
+    reads = {"inventory:read", "logistics:read", "returns:read", "payments:read"}
+    assert {
+        "supply_chain_manager": frozenset(reads - {"payments:read"} | {"inventory:reorder", "logistics:reroute"}),
+        "finance": frozenset({"payments:read", "payments:release", "payments:refund", "returns:read"}),
+        "analyst": frozenset(reads),
+        "returns_agent": frozenset({"returns:read", "returns:write", "inventory:read"}),
+        "auditor": frozenset({"audit:read"}),
+        "approver": frozenset(reads | {"inventory:decide", "logistics:decide", "returns:decide", "payments:decide"}),
+    } == ROLE_SCOPES
