@@ -36,6 +36,8 @@ from mcp_types import ElicitResult, TextContent
 from pydantic import AnyUrl
 
 from demo.browser import ScriptedBrowser
+from demo.four_eyes import REQUESTER as FOUR_EYES_REQUESTER
+from demo.four_eyes import run_four_eyes
 from demo.stack import Stack, running_gateway, running_stack
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
@@ -46,6 +48,7 @@ DEMO_USER = "alice@acme"
 # The scripted browser captures the redirect itself, so nothing needs to listen on this address.
 DEMO_REDIRECT_URI = "http://127.0.0.1:33418/callback"
 Refusal = Callable[[], Awaitable[str]]
+Steps = Callable[[], Awaitable[None]]
 
 
 class DemoFailed(RuntimeError):
@@ -156,7 +159,19 @@ async def run_http(*, assume_yes: bool, base_port: int, via_gateway: bool = Fals
                     say(f"── connecting to {server}", dim=True)
                     client = http_client(stack.server_urls[server], browser, human, stack.ca_file)
                     connected[server] = await clients.enter_async_context(client)
-                await run_scenario(connected, human, refused=_payments_refused_over_http(stack, browser, human))
+                fred_browser = ScriptedBrowser(FOUR_EYES_REQUESTER, stack.issuer, lambda line: say(line, fg="blue"))
+                clients.push_async_callback(fred_browser.aclose)
+                verify = ssl.create_default_context(cafile=str(stack.ca_file)) if stack.ca_file else True
+
+                async def four_eyes() -> None:
+                    say("── connecting to payments as fred@acme", dim=True)
+                    fred = await clients.enter_async_context(
+                        http_client(stack.server_urls["payments"], fred_browser, human, stack.ca_file)
+                    )
+                    await run_four_eyes(fred, call=call, step=step, say=say, verify=verify)
+
+                refused = _payments_refused_over_http(stack, browser, human)
+                await run_scenario(connected, human, refused=refused, more=four_eyes)
         finally:
             await browser.aclose()
 
@@ -200,8 +215,14 @@ def _innermost_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run_scenario(clients: dict[str, Client], human: TerminalHuman, refused: Refusal) -> None:
-    """The five steps, whatever the transport; `refused` attempts the payments call alice may not make."""
+async def run_scenario(
+    clients: dict[str, Client],
+    human: TerminalHuman,
+    refused: Refusal,
+    more: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """The five steps, whatever the transport; `refused` attempts the payments call alice may not make;
+    `more` runs the further steps (the four-eyes approval, over HTTP)."""
     tenant, roles = USERS[DEMO_USER]
     say(f"Agent acting for {DEMO_USER} (tenant {tenant}, roles {', '.join(roles)}).")
 
@@ -233,6 +254,8 @@ async def run_scenario(clients: dict[str, Client], human: TerminalHuman, refused
     say("   agent → list_payments()", fg="cyan")
     say(f"     refused: {await refused()}", fg="red")
 
+    if more is not None:
+        await more()
     say()
-    say(f"Demo finished: {human.asked} approval(s) asked, every call made as {DEMO_USER} in tenant {tenant}.",
+    say(f"Demo finished: {human.asked} approval(s) asked, every call of {DEMO_USER}'s agent made in tenant {tenant}.",
         fg="green", bold=True)  # fmt: skip

@@ -1,4 +1,5 @@
-"""The person at the browser, scripted: logs in to the dev authorization server and consents.
+"""The person at the browser, scripted: logs in to the dev authorization server and consents, and
+decides on a server's approval page (`PageBrowser`).
 
 The MCP SDK's OAuth client (`OAuthClientProvider`) does what a real agent does: it reads the
 server's RFC 9728 metadata, registers itself (RFC 7591), and sends the user to the authorization
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 import html
 import re
+import ssl
 from collections.abc import Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx2
 from mcp.client.auth import AuthorizationCodeResult
 
 from fixtures.tenants import DEV_PASSWORDS
 
-HIDDEN_INPUT = re.compile(r'<input type=hidden name="([^"]*)" value="([^"]*)">')
+HIDDEN_INPUT = re.compile(r'<input type="?hidden"? name="([^"]*)" value="([^"]*)">')
+MESSAGE = re.compile(r'<p class="message[^"]*" role="alert">(.*?)</p>', re.S)
 
 
 class BrowserFailed(RuntimeError):
@@ -75,6 +78,51 @@ class ScriptedBrowser:
             raise BrowserFailed("no authorization code was received")
         result, self._result = self._result, None
         return result
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class PageBrowser:
+    """A person at a server's approval page, scripted over HTTP: signs in at the IdP when sent there
+    (typing the dev password), then approves or denies. The page decides; this only clicks."""
+
+    def __init__(self, user: str, say: Callable[[str], None], verify: ssl.SSLContext | bool = True) -> None:
+        self.user = user
+        self.say = say
+        self.http = httpx2.AsyncClient(timeout=15.0, follow_redirects=False, verify=verify)
+
+    async def _follow(self, response: httpx2.Response) -> httpx2.Response:
+        """Follow redirects, through the IdP's login and consent pages, to the page the browser ends on."""
+        for _ in range(20):
+            if response.is_redirect:
+                response = await self.http.get(urljoin(str(response.url), response.headers["location"]))
+            elif 'name="password"' in response.text or "name=password" in response.text:
+                self.say(f"   browser: sign in at the IdP as {self.user} (dev password)")
+                login = dict(_hidden_fields(response.text)) | {
+                    "username": self.user,
+                    "password": DEV_PASSWORDS[self.user],
+                }
+                response = await self.http.post(urljoin(str(response.url), "/login"), data=login)
+            elif "Allow access?" in response.text:
+                consent: dict[str, list[str]] = {"decision": ["approve"]}
+                for name, value in _hidden_fields(response.text):
+                    consent[name] = [*consent.get(name, []), value]
+                response = await self.http.post(urljoin(str(response.url), "/authorize"), data=consent)
+            else:
+                return response
+        raise BrowserFailed("too many redirects")
+
+    async def decide(self, url: str, decision: str) -> tuple[int, str]:
+        """Open the approval at `url` and press `decision`: (HTTP status, the page's message)."""
+        page = await self._follow(await self.http.get(url))
+        fields = dict(_hidden_fields(page.text))
+        if "csrf_token" not in fields or page.status_code != 200:
+            raise BrowserFailed(f"no approval form at {url} (HTTP {page.status_code}): {_text(page.text)[:200]}")
+        self.say(f"   browser: {self.user} presses {decision.capitalize()}")
+        answer = await self._follow(await self.http.post(url, data=fields | {"decision": decision}))
+        found = MESSAGE.search(answer.text)
+        return answer.status_code, html.unescape(found.group(1)) if found else _text(answer.text)[:200]
 
     async def aclose(self) -> None:
         await self.http.aclose()

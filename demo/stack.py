@@ -53,7 +53,7 @@ def stack_environment(base_port: int) -> tuple[dict[str, str], Stack]:
 
 
 @contextmanager
-def running_stack(base_port: int = 8100, *, timeout_seconds: float = 30.0) -> Iterator[Stack]:
+def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> Iterator[Stack]:
     """Run the authorization server and the four servers until the block ends."""
     env, stack = stack_environment(base_port)
     command = [sys.executable, "-m", "shared.cli"]

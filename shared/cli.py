@@ -271,6 +271,7 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_
     """The main job: embedded Postgres, the four servers, and a scripted agent run."""
     from demo.agent import DemoFailed, run_http, run_stdio
     from demo.browser import BrowserFailed
+    from demo.four_eyes import FourEyesFailed
     from demo.stack import StartFailed
     from shared.admin import database_is_seeded, init_database, seed_database
     from shared.embedded import admin_url
@@ -293,7 +294,8 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_
     )
     try:
         asyncio.run(run)
-    except* (DemoFailed, BrowserFailed, StartFailed, GatewayError) as failures:  # may arrive grouped by task groups
+    # Failures may arrive grouped by task groups.
+    except* (DemoFailed, BrowserFailed, FourEyesFailed, StartFailed, GatewayError) as failures:
         click.secho(f"demo failed: {_innermost(failures)}", fg="red", err=True)
         sys.exit(1)
 
@@ -455,6 +457,25 @@ def approvals_list(server: str, tenant: str | None) -> None:
     from shared.embedded import admin_url
 
     click.echo(asyncio.run(listing(admin_url(), server, tenant)))
+
+
+@approvals.command("serve")
+@click.argument("server", type=click.Choice(SERVERS))
+@click.option("--port", type=int, default=None, help="Default: the server's own port (8101..8104).")
+def approvals_serve(server: str, port: int | None) -> None:
+    """Phase 1: serve SERVER's approval pages on loopback (its own credential; sign-in at its issuer)."""
+    from shared.pages.config import pages_base_url
+    from shared.pages.standalone import serve_pages
+    from shared.servers import load_settings
+    from shared.settings import SettingsError
+
+    try:
+        settings = load_settings(server, **({"port": port} if port is not None else {}))
+        settings.resolved_database_url()  # fail now, with the reason, rather than on the first page
+    except (SettingsError, ValueError) as exc:
+        raise click.ClickException(_one_line(exc)) from None
+    click.echo(f"{server} approval pages: {pages_base_url(settings)} (sign-in at {settings.issuer_url})", err=True)
+    serve_pages(settings)
 
 
 def _add_bench() -> None:

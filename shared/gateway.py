@@ -7,7 +7,8 @@ key) is filled with `string.Template`. Everything it names is written into the r
   discovery, as the servers find it) as an SPKI public-key PEM, with the key's own `alg` pinned in the
   rule that uses it; keys with another algorithm than RS256/ES256 are left out, as the servers do;
 - `origins.lst` (allowed Origins), `tenant-limits.map` (tenant -> requests per period; others get the
-  default), `mcp-routes.map` and `metadata-routes.map` (exact public paths -> server);
+  default), `mcp-routes.map` and `metadata-routes.map` (exact public paths -> server), `pages-routes.map`
+  (the approval pages' path patterns -> server);
 - `tls.pem`: certificate chain and key in one file (mode 0600), the dev certificates by default;
 - `haproxy.cfg`, replaced only after `haproxy -c` accepted it, so a reload never reads a broken config
   (the check needs `haproxy` on this machine: compose's render job has none, and there the gateway
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -125,6 +127,11 @@ def _tls_bundle(settings: GatewaySettings) -> bytes:
     return chain.rstrip(b"\n") + b"\n" + key
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def render_config(settings: GatewaySettings, keys: list[PublicKey]) -> str:
     """The HAProxy config text for these keys (the files it names are written by `render`)."""
     folder = settings.folder
@@ -156,6 +163,7 @@ def render_config(settings: GatewaySettings, keys: list[PublicKey]) -> str:
         origins_file=folder / "origins.lst",
         mcp_routes=folder / "mcp-routes.map",
         metadata_routes=folder / "metadata-routes.map",
+        pages_routes=folder / "pages-routes.map",
         limits_file=folder / "tenant-limits.map",
         default_limit=settings.default_tenant_limit,
         public_url=settings.public_url,
@@ -191,13 +199,16 @@ def render(settings: GatewaySettings, jwks: dict[str, Any]) -> Path:
         if stale.name not in wanted:  # a key the issuer dropped: tokens it signed stop verifying at the edge
             stale.unlink()
     _write(folder / "tls.pem", _tls_bundle(settings), mode=0o600)
-    _write(folder / "origins.lst", "".join(f"{origin}\n" for origin in settings.allowed_origins))
+    # The gateway's own origin too: the approval pages' forms post back to it.
+    origins = dict.fromkeys([*settings.allowed_origins, _origin(settings.public_url)])
+    _write(folder / "origins.lst", "".join(f"{origin}\n" for origin in origins))
     _write(folder / "tenant-limits.map", "".join(f"{t} {n}\n" for t, n in sorted(settings.tenant_limits.items())))
     _write(folder / "mcp-routes.map", "".join(f"/{server}/mcp {server}\n" for server in SERVERS))
     _write(
         folder / "metadata-routes.map",
         "".join(f"/.well-known/oauth-protected-resource/{server}/mcp {server}\n" for server in SERVERS),
     )
+    _write(folder / "pages-routes.map", "".join(f"^/{server}/approvals(/.*)?$ {server}\n" for server in SERVERS))
     candidate = folder / ".haproxy.cfg.candidate"
     _write(candidate, render_config(settings, keys))
     check_config(candidate)

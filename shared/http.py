@@ -11,7 +11,7 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
   refused with 400 on every path (tokens only in headers), and the query is blanked in the request
   scope first, so an access log does not record the token;
 - `HostOriginGuard` (`shared.http_guards`): the Host and Origin allow-lists on every path, before
-  authentication (421/403);
+  authentication (421/403); the approval pages also accept the server's own Origin, `/mcp` never;
 - `HttpGate` (`shared.http_gate`), after authentication, on the MCP endpoint:
   - the 401 challenge, carrying the server's reading scope as the `scope` to ask for first;
   - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
@@ -26,6 +26,7 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
     audit record itself, through the running server's engine (`shared.caller.running_state`);
 - metadata that lists the scopes this server understands;
 - `GET /healthz` for the gateway's health checks: unauthenticated, and it says only "ok";
+- the approval pages under `/approvals` (`shared.pages`), where signed-in people decide approvals;
 - the issuer's keys (re-read every `KEY_REFRESH_SECONDS`) and revocation list, fetched in the
   background for the life of the app.
 """
@@ -42,16 +43,20 @@ import httpx2
 from mcp.server.auth.routes import create_protected_resource_routes
 from mcp.server.mcpserver import MCPServer
 from pydantic import AnyHttpUrl
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from shared.authz import ToolRule
+from shared.caller import running_state
 from shared.header_values import TrimmedHeaderValues
 from shared.http_gate import HttpGate
-from shared.http_guards import HostOriginGuard, TokenInQueryGuard, transport_security
+from shared.http_guards import HostOriginGuard, TokenInQueryGuard, pages_transport_security, transport_security
 from shared.keys import IssuerUnavailable, KeySet
+from shared.pages.app import pages_routes
+from shared.pages.config import pages_config
 from shared.request_id import RequestIdMiddleware
 from shared.sessions import SessionQuota
 from shared.settings import ServerSettings
@@ -109,6 +114,11 @@ async def _healthz(_: Request) -> Response:
     return Response(b"ok", media_type="text/plain")
 
 
+def _engine_of(settings: ServerSettings) -> AsyncEngine | None:
+    state = running_state(settings)
+    return state.engine if state is not None else None
+
+
 def build_http_app(
     server: MCPServer[Any], *, settings: ServerSettings, issuer: Issuer, rules: Mapping[str, ToolRule]
 ) -> ASGIApp:
@@ -135,13 +145,14 @@ def build_http_app(
         resource_name=f"supplychain {server.name}",
     )
     metadata_paths = {route.path for route in metadata_routes}
-    routes: list[Route | Mount] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"])]
+    pages = pages_routes(pages_config(settings), lambda: _engine_of(settings))
+    routes: list[BaseRoute] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"]), *pages]
     for route in sdk_app.router.routes:
         if isinstance(route, Route) and route.path == "/mcp":
             route.app = HttpGate(route.app, rules=rules, settings=settings)
         if not (isinstance(route, Route) and route.path in metadata_paths):  # ours lists the scopes
-            routes.append(route)  # type: ignore[arg-type]
-    sdk_app.router.routes = routes  # type: ignore[assignment]
+            routes.append(route)
+    sdk_app.router.routes = routes
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -159,4 +170,7 @@ def build_http_app(
     sdk_app.router.lifespan_context = lifespan
     # Outermost, so every answer (refusals included) carries X-Request-Id and every log record its id;
     # around it only the header trimming, so every check reads the values HTTP means.
-    return TrimmedHeaderValues(RequestIdMiddleware(TokenInQueryGuard(HostOriginGuard(sdk_app, security))))
+    pages_security = pages_transport_security(settings)
+    return TrimmedHeaderValues(
+        RequestIdMiddleware(TokenInQueryGuard(HostOriginGuard(sdk_app, security, pages_security)))
+    )

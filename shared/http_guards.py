@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.pages.config import PAGES_PATH
 from shared.settings import ServerSettings
 
 
@@ -84,13 +85,20 @@ class HostOriginGuard:
     from a rebinding domain learns nothing, not even whether a token would have been accepted.
     """
 
-    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+    def __init__(
+        self, app: ASGIApp, security: TransportSecuritySettings, pages: TransportSecuritySettings | None = None
+    ) -> None:
         self.app = app
         self.checker = TransportSecurityMiddleware(security)
+        # The approval pages (`pages`, if given) also accept the server's own Origin: their forms post back.
+        self.pages_checker = TransportSecurityMiddleware(pages) if pages is not None else self.checker
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            refusal = await self.checker.validate_request(Request(scope), is_post=False)
+            path = scope["path"]
+            on_pages = path == PAGES_PATH or path.startswith(f"{PAGES_PATH}/")
+            checker = self.pages_checker if on_pages else self.checker
+            refusal = await checker.validate_request(Request(scope), is_post=False)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
@@ -111,3 +119,17 @@ def transport_security(settings: ServerSettings) -> TransportSecuritySettings:
         allowed_hosts=sorted(host for host in hosts if host),
         allowed_origins=list(settings.allowed_origins),
     )
+
+
+def pages_transport_security(settings: ServerSettings) -> TransportSecuritySettings:
+    """`transport_security` for the approval pages: their own origin is allowed too (their forms post
+    back; the pages carry no script, so nothing else of that origin sends requests)."""
+    security = transport_security(settings)
+    origins = sorted({*security.allowed_origins, own_origin(settings)})
+    return security.model_copy(update={"allowed_origins": origins})
+
+
+def own_origin(settings: ServerSettings) -> str:
+    """The scheme, host and port the server's pages are reached at (the gateway's, behind one)."""
+    parts = urlsplit(settings.resource_url)
+    return f"{parts.scheme}://{parts.netloc}"

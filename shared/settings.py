@@ -131,6 +131,14 @@ class ServerSettings(BaseSettings):
     # approval answered on one replica is accepted by another. Unset: a key of this process only.
     request_state_key: SecretStr | None = None
     request_state_key_file: Path | None = None
+    # The approval pages (`shared.pages`): people sign in with OpenID Connect at `issuer_url`. Without a
+    # client id the server registers itself there (RFC 7591, the dev IdP); a company IdP gets a client
+    # id and secret. The cookie-signing key is derived from the request-state key when one is set (so
+    # replicas share it), else read from APPROVALS_SESSION_KEY_FILE, else random per process.
+    approvals_client_id: str | None = Field(default=None, pattern=r"^[\x21-\x7e]{1,255}$")
+    approvals_client_secret: SecretStr | None = None
+    approvals_client_secret_file: Path | None = None
+    approvals_session_key_file: Path | None = None
 
     def request_state_keys(self) -> list[bytes] | None:
         """The shared request-state key (value, then `_FILE`), or None for a per-process key."""

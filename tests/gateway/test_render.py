@@ -56,7 +56,9 @@ def test_render_writes_the_run_folder_and_refuses_a_jwks_without_keys(tmp_path: 
     assert f'jwt_verify("RS256","{folder}/keys/{kid}.pem") if {{ var(txn.kid) -m str {kid} }}' in config
     assert "server inventory-1 127.0.0.11:8101" in config and "server payments-2 127.0.0.42:8104" in config
     assert (folder / "tenant-limits.map").read_text() == "acme 50\n"
-    assert (folder / "origins.lst").read_text() == "https://app.example.test\n"
+    # the gateway's own origin too: the approval pages' forms post back to it
+    assert (folder / "origins.lst").read_text() == f"https://app.example.test\n{settings.public_url}\n"
+    assert (folder / "pages-routes.map").read_text().startswith("^/inventory/approvals(/.*)?$ inventory\n")
     assert stat.S_IMODE((folder / "tls.pem").stat().st_mode) == 0o600
     assert not re.search(r"\$\{\w+\}", config)  # every placeholder filled
     with pytest.raises(GatewayError, match="no RS256/ES256 signing key"):
