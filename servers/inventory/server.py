@@ -37,7 +37,9 @@ LARGE_REORDER = 5000  # units: a reorder above this needs the requester's signed
 def large_reorder(arguments: Mapping[str, Any]) -> Level | None:
     """create_reorder above LARGE_REORDER units is `verified` (arguments not yet validated: never raises)."""
     quantity = arguments.get("quantity")
-    return "verified" if isinstance(quantity, int) and quantity > LARGE_REORDER else None
+    # Fail closed: pydantic later accepts "6000" or 6000.0 as 6000, so only a plain small int stays `confirm`.
+    small = type(quantity) is int and quantity <= LARGE_REORDER
+    return None if small else "verified"
 
 
 TOOLS: dict[Callable[..., Any], ToolSpec] = {

@@ -55,10 +55,12 @@ async def test_a_confirm_reorder_is_asked_in_band_as_before(admin_url: str) -> N
     ]
 
 
-async def test_an_argument_rule_raises_a_large_reorder_to_verified(admin_url: str) -> None:
+# The rule reads the raw arguments, before pydantic turns "6000" or 6000.0 into 6000: each form must be verified.
+@pytest.mark.parametrize("quantity", [LARGE_REORDER + 1, str(LARGE_REORDER + 1), float(LARGE_REORDER + 1)])
+async def test_an_argument_rule_raises_a_large_reorder_to_verified(admin_url: str, quantity: Any) -> None:
     before = await snapshot(admin_url, "inventory")
-    human = Human(action="decline")  # would decline a form; declines the URL request: the call stays pending
-    arguments = {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": LARGE_REORDER + 1}
+    human = Human()  # says yes to anything: at `confirm` it would run the reorder; at `verified` it only opens the page
+    arguments = {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": quantity}
     async with mcp_client("inventory", "alice@acme", human=human, mode="legacy") as client:
         result = await client.call_tool("create_reorder", arguments)
     approval_id = pending_approval_id(result)
