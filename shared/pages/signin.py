@@ -86,6 +86,16 @@ def _person(claims: dict[str, Any]) -> SignedIn:
     return SignedIn(user, tenant, frozenset(roles), datetime.fromtimestamp(auth_time, UTC))
 
 
+def id_token_claims_options(issuer_url: str, client_id: str) -> dict[str, Any]:
+    """The ID token claims authlib must check: exact issuer, this client as audience, `auth_time` present."""
+    # authlib checks `aud` only through `azp` unless told: a token minted for another client would pass.
+    return {
+        "iss": {"essential": True, "values": [issuer_url]},
+        "aud": {"essential": True, "values": [client_id]},
+        "auth_time": {"essential": True},
+    }
+
+
 class SignIn:
     """The pages' OpenID Connect client for one server (registered at the IdP on first use)."""
 
@@ -132,7 +142,7 @@ class SignIn:
     async def finish(self, request: Request) -> SignedIn:
         """Redeem the callback's code and check the ID token; `SignInFailed` when anything is off."""
         client = await self._app()
-        options = {"iss": {"essential": True, "values": [self.config.issuer_url]}, "auth_time": {"essential": True}}
+        options = id_token_claims_options(self.config.issuer_url, client.client_id)
         try:
             token = await client.authorize_access_token(request, claims_options=options)
         except (AuthlibBaseError, ValueError, KeyError, httpx2.HTTPError) as error:
