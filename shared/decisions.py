@@ -10,7 +10,8 @@ only lists. `decide` guarantees, inside the caller's tenant transaction and unde
   another person of the tenant whose roles (re-derived with `shared.policy`) give `<server>:decide`,
   never by the requester (`DeciderRefusedError`);
 - it is still pending and unexpired (`ConflictError` otherwise: a second POST changes nothing);
-- the sign-in is no older than `SUPPLYCHAIN_APPROVAL_SIGN_IN_MAX_AGE_SECONDS` (`SignInTooOldError`);
+- the sign-in is no older than `SUPPLYCHAIN_APPROVAL_SIGN_IN_MAX_AGE_SECONDS`, and for `verified` and
+  `four_eyes` made after the request (`SignInTooOldError`);
 - on approve, exactly the recorded arguments run as the requester, once, in the same transaction,
   and the result is stored on the approval; one audit record names the decider and the level.
 """
@@ -133,6 +134,9 @@ async def decide(
     max_age = timedelta(seconds=ApprovalSettings().approval_sign_in_max_age_seconds)
     if decider.auth_time.tzinfo is None or not (now - max_age <= decider.auth_time <= now + _CLOCK_SKEW):
         raise SignInTooOldError(f"sign in again: deciding needs a sign-in from the last {max_age.seconds} seconds")
+    if status.level != "confirm" and decider.auth_time < status.created_at - _CLOCK_SKEW:
+        # A sign-in from before the request cannot have seen it: each verified or four-eyes yes is a fresh one.
+        raise SignInTooOldError("sign in again: deciding needs a sign-in made after the request")
     result: dict[str, Any] | None = None
     if decision == "approve":
         tool = executors_for(schema).get(status.tool)

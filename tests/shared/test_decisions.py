@@ -153,6 +153,15 @@ async def test_a_stale_sign_in_decides_nothing(admin_url: str, server_urls: dict
     assert await snapshot(admin_url, "payments") == before
 
 
+async def test_a_sign_in_from_before_the_request_decides_nothing(admin_url: str, server_urls: dict[str, str]) -> None:
+    approval_id = await _fred_asks_for_release(admin_url)
+    before = await snapshot(admin_url, "payments")
+    earlier = decider("priya@acme", signed_in_ago=timedelta(seconds=120))  # recent enough, but before fred asked
+    with pytest.raises(SignInTooOldError, match="sign-in made after the request"):
+        await decide_as(server_urls, "payments", earlier, approval_id, "approve")
+    assert await snapshot(admin_url, "payments") == before
+
+
 async def test_a_person_without_the_decide_scope_cannot_decide_four_eyes(
     admin_url: str, server_urls: dict[str, str]
 ) -> None:
