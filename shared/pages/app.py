@@ -44,7 +44,14 @@ from shared.pages.views import Views
 
 logger = logging.getLogger(__name__)
 
-SESSION_COOKIE = "supplychain_approvals"
+SESSION_COOKIE_PREFIX = "supplychain_approvals_"  # + the server: cookies ignore ports, so names keep them apart
+
+
+def session_cookie(server: str) -> str:
+    """The session cookie's name on `server`'s pages (each server its own, though all share Path=/approvals)."""
+    return SESSION_COOKIE_PREFIX + server
+
+
 SESSION_SECONDS = 60 * 60  # the cookie's life; a decision needs a far fresher sign-in anyway
 _PERSON = "person"
 _NEXT = "next"
@@ -197,7 +204,7 @@ def approval_pages(config: PagesConfig, engine: Callable[[], AsyncEngine | None]
         Route("/{approval_id}", decide_page, methods=["POST"]),
     ]
     session = Middleware(
-        SessionMiddleware, secret_key=Secret(config.session_key.hex()), session_cookie=SESSION_COOKIE,
+        SessionMiddleware, secret_key=Secret(config.session_key.hex()), session_cookie=session_cookie(config.server),
         max_age=SESSION_SECONDS, path=urlsplit(config.base_url).path, same_site="strict", https_only=config.secure,
     )  # fmt: skip
     return PageHeaders(Starlette(routes=routes, middleware=[session]))

@@ -8,7 +8,7 @@ import json
 import itsdangerous
 import pytest
 
-from shared.pages.app import SESSION_COOKIE
+from shared.pages.app import session_cookie
 from shared.pages.config import session_key
 from tests.helpers import snapshot
 from tests.http.stack import Stack
@@ -84,7 +84,7 @@ async def test_a_sign_in_older_than_the_bound_is_sent_to_sign_in_again(
         await open_signed_in(page, url, "priya@acme")
         # Six minutes pass (the bound is five): the cookie is re-signed with the server's own key, as the
         # server would have written it then. The test holds the key; an attacker does not.
-        cookie = next(c for c in await context.cookies() if c["name"] == SESSION_COOKIE)
+        cookie = next(c for c in await context.cookies() if c["name"] == session_cookie("payments"))
         cookie["value"] = _aged(cookie["value"], session_key(pages_stack["payments"].settings), 6 * 60)
         await context.add_cookies([cookie])  # type: ignore[list-item]
         before = await snapshot(admin_url, "payments")

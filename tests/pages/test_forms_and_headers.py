@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.pages.app import SESSION_COOKIE
+from shared.pages.app import session_cookie
 from tests.helpers import snapshot
 from tests.http.stack import Stack
 from tests.pages.browser import chromium, new_page, open_signed_in
@@ -71,8 +71,8 @@ async def test_every_page_answer_carries_the_strict_headers_and_the_cookie_is_lo
             assert headers["x-content-type-options"] == "nosniff"
             assert headers["referrer-policy"] == "same-origin"
             assert headers["cache-control"] == "no-store"
-        cookies = [cookie for cookie in await context.cookies() if cookie["name"] == SESSION_COOKIE]
-        assert len(cookies) == 1
+        cookies = [cookie for cookie in await context.cookies() if cookie["name"] == "supplychain_approvals_payments"]
+        assert len(cookies) == 1 and session_cookie("payments") == "supplychain_approvals_payments"
         cookie = cookies[0]
         assert cookie["httpOnly"] is True
         assert cookie["sameSite"] == "Strict"
