@@ -130,6 +130,7 @@ class DeferredApprovals:
             return url_round(status)
         answer = settled(call, status)
         if status.status == "executed":
+            call.decision = "replayed"  # the decision was recorded by the page; this retry only reads it back
             async with call.transaction(state.engine):
                 pass  # the call's transaction: its idempotency key is checked, then kept with this answer
         return answer

@@ -66,3 +66,12 @@ async def test_a_verified_reroute_completes_once_after_alice_approves_in_the_bro
         i=IN_TRANSIT,
     )
     assert events == 1
+    # One yes, on the page. Under 2025-11-25 the waiting call ends with it; under 2026-07-28 the retry that
+    # fetches the result is a replay, not a second approval.
+    decisions = await admin_rows(
+        admin_url,
+        "SELECT actor_kind, decision FROM logistics.audit_log WHERE approval_id = :i AND decision <> 'pending' "
+        "ORDER BY occurred_at",
+        i=status["approval_id"],
+    )
+    assert decisions == [("page", "approved"), ("mcp", "approved" if mode == "legacy" else "replayed")]
