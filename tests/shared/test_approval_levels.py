@@ -57,7 +57,10 @@ async def test_a_confirm_reorder_is_asked_in_band_as_before(admin_url: str) -> N
 
 # The rule reads the raw arguments, before pydantic turns "6000" or 6000.0 into 6000: each form must be verified.
 @pytest.mark.parametrize("quantity", [LARGE_REORDER + 1, str(LARGE_REORDER + 1), float(LARGE_REORDER + 1)])
-async def test_an_argument_rule_raises_a_large_reorder_to_verified(admin_url: str, quantity: Any) -> None:
+async def test_an_argument_rule_raises_a_large_reorder_to_verified(
+    admin_url: str, quantity: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPPLYCHAIN_APPROVAL_WAIT_SECONDS", "1")  # nobody opens the page: don't wait 5 minutes for it
     before = await snapshot(admin_url, "inventory")
     human = Human()  # says yes to anything: at `confirm` it would run the reorder; at `verified` it only opens the page
     arguments = {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": quantity}
