@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from shared.cli import main
 from tests.helpers import snapshot
 from tests.http.stack import Stack, start_server
+from tests.pages.browser import chromium, new_page, open_signed_in
 from tests.pages.conftest import pages_url
 from tests.pages.requests import approval_row, pending
 from tests.payments.fixture_ids import ACME_PENDING
@@ -48,7 +49,7 @@ async def test_a_post_without_a_session_is_refused_before_anything_is_read(
     assert await approval_row(admin_url, "payments", approval_id) == ("pending", None)
 
 
-async def test_the_sign_in_never_redirects_outside_the_pages(pages_stack: Stack) -> None:
+async def test_the_sign_in_goes_to_the_idp_with_pkce_and_a_forged_callback_is_refused(pages_stack: Stack) -> None:
     async with httpx2.AsyncClient(timeout=10) as http:
         answer = await http.get(pages_url(pages_stack, "payments", "/auth/login?next=https://evil.example/"))
         assert answer.status_code == 302
@@ -94,3 +95,13 @@ async def test_the_pages_accept_only_their_own_origin_and_the_mcp_endpoint_not_e
         assert own.status_code == 403 and "did not come from this page" in own.text  # past the Origin check: CSRF
         mcp = await http.post(payments.url, headers={"Origin": payments.origin}, content=b"{}")
         assert (mcp.status_code, mcp.text) == (403, "Invalid Origin header")  # no page posts to /mcp
+
+
+@pytest.mark.chromium
+async def test_a_completed_sign_in_asked_to_go_elsewhere_lands_on_the_pages(pages_stack: Stack) -> None:
+    async with chromium() as browser:
+        _, page, _ = await new_page(browser)
+        await open_signed_in(
+            page, pages_url(pages_stack, "payments", "/auth/login?next=https://evil.example/"), "priya@acme"
+        )
+        assert page.url == pages_url(pages_stack, "payments")  # the list of the pages, not the outside site
