@@ -58,6 +58,14 @@ async def test_every_page_answer_carries_the_strict_headers_and_the_cookie_is_lo
         page.on("response", lambda response: answers.append(response) if "/approvals" in response.url else None)
         await open_signed_in(page, pages_url(pages_stack, "payments", f"/{approval_id}"), "priya@acme")
         await page.goto(pages_url(pages_stack, "payments"))
+        missing = await page.goto(pages_url(pages_stack, "payments", "/ap_00000000000000000000"))
+        assert missing is not None and missing.status == 404  # error pages carry the headers too
+        callback = pages_url(pages_stack, "payments", "/auth/callback?code=x&state=y")
+        bounce = await context.request.get(callback, headers={"sec-fetch-site": "cross-site"})
+        assert bounce.status == 200 and "bounced" in await bounce.text()  # the SameSite bounce page
+        assert bounce.headers["content-security-policy"] == CSP and bounce.headers["x-frame-options"] == "DENY"
+        assert bounce.headers["x-content-type-options"] == "nosniff"
+        assert bounce.headers["referrer-policy"] == "same-origin"
         urls = {answer.url.split("?")[0] for answer in answers}
         # the redirect to sign in, the callback's redirect, the pages and the stylesheet
         assert any(u.endswith("/approvals/auth/login") for u in urls) and any(
