@@ -17,12 +17,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult
+from mcp.types import CallToolResult, TextContent
 from mcp_types.version import is_version_at_least
 
 from shared.approval import Approval, ask
@@ -31,9 +35,11 @@ from shared.audit import current_call
 from shared.caller import Caller
 from shared.errors import SupplyChainError
 from shared.levels import Level
+from shared.untrusted import fenced
 
 POLL_SECONDS = 0.5  # one short read per poll while a 2025-11-25 call waits for the page
 INPUT_REQUIRED_VERSION = "2026-07-28"
+STATE_KEY = "supplychain_approval"  # the request state of a URL-mode round names the approval under this key
 
 _WHO = {
     "confirm": "its requester",
@@ -86,6 +92,23 @@ def pending_message(status: ApprovalStatus) -> str:
         f"Pending approval {status.approval_id} (expires {status.expires_at.isoformat()}); what it will do is "
         f"in its summary. Decide it at {status.url} ; check it with get_approval."
     )
+
+
+def executed_message(status: ApprovalStatus) -> str:
+    """What a requester is told once the approval page's decision ran the call."""
+    return (
+        f"{status.tool} was approved by {status.decided_by} on the approval page and executed once; "
+        "its result is in `result`."
+    )
+
+
+def approval_result(status: ApprovalStatus) -> CallToolResult:
+    """The tool result that stands for `status`: its message, then the status with outside text fenced."""
+    result = fenced(status)
+    first = result.content[0]
+    body = first.text if isinstance(first, TextContent) else ""
+    return CallToolResult(content=[TextContent(type="text", text=f"{status.message}\n\n{body}")],
+                          structured_content=result.structured_content)  # fmt: skip
 
 
 async def seek_approval(ctx: Context, caller: Caller, question: Question) -> Elicit[Approval] | Deferred:
@@ -145,3 +168,15 @@ def deferred_in(outcome: ElicitationResult[Approval]) -> Deferred | None:
     if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, Deferred):
         return outcome.data
     return None
+
+
+def approval_named_in(params: Mapping[str, Any]) -> str | None:
+    """The approval id a (boundary-verified) request state names, if it is one of ours."""
+    state = params.get("requestState")
+    if not isinstance(state, str) or STATE_KEY not in state:
+        return None
+    try:
+        named = json.loads(state).get(STATE_KEY)
+    except (ValueError, AttributeError):
+        return None
+    return named if isinstance(named, str) else None

@@ -21,20 +21,26 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult
 from mcp_types import ElicitRequest, ElicitRequestURLParams, InputRequiredResult
 from pydantic import BaseModel
 
-from shared.approval_paths import Deferred, deferred_holder, pending_message
+from shared.approval_paths import (
+    STATE_KEY,
+    Deferred,
+    approval_named_in,
+    approval_result,
+    deferred_holder,
+    executed_message,
+    pending_message,
+)
 from shared.approvals import ApprovableTool, ApprovalStatus, arguments_sha256, load_approval, register_executors
 from shared.audit import CallAudit, current_call
 from shared.authz import tool_error
 from shared.caller import ServerState
 from shared.db import tenant_transaction
 from shared.errors import NotFoundError
-from shared.untrusted import fenced
 
-STATE_KEY = "supplychain_approval"  # the request state of a URL-mode round names the approval under this key
 INPUT_KEY = "approval_page"
 
 
@@ -65,10 +71,7 @@ def settled(call: CallAudit, status: ApprovalStatus) -> CallToolResult:
     call.approval_id = status.approval_id
     if status.status == "executed":
         call.decision = "approved"
-        status.message = (
-            f"{status.tool} was approved by {status.decided_by} on the approval page and executed once; "
-            "its result is in `result`."
-        )
+        status.message = executed_message(status)
     elif status.status in ("denied", "expired"):
         call.decision = "declined"
         who = f"denied by {status.decided_by}" if status.status == "denied" else "expired"
@@ -76,11 +79,7 @@ def settled(call: CallAudit, status: ApprovalStatus) -> CallToolResult:
     else:
         call.decision = "pending"
         status.message = pending_message(status)
-    result = fenced(status)
-    first = result.content[0]
-    body = first.text if isinstance(first, TextContent) else ""
-    return CallToolResult(content=[TextContent(type="text", text=f"{status.message}\n\n{body}")],
-                          structured_content=result.structured_content)  # fmt: skip
+    return approval_result(status)
 
 
 class DeferredApprovals:
@@ -95,7 +94,7 @@ class DeferredApprovals:
         if ctx.method != "tools/call":
             return await call_next(ctx)
         call = current_call()
-        named = _approval_named_in(ctx.params or {})
+        named = approval_named_in(ctx.params or {})
         if named is not None and call is not None and call.side_effect:
             return await self._retry(ctx, call, named)
         holder: list[Deferred] = []
@@ -108,6 +107,8 @@ class DeferredApprovals:
             return result
         deferred = holder[-1]
         if deferred.ask_url and deferred.approval.status == "pending":
+            pending = settled(call, deferred.approval)  # what a fresh retry with the same key is answered
+            call.pending_answer = pending.model_dump(by_alias=True, mode="json", exclude_none=True)
             return url_round(deferred.approval)
         return settled(call, deferred.approval)
 
@@ -131,9 +132,7 @@ class DeferredApprovals:
         answer = settled(call, status)
         if status.status == "executed":
             call.decision = "replayed"  # the decision was recorded by the page; this retry only reads it back
-            async with call.transaction(state.engine):
-                pass  # the call's transaction: its idempotency key is checked, then kept with this answer
-        return answer
+        return answer  # an idempotency key was kept by the asking round, naming this approval
 
     def _widened(self, result: Any) -> Any:
         if isinstance(result, BaseModel):
@@ -146,18 +145,6 @@ class DeferredApprovals:
                 tools.append(tool)
             result = {**result, "tools": tools}
         return result
-
-
-def _approval_named_in(params: Mapping[str, Any]) -> str | None:
-    """The approval id a (boundary-verified) request state names, if it is one of ours."""
-    state = params.get("requestState")
-    if not isinstance(state, str) or STATE_KEY not in state:
-        return None
-    try:
-        named = json.loads(state).get(STATE_KEY)
-    except (ValueError, AttributeError):
-        return None
-    return named if isinstance(named, str) else None
 
 
 def install_approval_paths(server: MCPServer[Any], name: str, tools: Mapping[str, ApprovableTool]) -> None:

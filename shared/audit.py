@@ -97,6 +97,9 @@ class CallAudit:
     # commits (`shared.idempotency` locks and stores its key there, with the effect and this record).
     on_open: Callable[[AsyncSession], Awaitable[None]] | None = None
     on_commit: Callable[[AsyncSession], Awaitable[None]] | None = None
+    # 2026-07-28: a round that asks the human is no answer to replay, but it recorded an approval; a retry
+    # with this call's idempotency key gets this pending answer (`shared.approval_results`) meanwhile.
+    pending_answer: Mapping[str, Any] | None = None
 
     @asynccontextmanager
     async def transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncSession]:

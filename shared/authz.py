@@ -35,6 +35,7 @@ from mcp_types import MISSING_REQUIRED_CLIENT_CAPABILITY
 from pydantic import BaseModel
 
 from shared.approval import asks_for_approval
+from shared.approval_paths import approval_named_in
 from shared.attribution import attribution_of
 from shared.audit import CallAudit, reset_current_call, set_current_call
 from shared.caller import ServerState, current_identity
@@ -151,7 +152,10 @@ class ToolGate:
         keyed = None
         if rule.side_effect:
             call.level = rule.level_for(arguments if isinstance(arguments, dict) else {})
-            keyed = keyed_call(call, state.engine, state.idempotency_ttl_hours)
+            # A 2026-07-28 URL round's retry continues the call that kept the key: it is answered from
+            # its approval (`shared.approval_results`), never from the key it kept.
+            if approval_named_in(ctx.params or {}) is None:
+                keyed = keyed_call(call, state.engine, state.idempotency_ttl_hours)
         return await self._run(call, state, ctx, call_next, keyed)
 
     async def _run(
@@ -204,8 +208,9 @@ class ToolGate:
         failed = isinstance(wire, dict) and bool(wire.get("isError"))
         outcome = ("refused" if call.decision in ("declined", "cancelled") else "error") if failed else "ok"
         detail = _first_text(wire) if failed else None
-        if keyed is not None and outcome == "ok" and isinstance(wire, dict) and not asking:
-            call.on_commit = keyed.remember(wire)  # a round that asks is not an answer to replay
+        kept = call.pending_answer if asking else wire  # a round that asks is not itself an answer to replay
+        if keyed is not None and outcome == "ok" and isinstance(kept, dict):
+            call.on_commit = keyed.remember(kept)
         # A side effect about to commit its change with its record: if the database goes away now, the
         # commit may have landed before the connection died, and the client must be told so.
         committing_a_change = call.side_effect and outcome == "ok" and call.session is not None

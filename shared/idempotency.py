@@ -17,7 +17,9 @@ the tenant, and every query names the user).
 - Pending (a call not settled in band, `shared.approval_paths`): the first call's answer is its
   pending approval and the key row names it. A retry while the approval is pending returns that same
   pending answer (no second approval); once a decision on the approval page has executed it, the
-  retry returns the approval with the tool's result.
+  retry returns the approval with the tool's result. On 2026-07-28 the round that shows the page keeps
+  the key with the pending answer; that round's own retry (its request state names the approval) is a
+  continuation answered from the approval, not a second call (`shared.approval_results`).
 - A call that is declined, cancelled or fails leaves no key row: nothing happened, so a retry asks the
   human again and may run. Likewise a denied or expired out-of-band approval frees its key.
 - Expired key rows are ignored and overwritten by the next call that uses the key.
@@ -48,11 +50,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.approvals import ApprovalStatus, load_approval
+from shared.approval_paths import approval_result, executed_message
+from shared.approvals import load_approval
 from shared.audit import CallAudit, canonical_json
 from shared.db import tenant_transaction
 from shared.errors import NotFoundError, SupplyChainError
-from shared.untrusted import fenced
 
 ARGUMENT = "idempotency_key"
 KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,128}$"
@@ -178,17 +180,10 @@ class KeyedCall:
             return None
         if status.status in ("denied", "expired"):
             return None  # nothing happened: the key is free again
-        if status.status == "executed":
-            return Answer(replay=_executed(status), approval_id=approval_id)
+        if status.status == "executed":  # the answer the decision's own retry gave, page address included
+            status.url, status.message = (stored.structured_content or {}).get("url", ""), executed_message(status)
+            return Answer(replay=approval_result(status), approval_id=approval_id)
         return Answer(replay=stored, approval_id=approval_id)  # still pending: the very same answer as before
-
-
-def _executed(status: ApprovalStatus) -> CallToolResult:
-    status.message = (
-        f"{status.tool} was approved by {status.decided_by} and executed; its result is in `result` "
-        "(returned again for the same idempotency key)."
-    )
-    return fenced(status)
 
 
 def keyed_call(call: CallAudit, engine: AsyncEngine, ttl_hours: int) -> KeyedCall | None:

@@ -245,7 +245,7 @@ async def test_out_of_band_retry_returns_the_pending_approval_then_its_executed_
     assert (status["approval_id"], status["status"], status["decided_by"]) == (approval_id, "executed", "alice@acme")
     assert status["result"] == decided.model_dump(mode="json")["result"]
     assert status["result"]["quantity"] == 7
-    assert "approved by alice@acme and executed" in _text(executed)
+    assert "approved by alice@acme on the approval page and executed once" in _text(executed)
     assert await snapshot(admin_url, "inventory") == after_execution
     assert len(await admin_rows(admin_url, "SELECT id FROM inventory.reorders WHERE quantity = 7")) == 1
 
@@ -387,3 +387,28 @@ async def test_a_key_lifetime_out_of_range_stops_start_up(monkeypatch: pytest.Mo
     monkeypatch.setenv("SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS", value)
     with pytest.raises(ValueError, match="idempotency_ttl_hours"):
         load_settings("inventory")
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_retry_after_declining_the_approval_page_returns_the_same_pending_answer(
+    admin_url: str, mode: str
+) -> None:
+    """A client that can open URLs declines the page (the load test's agents do), then retries with the key."""
+    case = CASES["reroute_shipment"]
+    arguments = {**case.arguments, "idempotency_key": KEY}
+    start = await _last_seq(admin_url, case.server)
+    answers = []
+    for _ in range(2):
+        async with mcp_client(case.server, case.user, human=Human(action="decline"), mode=mode) as client:
+            answers.append(await client.call_tool("reroute_shipment", arguments))
+    first, retry = answers
+    assert first.is_error is False and first.structured_content["status"] == "pending", first.content
+    assert canonical_json(retry.structured_content) == canonical_json(first.structured_content)
+    # The same sentence; the JSON after it is a fresh rendering (fence marker, key order) of the same content.
+    assert _text(retry).split("\n\n")[0] == _text(first).split("\n\n")[0]
+    [(approval_id,)] = await admin_rows(admin_url, "SELECT id FROM logistics.pending_approvals")
+    asked = [("reroute_shipment", case.user, "pending", "ok", approval_id)] * (2 if mode == "auto" else 1)
+    assert await _records(admin_url, case.server, start) == [  # 2026-07-28: the URL round, then its declined retry
+        *asked,
+        ("reroute_shipment", case.user, "replayed", "ok", approval_id),
+    ]
