@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from bench.load import META
 from bench.processes import python_command
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 
 IDENTITY = {
     "SUPPLYCHAIN_TENANT": "acme",

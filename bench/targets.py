@@ -198,9 +198,9 @@ def behind_gateway(context: Context) -> Iterator[Endpoint]:
     URLs), TLS at the gateway with the dev CA, and rate limits raised at both layers. The inventory
     replica and HAProxy are pinned like the other servers.
     """
-    from shared.gateway_settings import GatewaySettings, replica_address
+    from shared.gateway_settings import GatewaySettings
     from shared.gateway_up import start_gateway
-    from shared.policy import SERVERS
+    from shared.registry import SERVERS, replica_address
 
     port, idp_port = free_port(), free_port()
     backends = {}

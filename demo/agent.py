@@ -41,7 +41,7 @@ from demo.four_eyes import run_four_eyes
 from demo.stack import Stack, running_gateway, running_stack
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.servers import server_parameters
 
 DEMO_USER = "alice@acme"

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fixtures.tenants import USERS
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 
 
 def stdio_config(

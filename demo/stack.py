@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.policy import SERVERS
 from shared.processes import StartFailed, stop_process, wait_until_answering
+from shared.registry import SERVERS
 from shared.settings import home_dir
 
 __all__ = ["Stack", "StartFailed", "running_gateway", "running_stack", "stack_environment"]
@@ -79,8 +79,9 @@ def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> I
 def running_gateway(base_port: int = 8100, gateway_port: int = 8443, *, timeout_seconds: float = 90) -> Iterator[Stack]:
     """Run phase 3 until the block ends: the authorization server, two replicas per server, HAProxy."""
     from shared.devcerts import certs_dir
-    from shared.gateway_settings import GatewaySettings, replica_address
+    from shared.gateway_settings import GatewaySettings
     from shared.gateway_up import start_gateway
+    from shared.registry import replica_address
 
     ports = {server: base_port + 1 + index for index, server in enumerate(SERVERS)}  # as in phase 2, other hosts
     settings = GatewaySettings(

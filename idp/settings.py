@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.policy import SERVERS
+from shared.registry import REGISTRY, SERVERS
 from shared.settings import home_dir, reject_unknown_variables
 
 ENV_PREFIX = "SUPPLYCHAIN_IDP_"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8100
-DEFAULT_RESOURCES = {server: f"http://127.0.0.1:{8101 + i}/mcp" for i, server in enumerate(SERVERS)}
+DEFAULT_RESOURCES = {name: f"http://127.0.0.1:{server.port}/mcp" for name, server in REGISTRY.items()}
 
 
 def idp_dir() -> Path:

@@ -23,7 +23,8 @@ from fixtures.tenants import USERS
 from idp.keys import ALGORITHM, KeyRing
 from idp.revocations import RevocationStore
 from idp.settings import IdpSettings
-from shared.policy import ALL_SCOPES, SERVERS, scopes_for_roles
+from shared.policy import ALL_SCOPES, scopes_for_roles
+from shared.registry import SERVERS
 
 # Reading the audit trail is a capability every server offers (each keeps its own trail).
 SERVER_WIDE_SCOPES = frozenset({"audit:read"})

@@ -25,8 +25,8 @@ from pathlib import Path
 import anyio
 import psutil
 
-from shared.policy import SERVERS
 from shared.processes import StartFailed, free_port, stop_process, wait_until_answering
+from shared.registry import SERVERS
 
 # 64 agents over two tenants go far past the default 600 calls/minute per tenant: the load test
 # measures the servers, not the limiter (tests/http/test_transport.py proves the limiter).
@@ -124,8 +124,9 @@ def _direct(home: Path, env: dict[str, str]) -> Iterator[Topology]:
 def _through_gateway(home: Path, env: dict[str, str]) -> Iterator[Topology]:
     """HAProxy (`shared.gateway_up.start_gateway`) in front of two replicas of each server, and the IdP."""
     from shared.devcerts import certs_dir
-    from shared.gateway_settings import GatewaySettings, replica_address
+    from shared.gateway_settings import GatewaySettings
     from shared.gateway_up import start_gateway
+    from shared.registry import replica_address
 
     port, idp_port = free_port(), free_port()
     public_url = f"https://127.0.0.1:{port}"

@@ -16,7 +16,7 @@ from loadtest.agents import Tally
 from loadtest.environment import Environment
 from shared.admin import admin_engine
 from shared.audit import verify_chains
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 
 TENANTS = ("acme", "globex")
 RSS_GROWTH_ALLOWED = 1.5  # after / before, per server process

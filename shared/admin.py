@@ -40,7 +40,7 @@ from shared.checkpoint_keys import ensure_signing_key
 from shared.db import async_url
 from shared.embedded import is_embedded, pgdata_dir
 from shared.logs import redact
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.settings import secrets_dir, server_dsn_file
 
 OWNER_ROLE = "supplychain_owner"

@@ -36,7 +36,8 @@ from shared.errors import NotFoundError
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.levels import Level
-from shared.policy import SERVERS, decide_scope
+from shared.policy import decide_scope
+from shared.registry import SERVERS
 from shared.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
 
 ApprovalId = Annotated[str, Field(pattern=r"^ap_[0-9a-f]{20}$", description="Approval id, e.g. 'ap_3f9a...'")]

@@ -24,7 +24,7 @@ from shared.checkpoints import CheckpointSettings, CheckpointWriter
 from shared.db import async_url
 from shared.embedded import admin_url
 from shared.logs import redact
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.settings import SettingsError
 
 

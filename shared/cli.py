@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.settings import ServerSettings
 
 

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 
 from shared.gateway_settings import GatewaySettings
 from shared.keys import ALLOWED_ALGORITHMS, IssuerUnavailable
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.settings import SettingsError
 from shared.tokens import discover
 

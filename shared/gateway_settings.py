@@ -16,20 +16,15 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.policy import SERVERS
+from shared.registry import REGISTRY, SERVERS, replica_address
 from shared.settings import SettingsError, home_dir, reject_unknown_variables
 
 ENV_PREFIX = "SUPPLYCHAIN_GATEWAY_"
-DEFAULT_PORTS = {server: 8101 + index for index, server in enumerate(SERVERS)}
+DEFAULT_PORTS = {name: server.port for name, server in REGISTRY.items()}
 # Values the renderer writes into the HAProxy config: nothing that could end a token or a line there.
 SAFE_TENANT = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 SAFE_ADDRESS = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}:\d{1,5}$")
 SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+-]+$")
-
-
-def replica_address(server: str, index: int, port: int | None = None) -> str:
-    """The default loopback address of replica `index` (0-based) of `server`: 127.0.0.<10*(n+1)+index+1>."""
-    return f"127.0.0.{10 * (SERVERS.index(server) + 1) + index + 1}:{port or DEFAULT_PORTS[server]}"
 
 
 class GatewaySettings(BaseSettings):

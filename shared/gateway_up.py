@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 from shared.gateway import GatewayError, render_from_issuer
 from shared.gateway_settings import GatewaySettings
 from shared.logs import LOG_LEVEL_VARIABLE
-from shared.policy import SERVERS
 from shared.processes import stop_process, wait_until_answering
+from shared.registry import SERVERS
 from shared.settings import home_dir, secrets_dir
 
 _CLI = [sys.executable, "-m", "shared.cli"]

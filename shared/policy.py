@@ -11,26 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-SERVERS = ("inventory", "logistics", "returns", "payments")
+from shared.registry import REGISTRY, SERVERS
 
-ALL_SCOPES = frozenset(
-    {
-        "inventory:read",
-        "inventory:reorder",
-        "logistics:read",
-        "logistics:reroute",
-        "returns:read",
-        "returns:write",
-        "payments:read",
-        "payments:release",
-        "payments:refund",
-        "inventory:decide",
-        "logistics:decide",
-        "returns:decide",
-        "payments:decide",
-        "audit:read",
-    }
-)
+ALL_SCOPES = frozenset({"audit:read"}.union(*(server.scopes for server in REGISTRY.values())))
 
 # "Every :read" in the design means every domain read; reading the audit trail is the auditor's alone.
 _READ_SCOPES = frozenset(scope for scope in ALL_SCOPES if scope.endswith(":read") and scope != "audit:read")

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 
 
 def _one_line(exc: Exception) -> str:

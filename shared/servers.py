@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from mcp import StdioServerParameters
 
 from shared.authz import ToolRule, ToolSpec
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.settings import ServerSettings
 
 if TYPE_CHECKING:  # the HTTP stack is loaded only when a server serves HTTP

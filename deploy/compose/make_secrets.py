@@ -33,7 +33,7 @@ import trustme
 
 from shared.admin import service_role
 from shared.embedded import APP_DATABASE
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "secrets"
 DATABASE_HOST = "postgres:5432"  # the Postgres service of compose.yaml, on each server's data network

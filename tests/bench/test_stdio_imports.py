@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 
 HTTP_ONLY = ("shared.http", "shared.http_gate", "shared.http_guards", "limits", "loadtest", "bench")
 

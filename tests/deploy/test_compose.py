@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from tests.deploy.compose import (
     PROFILES,
     network_names,

@@ -26,7 +26,7 @@ from idp.keys import KeyRing
 from shared.admin import _existing_password, service_role
 from shared.gateway import GatewayError, keys_from_jwks, render, render_config
 from shared.gateway_settings import GatewaySettings
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from tests.deploy.compose import REPO, resolved
 from tests.http.stack import start_idp, start_server
 

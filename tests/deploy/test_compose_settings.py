@@ -17,7 +17,7 @@ from authlib.common.security import is_secure_transport
 
 from idp.settings import IdpSettings
 from shared.gateway_settings import GatewaySettings
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.servers import load_settings, server_module
 from shared.settings import DeploymentSettings, ServerSettings, home_dir
 from tests.deploy.compose import PROFILES, resolved, served, services

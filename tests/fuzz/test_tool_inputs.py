@@ -33,7 +33,8 @@ from mcp_types import ElicitResult
 
 from shared.admin import admin_engine
 from shared.identity import Identity, identity_from_roles
-from shared.policy import ROLE_SCOPES, SERVERS
+from shared.policy import ROLE_SCOPES
+from shared.registry import SERVERS
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.schema_strategies import invalid_arguments, valid_arguments
 from tests.fuzz.tenancy import Ledger, foreign_values, sent_values

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx2
 
-from shared.gateway_settings import GatewaySettings, replica_address
+from shared.gateway_settings import GatewaySettings
 from shared.gateway_up import Gateway, start_gateway
-from shared.policy import SERVERS
 from shared.processes import free_port
+from shared.registry import SERVERS, replica_address
 from tests.http.stack import Idp, start_idp
 from tests.http.tokens import PROBE, mint
 

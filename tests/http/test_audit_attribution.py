@@ -17,7 +17,7 @@ from idp.tokens import Subject
 from shared.admin import admin_engine
 from shared.audit import record_hash
 from shared.audit_export import close_export, configure_export
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.review import ReviewSettings, review_servers
 from shared.settings import SettingsError
 from tests.helpers import admin_rows

@@ -16,7 +16,7 @@ import pytest
 
 from shared.admin import admin_engine
 from shared.incident import respond
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from tests.http.clients import mcp_client
 from tests.http.expect import assert_unauthorized
 from tests.http.rpc import call_tool

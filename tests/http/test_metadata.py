@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from tests.http.stack import Stack
 
 SCOPES = {

@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.tenants import USERS
 from shared.keys import KeySet
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.tokens import JWTVerifier
 from tests.idp.flows import (
     REDIRECT_URI,

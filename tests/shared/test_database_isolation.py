@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from shared.admin import admin_engine
 from shared.db import create_engine
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from tests.helpers import admin_rows
 
 pytestmark = pytest.mark.usefixtures("seeded")

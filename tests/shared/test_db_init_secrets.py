@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from shared.admin import AdminError, _existing_password, admin_engine, init_database, scram_verifier
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from tests.helpers import admin_rows
 
 WEAK_ADMIN, WEAK_PASSWORD = "review_weak_admin", "weak-admin-pw-5d1c"

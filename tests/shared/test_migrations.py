@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config, run_migrations
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 
 SCHEMAS = (*SERVERS,)
 CATALOG = {

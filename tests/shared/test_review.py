@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from fixtures.returns import return_id
 from shared.admin import admin_engine
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.review import ReviewSettings, parse_duration, review_servers
 from tests.helpers import Human, mcp_client
 

@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from shared.manifest import hidden_markers, live_tools
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 
 
 async def add(

@@ -17,7 +17,7 @@ import os
 import pytest
 
 from shared.manifest import live_tools, render, snapshot_path
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.servers import server_module
 
 

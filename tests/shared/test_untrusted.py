@@ -14,7 +14,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel
 
 from shared.manifest import live_tools
-from shared.policy import SERVERS
+from shared.registry import SERVERS
 from shared.servers import server_module
 from shared.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
 
