@@ -26,8 +26,9 @@ COPY pyproject.toml README.md ./
 RUN uv pip install --python /opt/venv/bin/python -r pyproject.toml
 
 # The code. Installed editable on purpose: `gateway render` reads its templates from deploy/gateway/
-# next to the `shared` package, so the source tree is the installed tree.
+# next to the `supplychain` package, so the source tree is the installed tree.
 COPY shared/ shared/
+COPY supplychain/ supplychain/
 COPY servers/ servers/
 COPY idp/ idp/
 COPY migrations/ migrations/

@@ -2,7 +2,7 @@
 
 The clock starts before the process is spawned and stops when the answer line arrives on stdout,
 so it covers the interpreter, imports, settings, the engine and the first request. The command is
-the console script's (`python -m shared.cli`, what `uv run supplychain` execs after uv's own
+the console script's (`python -m supplychain.cli`, what `uv run supplychain` execs after uv's own
 start-up, which is not counted). The identity comes from the environment, as in Claude Desktop.
 """
 
@@ -33,7 +33,7 @@ def cold_start_seconds(server: str) -> float:
     env = {**os.environ, **IDENTITY}
     started = time.perf_counter()
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        python_command("-m", "shared.cli", "serve", server, "--transport", "stdio"),
+        python_command("-m", "supplychain.cli", "serve", server, "--transport", "stdio"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.admin import init_database, seed_database
-from shared.embedded import start_embedded, stop_embedded
+from supplychain.admin import init_database, seed_database
+from supplychain.embedded import start_embedded, stop_embedded
 
 WAREHOUSES = 10
 USER_ROLES = ("supply_chain_manager",)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from shared.processes import StartFailed, stop_process, wait_until_answering
+from supplychain.processes import StartFailed, stop_process, wait_until_answering
 
 
 @dataclass(frozen=True)

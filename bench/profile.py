@@ -29,7 +29,7 @@ from bench.measure import measure
 from bench.processes import pin_pid, pin_self, plan_cores
 from bench.targets import Context, bare_server, dev_idp, secured_server
 from bench.workloads import stock_reads
-from shared.processes import free_port
+from supplychain.processes import free_port
 
 CLIENTS = 16
 ROWS = 5_000

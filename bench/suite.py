@@ -37,7 +37,7 @@ from bench.measure import Measurement, measure
 from bench.processes import Cores, pin_pid, pin_self, plan_cores
 from bench.targets import Context, Endpoint, bare_server, behind_gateway, dev_idp, gateway_available, secured_server
 from bench.workloads import Workload, approved_reorders, floor_reads, stock_reads
-from shared.processes import free_port
+from supplychain.processes import free_port
 
 Log = Callable[[str], None]
 

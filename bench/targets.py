@@ -24,7 +24,7 @@ import psutil
 
 from bench.environment import BenchDatabase, child_environment, tenant_name, user_of
 from bench.processes import Cores, Process, pin_pid, python_command, running
-from shared.processes import free_port
+from supplychain.processes import free_port
 
 BENCH_RATE_LIMIT = "1000000/second"
 TOOL = "get_stock_level"
@@ -97,7 +97,7 @@ def dev_idp(context: Context, resources: dict[str, str]) -> Iterator[Issuer]:
     url = f"http://127.0.0.1:{port}"
     with running(
         "idp",
-        python_command("-m", "shared.cli", "idp", "serve"),
+        python_command("-m", "supplychain.cli", "idp", "serve"),
         url=url,
         ready_url=f"{url}/.well-known/oauth-authorization-server",
         env=env,
@@ -109,7 +109,9 @@ def dev_idp(context: Context, resources: dict[str, str]) -> Iterator[Issuer]:
 
 def secured_command(port: int, *, workers: int = 1) -> list[str]:
     extra = ["--workers", str(workers)] if workers > 1 else []
-    return python_command("-m", "shared.cli", "serve", "inventory", "--transport", "http", "--port", str(port), *extra)
+    return python_command(
+        "-m", "supplychain.cli", "serve", "inventory", "--transport", "http", "--port", str(port), *extra
+    )
 
 
 @contextmanager
@@ -183,7 +185,7 @@ def gateway_available() -> str | None:
     import importlib.util
     import shutil
 
-    if importlib.util.find_spec("shared.gateway_up") is None:
+    if importlib.util.find_spec("supplychain.gateway_up") is None:
         return "gateway not available"
     if shutil.which("haproxy") is None:
         return "gateway not available (haproxy is not installed)"
@@ -198,9 +200,9 @@ def behind_gateway(context: Context) -> Iterator[Endpoint]:
     URLs), TLS at the gateway with the dev CA, and rate limits raised at both layers. The inventory
     replica and HAProxy are pinned like the other servers.
     """
-    from shared.gateway_settings import GatewaySettings
-    from shared.gateway_up import start_gateway
     from shared.registry import SERVERS, replica_address
+    from supplychain.gateway_settings import GatewaySettings
+    from supplychain.gateway_up import start_gateway
 
     port, idp_port = free_port(), free_port()
     backends = {}
@@ -249,6 +251,6 @@ def behind_gateway(context: Context) -> Iterator[Endpoint]:
 
 def gateway_ca() -> ssl.SSLContext:
     """Trust for the gateway's dev certificate (made by the gateway under this home)."""
-    from shared.devcerts import certs_dir
+    from supplychain.devcerts import certs_dir
 
     return ssl.create_default_context(cafile=str(certs_dir() / "ca.pem"))

@@ -42,7 +42,7 @@ from demo.stack import Stack, running_gateway, running_stack
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
 from shared.registry import SERVERS
-from shared.servers import server_parameters
+from supplychain.servers import server_parameters
 
 DEMO_USER = "alice@acme"
 # The scripted browser captures the redirect itself, so nothing needs to listen on this address.

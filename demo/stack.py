@@ -5,7 +5,7 @@ only its own database credential, exactly as in a deployment.
 - phase 2 (`running_stack`): ports are `base` (authorization server) and `base + 1..4` (inventory,
   logistics, returns, payments); the defaults are 8100..8104;
 - phase 3 (`running_gateway`): the authorization server on `base`, two replicas of each server on
-  their own 127.0.0.x addresses, and HAProxy in front on 127.0.0.1:8443 (`shared.gateway_up`).
+  their own 127.0.0.x addresses, and HAProxy in front on 127.0.0.1:8443 (`supplychain.gateway_up`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.processes import StartFailed, stop_process, wait_until_answering
 from shared.registry import SERVERS
 from shared.settings import home_dir
+from supplychain.processes import StartFailed, stop_process, wait_until_answering
 
 __all__ = ["Stack", "StartFailed", "running_gateway", "running_stack", "stack_environment"]
 
@@ -56,7 +56,7 @@ def stack_environment(base_port: int) -> tuple[dict[str, str], Stack]:
 def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> Iterator[Stack]:
     """Run the authorization server and the four servers until the block ends."""
     env, stack = stack_environment(base_port)
-    command = [sys.executable, "-m", "shared.cli"]
+    command = [sys.executable, "-m", "supplychain.cli"]
     processes = [subprocess.Popen([*command, "idp", "serve"], env=env)]  # noqa: S603
     processes += [
         subprocess.Popen([*command, "serve", server, "--transport", "http"], env=env)  # noqa: S603
@@ -78,10 +78,10 @@ def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> I
 @contextmanager
 def running_gateway(base_port: int = 8100, gateway_port: int = 8443, *, timeout_seconds: float = 90) -> Iterator[Stack]:
     """Run phase 3 until the block ends: the authorization server, two replicas per server, HAProxy."""
-    from shared.devcerts import certs_dir
-    from shared.gateway_settings import GatewaySettings
-    from shared.gateway_up import start_gateway
     from shared.registry import replica_address
+    from supplychain.devcerts import certs_dir
+    from supplychain.gateway_settings import GatewaySettings
+    from supplychain.gateway_up import start_gateway
 
     ports = {server: base_port + 1 + index for index, server in enumerate(SERVERS)}  # as in phase 2, other hosts
     settings = GatewaySettings(

@@ -25,8 +25,8 @@ from pathlib import Path
 import anyio
 import psutil
 
-from shared.processes import StartFailed, free_port, stop_process, wait_until_answering
 from shared.registry import SERVERS
+from supplychain.processes import StartFailed, free_port, stop_process, wait_until_answering
 
 # 64 agents over two tenants go far past the default 600 calls/minute per tenant: the load test
 # measures the servers, not the limiter (tests/http/test_transport.py proves the limiter).
@@ -55,7 +55,7 @@ def _isolate(home: Path) -> dict[str, str]:
 
 
 def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "shared.cli", *args]
+    return [sys.executable, "-m", "supplychain.cli", *args]
 
 
 @contextmanager
@@ -63,8 +63,8 @@ def environment(via: str = "direct") -> Iterator[Environment]:
     """Start everything (`via` "direct": one process per server; "gateway": HAProxy in front of two
     replicas per server); stop everything and remove the home when the block ends."""
     from idp.keys import KeyRing, keys_dir
-    from shared.admin import init_database, seed_database
-    from shared.embedded import start_embedded, stop_embedded
+    from supplychain.admin import init_database, seed_database
+    from supplychain.embedded import start_embedded, stop_embedded
 
     home = Path(tempfile.mkdtemp(prefix="supplychain-loadtest-"))
     saved = dict(os.environ)
@@ -122,11 +122,11 @@ def _direct(home: Path, env: dict[str, str]) -> Iterator[Topology]:
 
 @contextmanager
 def _through_gateway(home: Path, env: dict[str, str]) -> Iterator[Topology]:
-    """HAProxy (`shared.gateway_up.start_gateway`) in front of two replicas of each server, and the IdP."""
-    from shared.devcerts import certs_dir
-    from shared.gateway_settings import GatewaySettings
-    from shared.gateway_up import start_gateway
+    """HAProxy (`supplychain.gateway_up.start_gateway`) in front of two replicas of each server, and the IdP."""
     from shared.registry import replica_address
+    from supplychain.devcerts import certs_dir
+    from supplychain.gateway_settings import GatewaySettings
+    from supplychain.gateway_up import start_gateway
 
     port, idp_port = free_port(), free_port()
     public_url = f"https://127.0.0.1:{port}"

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadtest.agents import Tally
 from loadtest.environment import Environment
-from shared.admin import admin_engine
 from shared.audit import verify_chains
 from shared.registry import SERVERS
+from supplychain.admin import admin_engine
 
 TENANTS = ("acme", "globex")
 RSS_GROWTH_ALLOWED = 1.5  # after / before, per server process

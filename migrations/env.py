@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection `shared.admin.run_migrations` hands over (as the owner).
+"""Alembic environment: runs on the connection `supplychain.admin.run_migrations` hands over (as the owner).
 
 Each server's migrations form their own branch (`branch_labels = ("inventory",)` and so on), so the
 four schemas evolve independently; `alembic upgrade heads` brings all of them up.
@@ -6,7 +6,7 @@ four schemas evolve independently; `alembic upgrade heads` brings all of them up
 
 from alembic import context
 
-from shared.admin import META_SCHEMA
+from supplychain.admin import META_SCHEMA
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, version_table_schema=META_SCHEMA, transaction_per_migration=True)

@@ -20,7 +20,6 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import import_module
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Resolve
@@ -37,7 +36,6 @@ from shared.identity import Identity
 from shared.ids import new_id
 from shared.levels import Level
 from shared.policy import decide_scope
-from shared.registry import SERVERS
 from shared.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
 
 ApprovalId = Annotated[str, Field(pattern=r"^ap_[0-9a-f]{20}$", description="Approval id, e.g. 'ap_3f9a...'")]
@@ -112,9 +110,7 @@ def register_executors(schema: str, tools: Mapping[str, ApprovableTool]) -> None
 
 
 def executors_for(schema: str) -> Mapping[str, ApprovableTool]:
-    """The executors of server `schema`: registered by its `build_server`, else read from its tools module."""
-    if schema not in _registry and schema in SERVERS:
-        _registry[schema] = dict(import_module(f"servers.{schema}.tools").APPROVABLE)
+    """The executors of server `schema`, as its `build_server` registered them (none before it ran)."""
     return _registry.get(schema, {})
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.admin import init_database, seed_database
-from shared.embedded import start_embedded, stop_embedded
+from supplychain.admin import init_database, seed_database
+from supplychain.embedded import start_embedded, stop_embedded
 
 # marker -> the program its tests need (the marker and the program share a name)
 PROGRAM_MARKERS = ("haproxy", "chromium")

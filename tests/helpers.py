@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import import_module
 from typing import Any, Literal
 
 from mcp import Client
@@ -14,14 +15,14 @@ from mcp_types import ElicitResult, TextContent
 from sqlalchemy import text
 
 from fixtures.tenants import USERS
-from shared.admin import admin_engine
-from shared.approvals import ApprovalStatus
+from shared.approvals import ApprovalStatus, register_executors
 from shared.audit import BrokenLink, verify_chains
 from shared.db import create_engine
 from shared.decisions import Decider, decide, decision_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, identity_from_roles
-from shared.servers import load_settings, server_module
+from supplychain.admin import admin_engine
+from supplychain.servers import load_settings, server_module
 
 
 def identity(user: str, *, read_only: bool = False) -> Identity:
@@ -141,6 +142,8 @@ async def decide_as(
     server_urls: dict[str, str], server: str, who: Decider, approval_id: str, decision: Literal["approve", "deny"]
 ) -> ApprovalStatus:
     """What the approval page does on POST: `decide` in a tenant transaction, with the server's own credential."""
+    # The page runs inside the server process, whose `build_server` registered the executors; here, the test does.
+    register_executors(server, import_module(f"servers.{server}.tools").APPROVABLE)
     engine = create_engine(server_urls[server])
     try:
         async with decision_transaction(engine, who) as session:

@@ -43,7 +43,7 @@ def _free_port_run(count: int = 5) -> int:
 async def _demo(admin_url: str, *args: str) -> tuple[int, str, str]:
     with anyio.fail_after(180):
         done = await anyio.run_process(
-            [sys.executable, "-m", "shared.cli", "demo", *args], input=b"", env=_env(admin_url), check=False
+            [sys.executable, "-m", "supplychain.cli", "demo", *args], input=b"", env=_env(admin_url), check=False
         )
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
@@ -153,7 +153,9 @@ async def test_demo_without_a_terminal_or_yes_declines_and_fails_closed(admin_ur
 
 async def test_claude_config_runs_each_server_over_stdio_read_only_by_default() -> None:
     with anyio.fail_after(60):
-        done = await anyio.run_process([sys.executable, "-m", "shared.cli", "claude-config", "--user", "rita@acme"])
+        done = await anyio.run_process(
+            [sys.executable, "-m", "supplychain.cli", "claude-config", "--user", "rita@acme"]
+        )
     servers = json.loads(done.stdout)["mcpServers"]
     assert sorted(servers) == [
         "supplychain-inventory",
@@ -169,7 +171,7 @@ async def test_claude_config_runs_each_server_over_stdio_read_only_by_default() 
 
 async def test_claude_config_for_http_names_each_server_url_and_no_credential() -> None:
     with anyio.fail_after(60):
-        done = await anyio.run_process([sys.executable, "-m", "shared.cli", "claude-config", "--phase", "http"])
+        done = await anyio.run_process([sys.executable, "-m", "supplychain.cli", "claude-config", "--phase", "http"])
     servers = json.loads(done.stdout)["mcpServers"]
     assert servers["supplychain-payments"] == {
         "command": "npx",

@@ -32,7 +32,7 @@ TESTS = Path(__file__).parent
 REPO = TESTS.parent
 # What starting each program looks like in code. Lower-case `haproxy` not followed by `:` or `.` (the
 # compose image `haproxy:2.6` and the file `haproxy.cfg` run nothing); the project's own entry points
-# that start it (`shared.gateway_up`, `supplychain demo --transport gateway`). The test helpers that
+# that start it (`supplychain.gateway_up`, `supplychain demo --transport gateway`). The test helpers that
 # wrap these (tests/gateway/topology.py, a browser helper under tests/pages) are found by following calls.
 USES = {
     "haproxy": re.compile(r"\bhaproxy\b(?![:.])|start_gateway|start_haproxy|\"--transport\", \"gateway\""),
@@ -168,7 +168,7 @@ def test_the_rule_finds_tests_that_run_a_program_unmarked() -> None:
     # imported under another name); a browser helper; and Playwright tests, marked and not.
     probe = {
         TESTS / "deploy" / "test_probe.py": 'import shutil\n\ndef test_x():\n    assert shutil.which("haproxy")\n',
-        TESTS / "gateway" / "topology.py": "from shared.gateway_up import start_gateway\n\n"
+        TESTS / "gateway" / "topology.py": "from supplychain.gateway_up import start_gateway\n\n"
         "def running_topology():\n    return start_gateway()\n\ndef edge_of():\n    return running_topology()\n",
         TESTS / "pages" / "browser.py": "def open_page():\n    return launch_chromium()\n",
         TESTS / "pages" / "conftest.py": "import pytest\nfrom tests.gateway.topology import running_topology\n\n"

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import trustme
 
-from shared.admin import service_role
-from shared.embedded import APP_DATABASE
 from shared.registry import SERVERS
+from supplychain.admin import service_role
+from supplychain.embedded import APP_DATABASE
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "secrets"
 DATABASE_HOST = "postgres:5432"  # the Postgres service of compose.yaml, on each server's data network

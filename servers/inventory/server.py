@@ -19,10 +19,10 @@ from servers.inventory import tools
 from shared.approval_results import install_approval_paths
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
+from shared.common_tools import common_tools
 from shared.identity import Identity
 from shared.levels import Level
 from shared.resource_server import request_state_security, resource_server_auth
-from shared.servers import common_tools
 from shared.settings import ServerSettings
 
 NAME = "inventory"
@@ -56,7 +56,7 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.cancel_reorder: ToolSpec(
         ToolRule("inventory:reorder", side_effect=True, level="confirm"), CANCEL, "Cancel a reorder"
     ),
-    **common_tools(NAME),  # activity log and reading one's approvals (shared.servers)
+    **common_tools(NAME),  # activity log and reading one's approvals (shared.common_tools)
 }
 
 

@@ -19,9 +19,9 @@ from servers.payments import tools
 from shared.approval_results import install_approval_paths
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.caller import ServerState, server_lifespan
+from shared.common_tools import common_tools
 from shared.identity import Identity
 from shared.resource_server import request_state_security, resource_server_auth
-from shared.servers import common_tools
 from shared.settings import ServerSettings
 
 NAME = "payments"
@@ -45,7 +45,7 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.issue_refund: ToolSpec(
         ToolRule("payments:refund", side_effect=True, level="four_eyes"), REFUND, "Refund a customer charge"
     ),
-    **common_tools(NAME),  # activity log and reading one's approvals (shared.servers)
+    **common_tools(NAME),  # activity log and reading one's approvals (shared.common_tools)
 }
 
 

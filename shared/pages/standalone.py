@@ -8,7 +8,7 @@ phase 2. Nothing else is served: no MCP endpoint, no other server's pages.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from shared.approvals import ApprovableTool, register_executors
 from shared.db import create_engine
 from shared.header_values import TrimmedHeaderValues
 from shared.http_guards import HostOriginGuard, pages_transport_security
@@ -25,9 +26,13 @@ from shared.request_id import RequestIdMiddleware
 from shared.settings import ServerSettings
 
 
-def standalone_app(settings: ServerSettings) -> ASGIApp:
-    """The pages of the server `settings` describe, with a database engine of their own."""
+def standalone_app(settings: ServerSettings, executors: Mapping[str, ApprovableTool]) -> ASGIApp:
+    """The pages of the server `settings` describe, with a database engine of their own.
+
+    `executors` are the server's approvable tools (its `tools.APPROVABLE`): an approved call runs here.
+    """
     settings.check_http_exposure()
+    register_executors(settings.server_name, executors)
     engine: list[AsyncEngine] = []
 
     @asynccontextmanager
@@ -44,12 +49,12 @@ def standalone_app(settings: ServerSettings) -> ASGIApp:
     return TrimmedHeaderValues(RequestIdMiddleware(HostOriginGuard(app, security, security)))
 
 
-def serve_pages(settings: ServerSettings) -> None:
+def serve_pages(settings: ServerSettings, executors: Mapping[str, ApprovableTool]) -> None:
     """Serve the pages with uvicorn until interrupted."""
     import uvicorn
 
     uvicorn.run(
-        standalone_app(settings),
+        standalone_app(settings, executors),
         host=settings.host,
         port=settings.listen_port,
         ssl_certfile=settings.tls_certfile,

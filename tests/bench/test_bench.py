@@ -19,7 +19,7 @@ from bench.measure import measure
 from bench.processes import Cores
 from bench.targets import Context, bare_server, dev_idp, secured_server
 from bench.workloads import approved_reorders, stock_reads
-from shared.processes import free_port
+from supplychain.processes import free_port
 
 pytestmark = pytest.mark.slow
 ROWS = 50

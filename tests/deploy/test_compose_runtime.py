@@ -23,10 +23,10 @@ import trustme
 from sqlalchemy.engine import make_url
 
 from idp.keys import KeyRing
-from shared.admin import _existing_password, service_role
-from shared.gateway import GatewayError, keys_from_jwks, render, render_config
-from shared.gateway_settings import GatewaySettings
 from shared.registry import SERVERS
+from supplychain.admin import _existing_password, service_role
+from supplychain.gateway import GatewayError, keys_from_jwks, render, render_config
+from supplychain.gateway_settings import GatewaySettings
 from tests.deploy.compose import REPO, resolved
 from tests.http.stack import start_idp, start_server
 

@@ -16,10 +16,10 @@ import pytest
 from authlib.common.security import is_secure_transport
 
 from idp.settings import IdpSettings
-from shared.gateway_settings import GatewaySettings
 from shared.registry import SERVERS
-from shared.servers import load_settings, server_module
 from shared.settings import DeploymentSettings, ServerSettings, home_dir
+from supplychain.gateway_settings import GatewaySettings
+from supplychain.servers import load_settings, server_module
 from tests.deploy.compose import PROFILES, resolved, served, services
 
 COMPOSE = resolved()

@@ -11,7 +11,7 @@ import json
 import re
 import tomllib
 
-from shared import gateway
+from supplychain import gateway
 from tests.deploy.compose import REPO, resolved
 
 DOCKERFILE = (REPO / "Dockerfile").read_text(encoding="utf-8")

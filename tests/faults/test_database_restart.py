@@ -22,7 +22,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from shared.embedded import pgdata_dir, stop_embedded
+from supplychain.embedded import pgdata_dir, stop_embedded
 from tests.faults.conftest import OwnDatabase
 from tests.helpers import Human, admin_rows, mcp_client, verify_audit
 

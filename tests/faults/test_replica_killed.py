@@ -1,6 +1,6 @@
 """A replica killed behind the gateway: clients keep working through the other one.
 
-The real topology (`shared.gateway_up.start_gateway`: HAProxy in front of two replica processes per
+The real topology (`supplychain.gateway_up.start_gateway`: HAProxy in front of two replica processes per
 server) on the fault tests' own database. Clients call through the gateway without pause; one
 inventory replica is killed (SIGKILL) in the middle. Proven: no call hangs (each ends within
 CALL_BOUND_SECONDS); calls in flight on the dead replica at that moment may fail, but only with the
@@ -22,7 +22,7 @@ import anyio
 import httpx2
 import pytest
 
-from shared.gateway_up import Gateway
+from supplychain.gateway_up import Gateway
 from tests.faults.conftest import OwnDatabase
 from tests.gateway.topology import running_topology
 from tests.http.rpc import call_tool

@@ -31,10 +31,10 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
 
-from shared.admin import admin_engine
 from shared.identity import Identity, identity_from_roles
 from shared.policy import ROLE_SCOPES
 from shared.registry import SERVERS
+from supplychain.admin import admin_engine
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.schema_strategies import invalid_arguments, valid_arguments
 from tests.fuzz.tenancy import Ledger, foreign_values, sent_values
@@ -113,7 +113,7 @@ def fuzz(cases: st.SearchStrategy[tuple[Any, ...]], check: Callable[..., Awaitab
     run()
 
 
-# The activity log and the approvals show arguments the caller sent in earlier calls (`shared.servers`).
+# The activity log and the approvals show arguments the caller sent in earlier calls (`shared.common_tools`).
 SHOWS_EARLIER_ARGUMENTS = {"get_activity_log", "get_approval"}
 
 

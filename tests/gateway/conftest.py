@@ -1,4 +1,4 @@
-"""Phase 3 for this folder, once: a real HAProxy (`shared.gateway_up.start_gateway`) in front of two
+"""Phase 3 for this folder, once: a real HAProxy (`supplychain.gateway_up.start_gateway`) in front of two
 replica processes of each server, each on its own 127.0.0.x, with the test session's IdP and database.
 
 The IdP runs in this process (tests/http/stack.py), so tests mint tokens with its real keys and can
@@ -21,7 +21,7 @@ import httpx2
 import pytest
 
 from idp.tokens import Subject
-from shared.gateway_up import Gateway
+from supplychain.gateway_up import Gateway
 from tests.gateway.topology import running_topology
 from tests.http.stack import Idp
 from tests.http.tokens import mint

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
 from idp.keys import KeyRing
-from shared.cli import main
-from shared.gateway import GatewayError, keys_from_jwks, render
-from shared.gateway_settings import GatewaySettings
-from shared.gateway_up import replica_environment
-from shared.servers import load_settings
 from shared.settings import SettingsError
+from supplychain.cli import main
+from supplychain.gateway import GatewayError, keys_from_jwks, render
+from supplychain.gateway_settings import GatewaySettings
+from supplychain.gateway_up import replica_environment
+from supplychain.servers import load_settings
 from tests.gateway.conftest import Edge
 
 

@@ -1,5 +1,5 @@
 """Phase 3 on loopback for tests: the in-process dev IdP (tests mint with its real keys), then
-`shared.gateway_up.start_gateway` (HAProxy before two replica processes per server, each replica on
+`supplychain.gateway_up.start_gateway` (HAProxy before two replica processes per server, each replica on
 its own 127.0.0.x with a free port). Used by tests/gateway (once per folder) and the fault tests."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx2
 
-from shared.gateway_settings import GatewaySettings
-from shared.gateway_up import Gateway, start_gateway
-from shared.processes import free_port
 from shared.registry import SERVERS, replica_address
+from supplychain.gateway_settings import GatewaySettings
+from supplychain.gateway_up import Gateway, start_gateway
+from supplychain.processes import free_port
 from tests.http.stack import Idp, start_idp
 from tests.http.tokens import PROBE, mint
 
@@ -44,7 +44,7 @@ def running_topology(
         idp.served.stop()
         raise
     try:
-        from shared.devcerts import certs_dir
+        from supplychain.devcerts import certs_dir
 
         wait_until_replicas_accept(gateway, idp)
         yield gateway, idp, ssl.create_default_context(cafile=str(certs_dir() / "ca.pem"))

@@ -22,8 +22,8 @@ import uvicorn
 from idp.app import build_app
 from idp.keys import KeyRing
 from idp.settings import IdpSettings
-from shared.servers import http_app, load_settings
 from shared.settings import ServerSettings
+from supplychain.servers import http_app, load_settings
 
 
 def loopback_socket() -> socket.socket:
@@ -140,7 +140,7 @@ class Server:
 
 
 def start_server(name: str, issuer_url: str, *, sock: socket.socket | None = None, **overrides: Any) -> Server:
-    """Server `name` built by `shared.servers.http_app` and served as `supplychain serve --transport http` does
+    """Server `name` built by `supplychain.servers.http_app` and served as `supplychain serve --transport http` does
     (TLS when the settings name a certificate)."""
     sock = sock or loopback_socket()
     settings = load_settings(name, port=sock.getsockname()[1], issuer_url=issuer_url, **overrides)

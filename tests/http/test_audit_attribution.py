@@ -14,12 +14,12 @@ import httpx2
 import pytest
 
 from idp.tokens import Subject
-from shared.admin import admin_engine
 from shared.audit import record_hash
 from shared.audit_export import close_export, configure_export
 from shared.registry import SERVERS
-from shared.review import ReviewSettings, review_servers
 from shared.settings import SettingsError
+from supplychain.admin import admin_engine
+from supplychain.review import ReviewSettings, review_servers
 from tests.helpers import admin_rows
 from tests.http.clients import mcp_client
 from tests.http.rpc import call_tool

@@ -14,9 +14,9 @@ import anyio
 import httpx2
 import pytest
 
-from shared.admin import admin_engine
-from shared.incident import respond
 from shared.registry import SERVERS
+from supplychain.admin import admin_engine
+from supplychain.incident import respond
 from tests.http.clients import mcp_client
 from tests.http.expect import assert_unauthorized
 from tests.http.rpc import call_tool
@@ -134,7 +134,7 @@ async def test_the_command_revokes_from_another_process(stack: Stack, admin_url:
     command = [
         sys.executable,
         "-m",
-        "shared.cli",
+        "supplychain.cli",
         "incident",
         "token",
         jti,

@@ -26,8 +26,8 @@ import pytest
 from idp.keys import rotate_keys
 from shared.http import Issuer
 from shared.keys import KeySet
-from shared.servers import http_app, load_settings
 from shared.tokens import JWTVerifier, discover
+from supplychain.servers import http_app, load_settings
 from tests.http.conftest import ExtraServer
 from tests.http.expect import assert_unauthorized
 from tests.http.rpc import call_tool

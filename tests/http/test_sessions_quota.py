@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from idp.tokens import Subject
-from shared.servers import load_settings
+from supplychain.servers import load_settings
 from tests.http.conftest import ExtraServer
 from tests.http.rpc import LEGACY, bearer, initialize, list_tools, result_of, session_call
 from tests.http.stack import Stack

@@ -13,9 +13,9 @@ import httpx2
 import pytest
 from click.testing import CliRunner
 
-from shared.cli import main
-from shared.servers import http_app, load_settings
 from shared.settings import SettingsError
+from supplychain.cli import main
+from supplychain.servers import http_app, load_settings
 from tests.http.clients import mcp_client
 from tests.http.conftest import ExtraServer
 from tests.http.stack import Stack
@@ -77,7 +77,7 @@ async def test_the_cli_refuses_to_serve_plain_http_on_all_interfaces() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_INVENTORY_")}
     with anyio.fail_after(60):
         done = await anyio.run_process(
-            [sys.executable, "-m", "shared.cli", "serve", "inventory", "--transport", "http", "--host", "0.0.0.0"],  # noqa: S104
+            [sys.executable, "-m", "supplychain.cli", "serve", "inventory", "--transport", "http", "--host", "0.0.0.0"],  # noqa: S104
             env=env,
             check=False,
         )

@@ -13,7 +13,7 @@ import httpx2
 from starlette.applications import Starlette
 
 from idp.settings import IdpSettings
-from shared.processes import stop_process, wait_until_answering
+from supplychain.processes import stop_process, wait_until_answering
 from tests.idp.flows import Idp
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.devcerts import write_dev_certificates
+from supplychain.devcerts import write_dev_certificates
 from tests.idp.documents import DocumentServer, document_server
 from tests.idp.flows import (
     Idp,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from idp.cimd import public_address
-from shared.devcerts import write_dev_certificates
+from supplychain.devcerts import write_dev_certificates
 from tests.idp.documents import DocumentServer, document_server
 from tests.idp.flows import Idp, authorize_params, pkce
 

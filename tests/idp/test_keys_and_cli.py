@@ -16,7 +16,7 @@ from joserfc.jwk import KeySet
 from idp.clients import load_service_clients
 from idp.keys import KeyRing, keys_dir, rotate_keys
 from idp.tokens import mint_access_token
-from shared.cli import main
+from supplychain.cli import main
 from tests.idp.flows import Idp, user_tokens, verified
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.processes import free_port
+from supplychain.processes import free_port
 from tests.idp.flows import REDIRECT_URI, authorization_code, pkce, register_client
 from tests.idp.processes import client_of, idp_process
 

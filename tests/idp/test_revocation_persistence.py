@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from idp.revocations import revoke_client_tokens, revoke_jti
-from shared.processes import free_port
 from shared.tokens import RevocationList
+from supplychain.processes import free_port
 from tests.idp.flows import Idp, error_of, user_tokens, verified
 from tests.idp.processes import client_of, idp_process
 

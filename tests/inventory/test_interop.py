@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastmcp import Client as FastMCPClient
 
-from shared.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_module
 from tests.helpers import identity
 
 pytestmark = pytest.mark.usefixtures("seeded")

@@ -14,7 +14,7 @@ from tests.helpers import Human
 
 pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.slow]
 
-SERVE = [sys.executable, "-m", "shared.cli", "serve", "inventory", "--transport", "stdio"]
+SERVE = [sys.executable, "-m", "supplychain.cli", "serve", "inventory", "--transport", "stdio"]
 ALICE = {"SUPPLYCHAIN_TENANT": "acme", "SUPPLYCHAIN_USER": "alice@acme", "SUPPLYCHAIN_ROLES": "supply_chain_manager"}
 
 

@@ -12,7 +12,7 @@ from playwright.async_api import Page
 from sqlalchemy import text
 
 from fixtures.returns import INJECTION_RETURN_ID
-from shared.admin import admin_engine
+from supplychain.admin import admin_engine
 from tests.http.stack import Stack
 from tests.pages.browser import Watched, chromium, new_page, open_signed_in
 from tests.pages.conftest import pages_url

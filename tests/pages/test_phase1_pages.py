@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
+from servers.payments import tools
 from servers.payments.server import PaymentsSettings, build_server
 from shared.pages.standalone import standalone_app
-from shared.servers import load_settings
+from supplychain.servers import load_settings
 from tests.helpers import identity
 from tests.http.stack import Served, loopback_socket, serve, start_idp
 from tests.pages.browser import chromium, decide, new_page, open_signed_in
@@ -32,7 +33,9 @@ def phase1_pages(server_urls: dict[str, str], supplychain_home: Path) -> Iterato
     sock = loopback_socket()
     port = sock.getsockname()[1]
     pages: Served = serve(
-        standalone_app(load_settings("payments", port=port, issuer_url=idp.issuer)), sock, label="pages"
+        standalone_app(load_settings("payments", port=port, issuer_url=idp.issuer), tools.APPROVABLE),
+        sock,
+        label="pages",
     )
     try:
         yield port, idp.issuer

@@ -9,7 +9,7 @@ import httpx2
 import pytest
 from click.testing import CliRunner
 
-from shared.cli import main
+from supplychain.cli import main
 from tests.helpers import snapshot
 from tests.http.stack import Stack, start_server
 from tests.pages.browser import chromium, new_page, open_signed_in

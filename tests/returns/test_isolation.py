@@ -13,7 +13,7 @@ from mcp.shared.exceptions import MCPError
 from fixtures.returns import INJECTION_RETURN_ID, RETURNS, return_id
 from shared.errors import FORBIDDEN
 from shared.identity import identity_from_roles
-from shared.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_module
 from tests.helpers import HOSTILE_STRINGS, Human, mcp_client, snapshot
 
 CRUSHED_BOX = return_id("acme", "crushed-box")

@@ -13,9 +13,9 @@ from typing import Any
 import anyio
 from sqlalchemy import text
 
-from shared.admin import admin_engine
 from shared.checkpoint_verify import read_checkpoint_lines
 from shared.identity import Identity, identity_from_roles
+from supplychain.admin import admin_engine
 from tests.helpers import admin_rows, mcp_client
 
 
@@ -34,7 +34,9 @@ async def calls(who: Identity, count: int) -> None:
 async def verify_cli(admin_url: str, *extra: str, database_url: str | None = None) -> tuple[int, str]:
     env = {**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": database_url or admin_url}
     done = await anyio.run_process(
-        [sys.executable, "-m", "shared.cli", "audit", "verify", "--server", "inventory", *extra], check=False, env=env
+        [sys.executable, "-m", "supplychain.cli", "audit", "verify", "--server", "inventory", *extra],
+        check=False,
+        env=env,
     )
     return done.returncode, done.stdout.decode() + done.stderr.decode()
 

@@ -14,7 +14,7 @@ from servers.inventory.server import LARGE_REORDER
 from shared.approval import Approval
 from shared.authz import ToolRule, ToolSpec, register_tools
 from shared.policy import ROLE_SCOPES
-from shared.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_module
 from tests.helpers import Human, admin_rows, identity, mcp_client, pending_approval_id, snapshot, without_approvals
 
 pytestmark = pytest.mark.usefixtures("seeded")

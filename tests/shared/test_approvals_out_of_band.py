@@ -11,9 +11,9 @@ import pytest
 from mcp import Client
 from sqlalchemy import text
 
-from shared.admin import admin_engine
 from shared.errors import ConflictError, DeciderRefusedError, NotFoundError
-from shared.servers import server_parameters
+from supplychain.admin import admin_engine
+from supplychain.servers import server_parameters
 from tests.helpers import Human, admin_rows, decide_as, decider, mcp_client, snapshot, without_approvals
 from tests.payments.fixture_ids import ACME_PENDING
 
@@ -126,7 +126,7 @@ async def test_the_cli_lists_with_urls_and_decides_nothing(admin_url: str) -> No
     pending = await _defer("payments", "fred@acme", "release_payment", {"payment_id": ACME_PENDING})
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
     env |= {"SUPPLYCHAIN_HOME": os.environ["SUPPLYCHAIN_HOME"], "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url}
-    command = [sys.executable, "-m", "shared.cli", "approvals"]
+    command = [sys.executable, "-m", "supplychain.cli", "approvals"]
     listed = await anyio.run_process([*command, "list", "--server", "payments", "--tenant", "acme"], env=env)
     shown = listed.stdout.decode()
     assert f"{pending['approval_id']}  four_eyes  release_payment  tenant acme  requested by fred@acme" in shown

@@ -11,9 +11,9 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import text
 
-from shared.admin import admin_engine
 from shared.audit import canonical_json, redact_arguments, verify_chains
 from shared.identity import identity_from_roles
+from supplychain.admin import admin_engine
 from tests.helpers import Human, admin_rows, mcp_client, snapshot
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -156,8 +156,8 @@ async def test_verify_names_the_first_record_altered_behind_the_triggers_back(ad
         assert (await verify_chains(engine, "inventory"))[1] == []
         await tamper("nothing to see")
         _checked, broken = await verify_chains(engine, "inventory")
-        cli = await anyio.run_process([sys.executable, "-m", "shared.cli", "audit", "verify", "--server", "inventory"],
-                                      check=False, env=_admin_env(admin_url))  # fmt: skip
+        command = [sys.executable, "-m", "supplychain.cli", "audit", "verify", "--server", "inventory"]
+        cli = await anyio.run_process(command, check=False, env=_admin_env(admin_url))
     finally:
         await tamper(original)
         restored = await verify_chains(engine, "inventory")

@@ -13,11 +13,11 @@ import anyio
 import asyncpg
 import pytest
 
-from shared.admin import admin_engine
 from shared.audit import CallAudit
 from shared.audit_batch import AuditBatcher
 from shared.db import create_engine
 from shared.identity import identity_from_roles
+from supplychain.admin import admin_engine
 from tests.helpers import admin_rows, mcp_client, verify_audit
 
 pytestmark = pytest.mark.usefixtures("seeded")

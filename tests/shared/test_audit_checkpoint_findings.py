@@ -13,10 +13,10 @@ import pytest
 
 import shared.audit
 from shared.audit import CallAudit
-from shared.audit_commands import _first_line
 from shared.checkpoint_keys import ensure_signing_key
 from shared.checkpoints import CheckpointWriter, flush
 from shared.db import create_engine
+from supplychain.audit_commands import _first_line
 from tests.shared.checkpoint_attacks import (
     calls,
     own_lines,
@@ -69,7 +69,7 @@ async def test_a_mistyped_checkpoints_path_is_an_error(admin_url: str, sink: Pat
 async def test_a_checkpoint_line_naming_an_unknown_server_is_named(admin_url: str, sink: Path) -> None:
     await anyio.Path(sink).write_text('{"server": "inventroy", "tenant": "acme"}\n')
     env = {**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url}
-    done = await anyio.run_process([sys.executable, "-m", "shared.cli", "audit", "verify"], check=False, env=env)
+    done = await anyio.run_process([sys.executable, "-m", "supplychain.cli", "audit", "verify"], check=False, env=env)
     assert done.returncode == 1
     assert "checkpoints: a checkpoint line names an unknown server 'inventroy'" in done.stdout.decode()
 

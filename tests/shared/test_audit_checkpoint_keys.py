@@ -12,11 +12,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from shared.admin import admin_engine
 from shared.checkpoint_keys import ensure_signing_key, load_signing_key, public_key_file, signing_key_file
 from shared.checkpoint_verify import read_checkpoint_lines, verify_server
 from shared.checkpoints import CheckpointWriter
 from shared.settings import SettingsError
+from supplychain.admin import admin_engine
 from tests.shared.checkpoint_attacks import (
     calls,
     tenant_identity,
@@ -30,8 +30,8 @@ async def test_audit_checkpoint_without_the_signing_key_refuses_and_signs_nothin
 ) -> None:
     env = {**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url, "SUPPLYCHAIN_HOME": str(tmp_path / "elsewhere"),
            "SUPPLYCHAIN_AUDIT_CHECKPOINT_SINK": str(tmp_path / "checkpoints.jsonl")}  # fmt: skip
-    done = await anyio.run_process([sys.executable, "-m", "shared.cli", "audit", "checkpoint", "--server", "inventory"],
-                                   env=env, check=False)  # fmt: skip
+    command = [sys.executable, "-m", "supplychain.cli", "audit", "checkpoint", "--server", "inventory"]
+    done = await anyio.run_process(command, env=env, check=False)
     assert done.returncode == 1
     assert f"no audit checkpoint key at {tmp_path / 'elsewhere' / 'secrets' / 'inventory.audit-key'}" in (
         done.stderr.decode()

@@ -19,13 +19,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from shared.admin import admin_engine
 from shared.audit import CallAudit, record_hash
 from shared.checkpoint_keys import ensure_signing_key
 from shared.checkpoint_verify import read_checkpoint_lines, verify_server
 from shared.checkpoints import CheckpointWriter, checkpointing
 from shared.db import create_engine
 from shared.settings import SettingsError
+from supplychain.admin import admin_engine
 from tests.helpers import mcp_client
 from tests.shared.checkpoint_attacks import (
     as_superuser,
@@ -217,8 +217,8 @@ async def test_records_after_the_last_checkpoint_are_reported_until_audit_checkp
     assert code == 0, out
     assert f"{who.tenant_id} 3" in out.split("not yet covered")[1]
     env = {**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url}
-    done = await anyio.run_process([sys.executable, "-m", "shared.cli", "audit", "checkpoint", "--server", "inventory"],
-                                   check=False, env=env)  # fmt: skip
+    command = [sys.executable, "-m", "supplychain.cli", "audit", "checkpoint", "--server", "inventory"]
+    done = await anyio.run_process(command, check=False, env=env)
     assert done.returncode == 0 and f"checkpoints signed and appended to {sink}" in done.stdout.decode()
     [newest] = [line for line in read_checkpoint_lines([sink])[0] if line["tenant"] == who.tenant_id][-1:]
     assert (newest["records"], newest["writer"].split("/")[1]) == (5, "cli")

@@ -17,7 +17,7 @@ async def _db(home: Path, *args: str) -> tuple[int, str]:
     env["SUPPLYCHAIN_HOME"] = str(home)
     with anyio.fail_after(120):
         done = await anyio.run_process(
-            [sys.executable, "-m", "shared.cli", "db", *args], env=env, check=False, stderr=None
+            [sys.executable, "-m", "supplychain.cli", "db", *args], env=env, check=False, stderr=None
         )
     return done.returncode, done.stdout.decode().strip()
 

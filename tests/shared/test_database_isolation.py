@@ -11,9 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from shared.admin import admin_engine
 from shared.db import create_engine
 from shared.registry import SERVERS
+from supplychain.admin import admin_engine
 from tests.helpers import admin_rows
 
 pytestmark = pytest.mark.usefixtures("seeded")

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from shared.admin import AdminError, _existing_password, admin_engine, init_database, scram_verifier
 from shared.registry import SERVERS
+from supplychain.admin import AdminError, _existing_password, admin_engine, init_database, scram_verifier
 from tests.helpers import admin_rows
 
 WEAK_ADMIN, WEAK_PASSWORD = "review_weak_admin", "weak-admin-pw-5d1c"
@@ -73,7 +73,7 @@ async def test_a_failed_db_init_command_prints_one_line_and_no_password(
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
     env |= {"SUPPLYCHAIN_HOME": str(supplychain_home), "SUPPLYCHAIN_ADMIN_DATABASE_URL": weak_admin_url}
     with anyio.fail_after(120):
-        done = await anyio.run_process([sys.executable, "-m", "shared.cli", "db", "init"], env=env, check=False)
+        done = await anyio.run_process([sys.executable, "-m", "supplychain.cli", "db", "init"], env=env, check=False)
     output = done.stdout.decode() + done.stderr.decode()
     assert done.returncode == 1
     assert output.strip() == f"Error: {REFUSED}"

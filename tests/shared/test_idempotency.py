@@ -15,11 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from fixtures.returns import return_id
-from shared.admin import admin_engine
 from shared.audit import canonical_json
 from shared.db import create_engine
 from shared.identity import identity_from_roles
 from shared.ids import fixture_id
+from supplychain.admin import admin_engine
 from tests.helpers import Human, admin_rows, decide_as, decider, mcp_client, snapshot, verify_audit
 from tests.logistics.builders import IN_TRANSIT, reroute_args
 from tests.payments.fixture_ids import ACME_INJECTED, ACME_PENDING, ACME_UNREFUNDED
@@ -382,7 +382,7 @@ async def test_the_key_lifetime_is_the_deployments_setting(monkeypatch: pytest.M
 @pytest.mark.parametrize("value", ["0", "169", "a day"])
 async def test_a_key_lifetime_out_of_range_stops_start_up(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     """Checked when the server starts: a bad value must not surface later as failed writes."""
-    from shared.servers import load_settings
+    from supplychain.servers import load_settings
 
     monkeypatch.setenv("SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS", value)
     with pytest.raises(ValueError, match="idempotency_ttl_hours"):

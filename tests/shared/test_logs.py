@@ -25,7 +25,7 @@ from mcp import Client
 
 from shared.logs import configure_logging, redact
 from shared.request_id import RequestContextMiddleware, request_scope
-from shared.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_module
 from tests.helpers import identity
 from tests.http.rpc import bearer, call_tool, list_tools
 from tests.http.stack import Idp, Server, loopback_socket, probe_until_accepted, resource_url, start_idp, start_server
@@ -215,7 +215,7 @@ async def test_an_unreachable_database_is_logged_with_request_and_caller_but_not
 
 # --- stdio: the real `supplychain serve` process -------------------------------------------------------
 
-SERVE = [sys.executable, "-m", "shared.cli", "serve", "inventory", "--transport", "stdio"]
+SERVE = [sys.executable, "-m", "supplychain.cli", "serve", "inventory", "--transport", "stdio"]
 ALICE = {"SUPPLYCHAIN_TENANT": "acme", "SUPPLYCHAIN_USER": "alice@acme", "SUPPLYCHAIN_ROLES": "supply_chain_manager"}
 
 

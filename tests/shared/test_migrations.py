@@ -22,8 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config, run_migrations
 from shared.registry import SERVERS
+from supplychain.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config, run_migrations
 
 SCHEMAS = (*SERVERS,)
 CATALOG = {

@@ -8,8 +8,8 @@ import sys
 import anyio
 import pytest
 
-from shared.servers import load_settings
 from shared.settings import SettingsError
+from supplychain.servers import load_settings
 from tests.helpers import Human, mcp_client, snapshot
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -72,7 +72,7 @@ async def test_the_cli_refuses_to_start_with_an_unparseable_read_only_value() ->
            "SUPPLYCHAIN_USER": "alice@acme", "SUPPLYCHAIN_ROLES": "analyst"}  # fmt: skip
     with anyio.fail_after(60):
         done = await anyio.run_process(
-            [sys.executable, "-m", "shared.cli", "serve", "inventory"], input=b"", env=env, check=False
+            [sys.executable, "-m", "supplychain.cli", "serve", "inventory"], input=b"", env=env, check=False
         )
     assert done.returncode == 2
     assert "refusing to start: read_only: Input should be a valid boolean" in done.stderr.decode()

@@ -15,9 +15,9 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from fixtures.returns import return_id
-from shared.admin import admin_engine
 from shared.registry import SERVERS
-from shared.review import ReviewSettings, parse_duration, review_servers
+from supplychain.admin import admin_engine
+from supplychain.review import ReviewSettings, parse_duration, review_servers
 from tests.helpers import Human, mcp_client
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -104,7 +104,7 @@ async def test_the_command_exits_1_when_something_is_flagged(admin_url: str) -> 
     async with mcp_client("returns", "bob@globex") as client:
         for index in range(10):
             await client.call_tool("get_return", {"return_id": f"rma_{index:020x}"})
-    command = [sys.executable, "-m", "shared.cli", "audit", "review", "--since", "10m", "--tenant", "globex"]
+    command = [sys.executable, "-m", "supplychain.cli", "audit", "review", "--since", "10m", "--tenant", "globex"]
     result = await anyio.run_process(
         command, check=False, env={**os.environ, "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url}
     )

@@ -16,7 +16,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.shared.exceptions import MCPError
 
-from shared.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_module
 from tests.helpers import Human, snapshot
 
 pytestmark = pytest.mark.usefixtures("seeded")

@@ -15,8 +15,8 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from shared.manifest import hidden_markers, live_tools
 from shared.registry import SERVERS
+from supplychain.manifest import hidden_markers, live_tools
 
 
 async def add(

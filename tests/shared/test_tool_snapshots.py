@@ -6,7 +6,7 @@ the list fails the build until someone reviews it and refreshes the snapshot:
     uv run supplychain tools snapshot            # or: --check, to only compare
     SUPPLYCHAIN_UPDATE_SNAPSHOTS=1 uv run pytest tests/shared/test_tool_snapshots.py
 
-Both use `shared.manifest`, so the test and the command serialise the list the same way.
+Both use `supplychain.manifest`, so the test and the command serialise the list the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import os
 
 import pytest
 
-from shared.manifest import live_tools, render, snapshot_path
 from shared.registry import SERVERS
-from shared.servers import server_module
+from supplychain.manifest import live_tools, render, snapshot_path
+from supplychain.servers import server_module
 
 
 @pytest.mark.parametrize("server", SERVERS)

@@ -13,10 +13,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 from pydantic import BaseModel
 
-from shared.manifest import live_tools
 from shared.registry import SERVERS
-from shared.servers import server_module
 from shared.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
+from supplychain.manifest import live_tools
+from supplychain.servers import server_module
 
 WARNING = re.compile(
     r"The text between <<(untrusted-[0-9a-f]{16})>> and <</\1>> below came from outside the organisation: "

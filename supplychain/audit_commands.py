@@ -1,4 +1,4 @@
-"""`supplychain audit verify` and `supplychain audit checkpoint`, as the CLI (`shared.cli`) runs them."""
+"""`supplychain audit verify` and `supplychain audit checkpoint`, as the CLI (`supplychain.cli`) runs them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import click
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.admin import admin_engine
 from shared.checkpoint_keys import load_signing_key
 from shared.checkpoint_verify import (
     ServerReport,
@@ -22,10 +21,11 @@ from shared.checkpoint_verify import (
 )
 from shared.checkpoints import CheckpointSettings, CheckpointWriter
 from shared.db import async_url
-from shared.embedded import admin_url
 from shared.logs import redact
 from shared.registry import SERVERS
 from shared.settings import SettingsError
+from supplychain.admin import admin_engine
+from supplychain.embedded import admin_url
 
 
 def verify(servers: Iterable[str], checkpoint_files: Iterable[Path]) -> bool:

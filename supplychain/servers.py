@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mcp import StdioServerParameters
 
-from shared.authz import ToolRule, ToolSpec
 from shared.registry import SERVERS
 from shared.settings import ServerSettings
 
@@ -22,24 +20,6 @@ def server_module(name: str) -> ModuleType:
     if name not in SERVERS:
         raise ValueError(f"unknown server {name!r}; choose one of {', '.join(SERVERS)}")
     return import_module(f"servers.{name}.server")
-
-
-def common_tools(name: str) -> dict[Callable[..., Any], ToolSpec]:
-    """The tools every server offers besides its own: the activity log and reading one's approvals.
-
-    Scopes are derived from the server's name here, once, so the four servers cannot drift apart. No
-    tool decides or lists approvals to decide: that is a signed-in person's act on the approval page.
-    """
-    from mcp.types import ToolAnnotations
-
-    from shared.activity import get_activity_log
-    from shared.approvals import get_approval
-
-    read = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-    return {
-        get_activity_log: ToolSpec(ToolRule("audit:read"), read, "Read the activity log"),
-        get_approval: ToolSpec(ToolRule(f"{name}:read"), read, "Get an approval"),
-    }
 
 
 def load_settings(name: str, **overrides: Any) -> ServerSettings:
@@ -83,5 +63,5 @@ def server_parameters(server: str, user: str) -> StdioServerParameters:
         }
     )
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "shared.cli", "serve", server, "--transport", "stdio"], env=env
+        command=sys.executable, args=["-m", "supplychain.cli", "serve", server, "--transport", "stdio"], env=env
     )

@@ -1,5 +1,5 @@
-"""`supplychain audit review` and `supplychain incident token`: thin commands over `shared.review` and
-`shared.incident` (attached to the main command in `shared.cli`)."""
+"""`supplychain audit review` and `supplychain incident token`: thin commands over `supplychain.review` and
+`supplychain.incident` (attached to the main command in `supplychain.cli`)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ def audit_review(since: str, servers: tuple[str, ...], tenant: str | None) -> No
     """Per tenant: calls, refusals, step-ups, approvals; flags bursts and shared tokens (exit 1 if any)."""
     from datetime import UTC, datetime
 
-    from shared.admin import admin_engine
-    from shared.embedded import admin_url
-    from shared.review import ReviewSettings, parse_duration, review_servers
+    from supplychain.admin import admin_engine
+    from supplychain.embedded import admin_url
+    from supplychain.review import ReviewSettings, parse_duration, review_servers
 
     try:
         window, settings = parse_duration(since), ReviewSettings()
@@ -62,11 +62,11 @@ def incident_token(credential: str, since: str, issuer: str | None) -> None:
     from datetime import UTC, datetime
 
     from idp.settings import IdpSettings
-    from shared.admin import admin_engine
-    from shared.embedded import admin_url
-    from shared.incident import respond
-    from shared.review import parse_duration
-    from shared.servers import load_settings
+    from supplychain.admin import admin_engine
+    from supplychain.embedded import admin_url
+    from supplychain.incident import respond
+    from supplychain.review import parse_duration
+    from supplychain.servers import load_settings
 
     if not re.fullmatch(r"[A-Za-z0-9._:~+/=@-]{1,200}", credential):
         raise click.BadParameter(f"{credential[:40]!r} is not a token id or client id", param_hint="CREDENTIAL")

@@ -214,7 +214,7 @@ def render(reviews: dict[str, TenantReview], *, since: datetime) -> list[str]:
 
 def side_effect_tools(server: str) -> set[str]:
     """The names of `server`'s side-effecting tools, from its tool table."""
-    from shared.servers import server_module
+    from supplychain.servers import server_module
 
     return {function.__name__ for function, spec in server_module(server).TOOLS.items() if spec.rule.side_effect}
 

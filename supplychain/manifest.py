@@ -25,7 +25,7 @@ from mcp import Client
 
 from shared.identity import identity_from_roles
 from shared.policy import ROLE_SCOPES
-from shared.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_module
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "tests" / "snapshots"
 # Listing tools never opens a database connection (the engine connects lazily), so none is needed.

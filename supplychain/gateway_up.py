@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from shared.gateway import GatewayError, render_from_issuer
-from shared.gateway_settings import GatewaySettings
 from shared.logs import LOG_LEVEL_VARIABLE
-from shared.processes import stop_process, wait_until_answering
 from shared.registry import SERVERS
 from shared.settings import home_dir, secrets_dir
+from supplychain.gateway import GatewayError, render_from_issuer
+from supplychain.gateway_settings import GatewaySettings
+from supplychain.processes import stop_process, wait_until_answering
 
-_CLI = [sys.executable, "-m", "shared.cli"]
+_CLI = [sys.executable, "-m", "supplychain.cli"]
 
 
 def request_state_key_file(server: str) -> Path:

@@ -38,10 +38,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.checkpoint_keys import ensure_signing_key
 from shared.db import async_url
-from shared.embedded import is_embedded, pgdata_dir
 from shared.logs import redact
 from shared.registry import SERVERS
 from shared.settings import secrets_dir, server_dsn_file
+from supplychain.embedded import is_embedded, pgdata_dir
 
 OWNER_ROLE = "supplychain_owner"
 META_SCHEMA = "supplychain_meta"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from shared.admin import admin_engine
 from shared.approvals import COLUMNS, ApprovalStatus, status_of
 from shared.decisions import approval_url
-from shared.servers import load_settings
+from supplychain.admin import admin_engine
+from supplychain.servers import load_settings
 
 
 async def pending_approvals(admin_url: str, server: str, tenant: str | None) -> list[tuple[str, ApprovalStatus]]:

@@ -26,7 +26,7 @@ def db() -> None:
 @db.command("start")
 def db_start() -> None:
     """Start the embedded Postgres (left running until `db stop`)."""
-    from shared.embedded import external_admin_url, start_embedded
+    from supplychain.embedded import external_admin_url, start_embedded
 
     if external_admin_url():
         raise click.ClickException("SUPPLYCHAIN_ADMIN_DATABASE_URL is set: that database is yours to start")
@@ -37,7 +37,7 @@ def db_start() -> None:
 @db.command("stop")
 def db_stop() -> None:
     """Stop the embedded Postgres."""
-    from shared.embedded import stop_embedded
+    from supplychain.embedded import stop_embedded
 
     stop_embedded()
     click.echo("embedded Postgres stopped")
@@ -46,7 +46,7 @@ def db_stop() -> None:
 @db.command("status")
 def db_status() -> None:
     """Say whether the database is running and which one it is."""
-    from shared.embedded import embedded_status, external_admin_url
+    from supplychain.embedded import embedded_status, external_admin_url
 
     click.echo(
         "external (SUPPLYCHAIN_ADMIN_DATABASE_URL)" if external_admin_url() else f"embedded: {embedded_status()}"
@@ -56,7 +56,7 @@ def db_status() -> None:
 @db.command("url")
 def db_url() -> None:
     """Print the admin database URL (for psql; it is the admin credential, keep it local)."""
-    from shared.embedded import admin_url
+    from supplychain.embedded import admin_url
 
     click.echo(admin_url(start=False))
 
@@ -64,10 +64,10 @@ def db_url() -> None:
 @db.command("init")
 def db_init() -> None:
     """Create roles, schemas and tables, and write one secrets file per server."""
-    from shared.admin import AdminError, init_database
     from shared.checkpoint_keys import signing_key_file
-    from shared.embedded import admin_url
     from shared.settings import server_dsn_file
+    from supplychain.admin import AdminError, init_database
+    from supplychain.embedded import admin_url
 
     try:
         asyncio.run(init_database(admin_url()))
@@ -81,8 +81,8 @@ def db_init() -> None:
 @db.command("seed")
 def db_seed() -> None:
     """Replace the fixture tenants' data with the deterministic fixtures."""
-    from shared.admin import seed_database
-    from shared.embedded import admin_url
+    from supplychain.admin import seed_database
+    from supplychain.embedded import admin_url
 
     counts = asyncio.run(seed_database(admin_url()))
     click.echo(", ".join(f"{server}: {count} records" for server, count in counts.items()))
@@ -102,7 +102,7 @@ def audit() -> None:
 )  # fmt: skip
 def audit_verify(servers: tuple[str, ...], checkpoint_files: tuple[Path, ...]) -> None:
     """Check every chain and its signed checkpoints; name what is wrong and exit 1 (see shared/checkpoint_verify.py)."""
-    from shared.audit_commands import verify
+    from supplychain.audit_commands import verify
 
     if not verify(servers or SERVERS, checkpoint_files):
         sys.exit(1)
@@ -112,7 +112,7 @@ def audit_verify(servers: tuple[str, ...], checkpoint_files: tuple[Path, ...]) -
 @click.option("--server", "servers", multiple=True, type=click.Choice(SERVERS), help="Only this server (repeatable).")
 def audit_checkpoint(servers: tuple[str, ...]) -> None:
     """Sign every tenant's chain head now and append the checkpoints to the sink."""
-    from shared.audit_commands import checkpoint
+    from supplychain.audit_commands import checkpoint
 
     checkpoint(servers or SERVERS)
 
@@ -133,8 +133,8 @@ def serve(server: str, transport: str, host: str | None, port: int | None, read_
     from shared.checkpoints import CheckpointSettings
     from shared.identity import IdentityError, local_identity_from_env
     from shared.logs import configure_logging, server_log_level
-    from shared.servers import load_settings, server_module
     from shared.settings import SettingsError
+    from supplychain.servers import load_settings, server_module
 
     configure_logging(server_log_level())
     if server == "all":
@@ -175,7 +175,7 @@ def worker_app() -> object:
     import os
 
     from shared.logs import configure_logging, server_log_level
-    from shared.servers import http_app, load_settings
+    from supplychain.servers import http_app, load_settings
 
     configure_logging(server_log_level())
     name = os.environ[_WORKER_SERVER]
@@ -188,7 +188,7 @@ def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> N
     import uvicorn
 
     from shared.logs import server_log_level
-    from shared.servers import http_app
+    from supplychain.servers import http_app
 
     click.echo(f"{server}: {settings.resource_url} (issuer {settings.issuer_url})", err=True)
     if workers == 1:
@@ -206,7 +206,7 @@ def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> N
             os.environ[f"{prefix}REQUEST_STATE_KEY"] = secrets.token_hex(32)
         if settings.read_only:
             os.environ["SUPPLYCHAIN_READ_ONLY"] = "true"
-        app = "shared.cli:worker_app"
+        app = "supplychain.cli:worker_app"
     uvicorn.run(
         app,  # type: ignore[arg-type]
         factory=workers > 1,
@@ -233,7 +233,7 @@ def _serve_all(*, host: str | None, read_only: bool) -> None:
 
     extra = [*(["--host", host] if host else []), *(["--read-only"] if read_only else [])]
     children = [
-        subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", name, "--transport", "http", *extra])  # noqa: S603
+        subprocess.Popen([sys.executable, "-m", "supplychain.cli", "serve", name, "--transport", "http", *extra])  # noqa: S603
         for name in SERVERS
     ]
     try:
@@ -251,7 +251,7 @@ def _serve_all(*, host: str | None, read_only: bool) -> None:
 @main.command("dev-certs")
 def dev_certs() -> None:
     """Make a local CA and a certificate for 127.0.0.1/localhost under $SUPPLYCHAIN_HOME/certs."""
-    from shared.devcerts import write_dev_certificates
+    from supplychain.devcerts import write_dev_certificates
 
     paths = write_dev_certificates()
     for name, path in paths.items():
@@ -273,10 +273,10 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_
     from demo.browser import BrowserFailed
     from demo.four_eyes import FourEyesFailed
     from demo.stack import StartFailed
-    from shared.admin import database_is_seeded, init_database, seed_database
-    from shared.embedded import admin_url
-    from shared.gateway import GatewayError
     from shared.logs import configure_logging
+    from supplychain.admin import database_is_seeded, init_database, seed_database
+    from supplychain.embedded import admin_url
+    from supplychain.gateway import GatewayError
 
     configure_logging()
     click.echo("Preparing the database (embedded Postgres unless SUPPLYCHAIN_ADMIN_DATABASE_URL is set) ...")
@@ -316,8 +316,8 @@ def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, 
     from demo.claude_config import http_config, stdio_config
     from fixtures.tenants import USERS
     from shared.identity import IdentityError, identity_from_roles
-    from shared.servers import load_settings
     from shared.settings import home_dir
+    from supplychain.servers import load_settings
 
     if phase == "http":
         urls = {server: load_settings(server).resource_url for server in SERVERS}
@@ -418,7 +418,7 @@ def tools() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each server whose tool list drifted.")
 def tools_snapshot(servers: tuple[str, ...], check: bool) -> None:
     """Write tests/snapshots/<server>_tools.json from the live tool list, for review with `git diff`."""
-    from shared.manifest import hidden_markers, live_tools, render, snapshot_path
+    from supplychain.manifest import hidden_markers, live_tools, render, snapshot_path
 
     drifted: list[str] = []
     for server in servers or SERVERS:
@@ -453,8 +453,8 @@ def approvals_list(server: str, tenant: str | None) -> None:
 
     Reads with the admin credential, like `audit verify`; decides nothing.
     """
-    from shared.approver import listing
-    from shared.embedded import admin_url
+    from supplychain.approver import listing
+    from supplychain.embedded import admin_url
 
     click.echo(asyncio.run(listing(admin_url(), server, tenant)))
 
@@ -466,8 +466,8 @@ def approvals_serve(server: str, port: int | None) -> None:
     """Phase 1: serve SERVER's approval pages on loopback (its own credential; sign-in at its issuer)."""
     from shared.pages.config import pages_base_url
     from shared.pages.standalone import serve_pages
-    from shared.servers import load_settings
     from shared.settings import SettingsError
+    from supplychain.servers import load_settings, server_module
 
     try:
         settings = load_settings(server, **({"port": port} if port is not None else {}))
@@ -475,7 +475,7 @@ def approvals_serve(server: str, port: int | None) -> None:
     except (SettingsError, ValueError) as exc:
         raise click.ClickException(_one_line(exc)) from None
     click.echo(f"{server} approval pages: {pages_base_url(settings)} (sign-in at {settings.issuer_url})", err=True)
-    serve_pages(settings)
+    serve_pages(settings, server_module(server).tools.APPROVABLE)
 
 
 def _add_bench() -> None:
@@ -510,11 +510,11 @@ def _one_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-from shared.gateway_cli import gateway  # noqa: E402 (phase 3 commands live in their own module)
+from supplychain.gateway_cli import gateway  # noqa: E402 (phase 3 commands live in their own module)
 
 main.add_command(gateway)
 
-from shared.review_cli import audit_review, incident  # noqa: E402 (review and response, issue 13)
+from supplychain.review_cli import audit_review, incident  # noqa: E402 (review and response, issue 13)
 
 audit.add_command(audit_review)
 main.add_command(incident)

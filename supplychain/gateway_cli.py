@@ -11,8 +11,8 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 
-from shared.gateway_settings import GatewaySettings
 from shared.settings import SettingsError
+from supplychain.gateway_settings import GatewaySettings
 
 
 def _settings(**overrides: Any) -> GatewaySettings:
@@ -57,7 +57,7 @@ def render_command(issuer_url: str | None, public_url: str | None, bind: str | N
     per server at 127.0.0.11, .12, .21, ...). The config is checked with `haproxy -c` before it replaces
     the old one. After `idp rotate-keys`, run `gateway reload` (or render, then SIGUSR2 to the master).
     """
-    from shared.gateway import GatewayError, render_from_issuer
+    from supplychain.gateway import GatewayError, render_from_issuer
 
     settings = _settings(issuer_url=issuer_url, public_url=public_url, bind=bind, run_dir=run_dir)
     try:
@@ -70,7 +70,7 @@ def render_command(issuer_url: str | None, public_url: str | None, bind: str | N
 @gateway.command("reload")
 def reload_command() -> None:
     """Render again from the issuer's current keys, then a hitless reload of the running HAProxy."""
-    from shared.gateway import GatewayError, render_from_issuer
+    from supplychain.gateway import GatewayError, render_from_issuer
 
     settings = _settings()
     try:
@@ -90,10 +90,10 @@ def reload_command() -> None:
 def up_command(issuer_url: str | None, replicas: int | None, with_idp: bool) -> None:
     """Run the phase 3 topology in the foreground: the dev IdP, each server as replicas on 127.0.0.x, and
     HAProxy on 127.0.0.1:8443 with the dev TLS certificate. Needs `db start` and `db init` first."""
-    from shared.devcerts import certs_dir
-    from shared.gateway import GatewayError
-    from shared.gateway_up import start_gateway
     from shared.logs import configure_logging
+    from supplychain.devcerts import certs_dir
+    from supplychain.gateway import GatewayError
+    from supplychain.gateway_up import start_gateway
 
     configure_logging()
     settings = _settings(issuer_url=issuer_url, replicas=replicas)

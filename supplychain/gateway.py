@@ -33,11 +33,11 @@ import httpx2
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from shared.gateway_settings import GatewaySettings
 from shared.keys import ALLOWED_ALGORITHMS, IssuerUnavailable
 from shared.registry import SERVERS
 from shared.settings import SettingsError
 from shared.tokens import discover
+from supplychain.gateway_settings import GatewaySettings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "deploy" / "gateway"
 SAFE_KID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -114,7 +114,7 @@ def _write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
 
 def _tls_bundle(settings: GatewaySettings) -> bytes:
     """Certificate chain + private key in one PEM, as HAProxy's `crt` reads it (dev certificates by default)."""
-    from shared.devcerts import certs_dir, write_dev_certificates
+    from supplychain.devcerts import certs_dir, write_dev_certificates
 
     if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
         raise SettingsError("set both SUPPLYCHAIN_GATEWAY_TLS_CERTFILE and ..._TLS_KEYFILE, or neither")
