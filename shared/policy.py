@@ -11,22 +11,46 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.registry import REGISTRY, SERVERS
+from shared.registry import REGISTRY
 
 ALL_SCOPES = frozenset({"audit:read"}.union(*(server.scopes for server in REGISTRY.values())))
 
-# "Every :read" in the design means every domain read; reading the audit trail is the auditor's alone.
-_READ_SCOPES = frozenset(scope for scope in ALL_SCOPES if scope.endswith(":read") and scope != "audit:read")
+# One line per (role, server): a role holds a scope only where a line below names it, so a new server's
+# scopes reach no existing role until a line says so. A role is every role some line names.
+GRANTS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("supply_chain_manager", frozenset({"inventory:read", "inventory:reorder"})),
+    ("supply_chain_manager", frozenset({"logistics:read", "logistics:reroute"})),
+    ("supply_chain_manager", frozenset({"returns:read"})),
+    ("finance", frozenset({"payments:read", "payments:release", "payments:refund"})),
+    ("finance", frozenset({"returns:read"})),
+    ("analyst", frozenset({"inventory:read"})),
+    ("analyst", frozenset({"logistics:read"})),
+    ("analyst", frozenset({"returns:read"})),
+    ("analyst", frozenset({"payments:read"})),
+    ("returns_agent", frozenset({"returns:read", "returns:write"})),
+    ("returns_agent", frozenset({"inventory:read"})),
+    ("auditor", frozenset({"audit:read"})),
+    # Decides four-eyes approvals on each server's approval page; reads what it is asked to judge.
+    ("approver", frozenset({"inventory:read", "inventory:decide"})),
+    ("approver", frozenset({"logistics:read", "logistics:decide"})),
+    ("approver", frozenset({"returns:read", "returns:decide"})),
+    ("approver", frozenset({"payments:read", "payments:decide"})),
+    # supplychain new-server adds lines above this one
+)
 
-ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "supply_chain_manager": (_READ_SCOPES - {"payments:read"}) | {"inventory:reorder", "logistics:reroute"},
-    "finance": frozenset({"payments:read", "payments:release", "payments:refund", "returns:read"}),
-    "analyst": _READ_SCOPES,
-    "returns_agent": frozenset({"returns:read", "returns:write", "inventory:read"}),
-    "auditor": frozenset({"audit:read"}),
-    # Decides four-eyes approvals on every server's approval page; reads what it is asked to judge.
-    "approver": _READ_SCOPES | {f"{server}:decide" for server in SERVERS},
-}
+
+def _role_scopes(grants: tuple[tuple[str, frozenset[str]], ...]) -> dict[str, frozenset[str]]:
+    """The table by role; a scope no server defines (a typo, a removed server) stops the import."""
+    unknown = sorted(set().union(*(scopes for _, scopes in grants)) - ALL_SCOPES)
+    if unknown:
+        raise ValueError(f"shared.policy grants scope(s) no server defines: {', '.join(unknown)}")
+    table: dict[str, frozenset[str]] = {}
+    for role, scopes in grants:
+        table[role] = table.get(role, frozenset()) | scopes
+    return table
+
+
+ROLE_SCOPES: dict[str, frozenset[str]] = _role_scopes(GRANTS)
 
 
 def decide_scope(server: str) -> str:

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.levels import Level
+from shared.registry import entry
 
 
 class SettingsError(ValueError):
@@ -81,10 +82,9 @@ class DeploymentSettings(BaseSettings):
 
 
 class ServerSettings(BaseSettings):
-    """What every server needs; each server subclasses it with its own `env_prefix` and port."""
+    """What every server needs; each server subclasses it with its own `env_prefix`; its port is in the registry."""
 
     server_name: ClassVar[str] = ""
-    default_port: ClassVar[int] = 0
     model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
     database_url: SecretStr | None = None
@@ -157,6 +157,11 @@ class ServerSettings(BaseSettings):
         if self.max_sessions_per_user > self.max_sessions_per_tenant:
             raise ValueError("MAX_SESSIONS_PER_USER cannot exceed MAX_SESSIONS_PER_TENANT")
         return self
+
+    @property
+    def default_port(self) -> int:
+        """The server's own port: its entry in `shared.registry`."""
+        return entry(self.server_name).port
 
     @property
     def listen_port(self) -> int:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcp import StdioServerParameters
 
-from shared.registry import SERVERS
+from shared.registry import entry
 from shared.settings import ServerSettings
 
 if TYPE_CHECKING:  # the HTTP stack is loaded only when a server serves HTTP
@@ -16,15 +16,13 @@ if TYPE_CHECKING:  # the HTTP stack is loaded only when a server serves HTTP
 
 
 def server_module(name: str) -> ModuleType:
-    """`servers.<name>.server`, for one of the four server names."""
-    if name not in SERVERS:
-        raise ValueError(f"unknown server {name!r}; choose one of {', '.join(SERVERS)}")
-    return import_module(f"servers.{name}.server")
+    """`servers.<name>.server`, for a server in the registry."""
+    return import_module(entry(name).module)
 
 
 def load_settings(name: str, **overrides: Any) -> ServerSettings:
     """The server's settings from its own environment prefix, with explicit overrides on top."""
-    settings_class: type[ServerSettings] = getattr(server_module(name), f"{name.capitalize()}Settings")
+    settings_class: type[ServerSettings] = getattr(server_module(name), entry(name).settings_class_name)
     return settings_class(**overrides)
 
 

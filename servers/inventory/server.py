@@ -62,7 +62,6 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
 
 class InventorySettings(ServerSettings):
     server_name = NAME
-    default_port = 8101
     model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_INVENTORY_", extra="forbid", frozen=True)
 
 

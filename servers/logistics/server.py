@@ -45,7 +45,6 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
 
 class LogisticsSettings(ServerSettings):
     server_name = NAME
-    default_port = 8102
     model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_LOGISTICS_", extra="forbid", frozen=True)
 
 

@@ -51,7 +51,6 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
 
 class PaymentsSettings(ServerSettings):
     server_name = NAME
-    default_port = 8104
     model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_PAYMENTS_", extra="forbid", frozen=True)
 
 

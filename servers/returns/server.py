@@ -46,7 +46,6 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
 
 class ReturnsSettings(ServerSettings):
     server_name = NAME
-    default_port = 8103
     model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_RETURNS_", extra="forbid", frozen=True)
 
 

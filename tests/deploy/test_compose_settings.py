@@ -16,7 +16,7 @@ import pytest
 from authlib.common.security import is_secure_transport
 
 from idp.settings import IdpSettings
-from shared.registry import SERVERS
+from shared.registry import REGISTRY, SERVERS
 from shared.settings import DeploymentSettings, ServerSettings, home_dir
 from supplychain.gateway_settings import GatewaySettings
 from supplychain.servers import load_settings, server_module
@@ -38,7 +38,7 @@ def known_variables() -> set[str]:
     """Every SUPPLYCHAIN_* variable some settings class (or `home_dir`) reads."""
     known = {"SUPPLYCHAIN_HOME"} | _fields(DeploymentSettings, "SUPPLYCHAIN_")
     for settings_class in (IdpSettings, GatewaySettings, *(
-        getattr(server_module(server), f"{server.capitalize()}Settings") for server in SERVERS
+        getattr(server_module(server), REGISTRY[server].settings_class_name) for server in SERVERS
     )):  # fmt: skip
         known |= _fields(settings_class, str(settings_class.model_config["env_prefix"]))
     return known
@@ -104,7 +104,7 @@ def test_servers_accept_their_settings_and_listen_as_check_http_exposure_allows(
             assert settings.tls is (profile == "http") and settings.behind_gateway is (profile == "gateway")
             assert settings.issuer_url == idp.issuer  # byte-equal to the tokens' `iss`
             assert settings.resource_url == idp.resources[server]  # the tokens' audience
-            assert settings.listen_port == type(settings).default_port
+            assert settings.listen_port == REGISTRY[server].port
             assert (settings.request_state_key_file is not None) is (profile == "gateway")
 
 

@@ -1,8 +1,9 @@
 """Every migration after the audit trail's can be undone: down to it and up again gives the same schema.
 
-The audit table's own migration (`<server>_0100`) refuses to be undone by design: the audit trail is
-never dropped by a migration. Every later one (approvals, idempotency keys, the audit append
-functions) must go down cleanly, leaving exactly the schema its predecessor made.
+The audit table's own migration (its registry entry's `audit_revision`: `<server>_0100` for the four)
+refuses to be undone by design: the audit trail is never dropped by a migration. Every later one
+(approvals, idempotency keys, the audit append functions) must go down cleanly, leaving exactly the
+schema its predecessor made.
 
 Runs in a database of its own, created for the test in the session's cluster (roles are cluster-wide
 and already made by `db init`), so the session's schemas are never touched. The schema is compared
@@ -22,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.registry import SERVERS
+from shared.registry import REGISTRY, SERVERS
 from supplychain.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config, run_migrations
 
 SCHEMAS = (*SERVERS,)
@@ -95,7 +96,7 @@ async def test_every_migration_after_the_audit_trail_goes_down_and_up_to_the_sam
     own_database: AsyncEngine,
 ) -> None:
     for server in SERVERS:
-        await _migrate(own_database, "upgrade", f"{server}_0100")
+        await _migrate(own_database, "upgrade", REGISTRY[server].audit_revision)
     with_audit_only = await _catalog(own_database)
     await run_migrations(own_database)  # heads, as `db init` does
     at_heads = await _catalog(own_database)
@@ -103,7 +104,7 @@ async def test_every_migration_after_the_audit_trail_goes_down_and_up_to_the_sam
     functions = {(schema, name) for schema, name, *_ in at_heads["functions"]}
     assert {(server, "audit_append") for server in SERVERS} <= functions
     for server in SERVERS:
-        await _migrate(own_database, "downgrade", f"{server}_0100")
+        await _migrate(own_database, "downgrade", REGISTRY[server].audit_revision)
     assert await _catalog(own_database) == with_audit_only
     await run_migrations(own_database)
     assert await _catalog(own_database) == at_heads
