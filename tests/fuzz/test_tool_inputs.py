@@ -31,6 +31,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
 
+from fixtures.tenants import USERS
 from shared.identity import Identity, identity_from_roles
 from shared.policy import ROLE_SCOPES
 from shared.registry import SERVERS
@@ -39,12 +40,9 @@ from tests.fuzz.conftest import FUZZ
 from tests.fuzz.schema_strategies import invalid_arguments, valid_arguments
 from tests.fuzz.tenancy import Ledger, foreign_values, sent_values
 from tests.helpers import Human, mcp_client, without_approvals
+from tests.server_cases import cases
 
 pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.slow]
-
-# Callers from both tenants, each holding every role, so every tool is listed and callable.
-CALLER_TENANT = {"inventory": "acme", "logistics": "globex", "returns": "acme", "payments": "globex"}
-TENANT_USER = {"acme": "alice@acme", "globex": "bob@globex"}
 
 
 class PagelessHuman(Human):
@@ -58,8 +56,9 @@ class PagelessHuman(Human):
 
 
 def caller(server: str) -> Identity:
-    tenant = CALLER_TENANT[server]
-    return identity_from_roles(tenant_id=tenant, user_id=TENANT_USER[tenant], roles=frozenset(ROLE_SCOPES))
+    """The server's fuzz user (tests/<server>/cases.py) holding every role, so every tool is listed and callable."""
+    user = cases(server).FUZZ_USER
+    return identity_from_roles(tenant_id=USERS[user][0], user_id=user, roles=frozenset(ROLE_SCOPES))
 
 
 @asynccontextmanager

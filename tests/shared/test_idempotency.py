@@ -5,7 +5,6 @@ Real Postgres, real MCP clients (one fresh client per call, like a client that r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -14,55 +13,27 @@ from mcp_types import ElicitResult
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from fixtures.returns import return_id
 from shared.audit import canonical_json
 from shared.db import create_engine
 from shared.identity import identity_from_roles
-from shared.ids import fixture_id
 from supplychain.admin import admin_engine
 from tests.helpers import Human, admin_rows, decide_as, decider, mcp_client, snapshot, verify_audit
-from tests.logistics.builders import IN_TRANSIT, reroute_args
-from tests.payments.fixture_ids import ACME_INJECTED, ACME_PENDING, ACME_UNREFUNDED
+from tests.inventory.cases import REORDER
+from tests.server_cases import asked_in_band, side_effects
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
 KEY = "retry-7f3c2a91-0b5e"
 
 
-@dataclass(frozen=True)
-class Case:
-    server: str
-    user: str
-    arguments: dict[str, Any]
-    changed: dict[str, Any]  # schema-valid arguments that differ from `arguments`
+# Every side effect of every server (tests/<server>/cases.py), by where its human decides.
+SIDE_EFFECTS = side_effects()
+CONFIRM = [key for key in SIDE_EFFECTS if asked_in_band(*key)]  # asked in band
+ON_THE_PAGE = [key for key in SIDE_EFFECTS if not asked_in_band(*key)]  # verified or four_eyes: always pending
 
 
-REORDER = {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 7}
-CASES = {
-    "create_reorder": Case("inventory", "alice@acme", REORDER, {**REORDER, "quantity": 8}),
-    "cancel_reorder": Case(
-        "inventory",
-        "alice@acme",
-        {"reorder_id": fixture_id("ro", "acme/0")},
-        {"reorder_id": fixture_id("ro", "acme/1")},
-    ),
-    "reroute_shipment": Case("logistics", "alice@acme", reroute_args(), reroute_args(IN_TRANSIT, "ZZZ-9")),
-    "approve_return": Case(
-        "returns", "rita@acme", {"return_id": return_id("acme", "crushed-box")},
-        {"return_id": return_id("acme", "wrong-size")},
-    ),
-    "reject_return": Case(
-        "returns", "rita@acme", {"return_id": return_id("acme", "crushed-box"), "reason": "duplicate_request"},
-        {"return_id": return_id("acme", "wrong-size"), "reason": "duplicate_request"},
-    ),
-    "release_payment": Case("payments", "fred@acme", {"payment_id": ACME_PENDING}, {"payment_id": ACME_INJECTED}),
-    "issue_refund": Case(
-        "payments", "fred@acme", {"charge_id": ACME_UNREFUNDED, "amount": "10.00"},
-        {"charge_id": ACME_UNREFUNDED, "amount": "10.01"},
-    ),
-}  # fmt: skip
-CONFIRM = ["create_reorder", "cancel_reorder", "approve_return", "reject_return"]  # asked in band
-ON_THE_PAGE = ["reroute_shipment", "release_payment", "issue_refund"]  # verified or four_eyes: always pending
+def _ids(keys: list[tuple[str, str]]) -> list[str]:
+    return [f"{server}.{tool}" for server, tool in keys]
 
 
 async def _call(server: str, user: Any, tool: str, arguments: dict[str, Any], human: Human | None = None) -> Any:
@@ -85,57 +56,59 @@ def _text(result: Any) -> str:
     return str(result.content[0].text)
 
 
-@pytest.mark.parametrize("tool", CONFIRM)
-async def test_retry_returns_the_first_result_and_changes_nothing(admin_url: str, tool: str) -> None:
-    case = CASES[tool]
-    start = await _last_seq(admin_url, case.server)
+@pytest.mark.parametrize(("server", "tool"), CONFIRM, ids=_ids(CONFIRM))
+async def test_retry_returns_the_first_result_and_changes_nothing(admin_url: str, server: str, tool: str) -> None:
+    case = SIDE_EFFECTS[(server, tool)]
+    start = await _last_seq(admin_url, server)
     human = Human()
-    first = await _call(case.server, case.user, tool, {**case.arguments, "idempotency_key": KEY}, human)
+    first = await _call(server, case.user, tool, {**case.arguments, "idempotency_key": KEY}, human)
     assert first.is_error is False, first.content
-    after_first = await snapshot(admin_url, case.server)
+    after_first = await snapshot(admin_url, server)
 
-    retry = await _call(case.server, case.user, tool, {**case.arguments, "idempotency_key": KEY}, human)
+    retry = await _call(server, case.user, tool, {**case.arguments, "idempotency_key": KEY}, human)
     assert retry.is_error is False, retry.content
     assert (retry.structured_content, _text(retry)) == (first.structured_content, _text(first))
     assert len(human.questions) == 1  # the retry asked nobody
-    assert await snapshot(admin_url, case.server) == after_first
+    assert await snapshot(admin_url, server) == after_first
 
-    reused = await _call(case.server, case.user, tool, {**case.changed, "idempotency_key": KEY}, human)
+    reused = await _call(server, case.user, tool, {**case.changed, "idempotency_key": KEY}, human)
     assert reused.is_error is True
     assert _text(reused) == (
         f"idempotency key {KEY!r} was already used for a {tool} call with different arguments; "
         "use a new key for a new action; nothing changed"
     )
     assert len(human.questions) == 1
-    assert await snapshot(admin_url, case.server) == after_first
+    assert await snapshot(admin_url, server) == after_first
 
     rows = await admin_rows(
         admin_url,
-        f"SELECT tenant_id, user_id, tool, key, approval_id FROM {case.server}.idempotency_keys",
+        f"SELECT tenant_id, user_id, tool, key, approval_id FROM {server}.idempotency_keys",
     )
     assert rows == [(case.user.split("@")[1], case.user, tool, KEY, None)]
-    assert await _records(admin_url, case.server, start) == [
+    assert await _records(admin_url, server, start) == [
         (tool, case.user, "pending", "ok", None),  # 2026-07-28: the round that asks the human
         (tool, case.user, "approved", "ok", None),
         (tool, case.user, "replayed", "ok", None),
         (tool, case.user, "not_required", "refused", None),
     ]
-    assert (await verify_audit(admin_url, case.server))[1] == []
+    assert (await verify_audit(admin_url, server))[1] == []
 
 
-@pytest.mark.parametrize("tool", ON_THE_PAGE)
-async def test_retry_of_a_call_decided_on_the_page_returns_its_pending_approval(admin_url: str, tool: str) -> None:
-    case = CASES[tool]
-    start = await _last_seq(admin_url, case.server)
-    first = await _call(case.server, case.user, tool, {**case.arguments, "idempotency_key": KEY})
+@pytest.mark.parametrize(("server", "tool"), ON_THE_PAGE, ids=_ids(ON_THE_PAGE))
+async def test_retry_of_a_call_decided_on_the_page_returns_its_pending_approval(
+    admin_url: str, server: str, tool: str
+) -> None:
+    case = SIDE_EFFECTS[(server, tool)]
+    start = await _last_seq(admin_url, server)
+    first = await _call(server, case.user, tool, {**case.arguments, "idempotency_key": KEY})
     approval_id = first.structured_content["approval_id"]
-    after_first = await snapshot(admin_url, case.server)
-    retry = await _call(case.server, case.user, tool, {**case.arguments, "idempotency_key": KEY})
+    after_first = await snapshot(admin_url, server)
+    retry = await _call(server, case.user, tool, {**case.arguments, "idempotency_key": KEY})
     assert (retry.structured_content, _text(retry)) == (first.structured_content, _text(first))
-    reused = await _call(case.server, case.user, tool, {**case.changed, "idempotency_key": KEY})
+    reused = await _call(server, case.user, tool, {**case.changed, "idempotency_key": KEY})
     assert reused.is_error is True and _text(reused).startswith(f"idempotency key {KEY!r} was already used")
-    assert await snapshot(admin_url, case.server) == after_first  # no second approval, nothing else
-    assert await _records(admin_url, case.server, start) == [
+    assert await snapshot(admin_url, server) == after_first  # no second approval, nothing else
+    assert await _records(admin_url, server, start) == [
         (tool, case.user, "pending", "ok", approval_id),
         (tool, case.user, "replayed", "ok", approval_id),
         (tool, case.user, "not_required", "refused", None),
@@ -169,14 +142,14 @@ class WaitingHuman(Human):
 async def test_twenty_concurrent_identical_calls_have_one_effect(
     admin_url: str, tool: str, mode: str, effect_rows: str
 ) -> None:
-    case = CASES[tool]
-    start = await _last_seq(admin_url, case.server)
+    case, server = SIDE_EFFECTS[("inventory", tool)], "inventory"
+    start = await _last_seq(admin_url, server)
     human = WaitingHuman(expected=20)
     results: list[Any] = []
 
     async def replica(calls: int) -> None:  # one server process with its own pool, several calls at once
         async with (
-            mcp_client(case.server, case.user, human=human, mode=mode) as client,
+            mcp_client(server, case.user, human=human, mode=mode) as client,
             anyio.create_task_group() as group,
         ):
             for _ in range(calls):
@@ -195,13 +168,13 @@ async def test_twenty_concurrent_identical_calls_have_one_effect(
     # The same answer for all twenty (JSON objects compared as such: the stored copy's key order may differ).
     assert len({(canonical_json(result.structured_content), _text(result)) for result in results}) == 1
     assert len(await admin_rows(admin_url, effect_rows)) == 1
-    records = await _records(admin_url, case.server, start)
+    records = await _records(admin_url, server, start)
     assert sorted(records) == sorted(
         [(tool, case.user, "pending", "ok", None)] * (20 if mode == "auto" else 0)  # 2026-07-28: the asking rounds
         + [(tool, case.user, "approved", "ok", None)]
         + [(tool, case.user, "replayed", "ok", None)] * 19
     )
-    assert (await verify_audit(admin_url, case.server))[1] == []
+    assert (await verify_audit(admin_url, server))[1] == []
 
 
 async def test_twenty_concurrent_out_of_band_calls_leave_one_pending_approval(admin_url: str) -> None:
@@ -394,12 +367,12 @@ async def test_retry_after_declining_the_approval_page_returns_the_same_pending_
     admin_url: str, mode: str
 ) -> None:
     """A client that can open URLs declines the page (the load test's agents do), then retries with the key."""
-    case = CASES["reroute_shipment"]
+    server, case = "logistics", SIDE_EFFECTS[("logistics", "reroute_shipment")]
     arguments = {**case.arguments, "idempotency_key": KEY}
-    start = await _last_seq(admin_url, case.server)
+    start = await _last_seq(admin_url, server)
     answers = []
     for _ in range(2):
-        async with mcp_client(case.server, case.user, human=Human(action="decline"), mode=mode) as client:
+        async with mcp_client(server, case.user, human=Human(action="decline"), mode=mode) as client:
             answers.append(await client.call_tool("reroute_shipment", arguments))
     first, retry = answers
     assert first.is_error is False and first.structured_content["status"] == "pending", first.content
@@ -408,7 +381,7 @@ async def test_retry_after_declining_the_approval_page_returns_the_same_pending_
     assert _text(retry).split("\n\n")[0] == _text(first).split("\n\n")[0]
     [(approval_id,)] = await admin_rows(admin_url, "SELECT id FROM logistics.pending_approvals")
     asked = [("reroute_shipment", case.user, "pending", "ok", approval_id)] * (2 if mode == "auto" else 1)
-    assert await _records(admin_url, case.server, start) == [  # 2026-07-28: the URL round, then its declined retry
+    assert await _records(admin_url, server, start) == [  # 2026-07-28: the URL round, then its declined retry
         *asked,
         ("reroute_shipment", case.user, "replayed", "ok", approval_id),
     ]

@@ -4,25 +4,48 @@ from __future__ import annotations
 
 import pytest
 
+from shared import policy
 from shared.caller import identity_from_claims
 from shared.identity import IdentityError, identity_from_roles, local_identity_from_env
 from shared.policy import ROLE_SCOPES, scopes_for_roles
+from shared.registry import REGISTRY, SERVERS
+from tests.server_cases import cases
+
+DESIGN = {
+    "supply_chain_manager": {
+        "inventory:read", "logistics:read", "returns:read", "inventory:reorder", "logistics:reroute",
+    },
+    "finance": {"payments:read", "payments:release", "payments:refund", "returns:read"},
+    "analyst": {"inventory:read", "logistics:read", "returns:read", "payments:read"},
+    "returns_agent": {"returns:read", "returns:write", "inventory:read"},
+    "auditor": {"audit:read"},
+    "approver": {
+        "inventory:read", "logistics:read", "returns:read", "payments:read",
+        "inventory:decide", "logistics:decide", "returns:decide", "payments:decide",
+    },
+}  # fmt: skip
 
 
-def test_role_table_matches_the_design() -> None:
-    assert {
-        "supply_chain_manager": {
-            "inventory:read", "logistics:read", "returns:read", "inventory:reorder", "logistics:reroute",
-        },
-        "finance": {"payments:read", "payments:release", "payments:refund", "returns:read"},
-        "analyst": {"inventory:read", "logistics:read", "returns:read", "payments:read"},
-        "returns_agent": {"returns:read", "returns:write", "inventory:read"},
-        "auditor": {"audit:read"},
-        "approver": {
-            "inventory:read", "logistics:read", "returns:read", "payments:read",
-            "inventory:decide", "logistics:decide", "returns:decide", "payments:decide",
-        },
-    } == ROLE_SCOPES  # fmt: skip
+def test_role_table_matches_the_design_on_the_four_servers() -> None:
+    """A server added later may grant these roles its own scopes (by a line), never change these."""
+    designed = set().union(*DESIGN.values())
+    assert {role: set(ROLE_SCOPES[role] & designed) for role in DESIGN} == DESIGN
+
+
+def test_each_role_holds_exactly_what_each_servers_lines_grant_it() -> None:
+    """Pinned per server (`ROLES` in tests/<server>/cases.py): a server's scopes reach a role only by a policy
+    line, and a line without its pin (or a pin without its line) fails here."""
+    expected: dict[str, set[str]] = {"auditor": {"audit:read"}}
+    for server in SERVERS:
+        for role, scopes in cases(server).ROLES.items():
+            assert scopes <= REGISTRY[server].scopes, (server, role, scopes)  # a server pins only its own scopes
+            expected.setdefault(role, set()).update(scopes)
+    assert expected == ROLE_SCOPES
+
+
+def test_a_grant_of_a_scope_no_server_defines_is_refused() -> None:
+    with pytest.raises(ValueError, match="grants scope\\(s\\) no server defines: inventory:rorder"):
+        policy._role_scopes((("supply_chain_manager", frozenset({"inventory:read", "inventory:rorder"})),))
 
 
 def test_token_scopes_the_role_may_not_hold_are_ignored() -> None:

@@ -1,0 +1,64 @@
+"""What each server gives the cross-server tests: `tests/<server>/cases.py`, found by the server's name.
+
+Cross-server tests are parametrised over `shared.registry.SERVERS` and take what they need of each
+server from that module, so a new server gets every cross-server test once its `cases.py` exists
+(`supplychain new-server` writes one). Each `cases.py` defines:
+
+- `ROLES`: role -> the scopes of this server that role holds, as `shared.policy`'s lines grant them
+  (tests/shared/test_identity.py pins every role to the union of these);
+- `FUZZ_USER`: the fixture user whose tenant tests/fuzz calls every tool for (holding every role);
+- `SIDE_EFFECTS`: tool -> `SideEffect`, one for every side-effecting tool: the idempotency and approval
+  tests run each (tests/shared/test_side_effect_coverage.py fails when a side effect has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
+from shared.levels import Level
+from shared.registry import SERVERS
+from supplychain.servers import server_module
+
+
+@dataclass(frozen=True)
+class SideEffect:
+    """A side-effecting call the tests can make: who, with which arguments, and a different valid call."""
+
+    user: str  # a fixture user whose roles allow the tool
+    arguments: dict[str, Any]  # valid arguments: approved, the call changes something
+    changed: dict[str, Any]  # other valid arguments: another call under the same idempotency key
+
+
+def cases(server: str) -> ModuleType:
+    """`tests.<server>.cases`; a clear error when the server has none yet."""
+    try:
+        return import_module(f"tests.{server}.cases")
+    except ModuleNotFoundError as missing:
+        if missing.name not in {f"tests.{server}", f"tests.{server}.cases"}:
+            raise
+        raise LookupError(
+            f"server {server!r} has no tests/{server}/cases.py: the cross-server tests need its ROLES, FUZZ_USER "
+            "and SIDE_EFFECTS (see tests/server_cases.py)"
+        ) from None
+
+
+def side_effects() -> dict[tuple[str, str], SideEffect]:
+    """(server, tool) -> its `SideEffect`, for every server in the registry."""
+    return {(server, tool): case for server in SERVERS for tool, case in cases(server).SIDE_EFFECTS.items()}
+
+
+def declared_side_effects(server: str) -> dict[str, Level]:
+    """The side-effecting tools `server` registers, with the approval level each declares."""
+    return {
+        function.__name__: spec.rule.level
+        for function, spec in server_module(server).TOOLS.items()
+        if spec.rule.side_effect and spec.rule.level is not None
+    }
+
+
+def asked_in_band(server: str, tool: str) -> bool:
+    """True when the human is asked in the call itself (`confirm`); else the call waits for the approval page."""
+    return declared_side_effects(server)[tool] == "confirm"
