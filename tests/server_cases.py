@@ -18,8 +18,10 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
+from fixtures.tenants import USERS
 from shared.levels import Level
-from shared.registry import SERVERS
+from shared.policy import scopes_for_roles
+from shared.registry import REGISTRY, SERVERS
 from supplychain.servers import server_module
 
 
@@ -62,3 +64,9 @@ def declared_side_effects(server: str) -> dict[str, Level]:
 def asked_in_band(server: str, tool: str) -> bool:
     """True when the human is asked in the call itself (`confirm`); else the call waits for the approval page."""
     return declared_side_effects(server)[tool] == "confirm"
+
+
+def reader(server: str) -> str:
+    """A fixture user whose roles allow reading `server` (the first in `fixtures.tenants.USERS`)."""
+    scope = REGISTRY[server].read_scope
+    return next(user for user, (_tenant, roles) in USERS.items() if scope in scopes_for_roles(roles))

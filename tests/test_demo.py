@@ -11,6 +11,7 @@ import sys
 import anyio
 import pytest
 
+from shared.registry import SERVERS
 from tests.helpers import admin_rows
 
 pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.slow]
@@ -157,12 +158,7 @@ async def test_claude_config_runs_each_server_over_stdio_read_only_by_default() 
             [sys.executable, "-m", "supplychain.cli", "claude-config", "--user", "rita@acme"]
         )
     servers = json.loads(done.stdout)["mcpServers"]
-    assert sorted(servers) == [
-        "supplychain-inventory",
-        "supplychain-logistics",
-        "supplychain-payments",
-        "supplychain-returns",
-    ]
+    assert sorted(servers) == sorted(f"supplychain-{server}" for server in SERVERS)
     entry = servers["supplychain-returns"]
     assert entry["args"][-4:] == ["returns", "--transport", "stdio", "--read-only"]
     assert entry["env"]["SUPPLYCHAIN_TENANT"] == "acme" and entry["env"]["SUPPLYCHAIN_ROLES"] == "returns_agent"

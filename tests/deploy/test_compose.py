@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.registry import SERVERS
+from shared.registry import REGISTRY, SERVERS
 from tests.deploy.compose import (
     PROFILES,
     network_names,
@@ -76,7 +76,7 @@ def test_in_phase_3_only_the_gateway_publishes_a_server() -> None:
     phase2 = {name: published_ports(spec) for name, spec in services(COMPOSE, "http").items()}
     assert {name: ports for name, ports in phase2.items() if ports} == {
         "idp": ["127.0.0.1:8100:8100"],
-        **{server: [f"127.0.0.1:{8101 + i}:{8101 + i}"] for i, server in enumerate(SERVERS)},
+        **{name: [f"127.0.0.1:{server.port}:{server.port}"] for name, server in REGISTRY.items()},
     }
     assert not any("expose" in spec or spec.get("network_mode") for spec in SERVICES.values())
 

@@ -20,11 +20,11 @@ import anyio
 import httpx2
 import pytest
 
+from shared.registry import SERVERS
 from tests.http.rpc import ACCEPT, LEGACY, bearer, initialize, modern_request
 from tests.http.stack import Server, Stack
 from tests.http.tokens import mint
-
-SERVERS = ["inventory", "logistics", "payments", "returns"]
+from tests.server_cases import reader
 
 
 def _post(port: int, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -105,7 +105,7 @@ async def test_trimming_does_not_weaken_the_header_checks(stack: Stack) -> None:
 @pytest.mark.parametrize("server_name", SERVERS)
 async def test_an_unknown_prompt_is_invalid_params_in_both_protocol_eras(stack: Stack, server_name: str) -> None:
     server = stack[server_name]
-    token = mint(stack.idp, user="ana@acme", server=server_name)
+    token = mint(stack.idp, user=reader(server_name), server=server_name)
     hostile = "test_simple_prompt_" + "x" * 5000  # a long name: the error echoes only its first 100 characters
     expected = {"code": -32602, "message": "Unknown prompt: " + hostile[:100]}
     async with httpx2.AsyncClient(timeout=10) as http:

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from idp.settings import DEFAULT_RESOURCES, IdpSettings
+from shared.registry import REGISTRY
 from shared.settings import SettingsError
 
 
@@ -20,12 +21,11 @@ def test_defaults(idp_home: Path) -> None:
         8100,
         600,
     )
-    assert settings.resources == {
-        "inventory": "http://127.0.0.1:8101/mcp",
-        "logistics": "http://127.0.0.1:8102/mcp",
-        "returns": "http://127.0.0.1:8103/mcp",
-        "payments": "http://127.0.0.1:8104/mcp",
-    }
+    # Every registered server, at its own registry port on loopback (the four: 8101..8104).
+    assert settings.resources == {name: f"http://127.0.0.1:{server.port}/mcp" for name, server in REGISTRY.items()}
+    assert [settings.resources[name] for name in ("inventory", "logistics", "returns", "payments")] == [
+        f"http://127.0.0.1:{port}/mcp" for port in (8101, 8102, 8103, 8104)
+    ]
 
 
 def test_resources_and_issuer_from_the_environment(idp_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
