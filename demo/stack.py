@@ -1,9 +1,9 @@
-"""Start the demo's stack as separate processes: the dev authorization server and the four servers.
+"""Start the demo's stack as separate processes: the dev authorization server and every server.
 
 Each server runs in its own process (`supplychain serve <name> --transport http`) so that each holds
 only its own database credential, exactly as in a deployment.
-- phase 2 (`running_stack`): ports are `base` (authorization server) and `base + 1..4` (inventory,
-  logistics, returns, payments); the defaults are 8100..8104;
+- phase 2 (`running_stack`): the authorization server on `base`, each server `base` plus the distance
+  of its registry port from 8100 (`shared.registry.port_from`); the defaults are 8100..8104;
 - phase 3 (`running_gateway`): the authorization server on `base`, two replicas of each server on
   their own 127.0.0.x addresses, and HAProxy in front on 127.0.0.1:8443 (`supplychain.gateway_up`).
 """
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.registry import SERVERS
+from shared.registry import SERVERS, entry, port_from
 from shared.settings import home_dir
 from supplychain.processes import StartFailed, stop_process, wait_until_answering
 
@@ -39,22 +39,22 @@ class Stack:
 def stack_environment(base_port: int) -> tuple[dict[str, str], Stack]:
     """The environment every process of the stack shares, and the URLs it will answer on."""
     issuer = f"http://127.0.0.1:{base_port}"
-    urls = {server: f"http://127.0.0.1:{base_port + 1 + index}/mcp" for index, server in enumerate(SERVERS)}
+    urls = {server: f"http://127.0.0.1:{port_from(server, base_port)}/mcp" for server in SERVERS}
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
     env |= {
         "SUPPLYCHAIN_HOME": str(home_dir()),
         "SUPPLYCHAIN_IDP_PORT": str(base_port),
         "SUPPLYCHAIN_IDP_RESOURCES": json.dumps(urls),
     }
-    for index, server in enumerate(SERVERS):
-        prefix = f"SUPPLYCHAIN_{server.upper()}_"
-        env |= {f"{prefix}PORT": str(base_port + 1 + index), f"{prefix}ISSUER_URL": issuer}
+    for server in SERVERS:
+        prefix = entry(server).env_prefix
+        env |= {f"{prefix}PORT": str(port_from(server, base_port)), f"{prefix}ISSUER_URL": issuer}
     return env, Stack(issuer=issuer, server_urls=urls)
 
 
 @contextmanager
 def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> Iterator[Stack]:
-    """Run the authorization server and the four servers until the block ends."""
+    """Run the authorization server and every registered server until the block ends."""
     env, stack = stack_environment(base_port)
     command = [sys.executable, "-m", "supplychain.cli"]
     processes = [subprocess.Popen([*command, "idp", "serve"], env=env)]  # noqa: S603
@@ -83,7 +83,7 @@ def running_gateway(base_port: int = 8100, gateway_port: int = 8443, *, timeout_
     from supplychain.gateway_settings import GatewaySettings
     from supplychain.gateway_up import start_gateway
 
-    ports = {server: base_port + 1 + index for index, server in enumerate(SERVERS)}  # as in phase 2, other hosts
+    ports = {server: port_from(server, base_port) for server in SERVERS}  # as in phase 2, other hosts
     settings = GatewaySettings(
         bind=f"127.0.0.1:{gateway_port}",
         public_url=f"https://127.0.0.1:{gateway_port}",

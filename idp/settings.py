@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.registry import REGISTRY, SERVERS
+from shared.registry import IDP_PORT, REGISTRY, SERVERS
 from shared.settings import home_dir, reject_unknown_variables
 
 ENV_PREFIX = "SUPPLYCHAIN_IDP_"
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8100
+DEFAULT_PORT = IDP_PORT
 DEFAULT_RESOURCES = {name: f"http://127.0.0.1:{server.port}/mcp" for name, server in REGISTRY.items()}
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import anyio
 import psutil
 
-from shared.registry import SERVERS
+from shared.registry import SERVERS, entry
 from supplychain.processes import StartFailed, free_port, stop_process, wait_until_answering
 
 # 64 agents over two tenants go far past the default 600 calls/minute per tenant: the load test
@@ -70,7 +70,7 @@ def environment(via: str = "direct") -> Iterator[Environment]:
     saved = dict(os.environ)
     env = _isolate(home)
     for name in SERVERS:
-        env[f"SUPPLYCHAIN_{name.upper()}_RATE_LIMIT"] = RATE_LIMIT
+        env[f"{entry(name).env_prefix}RATE_LIMIT"] = RATE_LIMIT
     try:
         admin_url = start_embedded()
         anyio.run(init_database, admin_url)
@@ -98,7 +98,7 @@ def _direct(home: Path, env: dict[str, str]) -> Iterator[Topology]:
     urls = {name: f"http://127.0.0.1:{ports[name]}/mcp" for name in SERVERS}
     env |= {"SUPPLYCHAIN_IDP_PORT": str(ports["idp"]), "SUPPLYCHAIN_IDP_RESOURCES": json.dumps(urls)}
     for name in SERVERS:
-        env |= {f"SUPPLYCHAIN_{name.upper()}_PORT": str(ports[name]), f"SUPPLYCHAIN_{name.upper()}_ISSUER_URL": issuer}
+        env |= {f"{entry(name).env_prefix}PORT": str(ports[name]), f"{entry(name).env_prefix}ISSUER_URL": issuer}
     os.environ.update(env)  # the IdP settings this process mints tokens with are the IdP's own
     ready = {name: f"http://127.0.0.1:{ports[name]}/.well-known/oauth-protected-resource/mcp" for name in SERVERS}
     started: dict[str, subprocess.Popen[bytes]] = {}

@@ -88,6 +88,10 @@ REGISTRY: Mapping[str, ServerEntry] = MappingProxyType(
 
 SERVERS: tuple[str, ...] = tuple(REGISTRY)
 
+# The dev authorization server's default port. `supplychain demo --base-port B` moves it to B and
+# every server by the same distance, so a server's demo port is still its own, never its position.
+IDP_PORT = 8100
+
 
 def entry(name: str) -> ServerEntry:
     """The registry entry of server `name`; a clear error for a name that is not registered."""
@@ -95,6 +99,11 @@ def entry(name: str) -> ServerEntry:
         return REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown server {name!r}; choose one of {', '.join(SERVERS)}") from None
+
+
+def port_from(name: str, base_port: int) -> int:
+    """Server `name`'s port in a stack whose authorization server is on `base_port` (`IDP_PORT`: its own)."""
+    return base_port + entry(name).port - IDP_PORT
 
 
 def replica_address(name: str, replica: int, port: int | None = None) -> str:

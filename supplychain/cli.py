@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from shared.registry import SERVERS
+from shared.registry import SERVERS, entry
 from shared.settings import ServerSettings
 
 
@@ -121,7 +121,7 @@ def audit_checkpoint(servers: tuple[str, ...]) -> None:
 @click.argument("server", type=click.Choice([*SERVERS, "all"]))
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
 @click.option("--host", default=None, help="HTTP: address to bind (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="HTTP: port (default 8101..8104 by server).")
+@click.option("--port", type=int, default=None, help="HTTP: port (default: the server's own, from shared/registry.py).")
 @click.option("--read-only", is_flag=True, help="Honour only reading scopes, whatever the roles allow.")
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -196,7 +196,7 @@ def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> N
     else:
         # Workers are fresh processes that read their settings from the environment: hand over the
         # command-line overrides there, and give uvicorn a factory instead of a built app.
-        prefix = f"SUPPLYCHAIN_{server.upper()}_"
+        prefix = entry(server).env_prefix
         os.environ |= {_WORKER_SERVER: server, f"{prefix}HOST": settings.host}
         os.environ[f"{prefix}PORT"] = str(settings.listen_port)
         if settings.request_state_keys() is None:
@@ -461,7 +461,7 @@ def approvals_list(server: str, tenant: str | None) -> None:
 
 @approvals.command("serve")
 @click.argument("server", type=click.Choice(SERVERS))
-@click.option("--port", type=int, default=None, help="Default: the server's own port (8101..8104).")
+@click.option("--port", type=int, default=None, help="Default: the server's own port (shared/registry.py).")
 def approvals_serve(server: str, port: int | None) -> None:
     """Phase 1: serve SERVER's approval pages on loopback (its own credential; sign-in at its issuer)."""
     from shared.pages.config import pages_base_url

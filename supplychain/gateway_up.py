@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared.logs import LOG_LEVEL_VARIABLE
-from shared.registry import SERVERS
+from shared.registry import SERVERS, entry
 from shared.settings import home_dir, secrets_dir
 from supplychain.gateway import GatewayError, render_from_issuer
 from supplychain.gateway_settings import GatewaySettings
@@ -64,7 +64,7 @@ def _gateway_address(settings: GatewaySettings) -> str | None:
 
 def replica_environment(settings: GatewaySettings, server: str) -> dict[str, str]:
     """The environment of one replica of `server`: the caller's, plus the gateway mode settings."""
-    prefix = f"SUPPLYCHAIN_{server.upper()}_"
+    prefix = entry(server).env_prefix
     env = dict(os.environ) | {
         "SUPPLYCHAIN_HOME": str(home_dir()),
         f"{prefix}PUBLIC_URL": settings.mcp_url(server),

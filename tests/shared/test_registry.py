@@ -1,0 +1,49 @@
+"""The server registry: each entry is consistent with its package, and no two servers collide."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from shared.registry import IDP_PORT, REGISTRY, SERVERS, entry, port_from, replica_address
+from supplychain.admin import alembic_config
+from supplychain.servers import load_settings, server_module
+
+
+def test_no_two_servers_share_a_port_or_a_segment() -> None:
+    ports = [server.port for server in REGISTRY.values()]
+    segments = [server.segment for server in REGISTRY.values()]
+    assert len(set(ports)) == len(ports) and IDP_PORT not in ports
+    assert len(set(segments)) == len(segments)
+    # 127.0.0.<10 * segment + replica> and 172.28.<segment>.0/24 must stay valid addresses
+    assert all(1 <= segment <= 24 for segment in segments), segments
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_the_entry_matches_its_server_package(name: str) -> None:
+    server = REGISTRY[name]
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", name)  # a Python package, a Postgres schema and role, a scope prefix
+    assert all(scope.startswith(f"{name}:") for scope in server.capabilities)
+    assert not {server.read_scope, server.decide_scope} & set(server.capabilities)
+    settings_class = getattr(server_module(name), server.settings_class_name)
+    assert settings_class.model_config["env_prefix"] == server.env_prefix
+    assert load_settings(name).listen_port == server.port
+    rule_scopes = {spec.rule.scope for spec in server_module(name).TOOLS.values()}
+    assert rule_scopes == {"audit:read", server.read_scope, *server.capabilities}  # no declared scope unused
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_the_audit_revision_is_in_the_servers_migration_branch(name: str) -> None:
+    revisions = ScriptDirectory.from_config(alembic_config())
+    audit = revisions.get_revision(REGISTRY[name].audit_revision)
+    assert audit is not None and name in {label for script in revisions.iterate_revisions(audit.revision, "base")
+                                          for label in script.branch_labels}  # fmt: skip
+
+
+def test_ports_and_replica_addresses_follow_the_entry_not_the_position() -> None:
+    assert port_from("payments", 9100) == 9104 and port_from("inventory", 8100) == 8101
+    assert replica_address("logistics", 1) == "127.0.0.22:8102"
+    with pytest.raises(ValueError, match="unknown server 'procurement'; choose one of inventory, logistics"):
+        entry("procurement")
