@@ -4,7 +4,8 @@ An agent mostly reads (lists, then gets what the lists returned) and sometimes w
 approved by the agent's human stand-in (the elicitation callback) when its level is confirm, or left
 pending for the approval page (verified, four_eyes), and carries an idempotency key. One
 write in ten is sent again with the same key, as a client does when an answer is lost: the server must
-answer it from the key (same result, no second side effect).
+answer it from the key (same result, no second side effect). What each server's agents read and
+write, and who they are, is that server's workload: `loadtest/workloads/<server>.py`.
 
 `Tally` counts what the checks in `loadtest.invariants` compare against: HTTP statuses, tools/call
 requests the servers answered, per tenant and server, and every id-shaped value each tenant was shown.
@@ -21,6 +22,8 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from importlib import import_module
+from types import ModuleType
 from typing import Any
 
 import httpx2
@@ -28,18 +31,29 @@ import mcp
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult
 
+from shared.registry import SERVERS
+
 ID_SHAPED = re.compile(r"\b[a-z]{2,4}_[0-9a-f]{20}\b")
 RETRY_SHARE = 0.1
 WRITE_SHARE = 0.2
 
-# (tenant, user, server): who the agents are; every user holds the scopes its server's tools need.
-AGENTS = [
-    ("acme", "alice@acme", "inventory"), ("globex", "bob@globex", "inventory"),
-    ("acme", "alice@acme", "logistics"), ("globex", "bob@globex", "logistics"),
-    ("acme", "rita@acme", "returns"), ("globex", "bob@globex", "returns"),
-    ("acme", "fred@acme", "payments"), ("globex", "gwen@globex", "payments"),
-]  # fmt: skip
-WAREHOUSES = {"acme": ("AMS-1", "RTM-2"), "globex": ("CHI-1", "DAL-1")}
+
+def workload(server: str) -> ModuleType:
+    """`loadtest.workloads.<server>`: who calls `server` and what (see loadtest/workloads/__init__.py)."""
+    try:
+        return import_module(f"loadtest.workloads.{server}")
+    except ModuleNotFoundError as missing:
+        if missing.name != f"loadtest.workloads.{server}":
+            raise
+        raise LookupError(
+            f"server {server!r} has no load-test workload: write loadtest/workloads/{server}.py "
+            "(AGENTS, read, write; see loadtest/workloads/__init__.py)"
+        ) from None
+
+
+def roster() -> list[tuple[str, str, str]]:
+    """(tenant, user, server): who the agents are, for every registered server."""
+    return [(tenant, user, server) for server in SERVERS for tenant, user in workload(server).AGENTS]
 
 
 @dataclass
@@ -98,6 +112,7 @@ class Agent:
         self.verify = verify  # the dev CA through the gateway
         self.random = random.Random(f"{tenant}/{user}/{server}/{id(self)}")  # noqa: S311 (a workload, not a secret)
         self.ids: dict[str, list[str]] = defaultdict(list)
+        self.workload = workload(server)
 
     async def run(self, deadline: float) -> None:
         hooks = {"response": [self.tally.hook(self.tenant, self.server)]}
@@ -108,10 +123,10 @@ class Agent:
                 mcp.Client(streamable_http_client(self.url, http_client=http), elicitation_callback=approve) as client,
             ):
                 while time.monotonic() < deadline:
-                    if self.random.random() < WRITE_SHARE and (write := self.write()) is not None:
+                    if self.random.random() < WRITE_SHARE and (write := self.workload.write(self)) is not None:
                         await self.write_call(client, *write)
                     else:
-                        await self.call(client, *self.read())
+                        await self.call(client, *self.workload.read(self))
         except Exception as failure:  # counted and reported: a transport failure is a failed invariant
             self.tally.transport_errors.append(f"{self.server}/{self.user}: {type(failure).__name__}: {failure}"[:300])
 
@@ -144,42 +159,6 @@ class Agent:
                 self.ids[tool].append(item["id"])
         del self.ids[tool][:-50]
 
-    def _pick(self, listed_by: str) -> str | None:
+    def pick(self, listed_by: str) -> str | None:
+        """One of the ids the list tool `listed_by` returned lately, or None before it ran."""
         return self.random.choice(self.ids[listed_by]) if self.ids[listed_by] else None
-
-    def read(self) -> tuple[str, dict[str, Any]]:
-        choice = self.random.random()
-        warehouse = self.random.choice(WAREHOUSES[self.tenant])
-        if self.server == "inventory":
-            if choice < 0.4:
-                return "list_stock_levels", {"warehouse": warehouse, "below_reorder_point": choice < 0.2}
-            if choice < 0.7:
-                return "get_stock_level", {"sku": "BOLT-M8", "warehouse": warehouse}
-            return ("list_reorders", {}) if choice < 0.9 else ("list_warehouses", {})
-        if self.server == "logistics":
-            shipment = self._pick("list_shipments")
-            if shipment and choice < 0.5:
-                return "track_shipment", {"shipment_id": shipment}
-            return ("list_shipments", {}) if choice < 0.85 else ("list_carriers", {})
-        if self.server == "returns":
-            found = self._pick("list_returns")
-            return ("get_return", {"return_id": found}) if found and choice < 0.5 else ("list_returns", {})
-        charge = self._pick("list_charges")
-        if charge and choice < 0.4:
-            return "get_charge", {"charge_id": charge}
-        return ("list_charges", {}) if choice < 0.7 else ("list_payments", {})
-
-    def write(self) -> tuple[str, dict[str, Any]] | None:
-        if self.server == "inventory":
-            warehouse = self.random.choice(WAREHOUSES[self.tenant])
-            quantity = next(self.tally.reorder_quantities)  # unique per logical write: duplicates are visible
-            return "create_reorder", {"sku": "TAPE-48", "warehouse": warehouse, "quantity": quantity}
-        if self.server == "logistics" and (shipment := self._pick("list_shipments")):
-            destination = self.random.choice(WAREHOUSES[self.tenant])
-            return "reroute_shipment", {"shipment_id": shipment, "destination_warehouse": destination,
-                                        "reason": "customer_request"}  # fmt: skip
-        if self.server == "returns" and self.user == "rita@acme" and (found := self._pick("list_returns")):
-            return "reject_return", {"return_id": found, "reason": "duplicate_request"}
-        if self.server == "payments" and (charge := self._pick("list_charges")):
-            return "issue_refund", {"charge_id": charge, "amount": "0.01"}
-        return None

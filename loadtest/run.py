@@ -8,9 +8,10 @@ import anyio
 import click
 import httpx2
 
-from loadtest.agents import AGENTS, Agent, Tally
+from loadtest.agents import Agent, Tally, roster
 from loadtest.environment import Environment, mint
 from loadtest.invariants import Check, check_database, check_http, check_resources, database_now, resources
+from shared.registry import SERVERS
 
 # After the load, before "back near the start" is measured: longer than uvicorn's keep-alive timeout
 # (5 s), after which it closes the idle connections clients (and HAProxy's connection reuse) left open.
@@ -35,7 +36,8 @@ async def _wait_until_accepting(env: Environment, tokens: dict[tuple[str, str], 
 
 
 async def run_load(env: Environment, agents: int, seconds: float) -> list[Check]:
-    tokens = {(user, server): mint(user, server) for _tenant, user, server in AGENTS}
+    who = roster()
+    tokens = {(user, server): mint(user, server) for _tenant, user, server in who}
     await _wait_until_accepting(env, tokens)
     before = await resources(env)
     since = await database_now(env.admin_url)
@@ -43,13 +45,14 @@ async def run_load(env: Environment, agents: int, seconds: float) -> list[Check]
     started = time.monotonic()
     async with anyio.create_task_group() as group:
         for number in range(agents):
-            tenant, user, server = AGENTS[number % len(AGENTS)]
+            tenant, user, server = who[number % len(who)]
             agent = Agent(tenant, user, server, env.urls[server], tokens[(user, server)], tally, verify=env.verify)
             group.start_soon(agent.run, started + seconds)
     elapsed = time.monotonic() - started
     calls = sum(tally.tool_calls.values())
     click.echo(
-        f"load: {agents} agents, 2 tenants, 4 servers, via {env.via}, {elapsed:.1f} s: {calls} tool calls answered "
+        f"load: {agents} agents, 2 tenants, {len(SERVERS)} servers, via {env.via}, {elapsed:.1f} s: "
+        f"{calls} tool calls answered "
         f"({calls / elapsed:.0f}/s), outcomes {dict(tally.outcomes)}, {tally.retries} retried writes"
     )
     for message, count in tally.tool_errors.most_common(6):

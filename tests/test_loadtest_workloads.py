@@ -1,0 +1,40 @@
+"""Every registered server has a load-test workload, and its agents call only tools their roles allow."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.tenants import USERS
+from loadtest.agents import Agent, Tally, roster, workload
+from shared.policy import scopes_for_roles
+from shared.registry import SERVERS
+from shared.servers import server_module
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_each_agent_calls_only_tools_of_its_server_that_its_roles_allow(server: str) -> None:
+    scopes = {function.__name__: spec.rule.scope for function, spec in server_module(server).TOOLS.items()}
+    module = workload(server)
+    assert module.AGENTS, f"{server} has no load-test agents"
+    for tenant, user in module.AGENTS:
+        assert USERS[user][0] == tenant, (server, user)
+        allowed = scopes_for_roles(USERS[user][1])
+        agent = Agent(tenant, user, server, "http://127.0.0.1:9/mcp", "not-a-token", Tally())
+        for tool in scopes:  # as if every list had returned an id
+            agent.ids[tool].append("id_" + "0" * 20)
+        calls = [module.read(agent) for _ in range(200)] + [module.write(agent) for _ in range(50)]
+        for tool, arguments in filter(None, calls):
+            assert tool in scopes and scopes[tool] in allowed, (server, user, tool)
+            assert isinstance(arguments, dict)
+
+
+def test_the_roster_has_every_server_and_both_tenants() -> None:
+    agents = roster()
+    assert {server for _, _, server in agents} == set(SERVERS)
+    assert {tenant for tenant, _, _ in agents} == {"acme", "globex"}
+
+
+def test_a_server_without_a_workload_is_named_with_the_file_to_write() -> None:
+    expected = r"server 'procurement' has no load-test workload: write loadtest/workloads/procurement\.py"
+    with pytest.raises(LookupError, match=expected):
+        workload("procurement")
