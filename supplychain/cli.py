@@ -519,7 +519,7 @@ from supplychain.review_cli import audit_review, incident  # noqa: E402 (review 
 audit.add_command(audit_review)
 main.add_command(incident)
 
-from shared.compose import deploy  # noqa: E402 (files written from the server registry)
+from supplychain.compose import deploy  # noqa: E402 (files written from the server registry)
 
 main.add_command(deploy)
 

@@ -8,7 +8,7 @@ from fixtures.tenants import USERS
 from loadtest.agents import Agent, Tally, roster, workload
 from shared.policy import scopes_for_roles
 from shared.registry import SERVERS
-from shared.servers import server_module
+from supplychain.servers import server_module
 
 
 @pytest.mark.parametrize("server", SERVERS)

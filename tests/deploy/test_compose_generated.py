@@ -10,9 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from shared import compose
-from shared.cli import main
 from shared.registry import REGISTRY, ServerEntry
+from supplychain import compose
+from supplychain.cli import main
 from tests.deploy.compose import COMPOSE_FILE, EXAMPLE_VARIABLES, interpolate, network_names, secret_names
 
 
