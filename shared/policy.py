@@ -15,42 +15,39 @@ from shared.registry import REGISTRY
 
 ALL_SCOPES = frozenset({"audit:read"}.union(*(server.scopes for server in REGISTRY.values())))
 
-# One line per (role, server): a role holds a scope only where a line below names it, so a new server's
-# scopes reach no existing role until a line says so. A role is every role some line names.
-GRANTS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("supply_chain_manager", frozenset({"inventory:read", "inventory:reorder"})),
-    ("supply_chain_manager", frozenset({"logistics:read", "logistics:reroute"})),
-    ("supply_chain_manager", frozenset({"returns:read"})),
-    ("finance", frozenset({"payments:read", "payments:release", "payments:refund"})),
-    ("finance", frozenset({"returns:read"})),
-    ("analyst", frozenset({"inventory:read"})),
-    ("analyst", frozenset({"logistics:read"})),
-    ("analyst", frozenset({"returns:read"})),
-    ("analyst", frozenset({"payments:read"})),
-    ("returns_agent", frozenset({"returns:read", "returns:write"})),
-    ("returns_agent", frozenset({"inventory:read"})),
-    ("auditor", frozenset({"audit:read"})),
-    # Decides four-eyes approvals on each server's approval page; reads what it is asked to judge.
-    ("approver", frozenset({"inventory:read", "inventory:decide"})),
-    ("approver", frozenset({"logistics:read", "logistics:decide"})),
-    ("approver", frozenset({"returns:read", "returns:decide"})),
-    ("approver", frozenset({"payments:read", "payments:decide"})),
-    # supplychain new-server adds lines above this one
-)
+ROLES = ("supply_chain_manager", "finance", "analyst", "returns_agent", "auditor", "approver")
+
+# One line per role and server: a role holds a scope only where a line below grants it, so a new
+# server's scopes reach no role until a line says so (tests/shared/test_identity.py pins every role).
+ROLE_SCOPES: dict[str, frozenset[str]] = dict.fromkeys(ROLES, frozenset())
+ROLE_SCOPES["supply_chain_manager"] |= {"inventory:read", "inventory:reorder"}
+ROLE_SCOPES["supply_chain_manager"] |= {"logistics:read", "logistics:reroute"}
+ROLE_SCOPES["supply_chain_manager"] |= {"returns:read"}
+ROLE_SCOPES["finance"] |= {"payments:read", "payments:release", "payments:refund"}
+ROLE_SCOPES["finance"] |= {"returns:read"}
+ROLE_SCOPES["analyst"] |= {"inventory:read"}
+ROLE_SCOPES["analyst"] |= {"logistics:read"}
+ROLE_SCOPES["analyst"] |= {"returns:read"}
+ROLE_SCOPES["analyst"] |= {"payments:read"}
+ROLE_SCOPES["returns_agent"] |= {"returns:read", "returns:write"}
+ROLE_SCOPES["returns_agent"] |= {"inventory:read"}
+ROLE_SCOPES["auditor"] |= {"audit:read"}
+# Decides four-eyes approvals on each server's approval page; reads what it is asked to judge.
+ROLE_SCOPES["approver"] |= {"inventory:read", "inventory:decide"}
+ROLE_SCOPES["approver"] |= {"logistics:read", "logistics:decide"}
+ROLE_SCOPES["approver"] |= {"returns:read", "returns:decide"}
+ROLE_SCOPES["approver"] |= {"payments:read", "payments:decide"}
+# `supplychain new-server` adds its lines above this one
 
 
-def _role_scopes(grants: tuple[tuple[str, frozenset[str]], ...]) -> dict[str, frozenset[str]]:
-    """The table by role; a scope no server defines (a typo, a removed server) stops the import."""
-    unknown = sorted(set().union(*(scopes for _, scopes in grants)) - ALL_SCOPES)
+def refuse_unknown_scopes(table: dict[str, frozenset[str]]) -> None:
+    """Stop at import when a line grants a scope no server defines (a typo, or a removed server)."""
+    unknown = sorted(set().union(*table.values()) - ALL_SCOPES)
     if unknown:
         raise ValueError(f"shared.policy grants scope(s) no server defines: {', '.join(unknown)}")
-    table: dict[str, frozenset[str]] = {}
-    for role, scopes in grants:
-        table[role] = table.get(role, frozenset()) | scopes
-    return table
 
 
-ROLE_SCOPES: dict[str, frozenset[str]] = _role_scopes(GRANTS)
+refuse_unknown_scopes(ROLE_SCOPES)
 
 
 def decide_scope(server: str) -> str:

@@ -81,7 +81,7 @@ REGISTRY: Mapping[str, ServerEntry] = MappingProxyType(
                 audit_migration="0100",
                 capabilities=("payments:release", "payments:refund"),
             ),
-            # supplychain new-server adds entries above this line
+            # `supplychain new-server` adds its entries above this line.
         )
     }
 )
