@@ -4,9 +4,8 @@ Every table carries `tenant_id`; row-level security and the service queries both
 Composite foreign keys include `tenant_id` (and the currency), so a refund can never point at another
 tenant's charge or be booked in a different currency from it.
 
-Money is `Decimal` end to end, never float: `numeric(14, 2)` in Postgres, `Decimal` in Python, and
-in structured output a string with exactly two decimal places (`"1250.00"`, see `Amount`), so no
-JSON parser on the client can turn it into a binary float.
+Money is `Decimal` end to end, never float (`shared.money`: `Amount`, `Currency`, `to_cents`), stored
+as `numeric(14, 2)`.
 
 A supplier's name is the supplier's own text, as it came in on their invoice: tools hand it out only
 as `UntrustedText` (see `shared.untrusted`), so a name that carries instructions reaches a model as
@@ -16,46 +15,18 @@ labelled data (prompt injection through stored records).
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Context, Decimal, Inexact
+from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import BaseModel, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel
 from sqlalchemy import DateTime, Enum, ForeignKeyConstraint, Numeric
 from sqlmodel import Field, SQLModel
 
 from shared.db import timestamp_column, utc_now
+from shared.money import Amount, Currency
 from shared.untrusted import UntrustedText
 
 SCHEMA = "payments"
-CENT = Decimal("0.01")
-# Inexact is a trap: quantizing a value that has more than two decimal places raises instead of rounding.
-_EXACT_CENTS = Context(prec=28, traps=[Inexact])
-
-
-def to_cents(value: Decimal) -> Decimal:
-    """`value` with exactly two decimal places (`1E+2` -> `100.00`); raises `decimal.Inexact` rather than round."""
-    return value.quantize(CENT, context=_EXACT_CENTS)
-
-
-Amount = Annotated[
-    Decimal,
-    PlainSerializer(lambda value: str(to_cents(value)), return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^[0-9]+\.[0-9]{2}$",
-            "description": "Exact decimal amount with two decimal places, e.g. '1250.00'",
-        }
-    ),
-]
-"""A money amount in results: a `Decimal` in Python, a two-decimal string in structured output."""
-
-
-class Currency(StrEnum):
-    EUR = "EUR"
-    USD = "USD"
-    GBP = "GBP"
 
 
 class PaymentStatus(StrEnum):

@@ -38,7 +38,6 @@ from servers.payments.models import (
     PaymentPublic,
     PaymentStatus,
     RefundPublic,
-    to_cents,
 )
 from shared.approval import Approval, require_approval
 from shared.approval_paths import Deferred, seek_approval
@@ -47,6 +46,7 @@ from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
+from shared.money import to_cents
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
 from shared.untrusted import fenced
 
