@@ -38,9 +38,9 @@ Amount = Annotated[
 """A money amount in results: a `Decimal` in Python, a two-decimal string in structured output."""
 
 
+# The currencies a tenant may book in; each migration's CHECK constraint lists the same codes. (No
+# docstring: it would become the description of every tool schema that names a currency.)
 class Currency(StrEnum):
-    """The currencies a tenant may book in; a migration's CHECK constraint lists the same codes."""
-
     EUR = "EUR"
     USD = "USD"
     GBP = "GBP"

@@ -523,5 +523,9 @@ from supplychain.compose import deploy  # noqa: E402 (files written from the ser
 
 main.add_command(deploy)
 
+from supplychain.scaffold.command import new_server  # noqa: E402 (templates and all, in the shell package)
+
+main.add_command(new_server)
+
 if __name__ == "__main__":
     main()

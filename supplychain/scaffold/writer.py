@@ -1,0 +1,168 @@
+"""Write a new server from the templates: every file, or (on any failure) none.
+
+`plan` decides every path and its text before anything is written, so a refused name or an existing
+file leaves the repository as it was; `write` writes the plan and undoes it if a step fails.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from shared.money import Currency
+from shared.registry import REGISTRY
+from supplychain.scaffold.edits import free_port, free_segment, policy_with, registry_with
+from supplychain.scaffold.names import ScaffoldError, check_name
+
+TEMPLATES = Path(__file__).parent / "templates"
+CLI_MODULE = "shared.cli"
+COMMON_TOOLS_MODULE = "shared.servers"
+
+
+@dataclass
+class Plan:
+    """What the scaffold will write: new files, and new text for the two shared files it edits."""
+
+    name: str
+    port: int
+    segment: int
+    created: dict[Path, str] = field(default_factory=dict)
+    edited: dict[Path, str] = field(default_factory=dict)
+
+
+def project_root() -> Path:
+    """The checkout the command runs from: where `shared/` and `servers/` live."""
+    return Path(__file__).resolve().parents[2]
+
+
+def grants(name: str, capability: str) -> dict[str, list[str]]:
+    """The roles that gain the new server's scopes, by explicit lines in shared/policy.py.
+
+    Reading and deciding follow the policy's own rules for every server; the new capability goes to
+    the role that acts on the supply chain. Change these lines in shared/policy.py to suit.
+    """
+    return {"supply_chain_manager": [capability]}
+
+
+def role_scopes(name: str, capability: str) -> dict[str, list[str]]:
+    """Each role's scopes on the new server once the policy lines are in (what `tests/<name>/cases.py` pins)."""
+    return {
+        "supply_chain_manager": [f"{name}:read", capability],
+        "analyst": [f"{name}:read"],
+        "approver": [f"{name}:decide", f"{name}:read"],
+    }
+
+
+def _templates() -> Environment:
+    # Autoescaping is for HTML; these templates write Python and SQL from a checked name and numbers.
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701
+    )
+
+
+def plan(name: str, root: Path) -> Plan:
+    """Every file of server `name` under `root`; raises `ScaffoldError` (having written nothing) when it cannot."""
+    check_name(name, REGISTRY)
+    capability = f"{name}:write"
+    the_plan = Plan(name=name, port=free_port(), segment=free_segment())
+    values = {
+        "name": name,
+        "Name": name.capitalize(),
+        "NAME": name.upper(),
+        "port": the_plan.port,
+        "capability": capability,
+        "id_prefix": "it",
+        "currencies": ", ".join(f"'{code.value}'" for code in Currency),
+        "roles": role_scopes(name, capability),
+        "today": datetime.now(UTC).date().isoformat(),
+        "cli_module": CLI_MODULE,
+        "common_tools_module": COMMON_TOOLS_MODULE,
+    }
+    files = {
+        f"servers/{name}/__init__.py": "server/__init__.py.jinja",
+        f"servers/{name}/models.py": "server/models.py.jinja",
+        f"servers/{name}/service.py": "server/service.py.jinja",
+        f"servers/{name}/tools.py": "server/tools.py.jinja",
+        f"servers/{name}/server.py": "server/server.py.jinja",
+        f"migrations/versions/{name}_0001_initial.py": "other/migration.py.jinja",
+        f"fixtures/{name}.py": "other/fixtures.py.jinja",
+        f"tests/{name}/__init__.py": "server/__init__.py.jinja",
+        f"tests/{name}/builders.py": "tests/builders.py.jinja",
+        f"tests/{name}/cases.py": "tests/cases.py.jinja",
+        f"tests/{name}/test_isolation.py": "tests/test_isolation.py.jinja",
+        f"tests/{name}/test_database.py": "tests/test_database.py.jinja",
+        f"tests/{name}/test_approvals.py": "tests/test_approvals.py.jinja",
+        f"tests/{name}/test_stdio.py": "tests/test_stdio.py.jinja",
+    }
+    for relative in (f"servers/{name}", f"tests/{name}", *files, f"tests/snapshots/{name}_tools.json"):
+        if (root / relative).exists():
+            raise ScaffoldError(f"{relative} already exists: remove it first, or pick another name")
+    environment = _templates()
+    for relative, template in files.items():
+        the_plan.created[root / relative] = environment.get_template(template).render(values)
+    registry, policy = root / "shared" / "registry.py", root / "shared" / "policy.py"
+    the_plan.edited[registry] = registry_with(
+        registry.read_text(encoding="utf-8"), name=name, port=the_plan.port, segment=the_plan.segment,
+        capability=capability,
+    )  # fmt: skip
+    the_plan.edited[policy] = policy_with(policy.read_text(encoding="utf-8"), grants=grants(name, capability))
+    return the_plan
+
+
+def _run(root: Path, *arguments: str) -> None:
+    """Run a `supplychain` command in a fresh interpreter: it reads the registry as just written."""
+    done = subprocess.run(  # noqa: S603 (our own interpreter and command, fixed arguments)
+        [sys.executable, "-m", CLI_MODULE, *arguments], cwd=root, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+        raise ScaffoldError(f"`supplychain {' '.join(arguments)}` failed: {last}")
+
+
+def _tidy(paths: list[Path], root: Path) -> None:
+    """Format the written Python with ruff (a dev dependency), so long names wrap as the rest of the code does."""
+    names = [str(path) for path in paths]
+    for arguments in (["check", "--quiet", "--fix", "--select", "I", *names], ["format", "--quiet", *names]):
+        try:
+            subprocess.run([sys.executable, "-m", "ruff", *arguments], cwd=root, check=True, capture_output=True)  # noqa: S603
+        except (OSError, subprocess.CalledProcessError):
+            return  # ruff is missing (no dev dependencies): the files are still valid Python, merely unwrapped
+
+
+def write(the_plan: Plan, root: Path, *, after: list[Callable[[], None]] | None = None) -> list[Path]:
+    """Write the plan, then pin the new server's tool snapshot; on any failure undo everything written."""
+    originals = {path: path.read_text(encoding="utf-8") for path in the_plan.edited}
+    made_dirs: list[Path] = []
+    try:
+        for path, text in the_plan.created.items():
+            missing = [parent for parent in reversed(path.parents) if not parent.exists()]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made_dirs += missing
+            path.write_text(text, encoding="utf-8")
+        for path, text in the_plan.edited.items():
+            path.write_text(text, encoding="utf-8")
+        _tidy([path for path in the_plan.created if path.suffix == ".py"], root)
+        snapshot = root / "tests" / "snapshots" / f"{the_plan.name}_tools.json"
+        _run(root, "tools", "snapshot", "--server", the_plan.name)
+        for step in after or []:
+            step()
+    except BaseException:
+        for path in [*the_plan.created, root / "tests" / "snapshots" / f"{the_plan.name}_tools.json"]:
+            path.unlink(missing_ok=True)
+        for directory in reversed(made_dirs):
+            for leftover in sorted(directory.rglob("*"), reverse=True):  # __pycache__ of an import
+                leftover.rmdir() if leftover.is_dir() else leftover.unlink()
+            directory.rmdir()
+        for path, text in originals.items():
+            path.write_text(text, encoding="utf-8")
+        raise
+    return [*the_plan.created, *the_plan.edited, snapshot]
