@@ -131,7 +131,10 @@ def _run(root: Path, *arguments: str) -> None:
 def _tidy(paths: list[Path], root: Path) -> None:
     """Format the written Python with ruff (a dev dependency), so long names wrap as the rest of the code does."""
     names = [str(path) for path in paths]
-    for arguments in (["check", "--quiet", "--fix", "--select", "I", *names], ["format", "--quiet", *names]):
+    for arguments in (
+        ["check", "--no-cache", "--quiet", "--fix", "--select", "I", *names],
+        ["format", "--no-cache", "--quiet", *names],
+    ):
         try:
             subprocess.run([sys.executable, "-m", "ruff", *arguments], cwd=root, check=True, capture_output=True)  # noqa: S603
         except (OSError, subprocess.CalledProcessError):

@@ -1,0 +1,51 @@
+"""`supplychain new-server` refuses a name that cannot be a package, a schema, a role, scopes and settings at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.registry import SERVERS
+from supplychain.scaffold.names import ScaffoldError, check_name
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("Procurement", "'Procurement' is not a valid server name: use lower-case letters"),
+        ("2fast", "'2fast' is not a valid server name"),
+        ("pro-curement", "'pro-curement' is not a valid server name"),
+        ("pro__curement", "'pro__curement' is not a valid server name"),
+        ("procurement_", "'procurement_' is not a valid server name"),
+        ("procurement; drop", "'procurement; drop' is not a valid server name"),
+        ("", "'' is not a valid server name"),
+        ("p" * 31, f"{'p' * 31!r} is too long: at most 30 characters"),
+        ("inventory", "'inventory' is already a server (shared/registry.py)"),
+        ("class", "'class' is a Python keyword: `import servers.class` would not parse"),
+        ("match", "'match' is a Python keyword"),
+        ("order", "'order' is an SQL reserved word: it cannot name a Postgres schema unquoted"),
+        ("all", "'all' is an SQL reserved word"),
+        ("audit", "'audit' is reserved: `audit:read` is the auditors' scope on every server"),
+        ("public", "'public' is reserved: Postgres' default schema"),
+        ("pg_stock", "'pg_stock' is reserved: Postgres reserves schema names starting with pg_"),
+        ("tenants", "'tenants' is reserved: fixtures/tenants.py holds the fixture tenants and users"),
+        ("supplychain", "'supplychain' is reserved"),
+        ("read", "'read' would clash with the deployment setting SUPPLYCHAIN_READ_ONLY"),
+        ("idp_eu", "'idp_eu' would clash with the deployment setting SUPPLYCHAIN_IDP_*"),
+        ("gateway", "'gateway' would clash with the deployment setting SUPPLYCHAIN_GATEWAY_*"),
+        ("inventory_eu", "'inventory_eu' would clash with server 'inventory': the settings prefixes"),
+    ],
+)
+def test_a_bad_name_is_refused_with_the_reason(name: str, reason: str) -> None:
+    with pytest.raises(ScaffoldError) as refused:
+        check_name(name, SERVERS)
+    assert str(refused.value).startswith(reason)
+
+
+def test_a_name_that_a_longer_existing_name_starts_with_is_refused() -> None:
+    with pytest.raises(ScaffoldError, match="'purchase' would clash with server 'purchase_orders'"):
+        check_name("purchase", (*SERVERS, "purchase_orders"))
+
+
+@pytest.mark.parametrize("name", ["procurement", "purchase_orders", "qa2", "p" * 30])
+def test_a_good_name_passes(name: str) -> None:
+    check_name(name, SERVERS)
