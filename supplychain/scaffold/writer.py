@@ -21,8 +21,7 @@ from supplychain.scaffold.edits import free_port, free_segment, policy_with, reg
 from supplychain.scaffold.names import ScaffoldError, check_name
 
 TEMPLATES = Path(__file__).parent / "templates"
-CLI_MODULE = "shared.cli"
-COMMON_TOOLS_MODULE = "shared.servers"
+CLI_MODULE = "supplychain.cli"
 
 
 @dataclass
@@ -85,7 +84,6 @@ def plan(name: str, root: Path) -> Plan:
         "roles": role_scopes(name, capability),
         "today": datetime.now(UTC).date().isoformat(),
         "cli_module": CLI_MODULE,
-        "common_tools_module": COMMON_TOOLS_MODULE,
     }
     files = {
         f"servers/{name}/__init__.py": "server/__init__.py.jinja",

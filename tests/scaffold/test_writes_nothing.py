@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from shared.cli import main
+from supplychain.cli import main
 from supplychain.scaffold import writer
 from supplychain.scaffold.names import ScaffoldError
 

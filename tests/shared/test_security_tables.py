@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations.security_tables import create_approvals, create_audit_trail, create_idempotency
-from shared.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config
+from supplychain.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config
 
 SCHEMA = "inventory"
 TABLES = ["audit_log", "pending_approvals", "idempotency_keys"]
