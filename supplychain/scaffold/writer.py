@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,8 @@ class Plan:
     segment: int
     created: dict[Path, str] = field(default_factory=dict)
     edited: dict[Path, str] = field(default_factory=dict)
+    commands: list[tuple[str, ...]] = field(default_factory=list)
+    regenerated: list[Path] = field(default_factory=list)
 
 
 def project_root() -> Path:
@@ -41,20 +42,15 @@ def project_root() -> Path:
 
 
 def grants(name: str, capability: str) -> dict[str, list[str]]:
-    """The roles that gain the new server's scopes, by explicit lines in shared/policy.py.
+    """Each role's scopes on the new server: one explicit line per role in shared/policy.py.
 
-    Reading and deciding follow the policy's own rules for every server; the new capability goes to
-    the role that acts on the supply chain. Change these lines in shared/policy.py to suit.
+    Reading for the roles that read every server, deciding for the approvers, and the new capability
+    for the role that acts on the supply chain. Change the lines in shared/policy.py to suit.
     """
-    return {"supply_chain_manager": [capability]}
-
-
-def role_scopes(name: str, capability: str) -> dict[str, list[str]]:
-    """Each role's scopes on the new server once the policy lines are in (what `tests/<name>/cases.py` pins)."""
     return {
         "supply_chain_manager": [f"{name}:read", capability],
         "analyst": [f"{name}:read"],
-        "approver": [f"{name}:decide", f"{name}:read"],
+        "approver": [f"{name}:read", f"{name}:decide"],
     }
 
 
@@ -81,7 +77,9 @@ def plan(name: str, root: Path) -> Plan:
         "capability": capability,
         "id_prefix": "it",
         "currencies": ", ".join(f"'{code.value}'" for code in Currency),
-        "roles": role_scopes(name, capability),
+        "roles": grants(name, capability),
+        # Older checkouts name a server's port in its settings class; newer ones take it from the registry.
+        "port_in_settings": "default_port: ClassVar" in (root / "shared" / "settings.py").read_text(encoding="utf-8"),
         "today": datetime.now(UTC).date().isoformat(),
         "cli_module": CLI_MODULE,
     }
@@ -101,6 +99,15 @@ def plan(name: str, root: Path) -> Plan:
         f"tests/{name}/test_approvals.py": "tests/test_approvals.py.jinja",
         f"tests/{name}/test_stdio.py": "tests/test_stdio.py.jinja",
     }
+    if (root / "loadtest" / "workloads").is_dir():  # the load test's agents, one module per server
+        files[f"loadtest/workloads/{name}.py"] = "other/workload.py.jinja"
+    # Files the `supplychain` commands write once the new server is registered: its reviewed tool list,
+    # and compose.yaml where `supplychain deploy compose` exists.
+    the_plan.commands.append(("tools", "snapshot", "--server", name))
+    the_plan.regenerated.append(root / "tests" / "snapshots" / f"{name}_tools.json")
+    if (root / "supplychain" / "compose.py").exists():
+        the_plan.commands.append(("deploy", "compose"))
+        the_plan.regenerated.append(root / "compose.yaml")
     for relative in (f"servers/{name}", f"tests/{name}", *files, f"tests/snapshots/{name}_tools.json"):
         if (root / relative).exists():
             raise ScaffoldError(f"{relative} already exists: remove it first, or pick another name")
@@ -139,31 +146,35 @@ def _tidy(paths: list[Path], root: Path) -> None:
             return  # ruff is missing (no dev dependencies): the files are still valid Python, merely unwrapped
 
 
-def write(the_plan: Plan, root: Path, *, after: list[Callable[[], None]] | None = None) -> list[Path]:
-    """Write the plan, then pin the new server's tool snapshot; on any failure undo everything written."""
-    originals = {path: path.read_text(encoding="utf-8") for path in the_plan.edited}
+def write(the_plan: Plan, root: Path) -> list[Path]:
+    """Write the plan, then run its commands; on any failure put every file back as it was."""
+    originals = {
+        path: path.read_text(encoding="utf-8") if path.exists() else None
+        for path in [*the_plan.edited, *the_plan.regenerated]
+    }
     made_dirs: list[Path] = []
     try:
-        for path, text in the_plan.created.items():
+        for path, new_text in the_plan.created.items():
             missing = [parent for parent in reversed(path.parents) if not parent.exists()]
             path.parent.mkdir(parents=True, exist_ok=True)
             made_dirs += missing
-            path.write_text(text, encoding="utf-8")
-        for path, text in the_plan.edited.items():
-            path.write_text(text, encoding="utf-8")
+            path.write_text(new_text, encoding="utf-8")
+        for path, new_text in the_plan.edited.items():
+            path.write_text(new_text, encoding="utf-8")
         _tidy([path for path in the_plan.created if path.suffix == ".py"], root)
-        snapshot = root / "tests" / "snapshots" / f"{the_plan.name}_tools.json"
-        _run(root, "tools", "snapshot", "--server", the_plan.name)
-        for step in after or []:
-            step()
+        for command in the_plan.commands:
+            _run(root, *command)
     except BaseException:
-        for path in [*the_plan.created, root / "tests" / "snapshots" / f"{the_plan.name}_tools.json"]:
+        for path in the_plan.created:
             path.unlink(missing_ok=True)
         for directory in reversed(made_dirs):
             for leftover in sorted(directory.rglob("*"), reverse=True):  # __pycache__ of an import
                 leftover.rmdir() if leftover.is_dir() else leftover.unlink()
             directory.rmdir()
-        for path, text in originals.items():
-            path.write_text(text, encoding="utf-8")
+        for path, old_text in originals.items():
+            if old_text is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_text(old_text, encoding="utf-8")
         raise
-    return [*the_plan.created, *the_plan.edited, snapshot]
+    return [*the_plan.created, *the_plan.edited, *the_plan.regenerated]

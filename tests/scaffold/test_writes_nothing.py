@@ -21,8 +21,8 @@ def _tree(root: Path) -> dict[str, str]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A checkout with just the two shared files the scaffold edits."""
-    for relative in ("shared/registry.py", "shared/policy.py"):
+    """A checkout with just the shared files the scaffold reads and edits."""
+    for relative in ("shared/registry.py", "shared/policy.py", "shared/settings.py"):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text((REPO / relative).read_text(encoding="utf-8"), encoding="utf-8")
     return tmp_path
