@@ -35,6 +35,7 @@ def test_the_roster_has_every_server_and_both_tenants() -> None:
 
 
 def test_a_server_without_a_workload_is_named_with_the_file_to_write() -> None:
-    expected = r"server 'procurement' has no load-test workload: write loadtest/workloads/procurement\.py"
+    # Not a name anyone scaffolds: `supplychain new-server procurement` writes procurement's workload.
+    expected = r"server 'not_registered' has no load-test workload: write loadtest/workloads/not_registered\.py"
     with pytest.raises(LookupError, match=expected):
-        workload("procurement")
+        workload("not_registered")

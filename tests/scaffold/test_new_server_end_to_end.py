@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 # per-server cases (tests/server_cases.py), also those pinning roles, side effects, workloads and compose.
 CROSS_SERVER_TESTS = ["tests/shared/test_tool_snapshots.py", "tests/shared/test_migrations.py"]
 WITH_SERVER_CASES = [
+    "tests/shared/test_registry.py",
     "tests/shared/test_identity.py",
     "tests/shared/test_side_effect_coverage.py",
     "tests/test_loadtest_workloads.py",

@@ -45,5 +45,5 @@ def test_the_audit_revision_is_in_the_servers_migration_branch(name: str) -> Non
 def test_ports_and_replica_addresses_follow_the_entry_not_the_position() -> None:
     assert port_from("payments", 9100) == 9104 and port_from("inventory", 8100) == 8101
     assert replica_address("logistics", 1) == "127.0.0.22:8102"
-    with pytest.raises(ValueError, match="unknown server 'procurement'; choose one of inventory, logistics"):
-        entry("procurement")
+    with pytest.raises(ValueError, match="unknown server 'not_registered'; choose one of inventory, logistics"):
+        entry("not_registered")
