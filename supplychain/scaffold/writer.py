@@ -78,8 +78,6 @@ def plan(name: str, root: Path) -> Plan:
         "id_prefix": "it",
         "currencies": ", ".join(f"'{code.value}'" for code in Currency),
         "roles": grants(name, capability),
-        # Older checkouts name a server's port in its settings class; newer ones take it from the registry.
-        "port_in_settings": "default_port: ClassVar" in (root / "shared" / "settings.py").read_text(encoding="utf-8"),
         "today": datetime.now(UTC).date().isoformat(),
         "cli_module": CLI_MODULE,
     }
@@ -98,16 +96,12 @@ def plan(name: str, root: Path) -> Plan:
         f"tests/{name}/test_database.py": "tests/test_database.py.jinja",
         f"tests/{name}/test_approvals.py": "tests/test_approvals.py.jinja",
         f"tests/{name}/test_stdio.py": "tests/test_stdio.py.jinja",
+        f"loadtest/workloads/{name}.py": "other/workload.py.jinja",
     }
-    if (root / "loadtest" / "workloads").is_dir():  # the load test's agents, one module per server
-        files[f"loadtest/workloads/{name}.py"] = "other/workload.py.jinja"
-    # Files the `supplychain` commands write once the new server is registered: its reviewed tool list,
-    # and compose.yaml where `supplychain deploy compose` exists.
-    the_plan.commands.append(("tools", "snapshot", "--server", name))
-    the_plan.regenerated.append(root / "tests" / "snapshots" / f"{name}_tools.json")
-    if (root / "supplychain" / "compose.py").exists():
-        the_plan.commands.append(("deploy", "compose"))
-        the_plan.regenerated.append(root / "compose.yaml")
+    # What the `supplychain` commands write once the new server is registered: its reviewed tool list,
+    # and compose.yaml with its services, secrets, volumes and networks.
+    the_plan.commands += [("tools", "snapshot", "--server", name), ("deploy", "compose")]
+    the_plan.regenerated += [root / "tests" / "snapshots" / f"{name}_tools.json", root / "compose.yaml"]
     for relative in (f"servers/{name}", f"tests/{name}", *files, f"tests/snapshots/{name}_tools.json"):
         if (root / relative).exists():
             raise ScaffoldError(f"{relative} already exists: remove it first, or pick another name")

@@ -23,10 +23,10 @@ from supplychain.scaffold.writer import CLI_MODULE
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-# Cross-server tests that read the registry and must now cover procurement too; where the tests take
-# per-server cases (tests/server_cases.py), also those pinning roles, side effects, workloads and compose.
-CROSS_SERVER_TESTS = ["tests/shared/test_tool_snapshots.py", "tests/shared/test_migrations.py"]
-WITH_SERVER_CASES = [
+# Cross-server tests that read the registry (and tests/<server>/cases.py) and must now cover procurement.
+CROSS_SERVER_TESTS = [
+    "tests/shared/test_tool_snapshots.py",
+    "tests/shared/test_migrations.py",
     "tests/shared/test_registry.py",
     "tests/shared/test_identity.py",
     "tests/shared/test_side_effect_coverage.py",
@@ -41,11 +41,8 @@ EXPECTED_STATUS = {
     "?? tests/snapshots/procurement_tools.json",
     " M shared/registry.py",
     " M shared/policy.py",
-}
-# Where the checkout has per-server load-test workloads and a compose writer, the scaffold feeds both.
-SOMETIMES = {
-    "loadtest/workloads/__init__.py": "?? loadtest/workloads/procurement.py",
-    "supplychain/compose.py": " M compose.yaml",
+    "?? loadtest/workloads/procurement.py",
+    " M compose.yaml",
 }
 
 
@@ -82,22 +79,20 @@ def _run_in(copy: Path, *arguments: str, timeout: float) -> subprocess.Completed
 
 
 def test_new_server_passes_its_own_and_the_cross_server_tests_with_no_other_edit(clone: Path) -> None:
-    expected = EXPECTED_STATUS | {line for path, line in SOMETIMES.items() if (clone / path).exists()}
-    cross_server = CROSS_SERVER_TESTS + (WITH_SERVER_CASES if (clone / "tests/server_cases.py").exists() else [])
     made = _run_in(clone, "-m", CLI_MODULE, "new-server", "procurement", timeout=120)
     assert made.returncode == 0, made.stderr
     written = [line.removeprefix("wrote ") for line in made.stdout.splitlines() if line.startswith("wrote ")]
-    # 14 new files, the registry and policy edits, the tool snapshot (and the workload and compose.yaml)
-    assert len(written) == 17 + len(expected) - len(EXPECTED_STATUS), written
+    # 15 new files, the registry and policy edits, the tool snapshot and compose.yaml
+    assert len(written) == 19, written
 
-    assert set(_git(clone, "status", "--porcelain").splitlines()) == expected
+    assert set(_git(clone, "status", "--porcelain").splitlines()) == EXPECTED_STATUS
 
     tested = _run_in(
-        clone, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/procurement", *cross_server, timeout=400
+        clone, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/procurement", *CROSS_SERVER_TESTS, timeout=400
     )
     assert tested.returncode == 0, tested.stdout[-4000:]
     assert " passed" in tested.stdout and "failed" not in tested.stdout and "error" not in tested.stdout
-    collected = _run_in(clone, "-m", "pytest", "--collect-only", "-q", *cross_server, timeout=60).stdout
+    collected = _run_in(clone, "-m", "pytest", "--collect-only", "-q", *CROSS_SERVER_TESTS, timeout=60).stdout
     assert "test_tool_list_matches_the_reviewed_snapshot[procurement]" in collected
 
-    assert set(_git(clone, "status", "--porcelain").splitlines()) == expected  # the tests wrote nothing either
+    assert set(_git(clone, "status", "--porcelain").splitlines()) == EXPECTED_STATUS  # the tests wrote nothing

@@ -21,8 +21,8 @@ def _tree(root: Path) -> dict[str, str]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A checkout with just the shared files the scaffold reads and edits."""
-    for relative in ("shared/registry.py", "shared/policy.py", "shared/settings.py"):
+    """A checkout with just the two shared files the scaffold edits."""
+    for relative in ("shared/registry.py", "shared/policy.py"):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text((REPO / relative).read_text(encoding="utf-8"), encoding="utf-8")
     return tmp_path
@@ -69,7 +69,7 @@ def test_a_step_that_fails_after_writing_undoes_every_file(root: Path, monkeypat
     monkeypatch.setattr(writer, "_run", snapshot_fails)
     before = _tree(root)
     the_plan = writer.plan("procurement", root)
-    assert len(the_plan.created) == 14 and len(the_plan.edited) == 2
+    assert len(the_plan.created) == 15 and len(the_plan.edited) == 2
     with pytest.raises(ScaffoldError, match="boom"):
         writer.write(the_plan, root)
     assert _tree(root) == before
