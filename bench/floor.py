@@ -59,7 +59,8 @@ async def audited_stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehou
     The server's own record (`CallAudit.record`) and `shared.audit.append_all` (tenant and chain lock,
     previous hash, insert) in the same transaction, so floor -> this target is the audit trail's database cost alone.
     """
-    from shared.audit import CallAudit, append_all
+    from shared.audit import CallAudit
+    from shared.audit_chain import append_all
     from shared.identity import identity_from_roles
 
     caller = identity_from_roles(tenant_id=tenant, user_id=f"bench@{tenant}", roles=frozenset({"analyst"}))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadtest.agents import Tally
 from loadtest.environment import Environment
-from shared.audit import verify_chains
+from shared.audit_chain import verify_chains
 from shared.registry import SERVERS
 from supplychain.admin import admin_engine
 

@@ -6,7 +6,7 @@ four schemas evolve independently; `alembic upgrade heads` brings all of them up
 
 from alembic import context
 
-from supplychain.admin import META_SCHEMA
+from migrations import META_SCHEMA
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, version_table_schema=META_SCHEMA, transaction_per_migration=True)

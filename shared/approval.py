@@ -14,19 +14,40 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, Resolve
 from pydantic import BaseModel, Field
 
+from shared.approvals import ApprovalStatus
 from shared.audit import current_call
-from shared.errors import NotApprovedError
+from shared.errors import NotApprovedError, SupplyChainError
 
 
 class Approval(BaseModel):
     """The one-field form shown to the human. It never asks for secrets."""
 
     approve: bool = Field(description="Approve this action?")
+
+
+@dataclass
+class Deferred:
+    """A resolver's answer when the call is not settled in band: its pending (or now decided) approval."""
+
+    approval: ApprovalStatus
+    ask_url: bool = False  # 2026-07-28: answer with an input-required URL request naming the approval
+
+
+class ApprovalPendingError(SupplyChainError):
+    """Raised by `require_approval` to stop the tool body; `DeferredApprovals` turns it into a result."""
+
+
+def deferred_in(outcome: ElicitationResult[Approval]) -> Deferred | None:
+    """The pending approval an approval outcome stands for, if the call was not settled in band."""
+    if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, Deferred):
+        return outcome.data
+    return None
 
 
 def ask(summary: str) -> Elicit[Approval]:
@@ -39,8 +60,6 @@ def require_approval(outcome: ElicitationResult[Approval], action: str) -> None:
 
     The decision is noted on the call's audit record either way.
     """
-    from shared.approval_paths import ApprovalPendingError, deferred_in  # here: it imports this module
-
     call = current_call()
     deferred = deferred_in(outcome)
     if deferred is not None:

@@ -20,16 +20,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
-from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult
+from mcp.server.mcpserver import Context, Elicit
 from mcp.types import CallToolResult, TextContent
 from mcp_types.version import is_version_at_least
 
-from shared.approval import Approval, ask
+from shared.approval import Approval, Deferred, ask
 from shared.approvals import ApprovalSettings, ApprovalStatus, Question, insert_pending, load_approval
 from shared.audit import current_call
 from shared.caller import Caller
@@ -49,20 +48,8 @@ _WHO = {
 }
 
 
-@dataclass
-class Deferred:
-    """A resolver's answer when the call is not settled in band: its pending (or now decided) approval."""
-
-    approval: ApprovalStatus
-    ask_url: bool = False  # 2026-07-28: answer with an input-required URL request naming the approval
-
-
 # Set by `shared.approval_results.DeferredApprovals` around each tools/call: where the resolver leaves its answer.
 deferred_holder: ContextVar[list[Deferred] | None] = ContextVar("supplychain_deferred_approval", default=None)
-
-
-class ApprovalPendingError(SupplyChainError):
-    """Raised by `require_approval` to stop the tool body; `DeferredApprovals` turns it into a result."""
 
 
 def can_be_asked(ctx: Context) -> bool:
@@ -161,13 +148,6 @@ async def _wait_for_page(ctx: Context, caller: Caller, status: ApprovalStatus, q
     if current.status != "pending":
         await ctx.session.send_elicit_complete(status.approval_id, related_request_id=ctx.request_id)
     return current
-
-
-def deferred_in(outcome: ElicitationResult[Approval]) -> Deferred | None:
-    """The pending approval an approval outcome stands for, if the call was not settled in band."""
-    if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, Deferred):
-        return outcome.data
-    return None
 
 
 def approval_named_in(params: Mapping[str, Any]) -> str | None:

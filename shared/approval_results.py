@@ -25,9 +25,9 @@ from mcp.types import CallToolResult
 from mcp_types import ElicitRequest, ElicitRequestURLParams, InputRequiredResult
 from pydantic import BaseModel
 
+from shared.approval import Deferred
 from shared.approval_paths import (
     STATE_KEY,
-    Deferred,
     approval_named_in,
     approval_result,
     deferred_holder,

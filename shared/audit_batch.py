@@ -11,7 +11,7 @@ the batcher and waits. Per schema one flush at a time takes every record waiting
 one transaction: tenant by tenant (in sorted order, so two processes never wait for each other's
 locks in opposite orders), it sets the tenant, takes that tenant's chain lock, chains its records
 in arrival order and inserts them, in two round trips for all tenants together (straight on the
-asyncpg connection, see `shared.audit.append_all`); then one commit, one WAL flush, for all of
+asyncpg connection, see `shared.audit_chain.append_all`); then one commit, one WAL flush, for all of
 them. Each call still answers only after its own record is committed. If the database is away, every
 call in the batch fails ("temporarily unavailable"); if Postgres refuses the batch for another reason,
 each record is written alone, so only the call whose record cannot be written fails ("could not be
@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.audit_chain import append_all
 from shared.checkpoints import note_written
 from shared.db import driver_connection, driver_failures
 from shared.errors import database_unavailable
@@ -84,7 +85,6 @@ class AuditBatcher:
             _settle([waiting], None)
 
     async def _write(self, schema: str, records: list[dict[str, Any]]) -> None:
-        from shared.audit import append_all  # here: shared.audit imports this module
         from shared.audit_export import export_records
 
         engine = self._engine()

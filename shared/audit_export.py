@@ -3,7 +3,7 @@
 Off unless `SUPPLYCHAIN_AUDIT_EXPORT` names a sink: `stdout`, or the path of a file that is appended
 to (created 0600). A line is the record exactly as it was hashed and stored (arguments redacted,
 `prev_hash` and `hash` included), so a SIEM can re-check each tenant's chain with
-`shared.audit.record_hash`. It carries no token: records name a token by its id only, and no stored
+`shared.audit_chain.record_hash`. It carries no token: records name a token by its id only, and no stored
 string is long enough to hold a whole token (`shared.audit.MAX_STRING`).
 
 Lines are written after their records commit, in commit order per tenant. Over stdio, stdout carries

@@ -23,7 +23,7 @@ from shared.db import create_engine, tenant_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, IdentityError, identity_from_roles
 from shared.policy import ROLE_SCOPES
-from shared.settings import ServerSettings
+from shared.settings import ServerSettings, approval_url
 from shared.telemetry import configure_telemetry
 
 
@@ -36,7 +36,7 @@ class ServerState:
     read_only: bool = False
     name: str = ""
     idempotency_ttl_hours: int = 24
-    approvals_url: str = ""  # this server's approval page list (`shared.decisions.approval_url`)
+    approvals_url: str = ""  # this server's approval page list (`shared.settings.approval_url`)
 
     @property
     def transport(self) -> str:
@@ -58,8 +58,6 @@ def server_lifespan(
     settings: ServerSettings, local_identity: Identity | None
 ) -> Callable[[Any], AbstractAsyncContextManager[ServerState]]:
     """The MCP server lifespan: one engine and pool for the process, disposed at shutdown."""
-
-    from shared.decisions import approval_url  # here: it imports this module's neighbours
 
     approvals_url = approval_url(settings)
 

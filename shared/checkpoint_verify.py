@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.audit import verify_chains
+from shared.audit_chain import verify_chains
 from shared.checkpoint_keys import public_key_file, public_keys
 from shared.checkpoints import GENESIS, checkpoint_body, checkpoint_hash
 

@@ -44,7 +44,6 @@ from shared.errors import ConflictError, DeciderRefusedError, NotFoundError, Sig
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.policy import ROLE_SCOPES, decide_scope, scopes_for_roles
-from shared.settings import ServerSettings
 
 PAGE_CLIENT_ID = "approval-page"
 _CLOCK_SKEW = timedelta(seconds=30)  # an auth_time this far ahead of our clock is still believed
@@ -62,16 +61,6 @@ class Decider:
     def holds(self, scope: str) -> bool:
         """True when the person's roles, re-derived with the policy table, give `scope`."""
         return scope in scopes_for_roles(role for role in self.roles if role in ROLE_SCOPES)
-
-
-def approval_url(settings: ServerSettings, approval_id: str | None = None) -> str:
-    """The approval page of `settings`' server: the list, or one approval's page.
-
-    Derived from the server's public resource URL (`.../mcp`), so behind the gateway it is
-    `https://<gateway>/<server>/approvals/...`.
-    """
-    base = settings.resource_url.removesuffix("/mcp")
-    return f"{base}/approvals" if approval_id is None else f"{base}/approvals/{approval_id}"
 
 
 @asynccontextmanager
@@ -198,5 +187,5 @@ def _decision_record(
 
 
 __all__ = [
-    "Decider", "approval_for", "approval_url", "decidable_approvals", "decide", "decision_transaction", "with_url",
+    "Decider", "approval_for", "decidable_approvals", "decide", "decision_transaction", "with_url",
 ]  # fmt: skip

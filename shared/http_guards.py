@@ -21,8 +21,7 @@ from pydantic import AnyHttpUrl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.pages.config import PAGES_PATH
-from shared.settings import ServerSettings
+from shared.settings import PAGES_PATH, ServerSettings
 
 
 def json_response(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> ASGIApp:

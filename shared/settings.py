@@ -49,6 +49,7 @@ def server_dsn_file(server: str) -> Path:
     return secrets_dir() / f"{server}.dsn"
 
 
+PAGES_PATH = "/approvals"  # each server's approval pages, beside its MCP endpoint (`shared.pages`)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TOOL_PATTERN = r"^[a-z][a-z0-9_]*\*?$"  # a tool name, or a prefix ending in `*`
 
@@ -231,3 +232,13 @@ class ServerSettings(BaseSettings):
                 f"no database credential for {self.server_name}: run `supplychain db init`, or set "
                 f"{self.model_config.get('env_prefix', '')}DATABASE_URL or ..._DATABASE_URL_FILE"
             ) from None
+
+
+def approval_url(settings: ServerSettings, approval_id: str | None = None) -> str:
+    """The approval page of `settings`' server: the list, or one approval's page.
+
+    Derived from the server's public resource URL (`.../mcp`), so behind the gateway it is
+    `https://<gateway>/<server>/approvals/...`.
+    """
+    base = settings.resource_url.removesuffix("/mcp") + PAGES_PATH
+    return base if approval_id is None else f"{base}/{approval_id}"

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from migrations import META_SCHEMA
 from shared.checkpoint_keys import ensure_signing_key
 from shared.db import async_url
 from shared.logs import redact
@@ -44,7 +45,6 @@ from shared.settings import secrets_dir, server_dsn_file
 from supplychain.embedded import is_embedded, pgdata_dir
 
 OWNER_ROLE = "supplychain_owner"
-META_SCHEMA = "supplychain_meta"
 ROLE_SETTINGS = {"statement_timeout": "5s", "idle_in_transaction_session_timeout": "10s"}
 CONNECTION_LIMIT = 40
 _SAFE_PASSWORD = re.compile(r"^[A-Za-z0-9_-]{32,}$")

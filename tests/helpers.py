@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from fixtures.tenants import USERS
 from shared.approvals import ApprovalStatus, register_executors
-from shared.audit import BrokenLink, verify_chains
+from shared.audit_chain import BrokenLink, verify_chains
 from shared.db import create_engine
 from shared.decisions import Decider, decide, decision_transaction
 from shared.errors import SupplyChainError

@@ -39,8 +39,8 @@ from servers.payments.models import (
     PaymentStatus,
     RefundPublic,
 )
-from shared.approval import Approval, require_approval
-from shared.approval_paths import Deferred, seek_approval
+from shared.approval import Approval, Deferred, require_approval
+from shared.approval_paths import seek_approval
 from shared.approvals import Question, approvable
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError

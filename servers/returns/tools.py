@@ -28,8 +28,8 @@ from servers.returns.models import (
     ReturnStatus,
     ReturnSummaryPublic,
 )
-from shared.approval import Approval, require_approval
-from shared.approval_paths import Deferred, seek_approval
+from shared.approval import Approval, Deferred, require_approval
+from shared.approval_paths import seek_approval
 from shared.approvals import Question, approvable
 from shared.caller import Caller, CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError

@@ -36,11 +36,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import SignInTooOldError
-from shared.pages.config import PAGES_PATH, PagesConfig
+from shared.pages.config import PagesConfig
 from shared.pages.decide import Decisions
 from shared.pages.hygiene import CSRF_FIELD, PageHeaders, csrf_ok, csrf_token, renew_csrf_token
 from shared.pages.signin import SignedIn, SignIn, SignInFailed
 from shared.pages.views import Views
+from shared.settings import PAGES_PATH
 
 logger = logging.getLogger(__name__)
 

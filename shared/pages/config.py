@@ -19,10 +19,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from shared.approvals import ApprovalSettings
-from shared.decisions import approval_url
-from shared.settings import ServerSettings, SettingsError
-
-PAGES_PATH = "/approvals"
+from shared.settings import ServerSettings, SettingsError, approval_url
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ class PagesConfig:
 
 
 def pages_base_url(settings: ServerSettings) -> str:
-    """The public address of `settings`' approval pages (what `shared.decisions.approval_url` links to)."""
+    """The public address of `settings`' approval pages (what `shared.settings.approval_url` links to)."""
     return approval_url(settings)
 
 

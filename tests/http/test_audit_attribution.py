@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from idp.tokens import Subject
-from shared.audit import record_hash
+from shared.audit_chain import record_hash
 from shared.audit_export import close_export, configure_export
 from shared.registry import SERVERS
 from shared.settings import SettingsError

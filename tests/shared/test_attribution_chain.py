@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from shared.audit import GENESIS, HASHED_FIELDS, canonical_json, record_hash
+from shared.audit import canonical_json
+from shared.audit_chain import GENESIS, HASHED_FIELDS, record_hash
 from supplychain.admin import admin_engine
 from tests.helpers import admin_rows, mcp_client, verify_audit
 

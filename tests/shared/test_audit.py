@@ -11,7 +11,8 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import text
 
-from shared.audit import canonical_json, redact_arguments, verify_chains
+from shared.audit import canonical_json, redact_arguments
+from shared.audit_chain import verify_chains
 from shared.identity import identity_from_roles
 from supplychain.admin import admin_engine
 from tests.helpers import Human, admin_rows, mcp_client, snapshot

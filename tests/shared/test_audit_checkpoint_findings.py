@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 import shared.audit
+import shared.audit_batch
 from shared.audit import CallAudit
 from shared.checkpoint_keys import ensure_signing_key
 from shared.checkpoints import CheckpointWriter, flush
@@ -81,7 +82,7 @@ async def test_a_flush_between_insert_and_commit_still_covers_the_record(
     who = tenant_identity("race")
     writer = CheckpointWriter("inventory", key=ensure_signing_key("inventory"), sink_file=sink)
     engine = create_engine(server_urls["inventory"])
-    real_append_all = shared.audit.append_all
+    real_append_all = shared.audit_batch.append_all
 
     async def flush_before_commit(connection: Any, schema: str, records: list[dict[str, Any]]) -> Any:
         rows = await real_append_all(connection, schema, records)
@@ -95,7 +96,7 @@ async def test_a_flush_between_insert_and_commit_still_covers_the_record(
         await flush(writer, engine)  # the gap between a transaction's record and its commit
         return rows
 
-    monkeypatch.setattr(shared.audit, "append_all", flush_before_commit)  # the group commit's gap
+    monkeypatch.setattr(shared.audit_batch, "append_all", flush_before_commit)  # the group commit's gap
     monkeypatch.setattr(shared.audit, "append", append_then_flush)
     covered = []
     try:

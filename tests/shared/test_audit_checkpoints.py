@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from shared.audit import CallAudit, record_hash
+from shared.audit import CallAudit
+from shared.audit_chain import record_hash
 from shared.checkpoint_keys import ensure_signing_key
 from shared.checkpoint_verify import read_checkpoint_lines, verify_server
 from shared.checkpoints import CheckpointWriter, checkpointing

@@ -23,8 +23,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from migrations import META_SCHEMA
 from shared.registry import REGISTRY, SERVERS
-from supplychain.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config, run_migrations
+from supplychain.admin import OWNER_ROLE, admin_engine, alembic_config, run_migrations
 
 SCHEMAS = (*SERVERS,)
 CATALOG = {
