@@ -1,6 +1,6 @@
 """How a side-effecting call reaches the person who must say yes, by its approval level.
 
-- `confirm`: the requester's client is asked a form question in band (`shared.approval.ask`), as fast
+- `confirm`: the requester's client is asked a form question in band (`shared.approval_answer.ask`), as fast
   as before: no database work before the answer. A client that cannot be asked gets a pending approval.
 - `verified` / `four_eyes`: a form answer never counts (it proves only that a client said yes). The call
   records a pending approval carrying its level, decided only on the approval page by a signed-in
@@ -28,12 +28,12 @@ from mcp.server.mcpserver import Context, Elicit
 from mcp.types import CallToolResult, TextContent
 from mcp_types.version import is_version_at_least
 
-from shared.approval import Approval, Deferred, ask
-from shared.approvals import ApprovalSettings, ApprovalStatus, Question, insert_pending, load_approval
+from shared.approval_answer import ConfirmAnswer, Deferred, ask
 from shared.audit import current_call
 from shared.caller import Caller
 from shared.errors import SupplyChainError
 from shared.levels import Level
+from shared.pending_approvals import ApprovalSettings, ApprovalStatus, Question, insert_pending, load_approval
 from shared.untrusted import fenced
 
 POLL_SECONDS = 0.5  # one short read per poll while a 2025-11-25 call waits for the page
@@ -98,7 +98,7 @@ def approval_result(status: ApprovalStatus) -> CallToolResult:
                           structured_content=result.structured_content)  # fmt: skip
 
 
-async def seek_approval(ctx: Context, caller: Caller, question: Question) -> Elicit[Approval] | Deferred:
+async def seek_approval(ctx: Context, caller: Caller, question: Question) -> Elicit[ConfirmAnswer] | Deferred:
     """Every approval resolver's last step: ask the requester's client (confirm) or record a pending approval."""
     call = current_call()
     if call is None or not call.side_effect:

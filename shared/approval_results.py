@@ -25,7 +25,7 @@ from mcp.types import CallToolResult
 from mcp_types import ElicitRequest, ElicitRequestURLParams, InputRequiredResult
 from pydantic import BaseModel
 
-from shared.approval import Deferred
+from shared.approval_answer import Deferred
 from shared.approval_paths import (
     STATE_KEY,
     approval_named_in,
@@ -34,12 +34,12 @@ from shared.approval_paths import (
     executed_message,
     pending_message,
 )
-from shared.approvals import ApprovableTool, ApprovalStatus, arguments_sha256, load_approval, register_executors
 from shared.audit import CallAudit, current_call
 from shared.authz import tool_error
 from shared.caller import ServerState
 from shared.db import tenant_transaction
 from shared.errors import NotFoundError
+from shared.pending_approvals import ApprovableTool, ApprovalStatus, arguments_sha256, load_approval, register_executors
 
 INPUT_KEY = "approval_page"
 

@@ -34,7 +34,7 @@ from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotatio
 from mcp_types import MISSING_REQUIRED_CLIENT_CAPABILITY
 from pydantic import BaseModel
 
-from shared.approval import asks_for_approval
+from shared.approval_answer import asks_for_approval
 from shared.approval_paths import approval_named_in
 from shared.attribution import attribution_of
 from shared.audit import CallAudit, reset_current_call, set_current_call

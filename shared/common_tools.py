@@ -8,8 +8,8 @@ from typing import Any
 from mcp.types import ToolAnnotations
 
 from shared.activity import get_activity_log
-from shared.approvals import get_approval
 from shared.authz import ToolRule, ToolSpec
+from shared.pending_approvals import get_approval
 
 
 def common_tools(name: str) -> dict[Callable[..., Any], ToolSpec]:

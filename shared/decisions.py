@@ -28,7 +28,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.approvals import (
+from shared.audit import append, canonical_json, redact_arguments
+from shared.db import tenant_transaction
+from shared.errors import ConflictError, DeciderRefusedError, NotFoundError, SignInTooOldError
+from shared.identity import Identity
+from shared.ids import new_id
+from shared.pending_approvals import (
     COLUMNS,
     ApprovalSettings,
     ApprovalStatus,
@@ -38,11 +43,6 @@ from shared.approvals import (
     untrusted_again,
     with_url,
 )
-from shared.audit import append, canonical_json, redact_arguments
-from shared.db import tenant_transaction
-from shared.errors import ConflictError, DeciderRefusedError, NotFoundError, SignInTooOldError
-from shared.identity import Identity
-from shared.ids import new_id
 from shared.policy import ROLE_SCOPES, decide_scope, scopes_for_roles
 
 PAGE_CLIENT_ID = "approval-page"

@@ -51,10 +51,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.approval_paths import approval_result, executed_message
-from shared.approvals import load_approval
 from shared.audit import CallAudit, canonical_json
 from shared.db import tenant_transaction
 from shared.errors import NotFoundError, SupplyChainError
+from shared.pending_approvals import load_approval
 
 ARGUMENT = "idempotency_key"
 KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,128}$"

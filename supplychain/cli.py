@@ -453,7 +453,7 @@ def approvals_list(server: str, tenant: str | None) -> None:
 
     Reads with the admin credential, like `audit verify`; decides nothing.
     """
-    from supplychain.approver import listing
+    from supplychain.approvals_cli import listing
     from supplychain.embedded import admin_url
 
     click.echo(asyncio.run(listing(admin_url(), server, tenant)))

@@ -15,12 +15,12 @@ from mcp_types import ElicitResult, TextContent
 from sqlalchemy import text
 
 from fixtures.tenants import USERS
-from shared.approvals import ApprovalStatus, register_executors
 from shared.audit_chain import BrokenLink, verify_chains
 from shared.db import create_engine
 from shared.decisions import Decider, decide, decision_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, identity_from_roles
+from shared.pending_approvals import ApprovalStatus, register_executors
 from supplychain.admin import admin_engine
 from supplychain.servers import load_settings, server_module
 

@@ -24,14 +24,14 @@ from servers.inventory.models import (
     WarehousePage,
     WarehousePublic,
 )
-from shared.approval import Approval, Deferred, require_approval
+from shared.approval_answer import ConfirmAnswer, Deferred, require_approval
 from shared.approval_paths import seek_approval
-from shared.approvals import Question, approvable
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
+from shared.pending_approvals import Question, approvable
 
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$", description="SKU code, e.g. 'BOLT-M8'")]
 WarehouseCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,15}$", description="Warehouse code, e.g. 'AMS-1'")]
@@ -102,9 +102,9 @@ async def list_reorders(
     return ReorderPage(items=[ReorderPublic.of(row) for row in items], next_cursor=next_cursor)
 
 
-async def approve_create_reorder(
+async def seek_create_reorder_approval(
     ctx: Context, sku: str, warehouse: str, quantity: int, caller: CallerDep
-) -> Elicit[Approval] | Deferred:
+) -> Elicit[ConfirmAnswer] | Deferred:
     """Approval question for create_reorder: exactly what will be ordered, where, for whom."""
     who = caller.identity
     return await seek_approval(
@@ -135,7 +135,7 @@ async def create_reorder(
     sku: Sku,
     warehouse: WarehouseCode,
     quantity: Quantity,
-    approval: Annotated[ElicitationResult[Approval], Resolve(approve_create_reorder)],
+    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_create_reorder_approval)],
     idempotency_key: IdempotencyKey = None,
 ) -> ReorderPublic:
     """Create a purchase reorder for a SKU in a warehouse. A human is asked to approve it first."""
@@ -144,7 +144,9 @@ async def create_reorder(
         return await execute_create_reorder(caller.identity, session, sku=sku, warehouse=warehouse, quantity=quantity)
 
 
-async def approve_cancel_reorder(ctx: Context, reorder_id: str, caller: CallerDep) -> Elicit[Approval] | Deferred:
+async def seek_cancel_reorder_approval(
+    ctx: Context, reorder_id: str, caller: CallerDep
+) -> Elicit[ConfirmAnswer] | Deferred:
     """Approval question for cancel_reorder, naming the reorder as it stands."""
     async with caller.lookup() as session:
         reorder = await service.get_reorder(session=session, tenant_id=caller.identity.tenant_id, reorder_id=reorder_id)
@@ -179,7 +181,7 @@ async def execute_cancel_reorder(who: Identity, session: AsyncSession, *, reorde
 async def cancel_reorder(
     caller: CallerDep,
     reorder_id: ReorderId,
-    approval: Annotated[ElicitationResult[Approval], Resolve(approve_cancel_reorder)],
+    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_cancel_reorder_approval)],
     idempotency_key: IdempotencyKey = None,
 ) -> ReorderPublic:
     """Cancel an open reorder. A human is asked to approve it first."""

@@ -33,14 +33,14 @@ from servers.logistics.models import (
     ShipmentTracking,
     TrackingEventPublic,
 )
-from shared.approval import Approval, Deferred, require_approval
+from shared.approval_answer import ConfirmAnswer, Deferred, require_approval
 from shared.approval_paths import seek_approval
-from shared.approvals import Question, approvable
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
+from shared.pending_approvals import Question, approvable
 from shared.untrusted import fenced
 
 ShipmentId = Annotated[str, Field(pattern=r"^sh_[0-9a-f]{20}$", description="Shipment id, e.g. 'sh_3f9a...'")]
@@ -130,9 +130,9 @@ async def _reroutable_shipment(
     return shipment
 
 
-async def approve_reroute_shipment(
+async def seek_reroute_shipment_approval(
     ctx: Context, shipment_id: str, destination_warehouse: str, reason: RerouteReason, caller: CallerDep
-) -> Elicit[Approval] | Deferred:
+) -> Elicit[ConfirmAnswer] | Deferred:
     """Approval question for reroute_shipment: which shipment, from where to where, why, for whom."""
     async with caller.lookup() as session:
         shipment = await _reroutable_shipment(session, caller.identity, shipment_id, destination_warehouse)
@@ -169,7 +169,7 @@ async def reroute_shipment(
     shipment_id: ShipmentId,
     destination_warehouse: WarehouseCode,
     reason: RerouteReason,
-    approval: Annotated[ElicitationResult[Approval], Resolve(approve_reroute_shipment)],
+    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_reroute_shipment_approval)],
     idempotency_key: IdempotencyKey = None,
 ) -> Annotated[CallToolResult, ReroutePublic]:
     """Send a shipment that is not yet delivered or returned to another of your warehouses, and record why.

@@ -14,7 +14,7 @@ holds (16 or more significant digits) may already have become a valid amount in 
 
 Supplier names are the suppliers' own text: results carry them only as `UntrustedText`, fenced in the
 text content (`shared.untrusted.fenced`); approval questions keep them apart as the supplier's own
-words (`shared.approvals.Question`).
+words (`shared.pending_approvals.Question`).
 """
 
 from __future__ import annotations
@@ -39,15 +39,15 @@ from servers.payments.models import (
     PaymentStatus,
     RefundPublic,
 )
-from shared.approval import Approval, Deferred, require_approval
+from shared.approval_answer import ConfirmAnswer, Deferred, require_approval
 from shared.approval_paths import seek_approval
-from shared.approvals import Question, approvable
 from shared.caller import CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
 from shared.money import to_cents
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
+from shared.pending_approvals import Question, approvable
 from shared.untrusted import fenced
 
 MAX_REFUND = Decimal("1000000.00")
@@ -148,7 +148,9 @@ async def get_charge(caller: CallerDep, charge_id: ChargeId) -> ChargePublic:
     return ChargePublic.of(charge)
 
 
-async def approve_release_payment(ctx: Context, payment_id: str, caller: CallerDep) -> Elicit[Approval] | Deferred:
+async def seek_release_payment_approval(
+    ctx: Context, payment_id: str, caller: CallerDep
+) -> Elicit[ConfirmAnswer] | Deferred:
     """Approval question for release_payment: exactly how much goes to whom, for which invoice."""
     who = caller.identity
     async with caller.lookup() as session:
@@ -186,7 +188,7 @@ async def execute_release_payment(who: Identity, session: AsyncSession, *, payme
 async def release_payment(
     caller: CallerDep,
     payment_id: PaymentId,
-    approval: Annotated[ElicitationResult[Approval], Resolve(approve_release_payment)],
+    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_release_payment_approval)],
     idempotency_key: IdempotencyKey = None,
 ) -> Annotated[CallToolResult, PaymentPublic]:
     """Release a supplier payment that is pending approval, so the money is sent.
@@ -212,9 +214,9 @@ def _check_refundable(charge: Charge, amount: Decimal) -> None:
         )
 
 
-async def approve_issue_refund(
+async def seek_issue_refund_approval(
     ctx: Context, charge_id: str, amount: Decimal, caller: CallerDep
-) -> Elicit[Approval] | Deferred:
+) -> Elicit[ConfirmAnswer] | Deferred:
     """Approval question for issue_refund: the exact amount, the charge and what it leaves refundable."""
     who = caller.identity
     async with caller.lookup() as session:
@@ -255,7 +257,7 @@ async def issue_refund(
     caller: CallerDep,
     charge_id: ChargeId,
     amount: RefundAmount,
-    approval: Annotated[ElicitationResult[Approval], Resolve(approve_issue_refund)],
+    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_issue_refund_approval)],
     idempotency_key: IdempotencyKey = None,
 ) -> RefundPublic:
     """Refund part or all of a customer charge, in the charge's currency.

@@ -28,14 +28,14 @@ from servers.returns.models import (
     ReturnStatus,
     ReturnSummaryPublic,
 )
-from shared.approval import Approval, Deferred, require_approval
+from shared.approval_answer import ConfirmAnswer, Deferred, require_approval
 from shared.approval_paths import seek_approval
-from shared.approvals import Question, approvable
 from shared.caller import Caller, CallerDep
 from shared.errors import ConflictError, InvalidInputError, NotFoundError
 from shared.idempotency import IdempotencyKey
 from shared.identity import Identity
 from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
+from shared.pending_approvals import Question, approvable
 from shared.untrusted import fenced
 
 ReturnId = Annotated[str, Field(pattern=r"^rma_[0-9a-f]{20}$", description="Return id, e.g. 'rma_3f9a...'")]
@@ -99,7 +99,9 @@ def _question(rma: ReturnAuthorisation, action: str, caller: Caller, reason: str
     return Question(sentence, {"customer note": rma.customer_note} if rma.customer_note else {})
 
 
-async def ask_approve_return(ctx: Context, return_id: str, caller: CallerDep) -> Elicit[Approval] | Deferred:
+async def seek_approve_return_approval(
+    ctx: Context, return_id: str, caller: CallerDep
+) -> Elicit[ConfirmAnswer] | Deferred:
     """Approval question for approve_return, naming the return as it stands."""
     async with caller.lookup() as session:
         rma = await _requested_return(session, caller.identity, return_id)
@@ -116,7 +118,7 @@ async def execute_approve_return(who: Identity, session: AsyncSession, *, return
 async def approve_return(
     caller: CallerDep,
     return_id: ReturnId,
-    approval: Annotated[ElicitationResult[Approval], Resolve(ask_approve_return)],
+    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_approve_return_approval)],
     idempotency_key: IdempotencyKey = None,
 ) -> Annotated[CallToolResult, ReturnPublic]:
     """Approve a requested return authorisation. A human is asked to approve it first.
@@ -128,9 +130,9 @@ async def approve_return(
         return fenced(await execute_approve_return(caller.identity, session, return_id=return_id))
 
 
-async def ask_reject_return(
+async def seek_reject_return_approval(
     ctx: Context, return_id: str, reason: RejectionReason, caller: CallerDep
-) -> Elicit[Approval] | Deferred:
+) -> Elicit[ConfirmAnswer] | Deferred:
     """Approval question for reject_return, naming the return and the reason."""
     async with caller.lookup() as session:
         rma = await _requested_return(session, caller.identity, return_id)
@@ -149,7 +151,7 @@ async def reject_return(
     caller: CallerDep,
     return_id: ReturnId,
     reason: Reason,
-    approval: Annotated[ElicitationResult[Approval], Resolve(ask_reject_return)],
+    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_reject_return_approval)],
     idempotency_key: IdempotencyKey = None,
 ) -> Annotated[CallToolResult, ReturnPublic]:
     """Reject a requested return authorisation for a listed reason. A human is asked to approve it first.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from shared.approvals import ApprovalSettings
+from shared.pending_approvals import ApprovalSettings
 from shared.settings import ServerSettings, SettingsError, approval_url
 
 

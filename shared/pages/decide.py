@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
-from shared.approvals import ApprovalStatus
 from shared.decisions import Decider, approval_for, decidable_approvals, decide, decision_transaction
 from shared.errors import ConflictError, DeciderRefusedError, NotFoundError, TemporarilyUnavailableError
 from shared.pages.config import PagesConfig
 from shared.pages.signin import SignedIn
 from shared.pages.views import Views
+from shared.pending_approvals import ApprovalStatus
 
 logger = logging.getLogger(__name__)
 

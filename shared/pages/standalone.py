@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from shared.approvals import ApprovableTool, register_executors
 from shared.db import create_engine
 from shared.header_values import TrimmedHeaderValues
 from shared.http_guards import HostOriginGuard, pages_transport_security
 from shared.pages.app import pages_routes
 from shared.pages.config import pages_config
+from shared.pending_approvals import ApprovableTool, register_executors
 from shared.request_id import RequestIdMiddleware
 from shared.settings import ServerSettings
 

@@ -11,7 +11,7 @@ from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
 from servers.inventory.server import LARGE_REORDER
-from shared.approval import Approval
+from shared.approval_answer import ConfirmAnswer
 from shared.authz import ToolRule, ToolSpec, register_tools
 from supplychain.servers import load_settings, server_module
 from tests.helpers import Human, admin_rows, identity, mcp_client, pending_approval_id, snapshot, without_approvals
@@ -26,7 +26,7 @@ def _question() -> None: ...
 
 
 async def write_something(
-    approval: Annotated[ElicitationResult[Approval], Resolve(_question)], idempotency_key: str | None = None
+    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(_question)], idempotency_key: str | None = None
 ) -> str:
     """A side effect for the refusal tests."""
     return "done"

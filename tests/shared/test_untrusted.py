@@ -126,7 +126,7 @@ async def test_through_a_real_client_the_schema_stays_advertised_and_both_forms_
 
 def _returns_untrusted_text(schema: dict[str, Any]) -> bool:
     if "ApprovalStatus" in schema.get("$defs", {}) and "anyOf" in schema:
-        # A side effect's output also admits its deferred answer (`shared.approvals.ApprovalStatus`), which
+        # A side effect's output also admits its deferred answer (`shared.pending_approvals.ApprovalStatus`), which
         # the DeferredApprovals middleware fences itself; what counts here is the tool's own result.
         return "UntrustedText" in _reachable_definitions(schema["anyOf"][0], schema["$defs"])
     return "UntrustedText" in schema.get("$defs", {})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from shared.approvals import COLUMNS, ApprovalStatus, status_of
+from shared.pending_approvals import COLUMNS, ApprovalStatus, status_of
 from shared.settings import approval_url
 from supplychain.admin import admin_engine
 from supplychain.servers import load_settings

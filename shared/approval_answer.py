@@ -1,6 +1,9 @@
-"""Approval for every side effect: the gate each side-effecting tool body passes first.
+"""The answer a side-effecting tool's approval parameter holds, and the check its body makes first.
 
-A side-effecting tool takes `approval: Annotated[ElicitationResult[Approval], Resolve(question)]`,
+The answer is the requester's in-band yes or no (`ConfirmAnswer`, at the `confirm` level) or, when the
+call was not settled in band, the pending approval that stands for it (`Deferred`).
+
+A side-effecting tool takes `approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(question)]`,
 filled by a resolver that ends with `shared.approval_paths.seek_approval`. For a `confirm` call the
 SDK asks the requester through the client (`ask`) and injects the answer; the model never sees the
 parameter and no tool argument can stand in for it. The answer is bound to the exact call: on
@@ -18,15 +21,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, Resolve
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.approvals import ApprovalStatus
 from shared.audit import current_call
 from shared.errors import NotApprovedError, SupplyChainError
+from shared.pending_approvals import ApprovalStatus
 
 
-class Approval(BaseModel):
+class ConfirmAnswer(BaseModel):
     """The one-field form shown to the human. It never asks for secrets."""
+
+    # The requester's in-band answer. Its docstring, title and field are the form's schema, as clients
+    # have always been sent it: the class name is ours, the title stays "Approval".
+    model_config = ConfigDict(title="Approval")
 
     approve: bool = Field(description="Approve this action?")
 
@@ -43,19 +50,19 @@ class ApprovalPendingError(SupplyChainError):
     """Raised by `require_approval` to stop the tool body; `DeferredApprovals` turns it into a result."""
 
 
-def deferred_in(outcome: ElicitationResult[Approval]) -> Deferred | None:
+def deferred_in(outcome: ElicitationResult[ConfirmAnswer]) -> Deferred | None:
     """The pending approval an approval outcome stands for, if the call was not settled in band."""
     if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, Deferred):
         return outcome.data
     return None
 
 
-def ask(summary: str) -> Elicit[Approval]:
+def ask(summary: str) -> Elicit[ConfirmAnswer]:
     """The question to put to the human: `summary` states exactly what will happen."""
-    return Elicit(f"{summary}\n\nApprove this action?", Approval)
+    return Elicit(f"{summary}\n\nApprove this action?", ConfirmAnswer)
 
 
-def require_approval(outcome: ElicitationResult[Approval], action: str) -> None:
+def require_approval(outcome: ElicitationResult[ConfirmAnswer], action: str) -> None:
     """Return only if the human accepted and ticked approve; otherwise refuse with nothing changed.
 
     The decision is noted on the call's audit record either way.
@@ -76,13 +83,13 @@ def require_approval(outcome: ElicitationResult[Approval], action: str) -> None:
 
 
 def asks_for_approval(tool: Callable[..., Any]) -> bool:
-    """True when `tool` has a parameter `Annotated[ElicitationResult[Approval], Resolve(...)]`.
+    """True when `tool` has a parameter `Annotated[ElicitationResult[ConfirmAnswer], Resolve(...)]`.
 
     Used at start-up to prove that every side-effecting tool is gated by a human's answer.
     """
     for hint in typing.get_type_hints(tool, include_extras=True).values():
         if typing.get_origin(hint) is typing.Annotated:
             inner, *metadata = typing.get_args(hint)
-            if inner == ElicitationResult[Approval] and any(isinstance(m, Resolve) for m in metadata):
+            if inner == ElicitationResult[ConfirmAnswer] and any(isinstance(m, Resolve) for m in metadata):
                 return True
     return False
