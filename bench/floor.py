@@ -56,7 +56,7 @@ def _public(row: Any) -> StockLevelPublic:
 async def audited_stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehouse: str) -> StockLevelPublic | None:
     """The floor plus what the secured server's database does per call: the chained audit record.
 
-    The server's own record (`CallAudit.record`) and `shared.audit.append_all` (tenant and chain lock,
+    The server's own record (`CallAudit.record`) and `shared.audit_chain.append_all` (tenant and chain lock,
     previous hash, insert) in the same transaction, so floor -> this target is the audit trail's database cost alone.
     """
     from shared.audit import CallAudit
