@@ -75,7 +75,7 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-async def profile(target: str, seconds: float) -> None:
+async def profile(target: str, seconds: float, clients: int = CLIENTS, spy_too: bool = True) -> None:
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         raise SystemExit("py-spy is missing: it is a dev dependency (uv sync)")
@@ -101,13 +101,15 @@ async def profile(target: str, seconds: float) -> None:
             assert endpoint.process is not None
             server = psutil.Process(endpoint.process.popen.pid)
             workload = stock_reads(endpoint, tenants=1, rows_per_tenant=ROWS)
-            await measure(workload, clients=CLIENTS, warmup=1.0, duration=2.0)  # warm, untimed
+            await measure(workload, clients=clients, warmup=1.0, duration=2.0)  # warm, untimed
             before = _cpu_seconds([server]), _cpu_seconds(postgres)
-            measured = await measure(workload, clients=CLIENTS, warmup=0.0, duration=seconds)
+            measured = await measure(workload, clients=clients, warmup=0.0, duration=seconds)
             server_cpu, postgres_cpu = (_cpu_seconds([server]) - before[0], _cpu_seconds(postgres) - before[1])
             per_call, postgres_per_call = (cpu / measured.calls * 1e6 for cpu in (server_cpu, postgres_cpu))
-            print(f"{target}: {measured.calls_per_s:,.0f} calls/s at {CLIENTS} clients, errors {measured.errors}")
+            print(f"{target}: {measured.calls_per_s:,.0f} calls/s at {clients} clients, errors {measured.errors}")
             print(f"server CPU {per_call:,.0f} us/call, Postgres CPU {postgres_per_call:,.0f} us/call")
+            if not spy_too:
+                return
             # The process serving requests: uvicorn's worker when `serve` runs one, else the server itself.
             serving = ([server, *server.children(recursive=True)])[-1].pid
             raw = home / "profile.txt"
@@ -115,7 +117,7 @@ async def profile(target: str, seconds: float) -> None:
                 py_spy, "record", "--pid", str(serving), "--rate", "250", "--duration", str(int(seconds)),
                 "--format", "raw", "--output", str(raw), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            await measure(workload, clients=CLIENTS, warmup=0.0, duration=seconds)
+            await measure(workload, clients=clients, warmup=0.0, duration=seconds)
             await spy.wait()
             samples = layer_split(raw)
             total = sum(samples.values()) or 1
@@ -132,12 +134,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", choices=["secured", "mcp", "fastmcp"])
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    parser.add_argument("--no-py-spy", action="store_true", help="only the CPU time per call")
     args = parser.parse_args()
     try:
         from uvloop import run
     except ImportError:
         from asyncio import run  # type: ignore[assignment]
-    run(profile(args.target, args.seconds))
+    run(profile(args.target, args.seconds, args.clients, not args.no_py_spy))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from shared.audit_values import arguments_digest, stored_text
 from shared.audit_values import canonical_json as canonical_json  # re-exported: idempotency and approvals hash with it
 from shared.audit_values import redact_arguments as redact_arguments
 from shared.checkpoints import note_written
-from shared.db import driver_connection, driver_failures, set_tenant, tenant_transaction
+from shared.db import TenantReads, driver_connection, driver_failures, open_tenant_reads, set_tenant, tenant_transaction
 from shared.identity import Identity
 from shared.ids import new_id
 from shared.levels import Level
@@ -68,6 +68,7 @@ class CallAudit:
     level: Level | None = None  # a side effect's approval level for this call (`shared.levels`), set by the gate
     started: float = field(default_factory=time.perf_counter)
     session: AsyncSession | None = None
+    reads: TenantReads | None = None  # a read-only call's transaction on the driver (`shared.reads`)
     # Run in the call's transaction: `on_open` as it opens, `on_commit` just before a successful call
     # commits (`shared.idempotency` locks and stores its key there, with the effect and this record).
     on_open: Callable[[AsyncSession], Awaitable[None]] | None = None
@@ -96,10 +97,32 @@ class CallAudit:
             await self._discard()
             raise
 
+    @asynccontextmanager
+    async def reading(self, engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+        """The call's tenant transaction on the driver, for `shared.reads`; committed by `finish`.
+
+        A call with a side effect, or one that opened the ORM session already, reads in that session's
+        transaction, so all its work commits together.
+        """
+        if self.side_effect or self.session is not None:
+            async with self.transaction(engine) as session:
+                yield await driver_connection(await session.connection())
+            return
+        if self.reads is None:
+            self.reads = await open_tenant_reads(engine, self.identity)
+        try:
+            yield self.reads.driver
+        except BaseException:
+            await self._discard()
+            raise
+
     async def _discard(self) -> None:
         if self.session is not None:
             session, self.session = self.session, None
             await session.close()  # rolls back whatever is still open, returns the connection
+        if self.reads is not None:
+            reads, self.reads = self.reads, None
+            await reads.close()
 
     def record(self, *, outcome: str, detail: str | None, output_bytes: int) -> dict[str, Any]:
         """The record for this call, without its chain hashes."""
@@ -137,13 +160,29 @@ class CallAudit:
         record = self.record(outcome=outcome, detail=detail, output_bytes=output_bytes)
         record_tool_call(self.attribution.metric_tool or self.tool, outcome, time.perf_counter() - self.started)
         changed_nothing = self.session is None or not self.side_effect
+        batcher = batcher_for(engine)
+        if outcome == "ok" and self.reads is not None and self.session is None and batcher.write_alone(self.schema):
+            # Nobody to share a flush with (one client): the record joins the read's own transaction,
+            # two round trips and a connection checkout fewer than a batch of one (docs/performance.md).
+            try:
+                async with driver_failures(self.reads.driver):
+                    rows = await append_all(self.reads.driver, self.schema, [record])
+                await self.reads.commit()
+            finally:
+                batcher.done_alone(self.schema)
+                await self._discard()
+            export_records(rows)
+            note_written(self.schema, {self.identity.tenant_id})
+            return
         if outcome == "ok" and changed_nothing:
-            if self.session is not None:
-                try:
+            try:
+                if self.session is not None:
                     await self.session.commit()  # reads only: no WAL flush, and the connection goes back
-                finally:
-                    await self._discard()
-            await batcher_for(engine).append(self.schema, record)
+                if self.reads is not None:
+                    await self.reads.commit()
+            finally:
+                await self._discard()
+            await batcher.append(self.schema, record)
             return
         if self.session is not None and outcome == "ok":
             try:

@@ -46,6 +46,23 @@ class AuditBatcher:
         self._engine = weakref.ref(engine)
         self._waiting: dict[str, _Waiting] = {}
         self._flushing: dict[str, asyncio.Task[None]] = {}
+        self._alone: set[str] = set()
+
+    def write_alone(self, schema: str) -> bool:
+        """Claim `schema`'s chains for one record written in its call's own transaction; False when busy.
+
+        True only when no batch of `schema` is being written and no other call holds the claim (one
+        client): concurrent calls then wait for one flush together instead of one each, and never queue
+        on each other's chain locks while holding pooled connections. `done_alone` gives the claim back.
+        """
+        if schema in self._flushing or schema in self._alone:
+            return False
+        self._alone.add(schema)
+        return True
+
+    def done_alone(self, schema: str) -> None:
+        """Give back the claim `write_alone` took."""
+        self._alone.discard(schema)
 
     async def append(self, schema: str, record: dict[str, Any]) -> None:
         """Return once `record` is committed in its tenant's chain; raise if it could not be."""

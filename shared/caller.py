@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
+import asyncpg
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import AcceptedElicitation, Context, Resolve
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,10 +20,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.audit import current_call
 from shared.audit_export import configure_export
 from shared.checkpoints import checkpointing
-from shared.db import create_engine, tenant_transaction
+from shared.db import create_engine, tenant_reads, tenant_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, IdentityError, identity_from_roles
 from shared.policy import ROLE_SCOPES
+from shared.reads import ReadStatement, RowT, fetch_all, fetch_one
 from shared.settings import ServerSettings, approval_url
 from shared.telemetry import configure_telemetry
 
@@ -102,6 +104,23 @@ class Caller:
         if call is None:  # outside the tool gate (scripts, tests of services): a plain transaction
             return tenant_transaction(self.engine, self.identity)
         return call.transaction(self.engine)
+
+    def reading(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """The call's tenant transaction on the driver, for `shared.reads` (see `transaction`)."""
+        call = current_call()
+        if call is None:
+            return tenant_reads(self.engine, self.identity)
+        return call.reading(self.engine)
+
+    async def read_one(self, statement: ReadStatement[RowT], **values: Any) -> RowT | None:
+        """The first row `statement` finds for this caller's tenant, or None (`shared.reads`)."""
+        async with self.reading() as connection:
+            return await fetch_one(connection, statement, self.identity.tenant_id, values)
+
+    async def read_all(self, statement: ReadStatement[RowT], **values: Any) -> list[RowT]:
+        """Every row `statement` finds for this caller's tenant (`shared.reads`)."""
+        async with self.reading() as connection:
+            return await fetch_all(connection, statement, self.identity.tenant_id, values)
 
     def lookup(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A short read transaction of its own, committed at once: for approval questions, which

@@ -1,7 +1,7 @@
 """Database access: one engine per process, and the only function that sets the tenant.
 
-`set_tenant` (used by `tenant_transaction` and by each tool call's transaction in `shared.audit`) is
-the single place in the Python code that tells Postgres who the tenant is; the audit trail's batch
+`set_tenant` (used by `tenant_transaction`, `open_tenant_reads` and each tool call's transaction in
+`shared.audit`) is the single place in the Python code that tells Postgres who the tenant is; the audit trail's batch
 functions (`migrations/audit_append.py`) do the same in SQL for each tenant of a batch. It runs
 `set_config('app.tenant_id', ..., true)` with bound parameters inside the transaction, so the
 setting is local to that transaction and cannot leak to the next user of a pooled connection.
@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Column, DateTime, event, func, text
+from asyncpg.transaction import Transaction
+from sqlalchemy import Column, DateTime, event, func
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -29,7 +30,7 @@ from shared.identity import Identity
 CONNECT_TIMEOUT_SECONDS = 5.0
 COMMAND_TIMEOUT_SECONDS = 30.0
 
-_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true), set_config('app.user_id', :user_id, true)")
+_SET_TENANT = "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)"
 
 
 def async_url(url: str) -> str:
@@ -87,10 +88,69 @@ async def tenant_transaction(engine: AsyncEngine, identity: Identity) -> AsyncIt
         yield session
 
 
-async def set_tenant(session: AsyncSession, identity: Identity) -> None:
-    """Scope the session's open transaction to `identity`'s tenant (and name its user), until it ends."""
-    connection = await session.connection()
-    await connection.execute(_SET_TENANT, {"tenant_id": identity.tenant_id, "user_id": identity.user_id})
+async def set_tenant(on: AsyncSession | asyncpg.Connection, identity: Identity) -> None:
+    """Scope the open transaction (of a session or a driver connection) to `identity`'s tenant, until it ends."""
+    if isinstance(on, asyncpg.Connection):
+        async with driver_failures(on):
+            await on.execute(_SET_TENANT, identity.tenant_id, identity.user_id)
+        return
+    # Through SQLAlchemy, not its driver: the session's BEGIN is sent lazily, with its first statement.
+    connection = await on.connection()
+    await connection.exec_driver_sql(_SET_TENANT, (identity.tenant_id, identity.user_id))
+
+
+class TenantReads:
+    """A transaction straight on the driver, scoped to one tenant: the read path of read tools.
+
+    Opened by `open_tenant_reads`; its owner commits it or closes it (closing rolls back what is open).
+    """
+
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection, transaction: Transaction) -> None:
+        self.connection, self.driver, self._transaction = connection, driver, transaction
+
+    async def commit(self) -> None:
+        """Commit the transaction (the connection stays held until `close`)."""
+        async with driver_failures(self.driver):
+            await self._transaction.commit()
+
+    async def close(self) -> None:
+        """Roll back whatever is still open and give the connection back to the pool."""
+        try:
+            if self.driver.is_in_transaction() and not self.driver.is_closed():
+                await self._transaction.rollback()
+        finally:
+            # The transaction bypassed SQLAlchemy: a connection in an unknown state does not go back.
+            if self.driver.is_closed() or self.driver.is_in_transaction():
+                await self.connection.invalidate()
+            await self.connection.close()
+
+
+async def open_tenant_reads(engine: AsyncEngine, identity: Identity) -> TenantReads:
+    """Check out a connection, begin a transaction on its driver and scope it to `identity`'s tenant."""
+    connection = await engine.connect()
+    try:
+        driver = await driver_connection(connection)
+        transaction = driver.transaction()
+        async with driver_failures(driver):
+            await transaction.start()
+        reads = TenantReads(connection, driver, transaction)
+        await set_tenant(driver, identity)
+    except BaseException:
+        await connection.invalidate()
+        await connection.close()
+        raise
+    return reads
+
+
+@asynccontextmanager
+async def tenant_reads(engine: AsyncEngine, identity: Identity) -> AsyncIterator[asyncpg.Connection]:
+    """A short driver transaction scoped to `identity`'s tenant, committed when the block ends."""
+    reads = await open_tenant_reads(engine, identity)
+    try:
+        yield reads.driver
+        await reads.commit()
+    finally:
+        await reads.close()
 
 
 async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:

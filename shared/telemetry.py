@@ -1,10 +1,11 @@
 """OpenTelemetry for the servers: every call has a trace id; spans and metrics leave only when configured.
 
 - Traces: the `mcp` SDK already opens a SERVER span around every request (`mcp.server._otel`). This
-  module installs the OpenTelemetry SDK under it, so each call gets a real trace id (a client's
-  `traceparent` in `_meta` is continued), which the audit record keeps (`current_trace_id`). Spans are
-  *recorded* only while an exporter is attached: until then the sampler drops them, so the hot path
-  pays for two random ids, not for span bookkeeping.
+  module installs a tracer provider under it, so each call gets a real trace id (a client's
+  `traceparent` in `_meta` is continued), which the audit record keeps (`current_trace_id`). Until an
+  exporter is attached, its spans are non-recording spans that carry only their ids, and the
+  OpenTelemetry SDK is not even imported (2.5 MB of memory and about 0.1 s of start-up, measured in
+  docs/performance.md); attaching an exporter loads the SDK and records from then on.
 - Metrics: one histogram under the MCP semantic-convention name `mcp.server.operation.duration`
   (seconds) per `tools/call`, with `mcp.method.name`, `gen_ai.tool.name` (only names the server
   registered, else `unknown`, so a client cannot mint label values) and `supplychain.outcome`
@@ -22,58 +23,107 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, DEFAULT_ON, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import (
+    INVALID_SPAN_ID,
+    INVALID_TRACE_ID,
+    NonRecordingSpan,
+    SpanContext,
+    TraceFlags,
+    Tracer,
+    TracerProvider,
+)
 from opentelemetry.util.types import Attributes
 
 from shared.settings import SettingsError
 
-if TYPE_CHECKING:  # the metrics SDK loads only when metrics are exported (it costs every server's start-up)
+if TYPE_CHECKING:  # the SDK loads only when something is exported (it costs every server's start-up)
     from opentelemetry.sdk.metrics.export import MetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 OPERATION_DURATION = "mcp.server.operation.duration"
 SERVICE_NAME = "supplychain"
 
 
-class _Switch(Sampler):
-    """Drop every span until an exporter is attached, then sample as the SDK's default does."""
+class _IdsOnlyTracer(Tracer):
+    """Spans that carry ids and record nothing, until an exporter hands the work to the SDK's tracer."""
 
-    recording = False
+    def __init__(self, name: str, version: str | None, schema_url: str | None) -> None:
+        self._identity = (name, version, schema_url)
+        self._recording: Tracer | None = None
 
-    def should_sample(
+    def _sdk(self) -> Tracer | None:
+        if self._recording is None and _sdk_provider is not None:
+            self._recording = _sdk_provider.get_tracer(*self._identity)
+        return self._recording
+
+    def start_span(self, name: str, context: Context | None = None, *args: Any, **kwargs: Any) -> trace.Span:
+        """A recording span once exporting, else a span with a trace id (the parent's, or a new one)."""
+        recording = self._sdk()
+        if recording is not None:
+            return recording.start_span(name, context, *args, **kwargs)
+        parent = trace.get_current_span(context).get_span_context()
+        return NonRecordingSpan(
+            SpanContext(
+                trace_id=parent.trace_id if parent.is_valid else _new_id(128, INVALID_TRACE_ID),
+                span_id=_new_id(64, INVALID_SPAN_ID),
+                is_remote=False,
+                trace_flags=parent.trace_flags if parent.is_valid else TraceFlags(TraceFlags.DEFAULT),
+                trace_state=parent.trace_state if parent.is_valid else None,
+            )
+        )
+
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]  # the API's decorator type is private
+        self, name: str, context: Context | None = None, *args: Any, **kwargs: Any
+    ) -> Iterator[trace.Span]:
+        """`start_span`, made the current span for the block."""
+        recording = self._sdk()
+        if recording is not None:
+            with recording.start_as_current_span(name, context, *args, **kwargs) as span:
+                yield span
+            return
+        with trace.use_span(self.start_span(name, context), end_on_exit=kwargs.get("end_on_exit", True)) as span:
+            yield span
+
+
+class _Provider(TracerProvider):
+    """The process's tracer provider: ids only, until `export_spans` attaches the SDK."""
+
+    def get_tracer(
         self,
-        parent_context: Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        trace_state: Any = None,
-    ) -> SamplingResult:
-        chosen = DEFAULT_ON if self.recording else ALWAYS_OFF
-        return chosen.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
-
-    def get_description(self) -> str:
-        return "supplychain: on while an exporter is attached"
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> Tracer:
+        return _IdsOnlyTracer(instrumenting_module_name, instrumenting_library_version, schema_url)
 
 
-_sampler = _Switch()
-_tracer_provider: TracerProvider | None = None
+def _new_id(bits: int, invalid: int) -> int:
+    value = invalid
+    while value == invalid:  # as the SDK's RandomIdGenerator: never the all-zero id
+        value = random.getrandbits(bits)
+    return value
+
+
+_sdk_provider: SdkTracerProvider | None = None
 _duration: Histogram | None = None
 _configured = False
 
 
 def configure_telemetry(env: Mapping[str, str] | None = None) -> None:
     """Install the SDK once per process and attach the OTLP exporters that `OTEL_*` asks for."""
-    global _configured, _tracer_provider
+    global _configured
     if _configured:
         return
     _configured = True
@@ -81,8 +131,7 @@ def configure_telemetry(env: Mapping[str, str] | None = None) -> None:
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return
     traces, metrics = exports_signal("TRACES", env), exports_signal("METRICS", env)
-    _tracer_provider = TracerProvider(resource=_resource(), sampler=_sampler)
-    trace.set_tracer_provider(_tracer_provider)
+    trace.set_tracer_provider(_Provider())
     if traces:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -106,17 +155,23 @@ def exports_signal(signal: str, env: Mapping[str, str]) -> bool:
 
 
 def _resource() -> Resource:
+    from opentelemetry.sdk.resources import Resource
+
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by the SDK, win over this default.
     return Resource.create({"service.name": SERVICE_NAME})
 
 
 def export_spans(processor: SpanProcessor) -> None:
     """Attach a span processor (an exporter) and start recording spans."""
+    global _sdk_provider
     configure_telemetry()
-    if _tracer_provider is None:
+    if not isinstance(trace.get_tracer_provider(), _Provider):
         raise RuntimeError("OpenTelemetry is disabled (OTEL_SDK_DISABLED)")
-    _tracer_provider.add_span_processor(processor)
-    _sampler.recording = True
+    if _sdk_provider is None:
+        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+        _sdk_provider = SdkTracerProvider(resource=_resource())
+    _sdk_provider.add_span_processor(processor)
 
 
 def export_metrics(reader: MetricReader) -> None:

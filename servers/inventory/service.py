@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.inventory.models import Reorder, ReorderStatus, StockLevel, Warehouse
 from shared.ids import new_id
+from shared.reads import ReadStatement, read_statement
 
 
 async def list_warehouses(
@@ -59,6 +60,10 @@ _STOCK_LEVEL = select(StockLevel).where(
     StockLevel.sku == bindparam("sku"),
     StockLevel.warehouse_code == bindparam("warehouse_code"),
 )
+
+
+# The read tool's path (`shared.reads`): the same statement, compiled once for the driver.
+STOCK_LEVEL: ReadStatement[StockLevel] = read_statement(_STOCK_LEVEL)
 
 
 async def get_stock_level(*, session: AsyncSession, tenant_id: str, sku: str, warehouse_code: str) -> StockLevel | None:

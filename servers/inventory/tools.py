@@ -76,10 +76,7 @@ async def list_stock_levels(
 
 async def get_stock_level(caller: CallerDep, sku: Sku, warehouse: WarehouseCode) -> StockLevelPublic:
     """Get the stock level of one SKU in one warehouse."""
-    async with caller.transaction() as session:
-        row = await service.get_stock_level(
-            session=session, tenant_id=caller.identity.tenant_id, sku=sku, warehouse_code=warehouse
-        )
+    row = await caller.read_one(service.STOCK_LEVEL, sku=sku, warehouse_code=warehouse)
     if row is None:
         raise NotFoundError("stock level", f"{sku} in {warehouse}")
     return StockLevelPublic.of(row)
