@@ -29,7 +29,7 @@ from mcp import Client
 
 from bench.environment import bench_process_environment, postgres_pids, start_database, stop_database
 from shared.identity import identity_from_roles
-from shared.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_module
 
 ARGUMENTS = {"sku": "BOLT-M8", "warehouse": "AMS-1"}
 

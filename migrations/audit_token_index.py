@@ -2,8 +2,9 @@
 
 Measured (docs/performance.md, "This round's levers"): each record wrote 12-20 % more WAL with it
 (1,143-1,221 against 997-1,024 bytes); Postgres CPU per insert moved inside the noise. The query it
-was made for does not use it: `supplychain incident token` matches `token_id = X OR client_id = X`,
-and with one arm unindexed Postgres reads `audit_log_tenant_time` by time instead (EXPLAIN, checked).
+was made for does not use it: `supplychain incident token` (`supplychain/incident.py`) matches
+`token_id = X OR client_id = X`, and with one arm unindexed Postgres reads `audit_log_tenant_time` by
+time instead (EXPLAIN, checked).
 `get_activity_log`'s token filter stays within one tenant: `audit_log_tenant_seq` serves it, newest
 first, until a page is full.
 """

@@ -16,11 +16,11 @@ from sqlalchemy import bindparam, select
 
 from servers.inventory import service
 from servers.inventory.models import StockLevel
-from shared.admin import admin_engine
 from shared.caller import Caller
 from shared.db import create_engine, driver_connection
 from shared.reads import ReadStatement, fetch_one, read_statement
 from shared.registry import SERVERS
+from supplychain.admin import admin_engine
 from tests.helpers import identity
 
 ACME_ONLY = {"sku": "BOLT-M8", "warehouse_code": "AMS-1"}  # AMS-1 is a warehouse of acme alone
