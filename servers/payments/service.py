@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.payments.models import Charge, Payment, PaymentStatus, Refund
 from shared.ids import new_id
+from shared.reads import ReadStatement, read_statement
 
 
 async def list_payments(
@@ -43,6 +44,9 @@ async def list_payments(
 # Built once with bound parameters: composing a statement costs more than running it (measured
 # by `supplychain bench`). The tenant is still a parameter of every lookup.
 _PAYMENT = select(Payment).where(Payment.tenant_id == bindparam("tenant_id"), Payment.id == bindparam("id"))
+
+
+PAYMENT: ReadStatement[Payment] = read_statement(_PAYMENT)  # the read tool's path (`shared.reads`)
 
 
 async def get_payment(
@@ -87,6 +91,9 @@ async def list_charges(
 
 
 _CHARGE = select(Charge).where(Charge.tenant_id == bindparam("tenant_id"), Charge.id == bindparam("id"))
+
+
+CHARGE: ReadStatement[Charge] = read_statement(_CHARGE)
 
 
 async def get_charge(

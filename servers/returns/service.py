@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.returns.models import RejectionReason, ReturnAuthorisation, ReturnStatus
+from shared.reads import ReadStatement, read_statement
 
 
 async def list_returns(
@@ -43,6 +44,9 @@ async def list_returns(
 _RETURN = select(ReturnAuthorisation).where(
     ReturnAuthorisation.tenant_id == bindparam("tenant_id"), ReturnAuthorisation.id == bindparam("id")
 )
+
+
+RETURN: ReadStatement[ReturnAuthorisation] = read_statement(_RETURN)  # the read tool's path (`shared.reads`)
 
 
 async def get_return(
