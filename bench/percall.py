@@ -55,7 +55,8 @@ async def _calls(clients: list[Client], calls: int) -> None:
     await asyncio.gather(*(one(client, calls // len(clients)) for client in clients))
 
 
-async def _commits(dsn: str) -> int:
+async def transactions_committed(dsn: str) -> int:
+    """Transactions committed in the database so far (`pg_stat_database`), this query's own left out."""
     connection = await asyncpg.connect(dsn)
     try:
         # The statistics collector reports at transaction end; a fresh snapshot is taken per call here.
@@ -89,12 +90,12 @@ async def per_call(calls: int, clients: int) -> None:
             opened = [await stack.enter_async_context(Client(server)) for _ in range(clients)]
             await _calls(opened, 20 * clients)  # warm: every pooled connection has prepared its statements
             backends = [*postgres, *(child for process in postgres for child in process.children(recursive=True))]
-            commits = await _commits(database_url)
+            commits = await transactions_committed(database_url)
             wall, cpu, database = time.perf_counter(), time.process_time(), _cpu(backends)
             await _calls(opened, calls)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             database = _cpu(backends) - database
-            commits = await _commits(database_url) - commits
+            commits = await transactions_committed(database_url) - commits
             profiler, counted = _counting()
             sys.setprofile(profiler)
             try:

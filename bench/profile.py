@@ -26,6 +26,7 @@ import psutil
 
 from bench.environment import bench_process_environment, postgres_pids, start_database, stop_database
 from bench.measure import measure
+from bench.percall import transactions_committed
 from bench.processes import pin_pid, pin_self, plan_cores
 from bench.targets import Context, bare_server, dev_idp, secured_server
 from bench.workloads import stock_reads
@@ -102,12 +103,15 @@ async def profile(target: str, seconds: float, clients: int = CLIENTS, spy_too: 
             server = psutil.Process(endpoint.process.popen.pid)
             workload = stock_reads(endpoint, tenants=1, rows_per_tenant=ROWS)
             await measure(workload, clients=clients, warmup=1.0, duration=2.0)  # warm, untimed
+            commits = await transactions_committed(database.asyncpg_admin_dsn)
             before = _cpu_seconds([server]), _cpu_seconds(postgres)
             measured = await measure(workload, clients=clients, warmup=0.0, duration=seconds)
             server_cpu, postgres_cpu = (_cpu_seconds([server]) - before[0], _cpu_seconds(postgres) - before[1])
             per_call, postgres_per_call = (cpu / measured.calls * 1e6 for cpu in (server_cpu, postgres_cpu))
             print(f"{target}: {measured.calls_per_s:,.0f} calls/s at {clients} clients, errors {measured.errors}")
+            commits = await transactions_committed(database.asyncpg_admin_dsn) - commits
             print(f"server CPU {per_call:,.0f} us/call, Postgres CPU {postgres_per_call:,.0f} us/call")
+            print(f"commits {commits / measured.calls:.2f} per call (a WAL flush each, unless read-only)")
             if not spy_too:
                 return
             # The process serving requests: uvicorn's worker when `serve` runs one, else the server itself.
