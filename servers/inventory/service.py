@@ -2,12 +2,13 @@
 
 Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
 already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
-leaks nothing.
+leaks nothing. The read tools' statements (`STOCK_LEVEL`, `*_statement`) are the same SQLModel
+queries compiled once for the driver (`shared.reads`); the tools run them with `caller.read_one/all`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from functools import cache
 
 from sqlalchemy import bindparam, tuple_
 from sqlmodel import col, select
@@ -18,39 +19,56 @@ from shared.ids import new_id
 from shared.reads import ReadStatement, read_statement
 
 
-async def list_warehouses(
-    *, session: AsyncSession, tenant_id: str, limit: int, after_code: str | None
-) -> list[Warehouse]:
-    """Up to `limit + 1` warehouses ordered by code, starting after `after_code`."""
-    query = select(Warehouse).where(Warehouse.tenant_id == tenant_id).order_by(col(Warehouse.code)).limit(limit + 1)
-    if after_code is not None:
-        query = query.where(col(Warehouse.code) > after_code)
-    return list((await session.exec(query)).all())
+# The list tools' read path (`shared.reads`): one statement per combination of filters, built on first
+# use and kept. The tenant and every value are bound parameters; `limit` is the page size plus one.
+@cache
+def warehouses_statement(*, after: bool) -> ReadStatement[Warehouse]:
+    """Warehouses ordered by code, optionally after `after_code`."""
+    query = (
+        select(Warehouse)
+        .where(Warehouse.tenant_id == bindparam("tenant_id"))
+        .order_by(col(Warehouse.code))
+        .limit(bindparam("limit"))
+    )
+    if after:
+        query = query.where(col(Warehouse.code) > bindparam("after_code"))
+    return read_statement(query)
 
 
-async def list_stock_levels(
-    *,
-    session: AsyncSession,
-    tenant_id: str,
-    warehouse_code: str | None,
-    below_reorder_point: bool,
-    limit: int,
-    after: tuple[str, str] | None,
-) -> list[StockLevel]:
-    """Up to `limit + 1` stock levels ordered by (warehouse, sku), optionally filtered."""
+@cache
+def stock_levels_statement(*, by_warehouse: bool, below_reorder_point: bool, after: bool) -> ReadStatement[StockLevel]:
+    """Stock levels ordered by (warehouse, sku), with the filters asked for."""
     query = (
         select(StockLevel)
-        .where(StockLevel.tenant_id == tenant_id)
+        .where(StockLevel.tenant_id == bindparam("tenant_id"))
         .order_by(col(StockLevel.warehouse_code), col(StockLevel.sku))
-        .limit(limit + 1)
+        .limit(bindparam("limit"))
     )
-    if warehouse_code is not None:
-        query = query.where(StockLevel.warehouse_code == warehouse_code)
+    if by_warehouse:
+        query = query.where(StockLevel.warehouse_code == bindparam("warehouse_code"))
     if below_reorder_point:
         query = query.where(col(StockLevel.on_hand) - col(StockLevel.reserved) < col(StockLevel.reorder_point))
-    if after is not None:
-        query = query.where(tuple_(col(StockLevel.warehouse_code), col(StockLevel.sku)) > tuple_(*after))
-    return list((await session.exec(query)).all())
+    if after:
+        after_key = tuple_(bindparam("after_warehouse"), bindparam("after_sku"))
+        query = query.where(tuple_(col(StockLevel.warehouse_code), col(StockLevel.sku)) > after_key)
+    return read_statement(query)
+
+
+@cache
+def reorders_statement(*, by_status: bool, after: bool) -> ReadStatement[Reorder]:
+    """Reorders, newest first, with the filters asked for."""
+    query = (
+        select(Reorder)
+        .where(Reorder.tenant_id == bindparam("tenant_id"))
+        .order_by(col(Reorder.created_at).desc(), col(Reorder.id).desc())
+        .limit(bindparam("limit"))
+    )
+    if by_status:
+        query = query.where(col(Reorder.status) == bindparam("status"))
+    if after:
+        after_key = tuple_(bindparam("after_created_at"), bindparam("after_id"))
+        query = query.where(tuple_(col(Reorder.created_at), col(Reorder.id)) < after_key)
+    return read_statement(query)
 
 
 # Built once with bound parameters: composing a statement costs more than running it (measured
@@ -70,28 +88,6 @@ async def get_stock_level(*, session: AsyncSession, tenant_id: str, sku: str, wa
     """The stock level of one SKU in one warehouse, or None."""
     params = {"tenant_id": tenant_id, "sku": sku, "warehouse_code": warehouse_code}
     return (await session.exec(_STOCK_LEVEL, params=params)).first()
-
-
-async def list_reorders(
-    *,
-    session: AsyncSession,
-    tenant_id: str,
-    status: ReorderStatus | None,
-    limit: int,
-    after: tuple[datetime, str] | None,
-) -> list[Reorder]:
-    """Up to `limit + 1` reorders, newest first."""
-    query = (
-        select(Reorder)
-        .where(Reorder.tenant_id == tenant_id)
-        .order_by(col(Reorder.created_at).desc(), col(Reorder.id).desc())
-        .limit(limit + 1)
-    )
-    if status is not None:
-        query = query.where(Reorder.status == status)
-    if after is not None:
-        query = query.where(tuple_(col(Reorder.created_at), col(Reorder.id)) < tuple_(*after))
-    return list((await session.exec(query)).all())
 
 
 _REORDER = select(Reorder).where(Reorder.tenant_id == bindparam("tenant_id"), Reorder.id == bindparam("id"))

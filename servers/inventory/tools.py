@@ -42,10 +42,8 @@ ReorderId = Annotated[str, Field(pattern=r"^ro_[0-9a-f]{20}$", description="Reor
 async def list_warehouses(caller: CallerDep, limit: PageLimit = 25, cursor: Cursor = None) -> WarehousePage:
     """List the warehouses of your organisation, by code."""
     after = decode_cursor(cursor)
-    async with caller.transaction() as session:
-        rows = await service.list_warehouses(
-            session=session, tenant_id=caller.identity.tenant_id, limit=limit, after_code=after[0] if after else None
-        )
+    statement = service.warehouses_statement(after=after is not None)
+    rows = await caller.read_all(statement, limit=limit + 1, after_code=after[0] if after else None)
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.code,))
     return WarehousePage(
         items=[WarehousePublic(code=w.code, name=w.name, city=w.city) for w in items], next_cursor=next_cursor
@@ -61,15 +59,13 @@ async def list_stock_levels(
 ) -> StockLevelPage:
     """List stock levels by warehouse and SKU. Set below_reorder_point to see only what needs reordering."""
     after = decode_cursor(cursor, parts=2)
-    async with caller.transaction() as session:
-        rows = await service.list_stock_levels(
-            session=session,
-            tenant_id=caller.identity.tenant_id,
-            warehouse_code=warehouse,
-            below_reorder_point=below_reorder_point,
-            limit=limit,
-            after=(after[0], after[1]) if after else None,
-        )
+    statement = service.stock_levels_statement(
+        by_warehouse=warehouse is not None, below_reorder_point=below_reorder_point, after=after is not None
+    )
+    rows = await caller.read_all(
+        statement, limit=limit + 1, warehouse_code=warehouse,
+        after_warehouse=after[0] if after else None, after_sku=after[1] if after else None,
+    )  # fmt: skip
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.warehouse_code, row.sku))
     return StockLevelPage(items=[StockLevelPublic.of(row) for row in items], next_cursor=next_cursor)
 
@@ -91,10 +87,11 @@ async def list_reorders(
         after_key = (datetime.fromisoformat(after[0]), after[1]) if after else None
     except ValueError:
         raise InvalidInputError(f"malformed cursor {cursor!r}") from None
-    async with caller.transaction() as session:
-        rows = await service.list_reorders(
-            session=session, tenant_id=caller.identity.tenant_id, status=status, limit=limit, after=after_key
-        )
+    statement = service.reorders_statement(by_status=status is not None, after=after_key is not None)
+    rows = await caller.read_all(
+        statement, limit=limit + 1, status=status.value if status is not None else None,
+        after_created_at=after_key[0] if after_key else None, after_id=after_key[1] if after_key else None,
+    )  # fmt: skip
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.created_at.isoformat(), row.id))
     return ReorderPage(items=[ReorderPublic.of(row) for row in items], next_cursor=next_cursor)
 

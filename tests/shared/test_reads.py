@@ -9,10 +9,15 @@ the tenant it is given.
 from __future__ import annotations
 
 import importlib
+import inspect
+import itertools
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam
+from sqlmodel import col, select
 
 from servers.inventory import service
 from servers.inventory.models import StockLevel
@@ -60,7 +65,7 @@ async def test_statement_filters_by_tenant_where_row_level_security_does_not_app
 
 
 def test_read_statement_refuses_a_query_without_the_tenant_parameter() -> None:
-    query = select(StockLevel).where(StockLevel.sku == bindparam("sku"))
+    query = select(StockLevel).where(col(StockLevel.sku) == bindparam("sku"))
     with pytest.raises(ValueError, match="a read must filter by tenant"):
         read_statement(query)
 
@@ -70,15 +75,23 @@ def test_a_tool_cannot_pass_the_tenant_of_a_read() -> None:
         service.STOCK_LEVEL.arguments("globex", {"tenant_id": "acme", **ACME_ONLY})
 
 
+def _read_statements(module: object) -> Iterator[tuple[str, ReadStatement[Any]]]:
+    """Every statement a service offers: its constants, and each filter combination of its builders."""
+    for name, value in vars(module).items():
+        if isinstance(value, ReadStatement):
+            yield name, value
+        elif callable(value) and name.endswith("_statement") and value.__module__ == getattr(module, "__name__", ""):
+            flags = list(inspect.signature(value).parameters)
+            for combination in itertools.product((False, True), repeat=len(flags)):
+                yield f"{name}{combination}", value(**dict(zip(flags, combination, strict=True)))
+
+
 def test_every_read_statement_of_every_server_compares_tenant_id_with_the_callers_tenant() -> None:
     found = 0
     for server in SERVERS:
-        module = importlib.import_module(f"servers.{server}.service")
-        for name, value in vars(module).items():
-            if isinstance(value, ReadStatement):
-                found += 1
-                number = value.parameters.index("tenant_id") + 1
-                assert re.search(rf"\.tenant_id = \${number}\b", value.sql), (
-                    f"{server}.{name} does not filter by tenant"
-                )
-    assert found >= 1
+        for name, statement in _read_statements(importlib.import_module(f"servers.{server}.service")):
+            found += 1
+            number = statement.parameters.index("tenant_id") + 1
+            where = statement.sql.split("WHERE", 1)[-1]
+            assert re.search(rf"\.tenant_id = \${number}\b", where), f"{server}.{name} does not filter by tenant"
+    assert found >= 18  # four lookups, and the 14 filter combinations of inventory's three list statements
