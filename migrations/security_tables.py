@@ -1,7 +1,7 @@
 """The security tables of a new server, as they stand today, one call per concern.
 
 The four original servers reached these tables through a chain of migrations (`<server>_0100` to
-`_0600`). A new server's first migration calls these three instead, and gets the same end state:
+`_0700`). A new server's first migration calls these three instead, and gets the same end state:
 each composes the helpers of that chain in the chain's own order, so the two cannot drift apart
 (`tests/shared/test_security_tables.py` compares them, column by column and grant by grant).
 
@@ -13,6 +13,7 @@ from migrations.approvals import create_pending_approvals
 from migrations.audit import create_audit_log
 from migrations.audit_append import create_audit_append_functions
 from migrations.audit_attribution import add_attribution
+from migrations.audit_token_index import drop_token_index
 from migrations.idempotency import create_idempotency_keys
 
 
@@ -21,6 +22,7 @@ def create_audit_trail(schema: str) -> None:
     create_audit_log(schema)  # _0100
     create_audit_append_functions(schema)  # _0400
     add_attribution(schema)  # _0600: the attribution columns, and the append functions that write them
+    drop_token_index(schema)  # _0700: the token index _0600 made goes again
 
 
 def create_approvals(schema: str) -> None:
