@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
+from migrations import META_SCHEMA
+
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 MAX_LENGTH = 30
 
@@ -43,11 +45,15 @@ RESERVED = {
     "audit": "`audit:read` is the auditors' scope on every server",
     "public": "Postgres' default schema",
     "information_schema": "a Postgres system schema",
-    "supplychain": "the application shell's package and the prefix of its own roles and schemas",
     "shared": "the security library's package",
     "servers": "the package that holds the servers",
     "tenants": "fixtures/tenants.py holds the fixture tenants and users",
 }
+
+
+# The application shell's package, and the prefix of its own roles and schemas (`supplychain_owner`,
+# the Alembic schema `supplychain_meta`): a server named like them would take their place.
+SHELL_PREFIX = "supplychain"
 
 
 class ScaffoldError(ValueError):
@@ -70,9 +76,15 @@ def check_name(name: str, existing: Iterable[str]) -> None:
         raise ScaffoldError(f"{name!r} is a Python keyword: `import servers.{name}` would not parse")
     if name in RESERVED_WORDS:
         raise ScaffoldError(f"{name!r} is an SQL reserved word: it cannot name a Postgres schema unquoted")
-    if name in RESERVED or name.startswith("pg_"):
-        reason = RESERVED.get(name, "Postgres reserves schema names starting with pg_")
-        raise ScaffoldError(f"{name!r} is reserved: {reason}")
+    if name in RESERVED:
+        raise ScaffoldError(f"{name!r} is reserved: {RESERVED[name]}")
+    if name.startswith("pg_"):
+        raise ScaffoldError(f"{name!r} is reserved: Postgres reserves schema names starting with pg_")
+    if name == SHELL_PREFIX or name.startswith(f"{SHELL_PREFIX}_"):
+        raise ScaffoldError(
+            f"{name!r} is reserved: `{SHELL_PREFIX}` and every `{SHELL_PREFIX}_*` name belong to the application "
+            f"shell (its package, its roles such as {SHELL_PREFIX}_owner, and the Alembic schema {META_SCHEMA})"
+        )
     prefix = f"{name.upper()}_"
     for variable in DEPLOYMENT_VARIABLES:
         if variable.startswith(prefix) or (variable.endswith("_") and prefix.startswith(variable)):
