@@ -11,6 +11,7 @@ server's files plus the registry and policy lines: nothing else was edited.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,14 @@ CROSS_SERVER_TESTS = [
     "tests/shared/test_side_effect_coverage.py",
     "tests/test_loadtest_workloads.py",
     "tests/deploy/test_compose.py",
+]
+# Cross-server tests that parametrise over every tool or server: their ids name the server, so `-k procurement`
+# runs only the new server's cases (the others are run by the main suite).
+PER_SERVER_TESTS = [
+    "tests/shared/test_idempotency.py",
+    "tests/shared/test_side_effect_approvals.py",
+    "tests/fuzz/test_tool_inputs.py",
+    "tests/http/test_metadata.py",
 ]
 EXPECTED_STATUS = {
     "?? servers/procurement/",
@@ -94,5 +103,19 @@ def test_new_server_passes_its_own_and_the_cross_server_tests_with_no_other_edit
     assert " passed" in tested.stdout and "failed" not in tested.stdout and "error" not in tested.stdout
     collected = _run_in(clone, "-m", "pytest", "--collect-only", "-q", *CROSS_SERVER_TESTS, timeout=60).stdout
     assert "test_tool_list_matches_the_reviewed_snapshot[procurement]" in collected
+
+    selected = _run_in(
+        clone, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", "-k", "procurement",
+        *PER_SERVER_TESTS, timeout=60,
+    ).stdout  # fmt: skip
+    ids = [line for line in selected.splitlines() if "::" in line]
+    for path in PER_SERVER_TESTS:  # each file covers the new server, so `-k` cannot silently select nothing
+        assert any(test_id.startswith(f"{path}::") and "procurement" in test_id for test_id in ids), (path, selected)
+    per_server = _run_in(
+        clone, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-k", "procurement", *PER_SERVER_TESTS, timeout=400
+    )
+    assert per_server.returncode == 0, per_server.stdout[-4000:]
+    summary = per_server.stdout.strip().splitlines()[-1]
+    assert re.search(rf"\b{len(ids)} passed\b", summary) and "skipped" not in summary, summary
 
     assert set(_git(clone, "status", "--porcelain").splitlines()) == EXPECTED_STATUS  # the tests wrote nothing
