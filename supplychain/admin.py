@@ -29,7 +29,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -235,10 +235,12 @@ async def seed_database(admin_url: str, servers: tuple[str, ...] = SERVERS) -> d
 
 async def database_is_seeded(admin_url: str) -> bool:
     """True when the fixture tenants have data (the demo seeds only a fresh database)."""
+    # The table of the first registered server's first fixture record: whichever servers are registered.
+    first_table = type(fixture_records(SERVERS[0])[0])
     engine = admin_engine(admin_url)
     try:
         async with engine.connect() as conn:
-            count = await conn.execute(text("SELECT count(*) FROM inventory.warehouses"))
+            count = await conn.execute(select(func.count()).select_from(first_table))
             return bool(count.scalar_one())
     finally:
         await engine.dispose()
