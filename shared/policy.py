@@ -9,7 +9,8 @@ for people deciding approvals on the server's approval page: no tool may require
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from shared.registry import REGISTRY
 
@@ -19,35 +20,42 @@ ROLES = ("supply_chain_manager", "finance", "analyst", "returns_agent", "auditor
 
 # One line per role and server: a role holds a scope only where a line below grants it, so a new
 # server's scopes reach no role until a line says so (tests/shared/test_identity.py pins every role).
-ROLE_SCOPES: dict[str, frozenset[str]] = dict.fromkeys(ROLES, frozenset())
-ROLE_SCOPES["supply_chain_manager"] |= {"inventory:read", "inventory:reorder"}
-ROLE_SCOPES["supply_chain_manager"] |= {"logistics:read", "logistics:reroute"}
-ROLE_SCOPES["supply_chain_manager"] |= {"returns:read"}
-ROLE_SCOPES["finance"] |= {"payments:read", "payments:release", "payments:refund"}
-ROLE_SCOPES["finance"] |= {"returns:read"}
-ROLE_SCOPES["analyst"] |= {"inventory:read"}
-ROLE_SCOPES["analyst"] |= {"logistics:read"}
-ROLE_SCOPES["analyst"] |= {"returns:read"}
-ROLE_SCOPES["analyst"] |= {"payments:read"}
-ROLE_SCOPES["returns_agent"] |= {"returns:read", "returns:write"}
-ROLE_SCOPES["returns_agent"] |= {"inventory:read"}
-ROLE_SCOPES["auditor"] |= {"audit:read"}
+_grants: dict[str, frozenset[str]] = dict.fromkeys(ROLES, frozenset())
+_grants["supply_chain_manager"] |= {"inventory:read", "inventory:reorder"}
+_grants["supply_chain_manager"] |= {"logistics:read", "logistics:reroute"}
+_grants["supply_chain_manager"] |= {"returns:read"}
+_grants["finance"] |= {"payments:read", "payments:release", "payments:refund"}
+_grants["finance"] |= {"returns:read"}
+_grants["analyst"] |= {"inventory:read"}
+_grants["analyst"] |= {"logistics:read"}
+_grants["analyst"] |= {"returns:read"}
+_grants["analyst"] |= {"payments:read"}
+_grants["returns_agent"] |= {"returns:read", "returns:write"}
+_grants["returns_agent"] |= {"inventory:read"}
+_grants["auditor"] |= {"audit:read"}
 # Decides four-eyes approvals on each server's approval page; reads what it is asked to judge.
-ROLE_SCOPES["approver"] |= {"inventory:read", "inventory:decide"}
-ROLE_SCOPES["approver"] |= {"logistics:read", "logistics:decide"}
-ROLE_SCOPES["approver"] |= {"returns:read", "returns:decide"}
-ROLE_SCOPES["approver"] |= {"payments:read", "payments:decide"}
+_grants["approver"] |= {"inventory:read", "inventory:decide"}
+_grants["approver"] |= {"logistics:read", "logistics:decide"}
+_grants["approver"] |= {"returns:read", "returns:decide"}
+_grants["approver"] |= {"payments:read", "payments:decide"}
 # `supplychain new-server` adds its lines above this one
 
 
-def refuse_unknown_scopes(table: dict[str, frozenset[str]]) -> None:
+def refuse_unknown_scopes(table: Mapping[str, frozenset[str]]) -> None:
     """Stop at import when a line grants a scope no server defines (a typo, or a removed server)."""
     unknown = sorted(set().union(*table.values()) - ALL_SCOPES)
     if unknown:
         raise ValueError(f"shared.policy grants scope(s) no server defines: {', '.join(unknown)}")
 
 
-refuse_unknown_scopes(ROLE_SCOPES)
+refuse_unknown_scopes(_grants)
+
+# The table every check reads, read-only: once the lines above are checked, no module can widen a role
+# at run time (a write raises TypeError), so the lines above are the whole policy.
+ROLE_SCOPES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {role: frozenset(scopes) for role, scopes in _grants.items()}
+)
+del _grants
 
 
 def decide_scope(server: str) -> str:

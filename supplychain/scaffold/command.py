@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from supplychain.scaffold.edits import policy_lines
 from supplychain.scaffold.names import ScaffoldError
 from supplychain.scaffold.writer import plan, project_root, write
 
@@ -25,6 +26,13 @@ def new_server(name: str) -> None:
         "  uv run supplychain db init && uv run supplychain db seed   # its role, schema, tables and fixtures\n"
         f"  uv run pytest tests/{name}                                # its own tests\n"
         f"  uv run supplychain serve {name} --transport stdio       # or: claude-config, serve all, demo\n"
-        f"Then write the domain in servers/{name}/ (models, service, tools; the tool table in server.py),\n"
-        "and review the roles' lines added to shared/policy.py."
+        f"Then write the domain in servers/{name}/ (models, service, tools; the tool table in server.py).\n"
+    )
+    # Who may act on the new server is a decision, not a default to find later: show every grant made.
+    click.echo("It gave these roles scopes on the new server, in shared/policy.py:")
+    for line in policy_lines(the_plan.grants):
+        click.echo(f"  {line}")
+    click.echo(
+        "Edit or delete those lines to change who may read, write and decide; keep the same scopes in\n"
+        f"tests/{name}/cases.py ROLES (tests/shared/test_identity.py pins them)."
     )

@@ -53,10 +53,14 @@ def registry_with(text: str, *, name: str, port: int, segment: int, capability: 
     return _insert_before(text, REGISTRY_MARKER, [entry], "shared/registry.py")
 
 
-def policy_with(text: str, *, grants: Mapping[str, list[str]]) -> str:
-    """shared/policy.py's text with one explicit line per role that gains a scope of the new server."""
-    lines = [
-        f"ROLE_SCOPES[{role!r}] |= {{{', '.join(repr(scope) for scope in scopes)}}}".replace("'", '"')
+def policy_lines(grants: Mapping[str, list[str]]) -> list[str]:
+    """One explicit shared/policy.py line per role that gains a scope of the new server."""
+    return [
+        f"_grants[{role!r}] |= {{{', '.join(repr(scope) for scope in scopes)}}}".replace("'", '"')
         for role, scopes in grants.items()
     ]
-    return _insert_before(text, POLICY_MARKER, lines, "shared/policy.py")
+
+
+def policy_with(text: str, *, grants: Mapping[str, list[str]]) -> str:
+    """shared/policy.py's text with one explicit line per role that gains a scope of the new server."""
+    return _insert_before(text, POLICY_MARKER, policy_lines(grants), "shared/policy.py")

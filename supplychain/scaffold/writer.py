@@ -34,6 +34,7 @@ class Plan:
     edited: dict[Path, str] = field(default_factory=dict)
     commands: list[tuple[str, ...]] = field(default_factory=list)
     regenerated: list[Path] = field(default_factory=list)
+    grants: dict[str, list[str]] = field(default_factory=dict)
 
 
 def project_root() -> Path:
@@ -45,7 +46,8 @@ def grants(name: str, capability: str) -> dict[str, list[str]]:
     """Each role's scopes on the new server: one explicit line per role in shared/policy.py.
 
     Reading for the roles that read every server, deciding for the approvers, and the new capability
-    for the role that acts on the supply chain. Change the lines in shared/policy.py to suit.
+    for the role that acts on the supply chain (the sample tests write as alice, who holds it). The
+    command prints each line; change them in shared/policy.py to suit.
     """
     return {
         "supply_chain_manager": [f"{name}:read", capability],
@@ -113,7 +115,8 @@ def plan(name: str, root: Path) -> Plan:
         registry.read_text(encoding="utf-8"), name=name, port=the_plan.port, segment=the_plan.segment,
         capability=capability,
     )  # fmt: skip
-    the_plan.edited[policy] = policy_with(policy.read_text(encoding="utf-8"), grants=grants(name, capability))
+    the_plan.grants = grants(name, capability)
+    the_plan.edited[policy] = policy_with(policy.read_text(encoding="utf-8"), grants=the_plan.grants)
     return the_plan
 
 

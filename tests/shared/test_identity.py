@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
+
 import pytest
 
 from shared import policy
@@ -41,6 +44,25 @@ def test_each_role_holds_exactly_what_each_servers_lines_grant_it() -> None:
             assert scopes <= REGISTRY[server].scopes, (server, role, scopes)  # a server pins only its own scopes
             expected.setdefault(role, set()).update(scopes)
     assert expected == ROLE_SCOPES
+
+
+@pytest.mark.parametrize(
+    ("widen", "refusal"),
+    [
+        (lambda: operator.setitem(ROLE_SCOPES, "analyst", ROLE_SCOPES["analyst"] | {"payments:refund"}), TypeError),
+        (lambda: operator.setitem(ROLE_SCOPES, "intruder", frozenset({"payments:refund"})), TypeError),
+        (lambda: operator.delitem(ROLE_SCOPES, "auditor"), TypeError),
+        (lambda: ROLE_SCOPES["analyst"].add("payments:refund"), AttributeError),  # a frozenset
+    ],
+    ids=["widen a role", "add a role", "remove a role", "add to a role's set"],
+)
+def test_the_policy_table_cannot_be_changed_after_import(widen: Callable[[], object], refusal: type[Exception]) -> None:
+    """The explicit lines are the whole policy: no module can grant a role a scope at run time."""
+    before = {role: set(scopes) for role, scopes in ROLE_SCOPES.items()}
+    with pytest.raises(refusal):
+        widen()
+    assert before == ROLE_SCOPES
+    assert "payments:refund" not in scopes_for_roles(["analyst"])
 
 
 def test_a_grant_of_a_scope_no_server_defines_is_refused() -> None:
