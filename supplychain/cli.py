@@ -265,10 +265,10 @@ def dev_certs() -> None:
               help="http: phase 2 with OAuth (the default); stdio: phase 1 subprocesses; "
                    "gateway: phase 3, the OAuth run through HAProxy on 127.0.0.1:8443 (needs haproxy).")  # fmt: skip
 @click.option("--base-port", type=int, default=8100, show_default=True,
-              help="HTTP: authorization server port; the servers use the next four.")  # fmt: skip
+              help="HTTP: authorization server port; each server keeps its registry distance from it.")  # fmt: skip
 @click.option("--gateway-port", type=int, default=8443, show_default=True, help="gateway: HAProxy's port.")
 def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int) -> None:
-    """The main job: embedded Postgres, the four servers, and a scripted agent run."""
+    """The main job: embedded Postgres, every registered server, and a scripted agent run."""
     from demo.agent import DemoFailed, run_http, run_stdio
     from demo.browser import BrowserFailed
     from demo.four_eyes import FourEyesFailed
@@ -309,7 +309,7 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_
 @click.option("--roles", default=None, help="stdio: comma-separated roles (default: the fixture user's).")
 @click.option("--allow-writes", is_flag=True, help="stdio: omit --read-only (side effects still need approval).")
 def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, allow_writes: bool) -> None:
-    """Print a Claude Desktop config for the four servers (stdio subprocesses, or remote over HTTP)."""
+    """Print a Claude Desktop config for every registered server (stdio subprocesses, or remote over HTTP)."""
     import json
     from pathlib import Path
 

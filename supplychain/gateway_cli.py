@@ -37,7 +37,7 @@ _PUBLIC = click.option(
 
 @click.group()
 def gateway() -> None:
-    """Phase 3: the four servers behind an HAProxy gateway (settings: SUPPLYCHAIN_GATEWAY_*)."""
+    """Phase 3: every registered server behind an HAProxy gateway (settings: SUPPLYCHAIN_GATEWAY_*)."""
 
 
 @gateway.command("render")
