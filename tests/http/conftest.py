@@ -1,4 +1,4 @@
-"""The phase 2 stack for the HTTP tests: the dev IdP and the four servers, on loopback, once for this folder.
+"""The phase 2 stack for the HTTP tests: the dev IdP and every registered server, on loopback, once for this folder.
 
 The servers read their database credentials from the session's `SUPPLYCHAIN_HOME` (written by `db
 init` in `tests/conftest.py`), exactly as `supplychain serve` does; the IdP keeps its signing keys in
