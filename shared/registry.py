@@ -91,6 +91,8 @@ SERVERS: tuple[str, ...] = tuple(REGISTRY)
 # The dev authorization server's default port. `supplychain demo --base-port B` moves it to B and
 # every server by the same distance, so a server's demo port is still its own, never its position.
 IDP_PORT = 8100
+# The HAProxy gateway's default port (phase 3): every server's public address is `<gateway>/<server>/mcp`.
+GATEWAY_PORT = 8443
 
 
 def entry(name: str) -> ServerEntry:

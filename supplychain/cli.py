@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from shared.registry import SERVERS, entry
+from shared.registry import GATEWAY_PORT, IDP_PORT, SERVERS, entry
 from shared.settings import ServerSettings
 
 
@@ -263,10 +263,10 @@ def dev_certs() -> None:
 @click.option("--reset", is_flag=True, help="Restore the fixture data before the run.")
 @click.option("--transport", type=click.Choice(["http", "stdio", "gateway"]), default="http", show_default=True,
               help="http: phase 2 with OAuth (the default); stdio: phase 1 subprocesses; "
-                   "gateway: phase 3, the OAuth run through HAProxy on 127.0.0.1:8443 (needs haproxy).")  # fmt: skip
-@click.option("--base-port", type=int, default=8100, show_default=True,
+                   "gateway: phase 3, the OAuth run through HAProxy on 127.0.0.1 (needs haproxy).")  # fmt: skip
+@click.option("--base-port", type=int, default=IDP_PORT, show_default=True,
               help="HTTP: authorization server port; each server keeps its registry distance from it.")  # fmt: skip
-@click.option("--gateway-port", type=int, default=8443, show_default=True, help="gateway: HAProxy's port.")
+@click.option("--gateway-port", type=int, default=GATEWAY_PORT, show_default=True, help="gateway: HAProxy's port.")
 def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int) -> None:
     """The main job: embedded Postgres, every registered server, and a scripted agent run."""
     from demo.agent import DemoFailed, run_http, run_stdio

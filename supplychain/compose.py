@@ -15,12 +15,11 @@ from pathlib import Path
 import click
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from shared.registry import IDP_PORT, REGISTRY
+from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "deploy" / "compose" / "compose.yaml.j2"
 COMPOSE_FILE = REPO / "compose.yaml"
-GATEWAY_PORT = 8443
 REPLICAS = (1, 2)
 SUBNET_BASE = "172.28"  # each server's gateway network: <base>.<segment>.0/24
 PUBLIC_HOST = "${PUBLIC_HOST:?set PUBLIC_HOST, see README.md}"

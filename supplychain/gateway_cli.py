@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 
+from shared.registry import GATEWAY_PORT, IDP_PORT
 from shared.settings import SettingsError
 from supplychain.gateway_settings import GatewaySettings
 
@@ -28,10 +29,10 @@ def _settings(**overrides: Any) -> GatewaySettings:
 
 
 _ISSUER = click.option(
-    "--issuer", "issuer_url", default=None, help="Authorization server (default http://127.0.0.1:8100)."
+    "--issuer", "issuer_url", default=None, help=f"Authorization server (default http://127.0.0.1:{IDP_PORT})."
 )
 _PUBLIC = click.option(
-    "--public-url", default=None, help="The gateway's public origin (default https://127.0.0.1:8443)."
+    "--public-url", default=None, help=f"The gateway's public origin (default https://127.0.0.1:{GATEWAY_PORT})."
 )
 
 
@@ -43,7 +44,7 @@ def gateway() -> None:
 @gateway.command("render")
 @_ISSUER
 @_PUBLIC
-@click.option("--bind", default=None, help="Address:port HAProxy listens on (default 127.0.0.1:8443).")
+@click.option("--bind", default=None, help=f"Address:port HAProxy listens on (default 127.0.0.1:{GATEWAY_PORT}).")
 @click.option("--run-dir", type=click.Path(), default=None, help="Output folder (default $SUPPLYCHAIN_HOME/gateway).")
 def render_command(issuer_url: str | None, public_url: str | None, bind: str | None, run_dir: str | None) -> None:
     """Write the live HAProxy config and its files from deploy/gateway/haproxy.cfg.

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.registry import REGISTRY, SERVERS, replica_address
+from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY, SERVERS, replica_address
 from shared.settings import SettingsError, home_dir, reject_unknown_variables
 
 ENV_PREFIX = "SUPPLYCHAIN_GATEWAY_"
@@ -32,9 +32,9 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
-    bind: str = Field(default="127.0.0.1:8443", pattern=SAFE_ADDRESS.pattern)
-    public_url: str = Field(default="https://127.0.0.1:8443", pattern=r"^https://[A-Za-z0-9.:\[\]-]+$")
-    issuer_url: str = Field(default="http://127.0.0.1:8100", pattern=r"^https?://[A-Za-z0-9.:\[\]/_-]+$")
+    bind: str = Field(default=f"127.0.0.1:{GATEWAY_PORT}", pattern=SAFE_ADDRESS.pattern)
+    public_url: str = Field(default=f"https://127.0.0.1:{GATEWAY_PORT}", pattern=r"^https://[A-Za-z0-9.:\[\]-]+$")
+    issuer_url: str = Field(default=f"http://127.0.0.1:{IDP_PORT}", pattern=r"^https?://[A-Za-z0-9.:\[\]/_-]+$")
     jwks_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     allowed_origins: list[str] = []
     tenant_limits: dict[str, int] = {}

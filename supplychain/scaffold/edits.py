@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.registry import REGISTRY
+from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY
 from supplychain.scaffold.names import ScaffoldError
 
 REGISTRY_MARKER = "# `supplychain new-server` adds its entries above this line."
 POLICY_MARKER = "# `supplychain new-server` adds its lines above this one"
 
-# Reserved elsewhere: the dev authorization server (8100) and the gateway (8443).
-TAKEN_PORTS = frozenset({8100, 8443})
+# Reserved elsewhere: the dev authorization server and the gateway.
+TAKEN_PORTS = frozenset({IDP_PORT, GATEWAY_PORT})
 MAX_SEGMENT = 24  # replicas live at 127.0.0.<10 * segment + replica + 1>, which must stay below 255
 
 

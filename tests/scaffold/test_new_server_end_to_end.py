@@ -100,8 +100,7 @@ def test_new_server_passes_its_own_and_the_cross_server_tests_with_no_other_edit
     added = [line[1:] for line in _git(clone, "diff", "-U0", "shared/policy.py").splitlines()
              if line.startswith("+") and not line.startswith("+++")]  # fmt: skip
     assert (
-        printed == added
-        and '_grants["supply_chain_manager"] |= {"procurement:read", "procurement:write"}' in printed
+        printed == added and '_grants["supply_chain_manager"] |= {"procurement:read", "procurement:write"}' in printed
     )
     assert "Edit or delete those lines" in made.stdout
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from alembic.script import ScriptDirectory
 
-from shared.registry import IDP_PORT, REGISTRY, SERVERS, entry, port_from, replica_address
+from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY, SERVERS, entry, port_from, replica_address
 from supplychain.admin import alembic_config
 from supplychain.servers import load_settings, server_module
 
@@ -15,7 +15,8 @@ from supplychain.servers import load_settings, server_module
 def test_no_two_servers_share_a_port_or_a_segment() -> None:
     ports = [server.port for server in REGISTRY.values()]
     segments = [server.segment for server in REGISTRY.values()]
-    assert len(set(ports)) == len(ports) and IDP_PORT not in ports
+    assert len(set(ports)) == len(ports)
+    assert not {IDP_PORT, GATEWAY_PORT} & set(ports), "a server port is the authorization server's or the gateway's"
     assert len(set(segments)) == len(segments)
     # 127.0.0.<10 * segment + replica> and 172.28.<segment>.0/24 must stay valid addresses
     assert all(1 <= segment <= 24 for segment in segments), segments
