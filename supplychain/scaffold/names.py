@@ -37,6 +37,7 @@ DEPLOYMENT_VARIABLES = (
     "SERVE_WORKER_SERVER",
     "TEST_DATABASE_URL",
     "UPDATE_SNAPSHOTS",
+    "WRITE_SCREENSHOTS",
 )
 
 # Names taken by the code around the servers: commands (`serve all`), schemas, packages.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from shared.registry import SERVERS
@@ -52,3 +55,24 @@ def test_a_name_that_a_longer_existing_name_starts_with_is_refused() -> None:
 @pytest.mark.parametrize("name", ["procurement", "purchase_orders", "qa2", "p" * 30])
 def test_a_good_name_passes(name: str) -> None:
     check_name(name, SERVERS)
+
+
+def _settings_in_the_checkout() -> set[str]:
+    """Every `SUPPLYCHAIN_<WORD>_...` variable the checkout's code and deployment files name."""
+    root = Path(__file__).resolve().parents[2]
+    found: set[str] = set()
+    for folder in ("shared", "supplychain", "servers", "idp", "demo", "bench", "loadtest", "tests", "deploy", ".ci"):
+        for path in (root / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".py", ".j2", ".yaml", ".yml", ".sh", ""}:
+                found |= set(re.findall(r"SUPPLYCHAIN_([A-Z0-9]+_[A-Z0-9_]+)", path.read_text(errors="ignore")))
+    servers = {*SERVERS, "procurement"}  # the scaffold tests' own sample server names its settings too
+    return {variable for variable in found if variable.split("_")[0].lower() not in servers}
+
+
+def test_no_server_name_can_capture_a_deployment_setting() -> None:
+    """A server `write` would read SUPPLYCHAIN_WRITE_* and refuse SUPPLYCHAIN_WRITE_SCREENSHOTS as unknown."""
+    settings = _settings_in_the_checkout()
+    assert "WRITE_SCREENSHOTS" in settings and "IDP_ISSUER" in settings  # the scan sees the code
+    for variable in sorted(settings):
+        with pytest.raises(ScaffoldError):
+            check_name(variable.split("_")[0].lower(), SERVERS)
