@@ -2,7 +2,8 @@
 
 Absolute numbers on a shared machine drift, so the comparisons are ratios taken within one round
 (same minute, same machine state) and summarised by their median across rounds, min and max shown.
-Each target of issue 6 is evaluated from the numbers and printed as met or missed, with the margin.
+Each target (issue 6's, and issue 16's throughput and latency targets) is evaluated from the numbers
+and printed as met or missed, with the margin.
 """
 
 from __future__ import annotations
@@ -85,8 +86,12 @@ def _verdict(name: str, value: float | None, limit: float, *, higher_is_better: 
 
 def evaluate(results: Results) -> list[dict[str, Any]]:
     """The issue's targets, each met or missed by a measured margin."""
-    ratios = [row for row in round_ratios(results) if row["clients"] == 16]
-    one_client = [row for row in round_ratios(results) if row["clients"] == 1]
+    all_ratios = round_ratios(results)
+    ratios = [row for row in all_ratios if row["clients"] == 16]
+    one_client = [row for row in all_ratios if row["clients"] == 1]
+    secured_p50_one = [
+        m.p50_ms for m in results.measurements if m.case == "compare" and m.target == "secured" and m.clients == 1
+    ]
 
     def median_of(rows: list[dict[str, Any]], key: str) -> float | None:
         values = [row[key] for row in rows if row[key] is not None]
@@ -122,11 +127,30 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
             unit="x",
         ),
         _verdict(
-            "secured >= 2x bare fastmcp throughput (16 clients)",
-            median_of(ratios, "secured_vs_bare_fastmcp_throughput"),
-            2.0,
+            "secured >= 0.6x bare MCPServer throughput (16 clients)",
+            median_of(ratios, "secured_vs_bare_mcp_throughput"),
+            0.6,
             higher_is_better=True,
             unit="x",
+        ),
+        *(
+            _verdict(
+                f"secured >= 1.0x bare fastmcp throughput ({clients} client{'s' if clients > 1 else ''})",
+                median_of(
+                    [row for row in all_ratios if row["clients"] == clients], "secured_vs_bare_fastmcp_throughput"
+                ),
+                1.0,
+                higher_is_better=True,
+                unit="x",
+            )
+            for clients in results.plan.clients
+        ),
+        _verdict(
+            "secured p50 <= 2.0 ms (1 client)",
+            _median(secured_p50_one) if secured_p50_one else None,
+            2.0,
+            higher_is_better=False,
+            unit="ms",
         ),
         _verdict(
             "gateway adds <= 1 ms at p50 (1 client)",
