@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,8 @@ from typing import Any, Literal
 from mcp import Client
 from mcp_types import ElicitResult, TextContent
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fixtures.tenants import USERS
 from shared.audit_chain import BrokenLink, verify_chains
@@ -21,7 +24,7 @@ from shared.decisions import Decider, decide, decision_transaction
 from shared.errors import SupplyChainError
 from shared.identity import Identity, identity_from_roles
 from shared.pending_approvals import ApprovalStatus, register_executors
-from supplychain.admin import admin_engine
+from supplychain.admin import OWNER_ROLE, admin_engine
 from supplychain.servers import load_settings, server_module
 
 
@@ -209,3 +212,25 @@ async def on_the_page(server_urls: dict[str, str], server: str, result: Any) -> 
     return Decided(
         is_error=False, structured_content=outcome, content=[TextContent(type="text", text=json.dumps(outcome))]
     )
+
+
+@asynccontextmanager
+async def fresh_database(admin_url: str, prefix: str, schemas: Iterable[str]) -> AsyncIterator[AsyncEngine]:
+    """A new, empty database holding `schemas` owned as `db init` owns them; dropped afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = admin_engine(admin_url)
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = admin_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+        try:
+            async with engine.connect() as conn:
+                for schema in schemas:
+                    await conn.execute(text(f"CREATE SCHEMA {schema} AUTHORIZATION {OWNER_ROLE}"))
+            yield engine
+        finally:
+            await engine.dispose()
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()

@@ -13,19 +13,19 @@ triggers, functions (with their settings) and every grant.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import META_SCHEMA
 from shared.registry import REGISTRY, SERVERS
-from supplychain.admin import OWNER_ROLE, admin_engine, alembic_config, run_migrations
+from supplychain.admin import OWNER_ROLE, alembic_config, run_migrations
+from tests.helpers import fresh_database
 
 SCHEMAS = (*SERVERS,)
 CATALOG = {
@@ -54,23 +54,8 @@ CATALOG = {
 @pytest.fixture
 async def own_database(admin_url: str, server_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
     """A new, empty database with the schemas `db init` makes, owned as `db init` owns them."""
-    name = f"migrations_{secrets.token_hex(4)}"
-    admin = admin_engine(admin_url)
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        engine = admin_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-        try:
-            async with engine.connect() as conn:
-                for schema in (*SCHEMAS, META_SCHEMA):
-                    await conn.execute(text(f"CREATE SCHEMA {schema} AUTHORIZATION {OWNER_ROLE}"))
-            yield engine
-        finally:
-            await engine.dispose()
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with fresh_database(admin_url, "migrations", (*SCHEMAS, META_SCHEMA)) as engine:
+        yield engine
 
 
 async def _catalog(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:

@@ -9,7 +9,6 @@ columns, indexes, constraints, row-level security and its policies, triggers, fu
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,12 +18,13 @@ from alembic import command
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations.security_tables import create_approvals, create_audit_trail, create_idempotency
 from shared.registry import REGISTRY
-from supplychain.admin import META_SCHEMA, OWNER_ROLE, admin_engine, alembic_config
+from supplychain.admin import META_SCHEMA, OWNER_ROLE, alembic_config
+from tests.helpers import fresh_database
 
 # The first registered server whose audit trail came by the migration chain (a scaffolded server's comes
 # in its first migration, `<name>_0001`): the chain's end is what the three calls must equal.
@@ -55,23 +55,8 @@ CATALOG = {
 @asynccontextmanager
 async def _database(admin_url: str) -> AsyncIterator[AsyncEngine]:
     """A new, empty database with the schema `db init` makes for that server; dropped afterwards."""
-    name = f"security_tables_{secrets.token_hex(4)}"
-    admin = admin_engine(admin_url)
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        engine = admin_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-        try:
-            async with engine.connect() as conn:
-                for schema in (SCHEMA, META_SCHEMA):
-                    await conn.execute(text(f"CREATE SCHEMA {schema} AUTHORIZATION {OWNER_ROLE}"))
-            yield engine
-        finally:
-            await engine.dispose()
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with fresh_database(admin_url, "security_tables", (SCHEMA, META_SCHEMA)) as engine:
+        yield engine
 
 
 async def _as_owner(engine: AsyncEngine, work: Callable[[Connection], None]) -> None:
