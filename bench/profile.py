@@ -76,7 +76,9 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-async def profile(target: str, seconds: float, clients: int = CLIENTS, spy_too: bool = True) -> None:
+async def profile(
+    target: str, seconds: float, clients: int = CLIENTS, spy_too: bool = True, keep: Path | None = None
+) -> None:
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         raise SystemExit("py-spy is missing: it is a dev dependency (uv sync)")
@@ -123,6 +125,8 @@ async def profile(target: str, seconds: float, clients: int = CLIENTS, spy_too: 
             )  # fmt: skip
             await measure(workload, clients=clients, warmup=0.0, duration=seconds)
             await spy.wait()
+            if keep is not None:  # the samples themselves, for a look below the layers (`py-spy` raw format)
+                shutil.copyfile(raw, keep)
             samples = layer_split(raw)
             total = sum(samples.values()) or 1
             print(f"\npy-spy: {total} samples of the serving process\n")
@@ -140,12 +144,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--no-py-spy", action="store_true", help="only the CPU time per call")
+    parser.add_argument("--keep", type=Path, help="also save py-spy's raw samples to this file")
     args = parser.parse_args()
     try:
         from uvloop import run
     except ImportError:
         from asyncio import run  # type: ignore[assignment]
-    run(profile(args.target, args.seconds, args.clients, not args.no_py_spy))
+    run(profile(args.target, args.seconds, args.clients, not args.no_py_spy, args.keep))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import click
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY
 
@@ -28,6 +27,8 @@ SECRETS_DIR = "${SECRETS_DIR:?set SECRETS_DIR to the folder deploy/compose/make_
 
 def render_compose() -> str:
     """The text of compose.yaml for the servers in the registry."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined  # here: the CLI loads this module on every start
+
     # YAML, not HTML: autoescaping would corrupt quotes; every value comes from the registry or this module.
     environment = Environment(  # noqa: S701
         loader=FileSystemLoader(TEMPLATE.parent),

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import click
 
-from supplychain.scaffold.edits import policy_lines
-from supplychain.scaffold.names import ScaffoldError
-from supplychain.scaffold.writer import plan, project_root, write
-
 
 @click.command("new-server")
 @click.argument("name")
 def new_server(name: str) -> None:
     """Scaffold server NAME: package, migration, fixtures, tests, snapshot, registry entry and policy lines."""
+    # Imported here: every `supplychain` command (a server's start too) loads this module, few scaffold.
+    from supplychain.scaffold.edits import policy_lines
+    from supplychain.scaffold.names import ScaffoldError
+    from supplychain.scaffold.writer import plan, project_root, write
+
     root = project_root()
     try:
         the_plan = plan(name, root)

@@ -23,3 +23,16 @@ def test_importing_a_server_leaves_the_http_stack_unloaded(server: str) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     ).stdout.strip()
     assert loaded == ""
+
+
+# Every `supplychain` command, `serve` too, imports the CLI module: the commands a server never runs
+# keep their heavy imports inside their bodies (templates, the scaffold's checks, the load test).
+SHELL_ONLY = ("jinja2", "supplychain.scaffold.writer", "supplychain.scaffold.names", "loadtest.run", "bench.suite")
+
+
+def test_importing_the_cli_leaves_the_other_commands_unloaded() -> None:
+    probe = f"import sys, supplychain.cli; print(','.join(m for m in {SHELL_ONLY!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert loaded == ""
