@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
 from shared.pages.config import PagesConfig
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 _TEMPLATES = Path(__file__).parent / "templates"
 LEVEL_NAMES = {
@@ -43,6 +46,10 @@ def _utc(value: datetime | None) -> str:
 
 
 def _environment() -> Environment:
+    # Imported on the first page, not with the server: most servers render none between restarts, and
+    # Jinja2 is 1.8 MB of every server process's memory (docs/performance.md).
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     environment = Environment(
         loader=FileSystemLoader(_TEMPLATES), autoescape=True, undefined=StrictUndefined, auto_reload=False
     )
@@ -58,7 +65,11 @@ class Views:
 
     def __init__(self, config: PagesConfig) -> None:
         self.config = config
-        self.environment = _environment()
+
+    @cached_property
+    def environment(self) -> Environment:
+        """The templates, loaded when the first page is rendered."""
+        return _environment()
 
     def page(self, template: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
         """`template` rendered with the values every page needs."""

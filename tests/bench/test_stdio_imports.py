@@ -6,6 +6,7 @@ took: the HTTP stack (`shared.http`, the rate limiter, the load test) is for pha
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -36,3 +37,21 @@ def test_importing_the_cli_leaves_the_other_commands_unloaded() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     ).stdout.strip()
     assert loaded == ""
+
+
+def test_building_the_http_app_leaves_the_page_templates_unloaded() -> None:
+    # Jinja2 loads with the first approval page, not with every server (its memory: docs/performance.md).
+    probe = (
+        "import sys; from supplychain.servers import http_app, load_settings; "
+        "http_app('inventory', load_settings('inventory')); print('jinja2' in sys.modules)"
+    )
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")
+    } | {  # never connected to: building the app opens no connection
+        "SUPPLYCHAIN_INVENTORY_DATABASE_URL": "postgresql+asyncpg://nobody:unused@127.0.0.1:1/none",
+        "SUPPLYCHAIN_INVENTORY_ISSUER_URL": "http://127.0.0.1:1",
+    }
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60, env=env
+    ).stdout.strip()
+    assert loaded == "False"
