@@ -2,12 +2,13 @@
 
 Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
 already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
-leaks nothing.
+leaks nothing. The read tools' statements (`SHIPMENT`, `SHIPMENT_EVENTS`, `*_statement`) are the same
+SQLModel queries compiled once for the driver (`shared.reads`); the tools run them with `caller.read_one/all`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from functools import cache
 
 from sqlalchemy import bindparam, tuple_
 from sqlmodel import col, select
@@ -19,45 +20,51 @@ from servers.logistics.models import (
     EventKind,
     RerouteReason,
     Shipment,
-    ShipmentStatus,
     TrackingEvent,
 )
 from shared.ids import new_id
+from shared.reads import ReadStatement, read_statement
 
 
-async def list_carriers(*, session: AsyncSession, tenant_id: str, limit: int, after_code: str | None) -> list[Carrier]:
-    """Up to `limit + 1` carriers ordered by code, starting after `after_code`."""
-    query = select(Carrier).where(Carrier.tenant_id == tenant_id).order_by(col(Carrier.code)).limit(limit + 1)
-    if after_code is not None:
-        query = query.where(col(Carrier.code) > after_code)
-    return list((await session.exec(query)).all())
+# The list tools' read path (`shared.reads`): one statement per combination of filters, built on first
+# use and kept. The tenant and every value are bound parameters; `limit` is the page size plus one.
+@cache
+def carriers_statement(*, after: bool) -> ReadStatement[Carrier]:
+    """Carriers ordered by code, optionally after `after_code`."""
+    query = (
+        select(Carrier)
+        .where(Carrier.tenant_id == bindparam("tenant_id"))
+        .order_by(col(Carrier.code))
+        .limit(bindparam("limit"))
+    )
+    if after:
+        query = query.where(col(Carrier.code) > bindparam("after_code"))
+    return read_statement(query)
 
 
-async def list_shipments(
-    *,
-    session: AsyncSession,
-    tenant_id: str,
-    status: ShipmentStatus | None,
-    limit: int,
-    after: tuple[datetime, str] | None,
-) -> list[Shipment]:
-    """Up to `limit + 1` shipments, newest first, optionally only those with `status`."""
+@cache
+def shipments_statement(*, by_status: bool, after: bool) -> ReadStatement[Shipment]:
+    """Shipments, newest first, with the filters asked for."""
     query = (
         select(Shipment)
-        .where(Shipment.tenant_id == tenant_id)
+        .where(Shipment.tenant_id == bindparam("tenant_id"))
         .order_by(col(Shipment.created_at).desc(), col(Shipment.id).desc())
-        .limit(limit + 1)
+        .limit(bindparam("limit"))
     )
-    if status is not None:
-        query = query.where(Shipment.status == status)
-    if after is not None:
-        query = query.where(tuple_(col(Shipment.created_at), col(Shipment.id)) < tuple_(*after))
-    return list((await session.exec(query)).all())
+    if by_status:
+        query = query.where(col(Shipment.status) == bindparam("status"))
+    if after:
+        after_key = tuple_(bindparam("after_created_at"), bindparam("after_id"))
+        query = query.where(tuple_(col(Shipment.created_at), col(Shipment.id)) < after_key)
+    return read_statement(query)
 
 
 # Built once with bound parameters: composing a statement costs more than running it (measured
 # by `supplychain bench`). The tenant is still a parameter of every lookup.
 _SHIPMENT = select(Shipment).where(Shipment.tenant_id == bindparam("tenant_id"), Shipment.id == bindparam("id"))
+
+
+SHIPMENT: ReadStatement[Shipment] = read_statement(_SHIPMENT)  # the read tool's path (`shared.reads`)
 
 
 async def get_shipment(
@@ -68,15 +75,13 @@ async def get_shipment(
     return (await session.exec(query, params={"tenant_id": tenant_id, "id": shipment_id})).first()
 
 
-async def list_events(*, session: AsyncSession, tenant_id: str, shipment_id: str, limit: int) -> list[TrackingEvent]:
-    """Up to `limit + 1` tracking events of one shipment, newest first."""
-    query = (
-        select(TrackingEvent)
-        .where(TrackingEvent.tenant_id == tenant_id, TrackingEvent.shipment_id == shipment_id)
-        .order_by(col(TrackingEvent.occurred_at).desc(), col(TrackingEvent.id).desc())
-        .limit(limit + 1)
-    )
-    return list((await session.exec(query)).all())
+# One shipment's tracking events, newest first; `limit` is how many the tool shows plus one.
+SHIPMENT_EVENTS: ReadStatement[TrackingEvent] = read_statement(
+    select(TrackingEvent)
+    .where(TrackingEvent.tenant_id == bindparam("tenant_id"), TrackingEvent.shipment_id == bindparam("shipment_id"))
+    .order_by(col(TrackingEvent.occurred_at).desc(), col(TrackingEvent.id).desc())
+    .limit(bindparam("limit"))
+)
 
 
 _DESTINATION = select(Destination).where(

@@ -2,12 +2,14 @@
 
 Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
 already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
-leaks nothing.
+leaks nothing. The read tools' statements (`RETURN`, `returns_statement`) are the same SQLModel queries
+compiled once for the driver (`shared.reads`); the tools run them with `caller.read_one/all`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 
 from sqlalchemy import bindparam, tuple_
 from sqlmodel import col, select
@@ -17,26 +19,23 @@ from servers.returns.models import RejectionReason, ReturnAuthorisation, ReturnS
 from shared.reads import ReadStatement, read_statement
 
 
-async def list_returns(
-    *,
-    session: AsyncSession,
-    tenant_id: str,
-    status: ReturnStatus | None,
-    limit: int,
-    after: tuple[datetime, str] | None,
-) -> list[ReturnAuthorisation]:
-    """Up to `limit + 1` returns, newest first."""
+# The list tool's read path (`shared.reads`): one statement per combination of filters, built on first
+# use and kept. The tenant and every value are bound parameters; `limit` is the page size plus one.
+@cache
+def returns_statement(*, by_status: bool, after: bool) -> ReadStatement[ReturnAuthorisation]:
+    """Returns, newest first, with the filters asked for."""
     query = (
         select(ReturnAuthorisation)
-        .where(ReturnAuthorisation.tenant_id == tenant_id)
+        .where(ReturnAuthorisation.tenant_id == bindparam("tenant_id"))
         .order_by(col(ReturnAuthorisation.requested_at).desc(), col(ReturnAuthorisation.id).desc())
-        .limit(limit + 1)
+        .limit(bindparam("limit"))
     )
-    if status is not None:
-        query = query.where(ReturnAuthorisation.status == status)
-    if after is not None:
-        query = query.where(tuple_(col(ReturnAuthorisation.requested_at), col(ReturnAuthorisation.id)) < tuple_(*after))
-    return list((await session.exec(query)).all())
+    if by_status:
+        query = query.where(col(ReturnAuthorisation.status) == bindparam("status"))
+    if after:
+        after_key = tuple_(bindparam("after_requested_at"), bindparam("after_id"))
+        query = query.where(tuple_(col(ReturnAuthorisation.requested_at), col(ReturnAuthorisation.id)) < after_key)
+    return read_statement(query)
 
 
 # Built once with bound parameters: composing a statement costs more than running it (measured

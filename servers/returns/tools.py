@@ -54,10 +54,11 @@ async def list_returns(
         after_key = (datetime.fromisoformat(after[0]), after[1]) if after else None
     except ValueError:
         raise InvalidInputError(f"malformed cursor {cursor!r}") from None
-    async with caller.transaction() as session:
-        rows = await service.list_returns(
-            session=session, tenant_id=caller.identity.tenant_id, status=status, limit=limit, after=after_key
-        )
+    statement = service.returns_statement(by_status=status is not None, after=after_key is not None)
+    rows = await caller.read_all(
+        statement, limit=limit + 1, status=status.value if status is not None else None,
+        after_requested_at=after_key[0] if after_key else None, after_id=after_key[1] if after_key else None,
+    )  # fmt: skip
     items, next_cursor = split_page(rows, limit=limit, key_of=lambda row: (row.requested_at.isoformat(), row.id))
     return ReturnPage(items=[ReturnSummaryPublic.of(row) for row in items], next_cursor=next_cursor)
 
