@@ -2,13 +2,15 @@
 
 Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
 already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
-leaks nothing. Amounts are `Decimal` throughout; nothing here ever converts money to float.
+leaks nothing. The read tools' statements (`PAYMENT`, `CHARGE`, `*_statement`) are the same SQLModel
+queries compiled once for the driver (`shared.reads`); the tools run them with `caller.read_one/all`.
+Amounts are `Decimal` throughout; nothing here ever converts money to float.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 from sqlalchemy import bindparam, func, tuple_
 from sqlmodel import col, select
@@ -19,26 +21,40 @@ from shared.ids import new_id
 from shared.reads import ReadStatement, read_statement
 
 
-async def list_payments(
-    *,
-    session: AsyncSession,
-    tenant_id: str,
-    status: PaymentStatus | None,
-    limit: int,
-    after: tuple[datetime, str] | None,
-) -> list[Payment]:
-    """Up to `limit + 1` supplier payments, newest first, optionally only those with `status`."""
+# The list tools' read path (`shared.reads`): one statement per combination of filters, built on first
+# use and kept. The tenant and every value are bound parameters; `limit` is the page size plus one.
+@cache
+def payments_statement(*, by_status: bool, after: bool) -> ReadStatement[Payment]:
+    """Supplier payments, newest first, with the filters asked for."""
     query = (
         select(Payment)
-        .where(Payment.tenant_id == tenant_id)
+        .where(Payment.tenant_id == bindparam("tenant_id"))
         .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
-        .limit(limit + 1)
+        .limit(bindparam("limit"))
     )
-    if status is not None:
-        query = query.where(Payment.status == status)
-    if after is not None:
-        query = query.where(tuple_(col(Payment.created_at), col(Payment.id)) < tuple_(*after))
-    return list((await session.exec(query)).all())
+    if by_status:
+        query = query.where(col(Payment.status) == bindparam("status"))
+    if after:
+        after_key = tuple_(bindparam("after_created_at"), bindparam("after_id"))
+        query = query.where(tuple_(col(Payment.created_at), col(Payment.id)) < after_key)
+    return read_statement(query)
+
+
+@cache
+def charges_statement(*, refundable_only: bool, after: bool) -> ReadStatement[Charge]:
+    """Customer charges, newest first, optionally only those not fully refunded."""
+    query = (
+        select(Charge)
+        .where(Charge.tenant_id == bindparam("tenant_id"))
+        .order_by(col(Charge.created_at).desc(), col(Charge.id).desc())
+        .limit(bindparam("limit"))
+    )
+    if refundable_only:
+        query = query.where(col(Charge.refunded) < col(Charge.amount))
+    if after:
+        after_key = tuple_(bindparam("after_created_at"), bindparam("after_id"))
+        query = query.where(tuple_(col(Charge.created_at), col(Charge.id)) < after_key)
+    return read_statement(query)
 
 
 # Built once with bound parameters: composing a statement costs more than running it (measured
@@ -66,28 +82,6 @@ async def release_payment(*, session: AsyncSession, payment: Payment, user_id: s
     await session.flush()
     await session.refresh(payment)
     return payment
-
-
-async def list_charges(
-    *,
-    session: AsyncSession,
-    tenant_id: str,
-    refundable_only: bool,
-    limit: int,
-    after: tuple[datetime, str] | None,
-) -> list[Charge]:
-    """Up to `limit + 1` customer charges, newest first, optionally only those not fully refunded."""
-    query = (
-        select(Charge)
-        .where(Charge.tenant_id == tenant_id)
-        .order_by(col(Charge.created_at).desc(), col(Charge.id).desc())
-        .limit(limit + 1)
-    )
-    if refundable_only:
-        query = query.where(col(Charge.refunded) < col(Charge.amount))
-    if after is not None:
-        query = query.where(tuple_(col(Charge.created_at), col(Charge.id)) < tuple_(*after))
-    return list((await session.exec(query)).all())
 
 
 _CHARGE = select(Charge).where(Charge.tenant_id == bindparam("tenant_id"), Charge.id == bindparam("id"))
