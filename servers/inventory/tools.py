@@ -1,8 +1,10 @@
 """Inventory tools. Each docstring is the description a model reads.
 
-Thin by design: validate, open the caller's tenant transaction, call the service, return a typed
-`...Public` model. The caller and the human's approval arrive by injection (`Resolve`); they are not
-in the input schema and no argument can stand in for them.
+Thin by design: validate, read or write in the caller's tenant transaction, return a typed
+`...Public` model. A read runs a statement of `service.py` with `caller.read_one/read_all` (`shared.reads`:
+the tenant comes from the verified caller); a side effect calls a service function in `caller.transaction()`.
+The caller and the human's approval arrive by injection (`Resolve`); they are not in the input schema
+and no argument can stand in for them.
 """
 
 from __future__ import annotations
