@@ -1,4 +1,6 @@
-"""Where a server's CPU goes per call: `uv run python -m bench.profile secured|mcp|fastmcp [--seconds N]`.
+"""Where a server's CPU goes per call: `uv run python -m bench.profile secured|mcp|fastmcp`.
+
+Options: `--seconds N`, `--clients N`, `--no-py-spy` (CPU time only), `--keep FILE` (py-spy's samples).
 
 The numbers behind "Where the time goes" in docs/performance.md. On the benchmark's own database and
 data (a temporary home), one target is started as `supplychain bench` starts it and loaded by 16

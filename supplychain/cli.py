@@ -523,7 +523,7 @@ from supplychain.compose import deploy  # noqa: E402 (files written from the ser
 
 main.add_command(deploy)
 
-from supplychain.scaffold.command import new_server  # noqa: E402 (templates and all, in the shell package)
+from supplychain.scaffold.command import new_server  # noqa: E402 (its heavy imports load when it runs)
 
 main.add_command(new_server)
 

@@ -1,7 +1,8 @@
-"""A stdio server starts without the HTTP stack: cold start is imports (`supplychain bench --case cold-start`).
+"""What a server loads at start: cold start is imports (`supplychain bench --case cold-start`), memory too.
 
-Asserts which modules a fresh interpreter has loaded after importing each server, not how long it
-took: the HTTP stack (`shared.http`, the rate limiter, the load test) is for phase 2 and 3 only.
+Asserts which modules a fresh interpreter has loaded, not how long it took: a stdio server leaves the
+HTTP stack (`shared.http`, the rate limiter, the load test) unloaded, the CLI leaves the commands a
+server never runs unloaded, and a built HTTP app leaves the approval pages' Jinja2 unloaded.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import pytest
 
-from shared.registry import SERVERS
+from shared.registry import SERVERS, entry
 
 HTTP_ONLY = ("shared.http", "shared.http_gate", "shared.http_guards", "limits", "loadtest", "bench")
 
@@ -41,15 +42,16 @@ def test_importing_the_cli_leaves_the_other_commands_unloaded() -> None:
 
 def test_building_the_http_app_leaves_the_page_templates_unloaded() -> None:
     # Jinja2 loads with the first approval page, not with every server (its memory: docs/performance.md).
+    server = entry(SERVERS[0])
     probe = (
         "import sys; from supplychain.servers import http_app, load_settings; "
-        "http_app('inventory', load_settings('inventory')); print('jinja2' in sys.modules)"
+        f"http_app({server.name!r}, load_settings({server.name!r})); print('jinja2' in sys.modules)"
     )
     env = {
         key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")
     } | {  # never connected to: building the app opens no connection
-        "SUPPLYCHAIN_INVENTORY_DATABASE_URL": "postgresql+asyncpg://nobody:unused@127.0.0.1:1/none",
-        "SUPPLYCHAIN_INVENTORY_ISSUER_URL": "http://127.0.0.1:1",
+        f"{server.env_prefix}DATABASE_URL": "postgresql+asyncpg://nobody:unused@127.0.0.1:1/none",
+        f"{server.env_prefix}ISSUER_URL": "http://127.0.0.1:1",
     }
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60, env=env
