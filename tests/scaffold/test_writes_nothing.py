@@ -31,10 +31,7 @@ def root(tmp_path: Path) -> Path:
 def test_a_bad_name_on_the_command_line_exits_1_naming_the_reason_and_writing_nothing(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(writer, "project_root", lambda: root)
-    from supplychain.scaffold import command
-
-    monkeypatch.setattr(command, "project_root", lambda: root)
+    monkeypatch.setattr(writer, "project_root", lambda: root)  # the command imports it from the writer when it runs
     before = _tree(root)
     result = CliRunner().invoke(main, ["new-server", "Procurement"])
     assert result.exit_code == 1
