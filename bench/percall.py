@@ -34,14 +34,16 @@ from supplychain.servers import load_settings, server_module
 ARGUMENTS = {"sku": "BOLT-M8", "warehouse": "AMS-1"}
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """CPU time (user and system) used so far by `processes` and their children (also `bench.profile`'s)."""
     total = 0.0
     for process in processes:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
+        for member in [process, *process.children(recursive=True)]:
+            try:
+                times = member.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
     return total
 
 
@@ -89,12 +91,11 @@ async def per_call(calls: int, clients: int) -> None:
         async with AsyncExitStack() as stack:  # clients close in the reverse order (anyio's cancel scopes)
             opened = [await stack.enter_async_context(Client(server)) for _ in range(clients)]
             await _calls(opened, 20 * clients)  # warm: every pooled connection has prepared its statements
-            backends = [*postgres, *(child for process in postgres for child in process.children(recursive=True))]
             commits = await transactions_committed(database_url)
-            wall, cpu, database = time.perf_counter(), time.process_time(), _cpu(backends)
+            wall, cpu, database = time.perf_counter(), time.process_time(), cpu_seconds(postgres)
             await _calls(opened, calls)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            database = _cpu(backends) - database
+            database = cpu_seconds(postgres) - database
             commits = await transactions_committed(database_url) - commits
             profiler, counted = _counting()
             sys.setprofile(profiler)

@@ -28,7 +28,7 @@ import psutil
 
 from bench.environment import bench_process_environment, postgres_pids, start_database, stop_database
 from bench.measure import measure
-from bench.percall import transactions_committed
+from bench.percall import cpu_seconds, transactions_committed
 from bench.processes import pin_pid, pin_self, plan_cores
 from bench.targets import Context, bare_server, dev_idp, secured_server
 from bench.workloads import stock_reads
@@ -66,18 +66,6 @@ def layer_split(raw: Path) -> dict[str, int]:
     return dict(samples)
 
 
-def _cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        for member in [process, *process.children(recursive=True)]:
-            try:
-                times = member.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    return total
-
-
 async def profile(
     target: str, seconds: float, clients: int = CLIENTS, spy_too: bool = True, keep: Path | None = None
 ) -> None:
@@ -108,9 +96,9 @@ async def profile(
             workload = stock_reads(endpoint, tenants=1, rows_per_tenant=ROWS)
             await measure(workload, clients=clients, warmup=1.0, duration=2.0)  # warm, untimed
             commits = await transactions_committed(database.asyncpg_admin_dsn)
-            before = _cpu_seconds([server]), _cpu_seconds(postgres)
+            before = cpu_seconds([server]), cpu_seconds(postgres)
             measured = await measure(workload, clients=clients, warmup=0.0, duration=seconds)
-            server_cpu, postgres_cpu = (_cpu_seconds([server]) - before[0], _cpu_seconds(postgres) - before[1])
+            server_cpu, postgres_cpu = (cpu_seconds([server]) - before[0], cpu_seconds(postgres) - before[1])
             per_call, postgres_per_call = (cpu / measured.calls * 1e6 for cpu in (server_cpu, postgres_cpu))
             print(f"{target}: {measured.calls_per_s:,.0f} calls/s at {clients} clients, errors {measured.errors}")
             commits = await transactions_committed(database.asyncpg_admin_dsn) - commits
