@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from bench.load import META
 from bench.processes import python_command
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 
 IDENTITY = {
     "SUPPLYCHAIN_TENANT": "acme",

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from deployment.policy import POLICY
 from servers.inventory.models import StockLevelPublic
 
 POOL_SIZE = 5  # the servers' default pool size (ServerSettings.pool_size)
@@ -56,14 +57,16 @@ def _public(row: Any) -> StockLevelPublic:
 async def audited_stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehouse: str) -> StockLevelPublic | None:
     """The floor plus what the secured server's database does per call: the chained audit record.
 
-    The server's own record (`CallAudit.record`) and `shared.audit_chain.append_all` (tenant and chain lock,
+    The server's own record (`CallAudit.record`) and `securemcp.audit.chain.append_all` (tenant and chain lock,
     previous hash, insert) in the same transaction, so floor -> this target is the audit trail's database cost alone.
     """
-    from shared.audit import CallAudit
-    from shared.audit_chain import append_all
-    from shared.identity import identity_from_roles
+    from securemcp.audit.chain import append_all
+    from securemcp.audit.records import CallAudit
+    from securemcp.identity.principal import identity_from_roles
 
-    caller = identity_from_roles(tenant_id=tenant, user_id=f"bench@{tenant}", roles=frozenset({"analyst"}))
+    caller = identity_from_roles(
+        policy=POLICY, tenant_id=tenant, user_id=f"bench@{tenant}", roles=frozenset({"analyst"})
+    )
     call = CallAudit(
         schema="inventory", tool="get_stock_level", arguments={"sku": sku, "warehouse": warehouse},
         identity=caller, transport="http", request_id=None, side_effect=False,

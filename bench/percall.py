@@ -26,9 +26,10 @@ from typing import Any
 import asyncpg
 import psutil
 from mcp import Client
+from securemcp.identity.principal import identity_from_roles
 
 from bench.environment import bench_process_environment, postgres_pids, start_database, stop_database
-from shared.identity import identity_from_roles
+from deployment.policy import POLICY
 from supplychain.servers import load_settings, server_module
 
 ARGUMENTS = {"sku": "BOLT-M8", "warehouse": "AMS-1"}
@@ -86,7 +87,9 @@ async def per_call(calls: int, clients: int) -> None:
         database_url = (await start_database(home)).asyncpg_admin_dsn
         postgres = [psutil.Process(pid) for pid in postgres_pids(home)]
         settings = load_settings("inventory")
-        alice = identity_from_roles(tenant_id="acme", user_id="alice@acme", roles=frozenset({"supply_chain_manager"}))
+        alice = identity_from_roles(
+            policy=POLICY, tenant_id="acme", user_id="alice@acme", roles=frozenset({"supply_chain_manager"})
+        )
         server = server_module("inventory").build_server(settings, local_identity=alice)
         async with AsyncExitStack() as stack:  # clients close in the reverse order (anyio's cancel scopes)
             opened = [await stack.enter_async_context(Client(server)) for _ in range(clients)]

@@ -200,7 +200,7 @@ def behind_gateway(context: Context) -> Iterator[Endpoint]:
     URLs), TLS at the gateway with the dev CA, and rate limits raised at both layers. The inventory
     replica and HAProxy are pinned like the other servers.
     """
-    from shared.registry import SERVERS, replica_address
+    from deployment.registry import SERVERS, replica_address
     from supplychain.gateway_settings import GatewaySettings
     from supplychain.gateway_up import start_gateway
 

@@ -39,9 +39,9 @@ from demo.browser import ScriptedBrowser
 from demo.four_eyes import REQUESTER as FOUR_EYES_REQUESTER
 from demo.four_eyes import run_four_eyes
 from demo.stack import Stack, running_gateway, running_stack
+from deployment.registry import SERVERS
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
-from shared.registry import SERVERS
 from supplychain.servers import server_parameters
 
 DEMO_USER = "alice@acme"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from deployment.registry import SERVERS
 from fixtures.tenants import USERS
-from shared.registry import SERVERS
 
 
 def stdio_config(

@@ -3,7 +3,7 @@
 Each server runs in its own process (`supplychain serve <name> --transport http`) so that each holds
 only its own database credential, exactly as in a deployment.
 - phase 2 (`running_stack`): the authorization server on `base`, each server `base` plus the distance
-  of its registry port from 8100 (`shared.registry.port_from`); the defaults are 8100..8104;
+  of its registry port from 8100 (`deployment.registry.port_from`); the defaults are 8100..8104;
 - phase 3 (`running_gateway`): the authorization server on `base`, two replicas of each server on
   their own 127.0.0.x addresses, and HAProxy in front on 127.0.0.1:8443 (`supplychain.gateway_up`).
 """
@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.registry import SERVERS, entry, port_from
-from shared.settings import home_dir
+from securemcp.settings import home_dir
+
+from deployment.registry import SERVERS, entry, port_from
 from supplychain.processes import StartFailed, stop_process, wait_until_answering
 
 __all__ = ["Stack", "StartFailed", "running_gateway", "running_stack", "stack_environment"]
@@ -78,7 +79,7 @@ def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> I
 @contextmanager
 def running_gateway(base_port: int = 8100, gateway_port: int = 8443, *, timeout_seconds: float = 90) -> Iterator[Stack]:
     """Run phase 3 until the block ends: the authorization server, two replicas per server, HAProxy."""
-    from shared.registry import replica_address
+    from deployment.registry import replica_address
     from supplychain.devcerts import certs_dir
     from supplychain.gateway_settings import GatewaySettings
     from supplychain.gateway_up import start_gateway

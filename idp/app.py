@@ -268,7 +268,7 @@ def serve(settings: IdpSettings) -> None:
         host=settings.host,
         port=settings.port,
         log_level="warning",
-        log_config=None,  # uvicorn's loggers go through ours (shared.logs): JSON and redaction
+        log_config=None,  # uvicorn's loggers go through ours (securemcp.observability.logs): JSON and redaction
         server_header=False,
         proxy_headers=False,  # never trust X-Forwarded-* from whoever connects
     )

@@ -31,10 +31,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from securemcp.identity.principal import TENANT_ID_PATTERN, USER_ID_PATTERN
 
+from deployment.policy import scopes_for_roles
 from idp.settings import idp_dir, is_loopback_host, private_dir
-from shared.identity import TENANT_ID_PATTERN, USER_ID_PATTERN
-from shared.policy import scopes_for_roles
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 MAX_DYNAMIC_CLIENTS = 10_000

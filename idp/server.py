@@ -21,6 +21,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from deployment.policy import ALL_SCOPES
 from idp.cimd import ClientMetadataDocuments, is_document_client_id
 from idp.clients import Client, ClientRegistry
 from idp.endpoints import Introspection, Registration, Revocation
@@ -30,7 +31,6 @@ from idp.oidc import IdTokens, discovery_metadata
 from idp.settings import IdpSettings
 from idp.store import IdpState
 from idp.tokens import OPENID_SCOPE
-from shared.policy import ALL_SCOPES
 
 SCOPES_SUPPORTED = sorted({*ALL_SCOPES, OPENID_SCOPE})
 AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from securemcp.settings import home_dir, reject_unknown_variables
 
-from shared.registry import IDP_PORT, REGISTRY, SERVERS
-from shared.settings import home_dir, reject_unknown_variables
+from deployment.registry import IDP_PORT, REGISTRY, SERVERS
 
 ENV_PREFIX = "SUPPLYCHAIN_IDP_"
 DEFAULT_HOST = "127.0.0.1"

@@ -2,7 +2,7 @@
 
 Guarantees:
 - a token is for exactly one server: `aud` is that server's canonical resource URL (RFC 8707);
-- its scopes are the requested ones that the subject's roles allow (RBAC, `shared.policy`) and that
+- its scopes are the requested ones that the subject's roles allow (RBAC, `deployment.policy`) and that
   belong to that server (`<server>:...`, plus `audit:read`, which any server serves); no scope
   requested means everything the roles allow on that server; an empty result is refused;
 - the claims are exactly `iss sub aud exp iat nbf jti client_id scope tenant_id roles`, signed RS256
@@ -19,12 +19,12 @@ from typing import Any
 
 import jwt
 
+from deployment.policy import ALL_SCOPES, scopes_for_roles
+from deployment.registry import SERVERS
 from fixtures.tenants import USERS
 from idp.keys import ALGORITHM, KeyRing
 from idp.revocations import RevocationStore
 from idp.settings import IdpSettings
-from shared.policy import ALL_SCOPES, scopes_for_roles
-from shared.registry import SERVERS
 
 # Reading the audit trail is a capability every server offers (each keeps its own trail).
 SERVER_WIDE_SCOPES = frozenset({"audit:read"})

@@ -31,7 +31,7 @@ import mcp
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 
 ID_SHAPED = re.compile(r"\b[a-z]{2,4}_[0-9a-f]{20}\b")
 RETRY_SHARE = 0.1

@@ -25,7 +25,7 @@ from pathlib import Path
 import anyio
 import psutil
 
-from shared.registry import SERVERS, entry
+from deployment.registry import SERVERS, entry
 from supplychain.processes import StartFailed, free_port, stop_process, wait_until_answering
 
 # 64 agents over two tenants go far past the default 600 calls/minute per tenant: the load test
@@ -123,7 +123,7 @@ def _direct(home: Path, env: dict[str, str]) -> Iterator[Topology]:
 @contextmanager
 def _through_gateway(home: Path, env: dict[str, str]) -> Iterator[Topology]:
     """HAProxy (`supplychain.gateway_up.start_gateway`) in front of two replicas of each server, and the IdP."""
-    from shared.registry import replica_address
+    from deployment.registry import replica_address
     from supplychain.devcerts import certs_dir
     from supplychain.gateway_settings import GatewaySettings
     from supplychain.gateway_up import start_gateway

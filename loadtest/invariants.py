@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from securemcp.audit.chain import verify_chains
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from deployment.registry import SERVERS
 from loadtest.agents import Tally
 from loadtest.environment import Environment
-from shared.audit_chain import verify_chains
-from shared.registry import SERVERS
 from supplychain.admin import admin_engine
 
 TENANTS = ("acme", "globex")

@@ -8,10 +8,10 @@ import anyio
 import click
 import httpx2
 
+from deployment.registry import SERVERS
 from loadtest.agents import Agent, Tally, roster
 from loadtest.environment import Environment, mint
 from loadtest.invariants import Check, check_database, check_http, check_resources, database_now, resources
-from shared.registry import SERVERS
 
 # After the load, before "back near the start" is measured: longer than uvicorn's keep-alive timeout
 # (5 s), after which it closes the idle connections clients (and HAProxy's connection reuse) left open.

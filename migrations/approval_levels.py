@@ -19,7 +19,7 @@ def add_approval_levels(schema: str) -> None:
         f"ALTER TABLE {schema}.pending_approvals ADD COLUMN outside_text jsonb NOT NULL DEFAULT '{{}}'::jsonb "
         "CHECK (jsonb_typeof(outside_text) = 'object')"
     )
-    # The decision's record is written by the approval page (`shared.decisions`): actor_kind 'page'.
+    # The decision's record is written by the approval page (`securemcp.approvals.decisions`): actor_kind 'page'.
     _actor_kinds(schema, f"{_ACTOR_KINDS}, 'page'")
 
 

@@ -1,6 +1,6 @@
 """Two functions per server schema that append a batch of audit records in two round trips.
 
-The group commit (`shared.audit_batch`) writes the records of many tenants in one transaction. Done
+The group commit (`securemcp.audit.batch`) writes the records of many tenants in one transaction. Done
 statement by statement, each tenant costs three round trips (tenant and chain lock, previous hash,
 insert), so a batch's cost grew with the number of tenants in it (measured by `supplychain bench`:
 p50 1.65x from 2 to 1,000 tenants). These functions do the per-tenant steps inside Postgres:
@@ -14,7 +14,7 @@ p50 1.65x from 2 to 1,000 tenants). These functions do the per-tenant steps insi
 Both are SECURITY INVOKER (the default): they run with the server role's own rights, so row-level
 security and the insert-only grant still apply to every row. EXECUTE is granted to that role only.
 `audit_append` names the columns it writes: a later migration that adds a column to `audit_log`
-replaces it (and `shared.audit.HASHED_FIELDS` decides whether the new column is hashed).
+replaces it (and `securemcp.audit.records.HASHED_FIELDS` decides whether the new column is hashed).
 """
 
 from alembic import op

@@ -6,7 +6,7 @@
 - `client_address`: the peer address of the HTTP request (the gateway's X-Forwarded-For only when the
   server trusts the gateway, `FORWARDED_ALLOW_IPS`); NULL over stdio.
 
-Older records keep NULL in all four and still verify: `shared.audit_chain.record_hash` hashes these fields
+Older records keep NULL in all four and still verify: `securemcp.audit.chain.record_hash` hashes these fields
 only when they hold a value. `audit_append` is replaced to write them.
 """
 

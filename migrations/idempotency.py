@@ -1,4 +1,4 @@
-"""The idempotency-key table every server's migrations create in its own schema (`shared.idempotency`)."""
+"""The idempotency-key table every server's migrations create in its own schema (`securemcp.gate.idempotency`)."""
 
 from alembic import op
 

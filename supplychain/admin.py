@@ -11,7 +11,7 @@ init creates, idempotently:
 - for the embedded cluster, a `pg_hba.conf` that trusts only the local admin and asks every server
   role for its password (pgserver's default trusts everyone, which would make passwords meaningless);
 - one secrets file per server (mode 0600) holding that server's DSN and nothing else, and its audit
-  checkpoint signing key (`shared.checkpoints`, mode 0600, public key beside it).
+  checkpoint signing key (`securemcp.audit.checkpoints`, mode 0600, public key beside it).
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from securemcp.audit.checkpoint_keys import ensure_signing_key
+from securemcp.observability.logs import redact
+from securemcp.settings import secrets_dir, server_dsn_file
+from securemcp.tenancy.database import async_url
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import StatementError
@@ -36,12 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from deployment.registry import SERVERS
 from migrations import META_SCHEMA
-from shared.checkpoint_keys import ensure_signing_key
-from shared.db import async_url
-from shared.logs import redact
-from shared.registry import SERVERS
-from shared.settings import secrets_dir, server_dsn_file
 from supplychain.embedded import is_embedded, pgdata_dir
 
 OWNER_ROLE = "supplychain_owner"

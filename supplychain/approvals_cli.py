@@ -1,16 +1,16 @@
 """`supplychain approvals list`: the pending approvals of one server and the page where each is decided.
 
 It decides nothing and impersonates no one: deciding is a signed-in person's act on the server's
-approval page (`shared.decisions`). It reads with the operator's admin credential, like `audit verify`,
+approval page (`securemcp.approvals.decisions`). It reads with the operator's admin credential, like `audit verify`,
 so it can list every tenant (or one, with `--tenant`).
 """
 
 from __future__ import annotations
 
+from securemcp.approvals.pending import COLUMNS, ApprovalStatus, status_of
+from securemcp.settings import approval_url
 from sqlalchemy import text
 
-from shared.pending_approvals import COLUMNS, ApprovalStatus, status_of
-from shared.settings import approval_url
 from supplychain.admin import admin_engine
 from supplychain.servers import load_settings
 

@@ -8,22 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from shared.checkpoint_keys import load_signing_key
-from shared.checkpoint_verify import (
+from securemcp.audit.checkpoint_keys import load_signing_key
+from securemcp.audit.checkpoints import CheckpointSettings, CheckpointWriter
+from securemcp.audit.verify import (
     ServerReport,
     read_checkpoint_lines,
     trusted_checkpoints,
     verifier_role,
     verify_server,
 )
-from shared.checkpoints import CheckpointSettings, CheckpointWriter
-from shared.db import async_url
-from shared.logs import redact
-from shared.registry import SERVERS
-from shared.settings import SettingsError
+from securemcp.observability.logs import redact
+from securemcp.settings import SettingsError
+from securemcp.tenancy.database import async_url
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from deployment.registry import SERVERS
 from supplychain.admin import admin_engine
 from supplychain.embedded import admin_url
 

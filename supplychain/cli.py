@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 from pydantic import ValidationError
+from securemcp.settings import ServerSettings
 
-from shared.registry import GATEWAY_PORT, IDP_PORT, SERVERS, entry
-from shared.settings import ServerSettings
+from deployment.registry import GATEWAY_PORT, IDP_PORT, SERVERS, entry
 
 
 @click.group()
@@ -64,8 +64,9 @@ def db_url() -> None:
 @db.command("init")
 def db_init() -> None:
     """Create roles, schemas and tables, and write one secrets file per server."""
-    from shared.checkpoint_keys import signing_key_file
-    from shared.settings import server_dsn_file
+    from securemcp.audit.checkpoint_keys import signing_key_file
+    from securemcp.settings import server_dsn_file
+
     from supplychain.admin import AdminError, init_database
     from supplychain.embedded import admin_url
 
@@ -101,7 +102,7 @@ def audit() -> None:
     help="Checkpoint lines to check against (repeatable; default: the configured sink file).",
 )  # fmt: skip
 def audit_verify(servers: tuple[str, ...], checkpoint_files: tuple[Path, ...]) -> None:
-    """Check every chain and its signed checkpoints; name what is wrong and exit 1 (see shared/checkpoint_verify.py)."""
+    """Check every chain and its signed checkpoints; name what is wrong and exit 1 (see securemcp/audit/verify.py)."""
     from supplychain.audit_commands import verify
 
     if not verify(servers or SERVERS, checkpoint_files):
@@ -121,7 +122,9 @@ def audit_checkpoint(servers: tuple[str, ...]) -> None:
 @click.argument("server", type=click.Choice([*SERVERS, "all"]))
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
 @click.option("--host", default=None, help="HTTP: address to bind (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="HTTP: port (default: the server's own, from shared/registry.py).")
+@click.option(
+    "--port", type=int, default=None, help="HTTP: port (default: the server's own, from deployment/registry.py)."
+)
 @click.option("--read-only", is_flag=True, help="Honour only reading scopes, whatever the roles allow.")
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -130,10 +133,11 @@ def audit_checkpoint(servers: tuple[str, ...]) -> None:
 )  # fmt: skip
 def serve(server: str, transport: str, host: str | None, port: int | None, read_only: bool, workers: int) -> None:
     """Run one server (or `all` over HTTP). Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""
-    from shared.checkpoints import CheckpointSettings
-    from shared.identity import IdentityError, local_identity_from_env
-    from shared.logs import configure_logging, server_log_level
-    from shared.settings import SettingsError
+    from securemcp.audit.checkpoints import CheckpointSettings
+    from securemcp.identity.principal import IdentityError, local_identity_from_env
+    from securemcp.observability.logs import configure_logging, server_log_level
+    from securemcp.settings import SettingsError
+
     from supplychain.servers import load_settings, server_module
 
     configure_logging(server_log_level())
@@ -147,7 +151,7 @@ def serve(server: str, transport: str, host: str | None, port: int | None, read_
         settings = load_settings(server, **overrides)
         settings.resolved_database_url()  # fail now, not at the first call
         if transport == "stdio":
-            identity = local_identity_from_env(read_only_mode=settings.read_only)
+            identity = local_identity_from_env(settings.policy, read_only_mode=settings.read_only)
         else:
             settings.check_http_exposure()
         CheckpointSettings().check_transport(transport)  # audit checkpoint settings: fail now, not at shutdown
@@ -174,7 +178,8 @@ def worker_app() -> object:
     """uvicorn's app factory for `serve --workers N`: each worker builds its app from the environment."""
     import os
 
-    from shared.logs import configure_logging, server_log_level
+    from securemcp.observability.logs import configure_logging, server_log_level
+
     from supplychain.servers import http_app, load_settings
 
     configure_logging(server_log_level())
@@ -186,8 +191,8 @@ def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> N
     import os
 
     import uvicorn
+    from securemcp.observability.logs import server_log_level
 
-    from shared.logs import server_log_level
     from supplychain.servers import http_app
 
     click.echo(f"{server}: {settings.resource_url} (issuer {settings.issuer_url})", err=True)
@@ -269,11 +274,12 @@ def dev_certs() -> None:
 @click.option("--gateway-port", type=int, default=GATEWAY_PORT, show_default=True, help="gateway: HAProxy's port.")
 def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int) -> None:
     """The main job: embedded Postgres, every registered server, and a scripted agent run."""
+    from securemcp.observability.logs import configure_logging
+
     from demo.agent import DemoFailed, run_http, run_stdio
     from demo.browser import BrowserFailed
     from demo.four_eyes import FourEyesFailed
     from demo.stack import StartFailed
-    from shared.logs import configure_logging
     from supplychain.admin import database_is_seeded, init_database, seed_database
     from supplychain.embedded import admin_url
     from supplychain.gateway import GatewayError
@@ -313,10 +319,12 @@ def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, 
     import json
     from pathlib import Path
 
+    from securemcp.identity.principal import IdentityError, identity_from_roles
+    from securemcp.settings import home_dir
+
     from demo.claude_config import http_config, stdio_config
+    from deployment.policy import POLICY
     from fixtures.tenants import USERS
-    from shared.identity import IdentityError, identity_from_roles
-    from shared.settings import home_dir
     from supplychain.servers import load_settings
 
     if phase == "http":
@@ -331,7 +339,10 @@ def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, 
     try:  # validate now, so a bad config is caught here rather than when Claude starts the server
         fixture_tenant, fixture_roles = USERS.get(user, ("", ()))
         identity_from_roles(
-            tenant_id=tenant or fixture_tenant, user_id=user, roles=frozenset(role_tuple or fixture_roles)
+            policy=POLICY,
+            tenant_id=tenant or fixture_tenant,
+            user_id=user,
+            roles=frozenset(role_tuple or fixture_roles),
         )
     except IdentityError as exc:
         raise click.ClickException(str(exc)) from None
@@ -352,9 +363,10 @@ def idp() -> None:
 @click.option("--port", type=int, default=None, help="Port (default 8100).")
 def idp_serve(host: str | None, port: int | None) -> None:
     """Run the dev authorization server (issuer http://127.0.0.1:8100 by default)."""
+    from securemcp.settings import SettingsError
+
     from idp.app import serve as serve_idp
     from idp.settings import IdpSettings
-    from shared.settings import SettingsError
 
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     try:
@@ -461,12 +473,13 @@ def approvals_list(server: str, tenant: str | None) -> None:
 
 @approvals.command("serve")
 @click.argument("server", type=click.Choice(SERVERS))
-@click.option("--port", type=int, default=None, help="Default: the server's own port (shared/registry.py).")
+@click.option("--port", type=int, default=None, help="Default: the server's own port (deployment/registry.py).")
 def approvals_serve(server: str, port: int | None) -> None:
     """Phase 1: serve SERVER's approval pages on loopback (its own credential; sign-in at its issuer)."""
-    from shared.pages.config import pages_base_url
-    from shared.pages.standalone import serve_pages
-    from shared.settings import SettingsError
+    from securemcp.approvals.pages.config import pages_base_url
+    from securemcp.http.standalone_pages import serve_pages
+    from securemcp.settings import SettingsError
+
     from supplychain.servers import load_settings, server_module
 
     try:

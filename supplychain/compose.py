@@ -1,6 +1,6 @@
 """`supplychain deploy compose`: compose.yaml, written from the server registry and its template.
 
-Every server in `shared.registry` gets its phase 2 service, its two phase 3 replicas, its secrets,
+Every server in `deployment.registry` gets its phase 2 service, its two phase 3 replicas, its secrets,
 its audit volume and its four networks (`<server>-data`, `-idp`, `-edge`, `-gw`); its gateway
 network's subnet is `172.28.<segment>.0/24`, and the gateway's address there `172.28.<segment>.10`.
 The template is deploy/compose/compose.yaml.j2; tests/deploy fails when the committed compose.yaml
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY
+from deployment.registry import GATEWAY_PORT, IDP_PORT, REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "deploy" / "compose" / "compose.yaml.j2"
@@ -51,7 +51,7 @@ def render_compose() -> str:
 
 @click.group()
 def deploy() -> None:
-    """Deployment files written from the server registry (shared/registry.py)."""
+    """Deployment files written from the server registry (deployment/registry.py)."""
 
 
 @deploy.command("compose")

@@ -10,8 +10,7 @@ import os
 from pathlib import Path
 
 import trustme
-
-from shared.settings import home_dir
+from securemcp.settings import home_dir
 
 
 def certs_dir() -> Path:

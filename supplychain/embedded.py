@@ -13,9 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from securemcp.settings import home_dir
 from sqlalchemy.engine import make_url
-
-from shared.settings import home_dir
 
 APP_DATABASE = "supplychain"
 

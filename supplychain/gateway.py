@@ -32,11 +32,11 @@ import anyio
 import httpx2
 import jwt
 from cryptography.hazmat.primitives import serialization
+from securemcp.identity.keys import ALLOWED_ALGORITHMS, IssuerUnavailable
+from securemcp.identity.tokens import discover
+from securemcp.settings import SettingsError
 
-from shared.keys import ALLOWED_ALGORITHMS, IssuerUnavailable
-from shared.registry import SERVERS
-from shared.settings import SettingsError
-from shared.tokens import discover
+from deployment.registry import SERVERS
 from supplychain.gateway_settings import GatewaySettings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "deploy" / "gateway"

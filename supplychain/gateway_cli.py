@@ -10,9 +10,9 @@ from typing import Any, NoReturn
 
 import click
 from pydantic import ValidationError
+from securemcp.settings import SettingsError
 
-from shared.registry import GATEWAY_PORT, IDP_PORT
-from shared.settings import SettingsError
+from deployment.registry import GATEWAY_PORT, IDP_PORT
 from supplychain.gateway_settings import GatewaySettings
 
 
@@ -91,7 +91,8 @@ def reload_command() -> None:
 def up_command(issuer_url: str | None, replicas: int | None, with_idp: bool) -> None:
     """Run the phase 3 topology in the foreground: the dev IdP, each server as replicas on 127.0.0.x, and
     HAProxy on 127.0.0.1:8443 with the dev TLS certificate. Needs `db start` and `db init` first."""
-    from shared.logs import configure_logging
+    from securemcp.observability.logs import configure_logging
+
     from supplychain.devcerts import certs_dir
     from supplychain.gateway import GatewayError
     from supplychain.gateway_up import start_gateway

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from securemcp.settings import SettingsError, home_dir, reject_unknown_variables
 
-from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY, SERVERS, replica_address
-from shared.settings import SettingsError, home_dir, reject_unknown_variables
+from deployment.registry import GATEWAY_PORT, IDP_PORT, REGISTRY, SERVERS, replica_address
 
 ENV_PREFIX = "SUPPLYCHAIN_GATEWAY_"
 DEFAULT_PORTS = {name: server.port for name, server in REGISTRY.items()}

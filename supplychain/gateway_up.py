@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from shared.logs import LOG_LEVEL_VARIABLE
-from shared.registry import SERVERS, entry
-from shared.settings import home_dir, secrets_dir
+from securemcp.observability.logs import LOG_LEVEL_VARIABLE
+from securemcp.settings import home_dir, secrets_dir
+
+from deployment.registry import SERVERS, entry
 from supplychain.gateway import GatewayError, render_from_issuer
 from supplychain.gateway_settings import GatewaySettings
 from supplychain.processes import stop_process, wait_until_answering

@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client
+from securemcp.identity.principal import identity_from_roles
 
-from shared.identity import identity_from_roles
-from shared.policy import ROLE_SCOPES
+from deployment.policy import POLICY, ROLE_SCOPES
 from supplychain.servers import load_settings, server_module
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "tests" / "snapshots"
 # Listing tools never opens a database connection (the engine connects lazily), so none is needed.
 _NO_DATABASE = "postgresql://manifest@127.0.0.1:1/not-used"
 # Every role, so every tool is visible: the manifest is the whole list, not one caller's view of it.
-_REVIEWER = identity_from_roles(tenant_id="acme", user_id="reviewer@acme", roles=frozenset(ROLE_SCOPES))
+_REVIEWER = identity_from_roles(policy=POLICY, tenant_id="acme", user_id="reviewer@acme", roles=frozenset(ROLE_SCOPES))
 
 # Descriptions are plain prose, so any markup tag is suspect: `<IMPORTANT>`, `<system>`, `</instructions>`.
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z][\w:.-]*(\s[^<>]*)?/?\s*>")

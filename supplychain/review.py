@@ -25,12 +25,11 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from securemcp.settings import reject_unknown_variables
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.settings import reject_unknown_variables
-
-# `shared.errors.NotFoundError`'s message, as the SDK words the tool error (and the gate records it).
+# `securemcp.errors.NotFoundError`'s message, as the SDK words the tool error (and the gate records it).
 NOT_FOUND = re.compile(r"^(?:Error executing tool [a-z0-9_]+: )?no [a-z ]+ '.*'$", re.DOTALL)
 QUOTED = re.compile(r"'[^']*'")
 DURATION = re.compile(r"^(\d{1,6})([smhd])$")

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 
 
 def _one_line(exc: Exception) -> str:

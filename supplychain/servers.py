@@ -7,12 +7,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mcp import StdioServerParameters
+from securemcp.settings import ServerSettings
 
-from shared.registry import entry
-from shared.settings import ServerSettings
+from deployment.registry import entry
 
 if TYPE_CHECKING:  # the HTTP stack is loaded only when a server serves HTTP
-    from shared.http import Issuer
+    from securemcp.http.app import Issuer
 
 
 def server_module(name: str) -> ModuleType:
@@ -31,7 +31,7 @@ def http_app(name: str, settings: ServerSettings, *, issuer: Issuer | None = Non
 
     `issuer` (default: a new one for `settings`) lets a caller, such as a test, watch its key set.
     """
-    from shared.http import Issuer, build_http_app
+    from securemcp.http.app import Issuer, build_http_app
 
     module = server_module(name)
     issuer = issuer or Issuer(settings)
@@ -45,8 +45,9 @@ def server_parameters(server: str, user: str) -> StdioServerParameters:
     import os
     import sys
 
+    from securemcp.settings import home_dir
+
     from fixtures.tenants import USERS
-    from shared.settings import home_dir
 
     if user not in USERS:
         raise ValueError(f"unknown user {user!r}; fixture users: {', '.join(sorted(USERS))}")

@@ -13,17 +13,18 @@ from typing import Any, Literal
 
 from mcp import Client
 from mcp_types import ElicitResult, TextContent
+from securemcp.approvals.decisions import Decider, decide, decision_transaction
+from securemcp.approvals.pending import ApprovalStatus, register_executors
+from securemcp.audit.chain import BrokenLink, verify_chains
+from securemcp.errors import SupplyChainError
+from securemcp.identity.principal import Identity, identity_from_roles
+from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from deployment.policy import POLICY
 from fixtures.tenants import USERS
-from shared.audit_chain import BrokenLink, verify_chains
-from shared.db import create_engine
-from shared.decisions import Decider, decide, decision_transaction
-from shared.errors import SupplyChainError
-from shared.identity import Identity, identity_from_roles
-from shared.pending_approvals import ApprovalStatus, register_executors
 from supplychain.admin import OWNER_ROLE, admin_engine
 from supplychain.servers import load_settings, server_module
 
@@ -31,7 +32,9 @@ from supplychain.servers import load_settings, server_module
 def identity(user: str, *, read_only: bool = False) -> Identity:
     """The identity of a fixture user (e.g. `alice@acme`), scopes from the user's roles."""
     tenant, roles = USERS[user]
-    return identity_from_roles(tenant_id=tenant, user_id=user, roles=frozenset(roles), read_only_mode=read_only)
+    return identity_from_roles(
+        policy=POLICY, tenant_id=tenant, user_id=user, roles=frozenset(roles), read_only_mode=read_only
+    )
 
 
 class Human:

@@ -1,10 +1,10 @@
 """What each server gives the cross-server tests: `tests/<server>/cases.py`, found by the server's name.
 
-Cross-server tests are parametrised over `shared.registry.SERVERS` and take what they need of each
+Cross-server tests are parametrised over `deployment.registry.SERVERS` and take what they need of each
 server from that module, so a new server gets every cross-server test once its `cases.py` exists
 (`supplychain new-server` writes one). Each `cases.py` defines:
 
-- `ROLES`: role -> the scopes of this server that role holds, as `shared.policy`'s lines grant them
+- `ROLES`: role -> the scopes of this server that role holds, as `deployment.policy`'s lines grant them
   (tests/shared/test_identity.py pins every role to the union of these);
 - `FUZZ_USER`: the fixture user whose tenant tests/fuzz calls every tool for (holding every role);
 - `SIDE_EFFECTS`: tool -> `SideEffect`, one for every side-effecting tool: the idempotency and approval
@@ -18,10 +18,11 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
+from securemcp.levels import Level
+
+from deployment.policy import scopes_for_roles
+from deployment.registry import REGISTRY, SERVERS
 from fixtures.tenants import USERS
-from shared.levels import Level
-from shared.policy import scopes_for_roles
-from shared.registry import REGISTRY, SERVERS
 from supplychain.servers import server_module
 
 

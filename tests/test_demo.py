@@ -11,7 +11,7 @@ import sys
 import anyio
 import pytest
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from tests.helpers import admin_rows
 
 pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.slow]

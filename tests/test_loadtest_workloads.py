@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from deployment.policy import scopes_for_roles
+from deployment.registry import SERVERS
 from fixtures.tenants import USERS
 from loadtest.agents import Agent, Tally, roster, workload
-from shared.policy import scopes_for_roles
-from shared.registry import SERVERS
 from supplychain.servers import server_module
 
 

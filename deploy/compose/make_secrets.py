@@ -31,7 +31,7 @@ from pathlib import Path
 
 import trustme
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.admin import service_role
 from supplychain.embedded import APP_DATABASE
 

@@ -14,7 +14,7 @@ down_revision = None
 branch_labels = ("payments",)
 depends_on = None
 
-# Keep in step with shared.money.Currency.
+# Keep in step with securemcp.money.Currency.
 CURRENCIES = "('EUR', 'USD', 'GBP')"
 
 

@@ -10,10 +10,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
+from securemcp.tenancy.database import timestamp_column, utc_now
 from sqlalchemy import Enum, ForeignKeyConstraint
 from sqlmodel import Field, SQLModel
-
-from shared.db import timestamp_column, utc_now
 
 SCHEMA = "inventory"
 

@@ -1,25 +1,25 @@
 """Inventory business logic. Plain async functions with keyword-only arguments; no MCP here.
 
-Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
+Each function receives a session opened by `securemcp.tenancy.database.tenant_transaction` (row-level security
 already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
 leaks nothing. The read tools' statements (`STOCK_LEVEL`, `*_statement`) are the same SQLModel
-queries compiled once for the driver (`shared.reads`); the tools run them with `caller.read_one/all`.
+queries compiled once for the driver (`securemcp.tenancy.reads`); the tools run them with `caller.read_one/all`.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+from securemcp.ids import new_id
+from securemcp.tenancy.reads import ReadStatement, read_statement
 from sqlalchemy import bindparam, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.inventory.models import Reorder, ReorderStatus, StockLevel, Warehouse
-from shared.ids import new_id
-from shared.reads import ReadStatement, read_statement
 
 
-# The list tools' read path (`shared.reads`): one statement per combination of filters, built on first
+# The list tools' read path (`securemcp.tenancy.reads`): one statement per combination of filters, built on first
 # use and kept. The tenant and every value are bound parameters; `limit` is the page size plus one.
 @cache
 def warehouses_statement(*, after: bool) -> ReadStatement[Warehouse]:
@@ -80,7 +80,7 @@ _STOCK_LEVEL = select(StockLevel).where(
 )
 
 
-# The read tool's path (`shared.reads`): the same statement, compiled once for the driver.
+# The read tool's path (`securemcp.tenancy.reads`): the same statement, compiled once for the driver.
 STOCK_LEVEL: ReadStatement[StockLevel] = read_statement(_STOCK_LEVEL)
 
 

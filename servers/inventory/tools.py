@@ -1,7 +1,7 @@
 """Inventory tools. Each docstring is the description a model reads.
 
 Thin by design: validate, read or write in the caller's tenant transaction, return a typed
-`...Public` model. A read runs a statement of `service.py` with `caller.read_one/read_all` (`shared.reads`:
+`...Public` model. A read runs a statement of `service.py` with `caller.read_one/read_all` (`securemcp.tenancy.reads`:
 the tenant comes from the verified caller); a side effect calls a service function in `caller.transaction()`.
 The caller and the human's approval arrive by injection (`Resolve`); they are not in the input schema
 and no argument can stand in for them.
@@ -14,6 +14,14 @@ from typing import Annotated
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from pydantic import Field
+from securemcp.approvals.answer import ConfirmAnswer, Deferred, require_approval
+from securemcp.approvals.paths import seek_approval
+from securemcp.approvals.pending import Question, approvable
+from securemcp.errors import ConflictError, InvalidInputError, NotFoundError
+from securemcp.gate.idempotency import IdempotencyKey
+from securemcp.identity.principal import Identity
+from securemcp.pagination import Cursor, PageLimit, decode_cursor, split_page
+from securemcp.runtime.caller import CallerDep
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.inventory import service
@@ -26,14 +34,6 @@ from servers.inventory.models import (
     WarehousePage,
     WarehousePublic,
 )
-from shared.approval_answer import ConfirmAnswer, Deferred, require_approval
-from shared.approval_paths import seek_approval
-from shared.caller import CallerDep
-from shared.errors import ConflictError, InvalidInputError, NotFoundError
-from shared.idempotency import IdempotencyKey
-from shared.identity import Identity
-from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
-from shared.pending_approvals import Question, approvable
 
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$", description="SKU code, e.g. 'BOLT-M8'")]
 WarehouseCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,15}$", description="Warehouse code, e.g. 'AMS-1'")]

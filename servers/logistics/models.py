@@ -6,7 +6,7 @@ Destinations are logistics' own list of the warehouses it delivers to: this sche
 the inventory schema, because each server reaches only its own schema with its own credential.
 
 A tracking event's detail and location are written by the carrier, outside the organisation. Tools
-hand them out only as `UntrustedText` (see `shared.untrusted`), so a carrier feed that carries
+hand them out only as `UntrustedText` (see `securemcp.untrusted`), so a carrier feed that carries
 instructions reaches a model as labelled data (prompt injection through stored records).
 """
 
@@ -16,11 +16,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
+from securemcp.tenancy.database import timestamp_column, utc_now
+from securemcp.untrusted import UntrustedText
 from sqlalchemy import Enum, ForeignKeyConstraint
 from sqlmodel import Field, SQLModel
-
-from shared.db import timestamp_column, utc_now
-from shared.untrusted import UntrustedText
 
 SCHEMA = "logistics"
 

@@ -1,15 +1,18 @@
 """Logistics business logic. Plain async functions with keyword-only arguments; no MCP here.
 
-Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
+Each function receives a session opened by `securemcp.tenancy.database.tenant_transaction` (row-level security
 already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
 leaks nothing. The read tools' statements (`SHIPMENT`, `SHIPMENT_EVENTS`, `*_statement`) are the same
-SQLModel queries compiled once for the driver (`shared.reads`); the tools run them with `caller.read_one/all`.
+SQLModel queries compiled once for the driver (`securemcp.tenancy.reads`); the tools run them with
+`caller.read_one/all`.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+from securemcp.ids import new_id
+from securemcp.tenancy.reads import ReadStatement, read_statement
 from sqlalchemy import bindparam, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,11 +25,9 @@ from servers.logistics.models import (
     Shipment,
     TrackingEvent,
 )
-from shared.ids import new_id
-from shared.reads import ReadStatement, read_statement
 
 
-# The list tools' read path (`shared.reads`): one statement per combination of filters, built on first
+# The list tools' read path (`securemcp.tenancy.reads`): one statement per combination of filters, built on first
 # use and kept. The tenant and every value are bound parameters; `limit` is the page size plus one.
 @cache
 def carriers_statement(*, after: bool) -> ReadStatement[Carrier]:
@@ -64,7 +65,7 @@ def shipments_statement(*, by_status: bool, after: bool) -> ReadStatement[Shipme
 _SHIPMENT = select(Shipment).where(Shipment.tenant_id == bindparam("tenant_id"), Shipment.id == bindparam("id"))
 
 
-SHIPMENT: ReadStatement[Shipment] = read_statement(_SHIPMENT)  # the read tool's path (`shared.reads`)
+SHIPMENT: ReadStatement[Shipment] = read_statement(_SHIPMENT)  # the read tool's path (`securemcp.tenancy.reads`)
 
 
 async def get_shipment(

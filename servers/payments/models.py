@@ -4,11 +4,11 @@ Every table carries `tenant_id`; row-level security and the service queries both
 Composite foreign keys include `tenant_id` (and the currency), so a refund can never point at another
 tenant's charge or be booked in a different currency from it.
 
-Money is `Decimal` end to end, never float (`shared.money`: `Amount`, `Currency`, `to_cents`), stored
+Money is `Decimal` end to end, never float (`securemcp.money`: `Amount`, `Currency`, `to_cents`), stored
 as `numeric(14, 2)`.
 
 A supplier's name is the supplier's own text, as it came in on their invoice: tools hand it out only
-as `UntrustedText` (see `shared.untrusted`), so a name that carries instructions reaches a model as
+as `UntrustedText` (see `securemcp.untrusted`), so a name that carries instructions reaches a model as
 labelled data (prompt injection through stored records).
 """
 
@@ -19,12 +19,11 @@ from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel
+from securemcp.money import Amount, Currency
+from securemcp.tenancy.database import timestamp_column, utc_now
+from securemcp.untrusted import UntrustedText
 from sqlalchemy import DateTime, Enum, ForeignKeyConstraint, Numeric
 from sqlmodel import Field, SQLModel
-
-from shared.db import timestamp_column, utc_now
-from shared.money import Amount, Currency
-from shared.untrusted import UntrustedText
 
 SCHEMA = "payments"
 

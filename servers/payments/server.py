@@ -1,7 +1,7 @@
 """The payments MCP server: `build_server(settings)` registers tools; nothing runs at import.
 
 The tool table below is the whole access policy of this server: which scope each tool needs and
-whether it has a side effect. `shared.authz.register_tools` checks at start-up that every side effect
+whether it has a side effect. `securemcp.gate.tool_gate.register_tools` checks at start-up that every side effect
 asks a human, and installs the gate that enforces the scopes on every call.
 """
 
@@ -14,15 +14,17 @@ from mcp.server.auth.provider import TokenVerifier
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic_settings import SettingsConfigDict
+from securemcp.gate.common_tools import common_tools
+from securemcp.gate.deferred_approvals import install_approval_paths
+from securemcp.gate.tool_gate import ToolRule, ToolSpec, register_tools
+from securemcp.identity.principal import Identity
+from securemcp.identity.resource_server import request_state_security, resource_server_auth
+from securemcp.runtime.caller import ServerState, server_lifespan
+from securemcp.settings import ServerSettings
 
+from deployment.policy import POLICY
+from deployment.registry import entry
 from servers.payments import tools
-from shared.approval_results import install_approval_paths
-from shared.authz import ToolRule, ToolSpec, register_tools
-from shared.caller import ServerState, server_lifespan
-from shared.common_tools import common_tools
-from shared.identity import Identity
-from shared.resource_server import request_state_security, resource_server_auth
-from shared.settings import ServerSettings
 
 NAME = "payments"
 
@@ -45,12 +47,14 @@ TOOLS: dict[Callable[..., Any], ToolSpec] = {
     tools.issue_refund: ToolSpec(
         ToolRule("payments:refund", side_effect=True, level="four_eyes"), REFUND, "Refund a customer charge"
     ),
-    **common_tools(NAME),  # activity log and reading one's approvals (shared.common_tools)
+    **common_tools(NAME),  # activity log and reading one's approvals (securemcp.gate.common_tools)
 }
 
 
 class PaymentsSettings(ServerSettings):
     server_name = NAME
+    default_port = entry(NAME).port
+    policy = POLICY
     model_config = SettingsConfigDict(env_prefix="SUPPLYCHAIN_PAYMENTS_", extra="forbid", frozen=True)
 
 

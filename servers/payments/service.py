@@ -1,9 +1,9 @@
 """Payments business logic. Plain async functions with keyword-only arguments; no MCP here.
 
-Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
+Each function receives a session opened by `securemcp.tenancy.database.tenant_transaction` (row-level security
 already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
 leaks nothing. The read tools' statements (`PAYMENT`, `CHARGE`, `*_statement`) are the same SQLModel
-queries compiled once for the driver (`shared.reads`); the tools run them with `caller.read_one/all`.
+queries compiled once for the driver (`securemcp.tenancy.reads`); the tools run them with `caller.read_one/all`.
 Amounts are `Decimal` throughout; nothing here ever converts money to float.
 """
 
@@ -12,16 +12,16 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import cache
 
+from securemcp.ids import new_id
+from securemcp.tenancy.reads import ReadStatement, read_statement
 from sqlalchemy import bindparam, func, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.payments.models import Charge, Payment, PaymentStatus, Refund
-from shared.ids import new_id
-from shared.reads import ReadStatement, read_statement
 
 
-# The list tools' read path (`shared.reads`): one statement per combination of filters, built on first
+# The list tools' read path (`securemcp.tenancy.reads`): one statement per combination of filters, built on first
 # use and kept. The tenant and every value are bound parameters; `limit` is the page size plus one.
 @cache
 def payments_statement(*, by_status: bool, after: bool) -> ReadStatement[Payment]:
@@ -62,7 +62,7 @@ def charges_statement(*, refundable_only: bool, after: bool) -> ReadStatement[Ch
 _PAYMENT = select(Payment).where(Payment.tenant_id == bindparam("tenant_id"), Payment.id == bindparam("id"))
 
 
-PAYMENT: ReadStatement[Payment] = read_statement(_PAYMENT)  # the read tool's path (`shared.reads`)
+PAYMENT: ReadStatement[Payment] = read_statement(_PAYMENT)  # the read tool's path (`securemcp.tenancy.reads`)
 
 
 async def get_payment(

@@ -1,7 +1,7 @@
 """Payments tools. Each docstring is the description a model reads.
 
 Thin by design: validate, read or write in the caller's tenant transaction, return a typed
-`...Public` model. A read runs a statement of `service.py` with `caller.read_one/read_all` (`shared.reads`:
+`...Public` model. A read runs a statement of `service.py` with `caller.read_one/read_all` (`securemcp.tenancy.reads`:
 the tenant comes from the verified caller); a side effect calls a service function in `caller.transaction()`.
 The caller and the human's approval arrive by injection (`Resolve`); they are not in the input schema
 and no argument can stand in for them.
@@ -15,8 +15,8 @@ is harmless for valid amounts (at most 9 significant digits survive a float exac
 holds (16 or more significant digits) may already have become a valid amount in transit.
 
 Supplier names are the suppliers' own text: results carry them only as `UntrustedText`, fenced in the
-text content (`shared.untrusted.fenced`); approval questions keep them apart as the supplier's own
-words (`shared.pending_approvals.Question`).
+text content (`securemcp.untrusted.fenced`); approval questions keep them apart as the supplier's own
+words (`securemcp.approvals.pending.Question`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,16 @@ from typing import Annotated
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.types import CallToolResult
 from pydantic import BeforeValidator, Field
+from securemcp.approvals.answer import ConfirmAnswer, Deferred, require_approval
+from securemcp.approvals.paths import seek_approval
+from securemcp.approvals.pending import Question, approvable
+from securemcp.errors import ConflictError, InvalidInputError, NotFoundError
+from securemcp.gate.idempotency import IdempotencyKey
+from securemcp.identity.principal import Identity
+from securemcp.money import to_cents
+from securemcp.pagination import Cursor, PageLimit, decode_cursor, split_page
+from securemcp.runtime.caller import CallerDep
+from securemcp.untrusted import fenced
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.payments import service
@@ -41,16 +51,6 @@ from servers.payments.models import (
     PaymentStatus,
     RefundPublic,
 )
-from shared.approval_answer import ConfirmAnswer, Deferred, require_approval
-from shared.approval_paths import seek_approval
-from shared.caller import CallerDep
-from shared.errors import ConflictError, InvalidInputError, NotFoundError
-from shared.idempotency import IdempotencyKey
-from shared.identity import Identity
-from shared.money import to_cents
-from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
-from shared.pending_approvals import Question, approvable
-from shared.untrusted import fenced
 
 MAX_REFUND = Decimal("1000000.00")
 

@@ -4,7 +4,7 @@ Every table carries `tenant_id`; row-level security and the service queries both
 Composite foreign keys include `tenant_id`, so a return can never point at another tenant's order.
 
 A return's customer note is written by the customer, not by anyone in the organisation. Tools hand
-it out only as `UntrustedText` (see `shared.untrusted`), so a model reading the result is told, in
+it out only as `UntrustedText` (see `securemcp.untrusted`), so a model reading the result is told, in
 the data itself, that the text is data and not instructions (prompt injection through stored records).
 """
 
@@ -14,10 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
+from securemcp.untrusted import UntrustedText
 from sqlalchemy import Column, DateTime, Enum, ForeignKeyConstraint, func
 from sqlmodel import Field, SQLModel
-
-from shared.untrusted import UntrustedText
 
 SCHEMA = "returns"
 

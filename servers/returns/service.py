@@ -1,9 +1,9 @@
 """Returns business logic. Plain async functions with keyword-only arguments; no MCP here.
 
-Each function receives a session opened by `shared.db.tenant_transaction` (row-level security
+Each function receives a session opened by `securemcp.tenancy.database.tenant_transaction` (row-level security
 already scoped to the tenant) and still filters by `tenant_id` itself: two layers, so a bug in one
 leaks nothing. The read tools' statements (`RETURN`, `returns_statement`) are the same SQLModel queries
-compiled once for the driver (`shared.reads`); the tools run them with `caller.read_one/all`.
+compiled once for the driver (`securemcp.tenancy.reads`); the tools run them with `caller.read_one/all`.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import cache
 
+from securemcp.tenancy.reads import ReadStatement, read_statement
 from sqlalchemy import bindparam, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.returns.models import RejectionReason, ReturnAuthorisation, ReturnStatus
-from shared.reads import ReadStatement, read_statement
 
 
-# The list tool's read path (`shared.reads`): one statement per combination of filters, built on first
+# The list tool's read path (`securemcp.tenancy.reads`): one statement per combination of filters, built on first
 # use and kept. The tenant and every value are bound parameters; `limit` is the page size plus one.
 @cache
 def returns_statement(*, by_status: bool, after: bool) -> ReadStatement[ReturnAuthorisation]:
@@ -45,7 +45,7 @@ _RETURN = select(ReturnAuthorisation).where(
 )
 
 
-RETURN: ReadStatement[ReturnAuthorisation] = read_statement(_RETURN)  # the read tool's path (`shared.reads`)
+RETURN: ReadStatement[ReturnAuthorisation] = read_statement(_RETURN)  # the read tool's path (`securemcp.tenancy.reads`)
 
 
 async def get_return(

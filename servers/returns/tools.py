@@ -1,13 +1,13 @@
 """Returns tools. Each docstring is the description a model reads.
 
 Thin by design: validate, read or write in the caller's tenant transaction, return a typed
-`...Public` model. A read runs a statement of `service.py` with `caller.read_one/read_all` (`shared.reads`:
+`...Public` model. A read runs a statement of `service.py` with `caller.read_one/read_all` (`securemcp.tenancy.reads`:
 the tenant comes from the verified caller); a side effect calls a service function in `caller.transaction()`.
 The caller and the human's approval arrive by injection (`Resolve`); they are not in the input schema
 and no argument can stand in for them.
 
 Customer notes are untrusted: results carry them only as `UntrustedText`, fenced in the text content
-(`shared.untrusted.fenced`), and approval questions never quote them, so text a customer wrote cannot
+(`securemcp.untrusted.fenced`), and approval questions never quote them, so text a customer wrote cannot
 reach the human's approval prompt.
 """
 
@@ -19,6 +19,15 @@ from typing import Annotated
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.types import CallToolResult
 from pydantic import Field
+from securemcp.approvals.answer import ConfirmAnswer, Deferred, require_approval
+from securemcp.approvals.paths import seek_approval
+from securemcp.approvals.pending import Question, approvable
+from securemcp.errors import ConflictError, InvalidInputError, NotFoundError
+from securemcp.gate.idempotency import IdempotencyKey
+from securemcp.identity.principal import Identity
+from securemcp.pagination import Cursor, PageLimit, decode_cursor, split_page
+from securemcp.runtime.caller import Caller, CallerDep
+from securemcp.untrusted import fenced
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.returns import service
@@ -30,15 +39,6 @@ from servers.returns.models import (
     ReturnStatus,
     ReturnSummaryPublic,
 )
-from shared.approval_answer import ConfirmAnswer, Deferred, require_approval
-from shared.approval_paths import seek_approval
-from shared.caller import Caller, CallerDep
-from shared.errors import ConflictError, InvalidInputError, NotFoundError
-from shared.idempotency import IdempotencyKey
-from shared.identity import Identity
-from shared.pagination import Cursor, PageLimit, decode_cursor, split_page
-from shared.pending_approvals import Question, approvable
-from shared.untrusted import fenced
 
 ReturnId = Annotated[str, Field(pattern=r"^rma_[0-9a-f]{20}$", description="Return id, e.g. 'rma_3f9a...'")]
 Reason = Annotated[RejectionReason, Field(description="Why the return is rejected")]

@@ -30,7 +30,7 @@ def new_server(name: str) -> None:
         f"Then write the domain in servers/{name}/ (models, service, tools; the tool table in server.py).\n"
     )
     # Who may act on the new server is a decision, not a default to find later: show every grant made.
-    click.echo("It gave these roles scopes on the new server, in shared/policy.py:")
+    click.echo("It gave these roles scopes on the new server, in deployment/policy.py:")
     for line in policy_lines(the_plan.grants):
         click.echo(f"  {line}")
     click.echo(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY
+from deployment.registry import GATEWAY_PORT, IDP_PORT, REGISTRY
 from supplychain.scaffold.names import ScaffoldError
 
 REGISTRY_MARKER = "# `supplychain new-server` adds its entries above this line."
@@ -48,13 +48,13 @@ def _insert_before(text: str, marker: str, lines: list[str], where: str) -> str:
 
 
 def registry_with(text: str, *, name: str, port: int, segment: int, capability: str) -> str:
-    """shared/registry.py's text with the new server's entry."""
+    """deployment/registry.py's text with the new server's entry."""
     entry = f'ServerEntry("{name}", port={port}, segment={segment}, capabilities=("{capability}",)),'
-    return _insert_before(text, REGISTRY_MARKER, [entry], "shared/registry.py")
+    return _insert_before(text, REGISTRY_MARKER, [entry], "deployment/registry.py")
 
 
 def policy_lines(grants: Mapping[str, list[str]]) -> list[str]:
-    """One explicit shared/policy.py line per role that gains a scope of the new server."""
+    """One explicit deployment/policy.py line per role that gains a scope of the new server."""
     return [
         f"_grants[{role!r}] |= {{{', '.join(repr(scope) for scope in scopes)}}}".replace("'", '"')
         for role, scopes in grants.items()
@@ -62,5 +62,5 @@ def policy_lines(grants: Mapping[str, list[str]]) -> list[str]:
 
 
 def policy_with(text: str, *, grants: Mapping[str, list[str]]) -> str:
-    """shared/policy.py's text with one explicit line per role that gains a scope of the new server."""
-    return _insert_before(text, POLICY_MARKER, policy_lines(grants), "shared/policy.py")
+    """deployment/policy.py's text with one explicit line per role that gains a scope of the new server."""
+    return _insert_before(text, POLICY_MARKER, policy_lines(grants), "deployment/policy.py")

@@ -72,7 +72,7 @@ def check_name(name: str, existing: Iterable[str]) -> None:
     if len(name) > MAX_LENGTH:
         raise ScaffoldError(f"{name!r} is too long: at most {MAX_LENGTH} characters (it names Postgres roles too)")
     if name in taken:
-        raise ScaffoldError(f"{name!r} is already a server (shared/registry.py); pick another name")
+        raise ScaffoldError(f"{name!r} is already a server (deployment/registry.py); pick another name")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise ScaffoldError(f"{name!r} is a Python keyword: `import servers.{name}` would not parse")
     if name in RESERVED_WORDS:

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from securemcp.money import Currency
 
-from shared.money import Currency
-from shared.registry import REGISTRY
+from deployment.registry import REGISTRY
 from supplychain.scaffold.edits import free_port, free_segment, policy_with, registry_with
 from supplychain.scaffold.names import ScaffoldError, check_name
 
@@ -43,11 +43,11 @@ def project_root() -> Path:
 
 
 def grants(name: str, capability: str) -> dict[str, list[str]]:
-    """Each role's scopes on the new server: one explicit line per role in shared/policy.py.
+    """Each role's scopes on the new server: one explicit line per role in deployment/policy.py.
 
     Reading for the roles that read every server, deciding for the approvers, and the new capability
     for the role that acts on the supply chain (the sample tests write as alice, who holds it). The
-    command prints each line; change them in shared/policy.py to suit.
+    command prints each line; change them in deployment/policy.py to suit.
     """
     return {
         "supply_chain_manager": [f"{name}:read", capability],

@@ -1,7 +1,7 @@
 """What a server loads at start: cold start is imports (`supplychain bench --case cold-start`), memory too.
 
 Asserts which modules a fresh interpreter has loaded, not how long it took: a stdio server leaves the
-HTTP stack (`shared.http`, the rate limiter, the load test) unloaded, the CLI leaves the commands a
+HTTP stack (`securemcp.http.app`, the rate limiter, the load test) unloaded, the CLI leaves the commands a
 server never runs unloaded, and a built HTTP app leaves the approval pages' Jinja2 unloaded.
 """
 
@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from shared.registry import SERVERS, entry
+from deployment.registry import SERVERS, entry
 
-HTTP_ONLY = ("shared.http", "shared.http_gate", "shared.http_guards", "limits", "loadtest", "bench")
+HTTP_ONLY = ("securemcp.http.app", "securemcp.http.gate", "securemcp.http.guards", "limits", "loadtest", "bench")
 
 
 @pytest.mark.parametrize("server", SERVERS)

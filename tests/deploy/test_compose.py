@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.registry import REGISTRY, SERVERS
+from deployment.registry import REGISTRY, SERVERS
 from tests.deploy.compose import (
     PROFILES,
     network_names,

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from shared.registry import REGISTRY, ServerEntry
+from deployment.registry import REGISTRY, ServerEntry
 from supplychain import compose
 from supplychain.cli import main
 from tests.deploy.compose import COMPOSE_FILE, EXAMPLE_VARIABLES, interpolate, network_names, secret_names

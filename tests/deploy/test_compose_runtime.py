@@ -22,8 +22,8 @@ import pytest
 import trustme
 from sqlalchemy.engine import make_url
 
+from deployment.registry import SERVERS
 from idp.keys import KeyRing
-from shared.registry import SERVERS
 from supplychain.admin import _existing_password, service_role
 from supplychain.gateway import GatewayError, keys_from_jwks, render, render_config
 from supplychain.gateway_settings import GatewaySettings

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from authlib.common.security import is_secure_transport
+from securemcp.settings import DeploymentSettings, ServerSettings, home_dir
 
+from deployment.registry import REGISTRY, SERVERS
 from idp.settings import IdpSettings
-from shared.registry import REGISTRY, SERVERS
-from shared.settings import DeploymentSettings, ServerSettings, home_dir
 from supplychain.gateway_settings import GatewaySettings
 from supplychain.servers import load_settings, server_module
 from tests.deploy.compose import PROFILES, resolved, served, services

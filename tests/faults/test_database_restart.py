@@ -4,7 +4,7 @@ Proves, on the fault tests' own embedded cluster:
 - during the outage every call ends within CALL_BOUND_SECONDS with the tool error "temporarily
   unavailable ... nothing changed" (never a hang, never a masked crash);
 - once Postgres is back, calls succeed again within RECOVERY_BOUND_SECONDS with no restart of the servers
-  (a pooled connection the restart closed is replaced at checkout: `shared.db`);
+  (a pooled connection the restart closed is replaced at checkout: `securemcp.tenancy.database`);
 - no change without its audit record and no audit record without its change: every reorder the load
   created has an `ok` audit record and vice versa (matched by a quantity unique to each call), exactly
   the ones whose calls answered success, and every audit chain still verifies.
@@ -113,7 +113,7 @@ async def test_a_database_restart_fails_calls_fast_and_clearly_and_loses_nothing
     assert max(durations) <= CALL_BOUND_SECONDS
     assert others == []  # every failure is the clear "temporarily unavailable" tool error
     # A read changed nothing, whenever it failed; a write that failed while committing may have
-    # committed, and is told to retry with its idempotency key instead (shared.errors).
+    # committed, and is told to retry with its idempotency key instead (securemcp.errors).
     failed_reads = [call.text for call in calls if call.outcome == "unavailable" and call.tool != "create_reorder"]
     assert all("nothing changed" in text for text in failed_reads), failed_reads
     assert during and all(call.outcome == "unavailable" for call in during)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 
 ID_SHAPED = re.compile(r"\b[a-z]{2,4}_[0-9a-f]{20}\b")
 _OWNED_COLUMN = re.compile(r"^(id|code|.*_id|.*_code)$")

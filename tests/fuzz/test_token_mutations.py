@@ -1,7 +1,7 @@
 """Mutated tokens are never accepted: every character position of a real token changed, and the three
 segments of real tokens recombined across users and servers.
 
-All positions go through the server's own verifier (`shared.tokens.JWTVerifier`, keys fetched from the
+All positions go through the server's own verifier (`securemcp.identity.tokens.JWTVerifier`, keys fetched from the
 running dev IdP over HTTP, as a server does); a sample of the same tokens goes over real HTTP, where
 each must get the exact 401 challenge and a valid token must still be served afterwards.
 
@@ -19,9 +19,10 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+from securemcp.identity.keys import KeySet
+from securemcp.identity.tokens import JWTVerifier
 
-from shared.keys import KeySet
-from shared.tokens import JWTVerifier
+from deployment.policy import POLICY
 from tests.http.expect import assert_unauthorized
 from tests.http.rpc import call_tool, result_of
 from tests.http.running import running_stack
@@ -44,7 +45,9 @@ async def verifier_for(stack: Stack, server: str, http: httpx2.AsyncClient) -> J
     # No pause between key fetches: a mutated `kid` would otherwise wait for the shared fetch (up to 1 s).
     keys = KeySet(f"{stack.idp.issuer}/jwks.json", http, min_refresh_seconds=0.0)
     await keys.refresh()
-    return JWTVerifier(issuer=stack.idp.issuer, resource_url=stack[server].url, keys=keys, revocations=None)
+    return JWTVerifier(
+        policy=POLICY, issuer=stack.idp.issuer, resource_url=stack[server].url, keys=keys, revocations=None
+    )
 
 
 def mutations(token: str) -> Iterator[tuple[int, str]]:

@@ -30,11 +30,11 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
+from securemcp.identity.principal import Identity, identity_from_roles
 
+from deployment.policy import POLICY, ROLE_SCOPES
+from deployment.registry import SERVERS
 from fixtures.tenants import USERS
-from shared.identity import Identity, identity_from_roles
-from shared.policy import ROLE_SCOPES
-from shared.registry import SERVERS
 from supplychain.admin import admin_engine
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.schema_strategies import invalid_arguments, valid_arguments
@@ -58,7 +58,7 @@ class PagelessHuman(Human):
 def caller(server: str) -> Identity:
     """The server's fuzz user (tests/<server>/cases.py) holding every role, so every tool is listed and callable."""
     user = cases(server).FUZZ_USER
-    return identity_from_roles(tenant_id=USERS[user][0], user_id=user, roles=frozenset(ROLE_SCOPES))
+    return identity_from_roles(policy=POLICY, tenant_id=USERS[user][0], user_id=user, roles=frozenset(ROLE_SCOPES))
 
 
 @asynccontextmanager
@@ -112,7 +112,7 @@ def fuzz(cases: st.SearchStrategy[tuple[Any, ...]], check: Callable[..., Awaitab
     run()
 
 
-# The activity log and the approvals show arguments the caller sent in earlier calls (`shared.common_tools`).
+# The activity log and the approvals show arguments the caller sent in earlier calls (`securemcp.gate.common_tools`).
 SHOWS_EARLIER_ARGUMENTS = {"get_activity_log", "get_approval"}
 
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.haproxy
 UNAUTHORIZED_BODY = {"error": "invalid_token", "error_description": "Authentication required"}
 CHECKED_BY_THE_SERVER_ONLY = {"no_iat", "uppercase_tenant_id"}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-MINTED_ID = re.compile(r"[0-9a-f]{16}")  # shared.request_id.new_request_id
+MINTED_ID = re.compile(r"[0-9a-f]{16}")  # securemcp.observability.request_id.new_request_id
 
 
 def assert_challenge(response: httpx2.Response, edge: Edge, server: str = "inventory") -> None:

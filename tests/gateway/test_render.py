@@ -13,9 +13,9 @@ import jwt
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
+from securemcp.settings import SettingsError
 
 from idp.keys import KeyRing
-from shared.settings import SettingsError
 from supplychain.cli import main
 from supplychain.gateway import GatewayError, keys_from_jwks, render
 from supplychain.gateway_settings import GatewaySettings

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx2
 
-from shared.registry import SERVERS, replica_address
+from deployment.registry import SERVERS, replica_address
 from supplychain.gateway_settings import GatewaySettings
 from supplychain.gateway_up import Gateway, start_gateway
 from supplychain.processes import free_port

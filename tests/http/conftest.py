@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from tests.http.running import running_stack
 from tests.http.stack import (
     Idp,

@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx2
 import uvicorn
+from securemcp.settings import ServerSettings
 
 from idp.app import build_app
 from idp.keys import KeyRing
 from idp.settings import IdpSettings
-from shared.settings import ServerSettings
 from supplychain.servers import http_app, load_settings
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from securemcp.audit.chain import record_hash
+from securemcp.audit.export import close_export, configure_export
+from securemcp.settings import SettingsError
 
+from deployment.registry import SERVERS
 from idp.tokens import Subject
-from shared.audit_chain import record_hash
-from shared.audit_export import close_export, configure_export
-from shared.registry import SERVERS
-from shared.settings import SettingsError
 from supplychain.admin import admin_engine
 from supplychain.review import ReviewSettings, review_servers
 from tests.helpers import admin_rows

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx2
 import pytest
+from securemcp.audit.unreadable import UNREADABLE_DETAIL
 
-from shared.audit_unreadable import UNREADABLE_DETAIL
 from tests.helpers import admin_rows, verify_audit
 from tests.http.rpc import ACCEPT, LEGACY, bearer, initialize, modern_request
 from tests.http.stack import Stack

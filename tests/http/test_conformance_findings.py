@@ -2,10 +2,10 @@
 
 - A header value with whitespace around it is the value without it (RFC 9110, section 5.5): uvicorn's
   httptools parser kept it, so a legal `Mcp-Name: list_warehouses ` got 400 HeaderMismatch
-  (`shared.header_values`). Trimming must not weaken a check: a different name, or a disallowed Host,
+  (`securemcp.http.header_values`). Trimming must not weaken a check: a different name, or a disallowed Host,
   padded with spaces, is still refused.
 - `prompts/get` for a prompt the server does not have is -32602 Invalid params in both protocol eras
-  (`shared.prompts`); it was -32603 "Internal server error" at 2026-07-28 and code 0 at 2025-11-25.
+  (`securemcp.gate.prompts`); it was -32603 "Internal server error" at 2026-07-28 and code 0 at 2025-11-25.
 
 The padded headers go through `http.client`, which sends a value as given (httpx2 refuses them).
 """
@@ -20,7 +20,7 @@ import anyio
 import httpx2
 import pytest
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from tests.http.rpc import ACCEPT, LEGACY, bearer, initialize, modern_request
 from tests.http.stack import Server, Stack
 from tests.http.tokens import mint

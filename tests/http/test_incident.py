@@ -14,7 +14,7 @@ import anyio
 import httpx2
 import pytest
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.admin import admin_engine
 from supplychain.incident import respond
 from tests.http.clients import mcp_client

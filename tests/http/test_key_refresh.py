@@ -1,4 +1,4 @@
-"""Key freshness that no caller can starve (`shared.keys.KeySet`), against a real JWKS over loopback.
+"""Key freshness that no caller can starve (`securemcp.identity.keys.KeySet`), against a real JWKS over loopback.
 
 - A flood of tokens with random `kid`s cannot delay the pickup of a newly rotated key: the new key's
   token is accepted on its first request, and the flood costs the issuer at most one JWKS fetch per
@@ -22,11 +22,12 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from securemcp.http.app import Issuer
+from securemcp.identity.keys import KeySet
+from securemcp.identity.tokens import JWTVerifier, discover
 
+from deployment.policy import POLICY
 from idp.keys import rotate_keys
-from shared.http import Issuer
-from shared.keys import KeySet
-from shared.tokens import JWTVerifier, discover
 from supplychain.servers import http_app, load_settings
 from tests.http.conftest import ExtraServer
 from tests.http.expect import assert_unauthorized
@@ -92,7 +93,7 @@ async def verifier_of(own_idp: tuple[Idp, Path, socket.socket]) -> AsyncIterator
     async with httpx2.AsyncClient(timeout=5) as http:
         keys = KeySet((await discover(idp.issuer, http)).jwks_url, http)
         await keys.refresh()
-        yield JWTVerifier(issuer=idp.issuer, resource_url=idp.settings.resources["inventory"], keys=keys,
+        yield JWTVerifier(policy=POLICY, issuer=idp.issuer, resource_url=idp.settings.resources["inventory"], keys=keys,
                           revocations=None), keys  # fmt: skip
 
 

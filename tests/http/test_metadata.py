@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from shared.registry import REGISTRY, SERVERS
+from deployment.registry import REGISTRY, SERVERS
 from tests.http.stack import Stack
 
 

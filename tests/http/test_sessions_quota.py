@@ -1,4 +1,4 @@
-"""Legacy (2025-11-25) sessions are capped per tenant and per user (`shared.sessions`), under the
+"""Legacy (2025-11-25) sessions are capped per tenant and per user (`securemcp.http.sessions`), under the
 process-wide cap: one tenant opening sessions cannot make another tenant's clients get 503.
 """
 

@@ -12,8 +12,8 @@ import anyio
 import httpx2
 import pytest
 from click.testing import CliRunner
+from securemcp.settings import SettingsError
 
-from shared.settings import SettingsError
 from supplychain.cli import main
 from supplychain.servers import http_app, load_settings
 from tests.http.clients import mcp_client

@@ -1,4 +1,4 @@
-"""The verified-token cache (`shared.tokens.JWTVerifier`): fast, and never a way around a check.
+"""The verified-token cache (`securemcp.identity.tokens.JWTVerifier`): fast, and never a way around a check.
 
 A verifier here is the one the servers use, fed by the real dev IdP of this folder's stack: its JWKS
 and its revocation list over loopback. The cache is keyed by the SHA-256 of the token; a cached
@@ -17,9 +17,10 @@ import anyio
 import httpx2
 import jwt
 import pytest
+from securemcp.identity.keys import KeySet
+from securemcp.identity.tokens import JWTVerifier, RevocationList, discover
 
-from shared.keys import KeySet
-from shared.tokens import JWTVerifier, RevocationList, discover
+from deployment.policy import POLICY
 from tests.http.stack import Stack
 from tests.http.tokens import claims_of, flow_token, mint, sign, with_payload
 
@@ -35,7 +36,11 @@ async def verifier(stack: Stack) -> AsyncIterator[JWTVerifier]:
         revocations = RevocationList(endpoints.revocation_list_url, http, max_staleness_seconds=5.0)
         await revocations.fetch()
         yield JWTVerifier(
-            issuer=stack.idp.issuer, resource_url=stack["inventory"].url, keys=keys, revocations=revocations
+            policy=POLICY,
+            issuer=stack.idp.issuer,
+            resource_url=stack["inventory"].url,
+            keys=keys,
+            revocations=revocations,
         )
 
 
@@ -55,7 +60,7 @@ async def test_a_verified_token_is_served_from_the_cache(
     stack: Stack, verifier: JWTVerifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     decode = CountingDecode()
-    monkeypatch.setattr("shared.tokens.jwt.decode", decode)
+    monkeypatch.setattr("securemcp.identity.tokens.jwt.decode", decode)
     token = mint(stack.idp, user="alice@acme", server="inventory")
     first = await verifier.verify_token(token)
     second = await verifier.verify_token(token)

@@ -1,7 +1,7 @@
 """Streamable HTTP hardening: Origin and Host allow-lists, body limit, tokens in the query string,
 per-tenant rate limit, legacy sessions bound to their user, and the session cap.
 
-Host and Origin are checked first, before the token (`shared.http_guards.HostOriginGuard`): a bad Host gets
+Host and Origin are checked first, before the token (`securemcp.http.guards.HostOriginGuard`): a bad Host gets
 421 and a disallowed Origin 403 with or without a valid token, on every path.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import anyio
 import httpx2
 import pytest
+from securemcp.http.guards import TokenInQueryGuard, names_a_token
 from starlette.types import Message, Receive, Scope, Send
 
-from shared.http_guards import TokenInQueryGuard, names_a_token
 from tests.helpers import snapshot
 from tests.http.conftest import ExtraServer
 from tests.http.expect import assert_unauthorized

@@ -2,7 +2,7 @@
 
 The specification's tools error handling lists unknown tools among the protocol errors (its example:
 -32602 "Unknown tool: invalid_tool_name"), not tool results with `isError`. The name is cut to 100
-characters in the message, and the call still leaves its audit record (`shared.authz.ToolGate`).
+characters in the message, and the call still leaves its audit record (`securemcp.gate.tool_gate.ToolGate`).
 """
 
 from __future__ import annotations

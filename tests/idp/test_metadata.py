@@ -7,7 +7,7 @@ import time
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
-from shared.policy import ALL_SCOPES
+from deployment.policy import ALL_SCOPES
 from tests.idp.flows import Idp
 
 

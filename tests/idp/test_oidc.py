@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx2
 import pytest
+from securemcp.identity.keys import KeySet
+from securemcp.identity.tokens import JWTVerifier
 
+from deployment.policy import POLICY
+from deployment.registry import SERVERS
 from fixtures.tenants import USERS
-from shared.keys import KeySet
-from shared.registry import SERVERS
-from shared.tokens import JWTVerifier
 from tests.idp.flows import (
     REDIRECT_URI,
     Idp,
@@ -121,7 +122,7 @@ async def test_a_sign_in_gives_no_token_any_mcp_server_accepts(idp: Idp) -> None
     await keys.refresh()
     for server in SERVERS:
         mcp_server = JWTVerifier(
-            issuer=idp.settings.issuer, resource_url=idp.resource(server), keys=keys, revocations=None
+            policy=POLICY, issuer=idp.settings.issuer, resource_url=idp.resource(server), keys=keys, revocations=None
         )
         assert await mcp_server.verify_token(body["access_token"]) is None, server
         assert await mcp_server.verify_token(body["id_token"]) is None, server

@@ -1,7 +1,7 @@
 """Revocations survive a restart of the dev IdP (a real `supplychain idp serve` process, stopped and
 started again), and `idp.revocations` revokes by `jti` or by client from another process.
 
-The resource servers' own revocation list reader (`shared.tokens.RevocationList`) is the judge.
+The resource servers' own revocation list reader (`securemcp.identity.tokens.RevocationList`) is the judge.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from securemcp.identity.tokens import RevocationList
 
 from idp.revocations import revoke_client_tokens, revoke_jti
-from shared.tokens import RevocationList
 from supplychain.processes import free_port
 from tests.idp.flows import Idp, error_of, user_tokens, verified
 from tests.idp.processes import client_of, idp_process

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from securemcp.settings import SettingsError
 
+from deployment.registry import REGISTRY
 from idp.settings import DEFAULT_RESOURCES, IdpSettings
-from shared.registry import REGISTRY
-from shared.settings import SettingsError
 
 
 def test_defaults(idp_home: Path) -> None:

@@ -1,6 +1,7 @@
 """What the cross-server tests need from inventory (the names are described in tests/server_cases.py)."""
 
-from shared.ids import fixture_id
+from securemcp.ids import fixture_id
+
 from tests.server_cases import SideEffect
 
 ROLES = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from mcp.shared.exceptions import MCPError
+from securemcp.ids import fixture_id
 
-from shared.ids import fixture_id
 from tests.helpers import HOSTILE_STRINGS, Human, admin_rows, mcp_client, snapshot
 
 pytestmark = pytest.mark.usefixtures("seeded")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_types import CallToolResult
+from securemcp.ids import fixture_id
 
 from fixtures.logistics import SHIPMENTS
-from shared.ids import fixture_id
 
 IN_TRANSIT = fixture_id("sh", "acme/NWF-500104")  # headed to AMS-1
 DELAYED = fixture_id("sh", "acme/BLU-700103")  # headed to RTM-2

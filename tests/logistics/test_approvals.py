@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from securemcp.errors import ConflictError
 
-from shared.errors import ConflictError
 from tests.helpers import (
     Human,
     admin_rows,

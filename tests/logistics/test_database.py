@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from securemcp.tenancy.database import async_url
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from fixtures.logistics import records
-from shared.db import async_url
 from tests.helpers import admin_rows
 from tests.logistics.builders import IN_TRANSIT
 

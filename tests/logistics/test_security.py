@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from mcp.shared.exceptions import MCPError
+from securemcp.ids import fixture_id
 
-from shared.ids import fixture_id
 from tests.helpers import HOSTILE_STRINGS, Human, mcp_client, snapshot
 from tests.logistics.builders import GLOBEX_SHIPMENT_IDS, IN_TRANSIT, NONEXISTENT, reroute_args, text
 

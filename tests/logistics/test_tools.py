@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from securemcp.ids import fixture_id
+from securemcp.untrusted import UntrustedText
 
-from shared.ids import fixture_id
-from shared.untrusted import UntrustedText
 from tests.helpers import PagePerson, admin_rows, mcp_client, on_the_page
 from tests.logistics.builders import (
     ACME_NEWEST_FIRST,

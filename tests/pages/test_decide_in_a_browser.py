@@ -7,9 +7,9 @@ import json
 
 import itsdangerous
 import pytest
+from securemcp.approvals.pages.app import session_cookie
+from securemcp.approvals.pages.config import session_key
 
-from shared.pages.app import session_cookie
-from shared.pages.config import session_key
 from tests.helpers import snapshot
 from tests.http.stack import Stack
 from tests.pages.browser import chromium, decide, new_page, open_signed_in, sign_in_at_idp

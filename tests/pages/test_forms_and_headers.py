@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from securemcp.approvals.pages.app import session_cookie
 
-from shared.pages.app import session_cookie
 from tests.helpers import snapshot
 from tests.http.stack import Stack
 from tests.pages.browser import chromium, new_page, open_signed_in

@@ -12,8 +12,7 @@ import pytest
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-
-from shared.pages.signin import id_token_claims_options
+from securemcp.approvals.pages.signin import id_token_claims_options
 
 ISSUER = "https://idp.example"
 CLIENT = "approvals-client"

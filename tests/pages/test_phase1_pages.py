@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
+from securemcp.http.standalone_pages import standalone_app
 
 from servers.payments import tools
 from servers.payments.server import PaymentsSettings, build_server
-from shared.pages.standalone import standalone_app
 from supplychain.servers import load_settings
 from tests.helpers import identity
 from tests.http.stack import Served, loopback_socket, serve, start_idp

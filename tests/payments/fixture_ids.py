@@ -1,6 +1,6 @@
 """Ids of the payments fixture records the tests refer to (see fixtures/payments.py)."""
 
-from shared.ids import fixture_id
+from securemcp.ids import fixture_id
 
 ACME_PAYMENTS = [fixture_id("pay", f"acme/{number}") for number in range(5)]
 GLOBEX_PAYMENTS = [fixture_id("pay", f"globex/{number}") for number in range(5)]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from shared.db import create_engine
 from tests.helpers import admin_rows, snapshot
 from tests.payments.fixture_ids import ACME_PARTLY_REFUNDED, ACME_PENDING
 

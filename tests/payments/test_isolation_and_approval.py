@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from securemcp.errors import ConflictError
 
-from shared.errors import ConflictError
 from tests.helpers import (
     Human,
     admin_rows,

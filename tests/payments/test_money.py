@@ -7,9 +7,9 @@ from typing import Any
 
 import anyio
 import pytest
+from securemcp.tenancy.database import create_engine, tenant_transaction
 
 from servers.payments import service
-from shared.db import create_engine, tenant_transaction
 from tests.helpers import Human, admin_rows, identity, mcp_client, on_the_page, snapshot
 from tests.payments.fixture_ids import ACME_CHARGES, ACME_PARTLY_REFUNDED, ACME_UNREFUNDED
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 from mcp.shared.exceptions import MCPError
+from securemcp.pagination import encode_cursor
+from securemcp.untrusted import UNTRUSTED_NOTICE
 
-from shared.pagination import encode_cursor
-from shared.untrusted import UNTRUSTED_NOTICE
 from tests.helpers import HOSTILE_STRINGS, Human, admin_rows, mcp_client, on_the_page, snapshot
 from tests.payments.fixture_ids import (
     ACME_CHARGES,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fixtures.returns import return_id
-from shared.db import create_engine
 
 CRUSHED_BOX = return_id("acme", "crushed-box")
 SET_TENANT = "SELECT set_config('app.tenant_id', :tenant, true)"

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from securemcp.errors import FORBIDDEN
+from securemcp.identity.principal import identity_from_roles
 
+from deployment.policy import POLICY
 from fixtures.returns import INJECTION_RETURN_ID, RETURNS, return_id
-from shared.errors import FORBIDDEN
-from shared.identity import identity_from_roles
 from supplychain.servers import load_settings, server_module
 from tests.helpers import HOSTILE_STRINGS, Human, mcp_client, snapshot
 
@@ -27,7 +28,9 @@ pytestmark = pytest.mark.usefixtures("seeded")
 @asynccontextmanager
 async def globex_agent(human: Human | None = None) -> AsyncIterator[Client]:
     """A globex returns agent: no fixture user of globex may write returns, so build one."""
-    agent = identity_from_roles(tenant_id="globex", user_id="rick@globex", roles=frozenset({"returns_agent"}))
+    agent = identity_from_roles(
+        policy=POLICY, tenant_id="globex", user_id="rick@globex", roles=frozenset({"returns_agent"})
+    )
     server = server_module("returns").build_server(load_settings("returns"), local_identity=agent)
     async with Client(server, elicitation_callback=human) as client:
         yield client

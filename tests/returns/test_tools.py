@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from securemcp.untrusted import UNTRUSTED_NOTICE
 
 from fixtures.returns import INJECTION_NOTE, INJECTION_RETURN_ID, RETURNS, return_id
-from shared.untrusted import UNTRUSTED_NOTICE
 from tests.helpers import Human, admin_rows, mcp_client, snapshot
 
 CRUSHED_BOX = return_id("acme", "crushed-box")

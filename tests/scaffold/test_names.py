@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.scaffold.names import ScaffoldError, check_name
 
 
@@ -22,7 +22,7 @@ from supplychain.scaffold.names import ScaffoldError, check_name
         ("procurement; drop", "'procurement; drop' is not a valid server name"),
         ("", "'' is not a valid server name"),
         ("p" * 31, f"{'p' * 31!r} is too long: at most 30 characters"),
-        ("inventory", "'inventory' is already a server (shared/registry.py)"),
+        ("inventory", "'inventory' is already a server (deployment/registry.py)"),
         ("class", "'class' is a Python keyword: `import servers.class` would not parse"),
         ("match", "'match' is a Python keyword"),
         ("order", "'order' is an SQL reserved word: it cannot name a Postgres schema unquoted"),

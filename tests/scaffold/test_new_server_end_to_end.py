@@ -48,8 +48,8 @@ EXPECTED_STATUS = {
     "?? fixtures/procurement.py",
     "?? tests/procurement/",
     "?? tests/snapshots/procurement_tools.json",
-    " M shared/registry.py",
-    " M shared/policy.py",
+    " M deployment/registry.py",
+    " M deployment/policy.py",
     "?? loadtest/workloads/procurement.py",
     " M compose.yaml",
 }
@@ -95,9 +95,9 @@ def test_new_server_passes_its_own_and_the_cross_server_tests_with_no_other_edit
     assert len(written) == 19, written
 
     assert set(_git(clone, "status", "--porcelain").splitlines()) == EXPECTED_STATUS
-    # Every grant the scaffold made is printed, exactly as written to shared/policy.py, and nothing else was.
+    # Every grant the scaffold made is printed, exactly as written to deployment/policy.py, and nothing else was.
     printed = [line.strip() for line in made.stdout.splitlines() if line.strip().startswith("_grants[")]
-    added = [line[1:] for line in _git(clone, "diff", "-U0", "shared/policy.py").splitlines()
+    added = [line[1:] for line in _git(clone, "diff", "-U0", "deployment/policy.py").splitlines()
              if line.startswith("+") and not line.startswith("+++")]  # fmt: skip
     assert (
         printed == added and '_grants["supply_chain_manager"] |= {"procurement:read", "procurement:write"}' in printed

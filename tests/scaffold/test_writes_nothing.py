@@ -22,7 +22,7 @@ def _tree(root: Path) -> dict[str, str]:
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """A checkout with just the two shared files the scaffold edits."""
-    for relative in ("shared/registry.py", "shared/policy.py"):
+    for relative in ("deployment/registry.py", "deployment/policy.py"):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text((REPO / relative).read_text(encoding="utf-8"), encoding="utf-8")
     return tmp_path

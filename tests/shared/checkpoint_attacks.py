@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from securemcp.audit.verify import read_checkpoint_lines
+from securemcp.identity.principal import Identity, identity_from_roles
 from sqlalchemy import text
 
-from shared.checkpoint_verify import read_checkpoint_lines
-from shared.identity import Identity, identity_from_roles
+from deployment.policy import POLICY
 from supplychain.admin import admin_engine
 from tests.helpers import admin_rows, mcp_client
 
 
 def tenant_identity(prefix: str) -> Identity:
     tenant = f"{prefix}-{secrets.token_hex(4)}"
-    return identity_from_roles(tenant_id=tenant, user_id=f"ana@{tenant}", roles=frozenset({"analyst"}))
+    return identity_from_roles(policy=POLICY, tenant_id=tenant, user_id=f"ana@{tenant}", roles=frozenset({"analyst"}))
 
 
 async def calls(who: Identity, count: int) -> None:

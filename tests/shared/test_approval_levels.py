@@ -9,10 +9,10 @@ import pytest
 from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
 from mcp.types import ToolAnnotations
 from pydantic import ValidationError
+from securemcp.approvals.answer import ConfirmAnswer
+from securemcp.gate.tool_gate import ToolRule, ToolSpec, register_tools
 
 from servers.inventory.server import LARGE_REORDER
-from shared.approval_answer import ConfirmAnswer
-from shared.authz import ToolRule, ToolSpec, register_tools
 from supplychain.servers import load_settings, server_module
 from tests.helpers import Human, admin_rows, identity, mcp_client, pending_approval_id, snapshot, without_approvals
 

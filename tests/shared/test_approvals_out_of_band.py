@@ -9,9 +9,9 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from securemcp.errors import ConflictError, DeciderRefusedError, NotFoundError
 from sqlalchemy import text
 
-from shared.errors import ConflictError, DeciderRefusedError, NotFoundError
 from supplychain.admin import admin_engine
 from supplychain.servers import server_parameters
 from tests.helpers import Human, admin_rows, decide_as, decider, mcp_client, snapshot, without_approvals

@@ -6,10 +6,10 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
+from securemcp.audit.chain import GENESIS, HASHED_FIELDS, record_hash
+from securemcp.audit.records import canonical_json
 from sqlalchemy import text
 
-from shared.audit import canonical_json
-from shared.audit_chain import GENESIS, HASHED_FIELDS, record_hash
 from supplychain.admin import admin_engine
 from tests.helpers import admin_rows, mcp_client, verify_audit
 

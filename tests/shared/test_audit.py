@@ -9,11 +9,12 @@ from typing import Any
 import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
+from securemcp.audit.chain import verify_chains
+from securemcp.audit.records import canonical_json, redact_arguments
+from securemcp.identity.principal import identity_from_roles
 from sqlalchemy import text
 
-from shared.audit import canonical_json, redact_arguments
-from shared.audit_chain import verify_chains
-from shared.identity import identity_from_roles
+from deployment.policy import POLICY
 from supplychain.admin import admin_engine
 from tests.helpers import Human, admin_rows, mcp_client, snapshot
 
@@ -104,9 +105,8 @@ async def test_if_the_record_cannot_be_written_the_side_effect_is_undone(admin_u
     "TRUNCATE inventory.audit_log",
 ])  # fmt: skip
 async def test_the_server_role_cannot_change_or_remove_records(server_urls: dict[str, str], statement: str) -> None:
+    from securemcp.tenancy.database import create_engine
     from sqlalchemy.exc import DBAPIError
-
-    from shared.db import create_engine
 
     engine = create_engine(server_urls["inventory"])
     try:
@@ -219,7 +219,7 @@ async def test_arguments_are_redacted_by_field_policy() -> None:
 
 
 async def test_globex_records_chain_separately(admin_url: str) -> None:
-    rick = identity_from_roles(tenant_id="globex", user_id="rick@globex", roles=frozenset({"auditor"}))
+    rick = identity_from_roles(policy=POLICY, tenant_id="globex", user_id="rick@globex", roles=frozenset({"auditor"}))
     async with mcp_client("inventory", rick) as client:
         page = (await client.call_tool("get_activity_log", {})).structured_content
     assert page is not None and all(item["user_id"].endswith("@globex") for item in page["items"])

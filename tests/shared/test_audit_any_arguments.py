@@ -17,12 +17,13 @@ import anyio.to_thread
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from securemcp.audit.records import CallAudit, redact_arguments
+from securemcp.audit.values import arguments_digest
+from securemcp.identity.principal import Identity, identity_from_roles
+from securemcp.tenancy.database import create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.audit import CallAudit, redact_arguments
-from shared.audit_values import arguments_digest
-from shared.db import create_engine
-from shared.identity import Identity, identity_from_roles
+from deployment.policy import POLICY
 from tests.helpers import admin_rows, verify_audit
 
 
@@ -63,7 +64,7 @@ async def engine(server_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
 
 def caller() -> Identity:
     tenant = f"prop-{secrets.token_hex(4)}"  # a tenant of this test only
-    return identity_from_roles(tenant_id=tenant, user_id=f"ana@{tenant}", roles=frozenset({"analyst"}))
+    return identity_from_roles(policy=POLICY, tenant_id=tenant, user_id=f"ana@{tenant}", roles=frozenset({"analyst"}))
 
 
 async def write_and_read_back(

@@ -1,4 +1,4 @@
-"""Group commit of the audit records of calls that change nothing (`shared.audit_batch`).
+"""Group commit of the audit records of calls that change nothing (`securemcp.audit.batch`).
 
 Concurrent reads of one tenant share transactions for their records (fewer inserting transactions
 than records, seen in each row's `xmin`), the chain stays linear and verifiable, every call still
@@ -12,11 +12,12 @@ from typing import Any
 import anyio
 import asyncpg
 import pytest
+from securemcp.audit.batch import AuditBatcher
+from securemcp.audit.records import CallAudit
+from securemcp.identity.principal import identity_from_roles
+from securemcp.tenancy.database import create_engine
 
-from shared.audit import CallAudit
-from shared.audit_batch import AuditBatcher
-from shared.db import create_engine
-from shared.identity import identity_from_roles
+from deployment.policy import POLICY
 from supplychain.admin import admin_engine
 from tests.helpers import admin_rows, mcp_client, verify_audit
 
@@ -86,7 +87,7 @@ async def test_records_of_different_tenants_share_a_commit_and_keep_separate_cha
     batcher = AuditBatcher(engine)
 
     def record(user: str, tenant: str) -> dict[str, Any]:
-        identity = identity_from_roles(tenant_id=tenant, user_id=user, roles=frozenset({"analyst"}))
+        identity = identity_from_roles(policy=POLICY, tenant_id=tenant, user_id=user, roles=frozenset({"analyst"}))
         call = CallAudit(
             schema="inventory", tool="list_warehouses", arguments={}, identity=identity, transport="http",
             request_id=None, side_effect=False,
@@ -121,7 +122,7 @@ async def test_argument_values_json_cannot_hold_are_stored_as_the_text_they_were
 
     start = await _last_seq(admin_url)
     engine = create_engine(server_urls["inventory"])
-    identity = identity_from_roles(tenant_id="acme", user_id="ana@acme", roles=frozenset({"analyst"}))
+    identity = identity_from_roles(policy=POLICY, tenant_id="acme", user_id="ana@acme", roles=frozenset({"analyst"}))
     arguments = {"amount": Decimal("12.50"), "at": datetime(2026, 11, 22, tzinfo=UTC)}
     call = CallAudit(
         schema="inventory", tool="list_warehouses", arguments=arguments, identity=identity, transport="http",
@@ -142,7 +143,7 @@ async def test_a_batcher_goes_with_its_engine(server_urls: dict[str, str]) -> No
     import gc
     import weakref
 
-    from shared.audit_batch import batcher_for
+    from securemcp.audit.batch import batcher_for
 
     engine = create_engine(server_urls["inventory"])
     batcher = weakref.ref(batcher_for(engine))
@@ -163,7 +164,7 @@ async def test_a_record_postgres_refuses_fails_only_its_own_call(admin_url: str,
     batcher = AuditBatcher(engine)
 
     def record(user: str, tenant: str, output_bytes: int) -> dict[str, Any]:
-        identity = identity_from_roles(tenant_id=tenant, user_id=user, roles=frozenset({"analyst"}))
+        identity = identity_from_roles(policy=POLICY, tenant_id=tenant, user_id=user, roles=frozenset({"analyst"}))
         call = CallAudit(
             schema="inventory", tool="list_warehouses", arguments={}, identity=identity, transport="http",
             request_id=None, side_effect=False,

@@ -10,13 +10,13 @@ from typing import Any
 
 import anyio
 import pytest
+import securemcp.audit.batch
+import securemcp.audit.records
+from securemcp.audit.checkpoint_keys import ensure_signing_key
+from securemcp.audit.checkpoints import CheckpointWriter, flush
+from securemcp.audit.records import CallAudit
+from securemcp.tenancy.database import create_engine
 
-import shared.audit
-import shared.audit_batch
-from shared.audit import CallAudit
-from shared.checkpoint_keys import ensure_signing_key
-from shared.checkpoints import CheckpointWriter, flush
-from shared.db import create_engine
 from supplychain.audit_commands import _first_line
 from tests.shared.checkpoint_attacks import (
     calls,
@@ -82,22 +82,22 @@ async def test_a_flush_between_insert_and_commit_still_covers_the_record(
     who = tenant_identity("race")
     writer = CheckpointWriter("inventory", key=ensure_signing_key("inventory"), sink_file=sink)
     engine = create_engine(server_urls["inventory"])
-    real_append_all = shared.audit_batch.append_all
+    real_append_all = securemcp.audit.batch.append_all
 
     async def flush_before_commit(connection: Any, schema: str, records: list[dict[str, Any]]) -> Any:
         rows = await real_append_all(connection, schema, records)
         await flush(writer, engine)  # what the background task may do in this gap
         return rows
 
-    real_append = shared.audit.append
+    real_append = securemcp.audit.records.append
 
     async def append_then_flush(session: Any, schema: str, record: dict[str, Any]) -> Any:
         rows = await real_append(session, schema, record)
         await flush(writer, engine)  # the gap between a transaction's record and its commit
         return rows
 
-    monkeypatch.setattr(shared.audit_batch, "append_all", flush_before_commit)  # the group commit's gap
-    monkeypatch.setattr(shared.audit, "append", append_then_flush)
+    monkeypatch.setattr(securemcp.audit.batch, "append_all", flush_before_commit)  # the group commit's gap
+    monkeypatch.setattr(securemcp.audit.records, "append", append_then_flush)
     covered = []
     try:
         for outcome in ("ok", "refused"):  # the group commit, then a record in a transaction of its own

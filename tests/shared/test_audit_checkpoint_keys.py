@@ -11,11 +11,11 @@ import anyio
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from securemcp.audit.checkpoint_keys import ensure_signing_key, load_signing_key, public_key_file, signing_key_file
+from securemcp.audit.checkpoints import CheckpointWriter
+from securemcp.audit.verify import read_checkpoint_lines, verify_server
+from securemcp.settings import SettingsError
 
-from shared.checkpoint_keys import ensure_signing_key, load_signing_key, public_key_file, signing_key_file
-from shared.checkpoint_verify import read_checkpoint_lines, verify_server
-from shared.checkpoints import CheckpointWriter
-from shared.settings import SettingsError
 from supplychain.admin import admin_engine
 from tests.shared.checkpoint_attacks import (
     calls,
@@ -62,7 +62,8 @@ async def test_checkpoints_of_a_rotated_key_still_verify(
     try:
         before = CheckpointWriter("inventory", key=ensure_signing_key("inventory"), sink_file=rotated)
         await before.checkpoint(admin, [who.tenant_id])
-        # The rotation of shared/checkpoint_keys.py: keep the old public key under another name, make a new pair.
+        # The rotation of securemcp/audit/checkpoint_keys.py: keep the old public key under another name,
+        # make a new pair.
         retired = public_key_file("inventory").with_name("inventory.audit-key.old.pub")
         public_key_file("inventory").rename(retired)
         signing_key_file("inventory").unlink()

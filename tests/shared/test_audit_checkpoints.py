@@ -16,16 +16,16 @@ from typing import Any
 import anyio
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from securemcp.audit.chain import record_hash
+from securemcp.audit.checkpoint_keys import ensure_signing_key
+from securemcp.audit.checkpoints import CheckpointWriter, checkpointing
+from securemcp.audit.records import CallAudit
+from securemcp.audit.verify import read_checkpoint_lines, verify_server
+from securemcp.settings import SettingsError
+from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from shared.audit import CallAudit
-from shared.audit_chain import record_hash
-from shared.checkpoint_keys import ensure_signing_key
-from shared.checkpoint_verify import read_checkpoint_lines, verify_server
-from shared.checkpoints import CheckpointWriter, checkpointing
-from shared.db import create_engine
-from shared.settings import SettingsError
 from supplychain.admin import admin_engine
 from tests.helpers import mcp_client
 from tests.shared.checkpoint_attacks import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.admin import admin_engine, database_is_seeded, fixture_records, seed_database
 
 

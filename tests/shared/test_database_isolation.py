@@ -7,12 +7,12 @@ in the way, so they prove the second layer holds even if the first (the query fi
 from __future__ import annotations
 
 import pytest
+from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from shared.db import create_engine
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.admin import admin_engine
 from tests.helpers import admin_rows
 
@@ -36,7 +36,7 @@ async def pending_approvals(seeded: None, admin_url: str) -> None:
                         ),
                         {"id": f"ap_{number:020d}", "t": tenant, "u": f"someone@{tenant}", "sha": "0" * 64},
                     )
-                    # And one idempotency key (`shared.idempotency`), also written only by calls.
+                    # And one idempotency key (`securemcp.gate.idempotency`), also written only by calls.
                     await conn.execute(
                         text(
                             f"INSERT INTO {server}.idempotency_keys (tenant_id, user_id, tool, key, arguments_sha256, "
@@ -258,7 +258,7 @@ async def test_a_wrong_password_is_refused(server_urls: dict[str, str]) -> None:
 async def test_secrets_files_are_private_and_hold_only_their_own_server_credential(
     server_urls: dict[str, str],
 ) -> None:
-    from shared.settings import server_dsn_file
+    from securemcp.settings import server_dsn_file
 
     for server in SERVERS:
         path = server_dsn_file(server)

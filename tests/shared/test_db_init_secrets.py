@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.admin import AdminError, _existing_password, admin_engine, init_database, scram_verifier
 from tests.helpers import admin_rows
 

@@ -1,6 +1,6 @@
 """Four eyes and verified approvals: no client answer, no tool, no CLI decides; only `decide` by the right person.
 
-`decide` is what the approval page calls after a person signs in (`shared.decisions`); here the tests
+`decide` is what the approval page calls after a person signs in (`securemcp.approvals.decisions`); here the tests
 call it as the page would, with the server's own credential and a `Decider` built from fixture users.
 """
 
@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 from mcp.shared.exceptions import MCPError
+from securemcp.errors import ConflictError, DeciderRefusedError, NotFoundError, SignInTooOldError
 
-from shared.errors import ConflictError, DeciderRefusedError, NotFoundError, SignInTooOldError
 from tests.helpers import (
     Human,
     admin_rows,

@@ -10,12 +10,13 @@ from typing import Any
 import anyio
 import pytest
 from mcp_types import ElicitResult
+from securemcp.audit.records import canonical_json
+from securemcp.identity.principal import identity_from_roles
+from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from shared.audit import canonical_json
-from shared.db import create_engine
-from shared.identity import identity_from_roles
+from deployment.policy import POLICY
 from supplychain.admin import admin_engine
 from tests.helpers import Human, admin_rows, decide_as, decider, mcp_client, snapshot, verify_audit
 from tests.inventory.cases import REORDER
@@ -266,7 +267,11 @@ async def test_an_expired_key_is_ignored(admin_url: str) -> None:
 
 async def test_the_same_key_of_another_tenant_or_user_is_another_key(admin_url: str) -> None:
     carol = identity_from_roles(
-        tenant_id="acme", user_id="carol@acme", roles=frozenset({"supply_chain_manager"}), read_only_mode=False
+        policy=POLICY,
+        tenant_id="acme",
+        user_id="carol@acme",
+        roles=frozenset({"supply_chain_manager"}),
+        read_only_mode=False,
     )
     globex = {"sku": "TAPE-48", "warehouse": "CHI-1", "quantity": 7}
     results = [

@@ -6,12 +6,12 @@ import operator
 from collections.abc import Callable
 
 import pytest
+from securemcp.identity.principal import IdentityError, identity_from_roles, local_identity_from_env
+from securemcp.policy import RolePolicy
+from securemcp.runtime.caller import identity_from_claims
 
-from shared import policy
-from shared.caller import identity_from_claims
-from shared.identity import IdentityError, identity_from_roles, local_identity_from_env
-from shared.policy import ROLE_SCOPES, scopes_for_roles
-from shared.registry import REGISTRY, SERVERS
+from deployment.policy import ALL_SCOPES, POLICY, ROLE_SCOPES, scopes_for_roles
+from deployment.registry import REGISTRY, SERVERS
 from tests.server_cases import cases
 
 DESIGN = {
@@ -68,7 +68,7 @@ def test_the_policy_table_cannot_be_changed_after_import(widen: Callable[[], obj
 def test_a_grant_of_a_scope_no_server_defines_is_refused() -> None:
     table = {**ROLE_SCOPES, "supply_chain_manager": ROLE_SCOPES["supply_chain_manager"] | {"inventory:rorder"}}
     with pytest.raises(ValueError, match="grants scope\\(s\\) no server defines: inventory:rorder"):
-        policy.refuse_unknown_scopes(table)
+        RolePolicy.of(table, known_scopes=ALL_SCOPES)
 
 
 def test_token_scopes_the_role_may_not_hold_are_ignored() -> None:
@@ -76,12 +76,12 @@ def test_token_scopes_the_role_may_not_hold_are_ignored() -> None:
         "tenant_id": "acme", "sub": "ana@acme", "roles": ["analyst"],
         "scope": "inventory:read payments:refund inventory:reorder",
     }  # fmt: skip
-    assert identity_from_claims(claims).scopes == {"inventory:read"}
+    assert identity_from_claims(claims, POLICY).scopes == {"inventory:read"}
 
 
 def test_unknown_roles_in_a_token_grant_nothing() -> None:
     claims = {"tenant_id": "acme", "sub": "x@acme", "roles": ["root", "admin"], "scope": "payments:refund"}
-    identity = identity_from_claims(claims)
+    identity = identity_from_claims(claims, POLICY)
     assert identity.roles == frozenset() and identity.scopes == frozenset()
 
 
@@ -98,12 +98,16 @@ def test_unknown_roles_in_a_token_grant_nothing() -> None:
 )
 def test_malformed_claims_are_refused(claims: dict[str, object]) -> None:
     with pytest.raises(IdentityError):
-        identity_from_claims(claims)
+        identity_from_claims(claims, POLICY)
 
 
 def test_read_only_mode_keeps_only_reading_scopes() -> None:
     manager = identity_from_roles(
-        tenant_id="acme", user_id="alice@acme", roles=frozenset({"supply_chain_manager"}), read_only_mode=True
+        policy=POLICY,
+        tenant_id="acme",
+        user_id="alice@acme",
+        roles=frozenset({"supply_chain_manager"}),
+        read_only_mode=True,
     )
     # The manager's reading scopes as each server's cases pin them (a scaffolded server may add its own).
     reading = {scope for server in SERVERS for scope in cases(server).ROLES.get("supply_chain_manager", ())}
@@ -115,21 +119,23 @@ def test_read_only_mode_keeps_only_reading_scopes() -> None:
 def test_a_token_identity_holds_its_scopes_and_knows_what_its_roles_would_allow() -> None:
     """What a step-up could add is the roles' scopes, never a claimed scope the roles do not allow."""
     claims = {"tenant_id": "acme", "sub": "alice@acme", "roles": ["supply_chain_manager", "owner"]}
-    alice = identity_from_claims({**claims, "scope": "inventory:read payments:refund"})
+    alice = identity_from_claims({**claims, "scope": "inventory:read payments:refund"}, POLICY)
     assert alice.scopes == {"inventory:read"}
     assert alice.roles_allow("inventory:reorder") and not alice.has_scope("inventory:reorder")
     assert not alice.roles_allow("payments:refund") and not alice.roles_allow("audit:read")
-    read_only = identity_from_claims({**claims, "scope": "inventory:read inventory:reorder"}, read_only_mode=True)
+    read_only = identity_from_claims(
+        {**claims, "scope": "inventory:read inventory:reorder"}, POLICY, read_only_mode=True
+    )
     assert read_only.scopes == {"inventory:read"} and not read_only.roles_allow("inventory:reorder")
 
 
 def test_local_identity_needs_every_variable_and_known_roles() -> None:
     env = {"SUPPLYCHAIN_TENANT": "acme", "SUPPLYCHAIN_USER": "rita@acme", "SUPPLYCHAIN_ROLES": "returns_agent, analyst"}
-    identity = local_identity_from_env(env)
+    identity = local_identity_from_env(POLICY, env)
     assert identity.scopes == scopes_for_roles(["returns_agent", "analyst"])
     with pytest.raises(IdentityError, match="set SUPPLYCHAIN_ROLES"):
-        local_identity_from_env({**env, "SUPPLYCHAIN_ROLES": ""})
+        local_identity_from_env(POLICY, {**env, "SUPPLYCHAIN_ROLES": ""})
     with pytest.raises(IdentityError, match="unknown role 'owner'"):
-        local_identity_from_env({**env, "SUPPLYCHAIN_ROLES": "owner"})
+        local_identity_from_env(POLICY, {**env, "SUPPLYCHAIN_ROLES": "owner"})
     with pytest.raises(IdentityError, match="names no role"):
-        local_identity_from_env({**env, "SUPPLYCHAIN_ROLES": " , "})
+        local_identity_from_env(POLICY, {**env, "SUPPLYCHAIN_ROLES": " , "})

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult
+from securemcp.ids import fixture_id
 
 from demo.agent import server_parameters
 from fixtures.logistics import INJECTION_DETAIL
 from fixtures.payments import PAYMENTS
 from fixtures.returns import INJECTION_NOTE, INJECTION_RETURN_ID
-from shared.ids import fixture_id
 from tests.helpers import Human, mcp_client, snapshot, without_approvals
 
 pytestmark = pytest.mark.usefixtures("seeded")

@@ -22,9 +22,9 @@ from typing import Any
 import httpx2
 import pytest
 from mcp import Client
+from securemcp.observability.logs import configure_logging, redact
+from securemcp.observability.request_id import RequestContextMiddleware, request_scope
 
-from shared.logs import configure_logging, redact
-from shared.request_id import RequestContextMiddleware, request_scope
 from supplychain.servers import load_settings, server_module
 from tests.helpers import identity
 from tests.http.rpc import bearer, call_tool, list_tools

@@ -22,8 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from deployment.registry import REGISTRY, SERVERS
 from migrations import META_SCHEMA
-from shared.registry import REGISTRY, SERVERS
 from supplychain.admin import OWNER_ROLE, alembic_config, run_migrations
 from tests.helpers import fresh_database
 

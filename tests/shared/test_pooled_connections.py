@@ -1,6 +1,6 @@
-"""The pool without SQLAlchemy's pre-ping (`shared.db`): closed connections are replaced at checkout.
+"""The pool without SQLAlchemy's pre-ping (`securemcp.tenancy.database`): closed connections are replaced at checkout.
 
-Pre-ping cost three round trips on every call (`supplychain bench`), so `shared.db` checks instead
+Pre-ping cost three round trips on every call (`supplychain bench`), so `securemcp.tenancy.database` checks instead
 whether asyncpg has seen the connection close. These tests close a pooled connection from the
 database side, as a restart or an administrator does, and prove:
 - the next checkout gets a fresh connection and the statement succeeds (no failed call);
@@ -14,10 +14,10 @@ import asyncio
 
 import asyncpg
 import pytest
+from securemcp.errors import TemporarilyUnavailableError, database_unavailable
+from securemcp.tenancy.database import create_engine, driver_connection, driver_failures
 from sqlalchemy import text
 
-from shared.db import create_engine, driver_connection, driver_failures
-from shared.errors import TemporarilyUnavailableError, database_unavailable
 from tests.helpers import admin_rows
 
 

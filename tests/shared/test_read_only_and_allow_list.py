@@ -7,8 +7,8 @@ import sys
 
 import anyio
 import pytest
+from securemcp.settings import SettingsError
 
-from shared.settings import SettingsError
 from supplychain.servers import load_settings
 from tests.helpers import Human, mcp_client, snapshot
 

@@ -1,7 +1,7 @@
-"""The read path on the driver (`shared.reads`) is tenant-scoped twice: in the statement and by RLS.
+"""The read path on the driver (`securemcp.tenancy.reads`) is tenant-scoped twice: in the statement and by RLS.
 
 Each layer is attacked with the other one removed: a statement that forgets its tenant filter still
-sees only the caller's rows (row-level security, scoped by `shared.db.set_tenant`), and the real
+sees only the caller's rows (row-level security, scoped by `securemcp.tenancy.database.set_tenant`), and the real
 statement run where row-level security does not apply (the admin role bypasses it) still returns only
 the tenant it is given.
 """
@@ -16,15 +16,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from securemcp.runtime.caller import Caller
+from securemcp.tenancy.database import create_engine, driver_connection
+from securemcp.tenancy.reads import ReadStatement, fetch_one, read_statement
 from sqlalchemy import bindparam
 from sqlmodel import col, select
 
+from deployment.registry import SERVERS
 from servers.inventory import service
 from servers.inventory.models import StockLevel
-from shared.caller import Caller
-from shared.db import create_engine, driver_connection
-from shared.reads import ReadStatement, fetch_one, read_statement
-from shared.registry import SERVERS
 from supplychain.admin import admin_engine
 from tests.helpers import identity
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from alembic.script import ScriptDirectory
 
-from shared.registry import GATEWAY_PORT, IDP_PORT, REGISTRY, SERVERS, entry, port_from, replica_address
+from deployment.registry import GATEWAY_PORT, IDP_PORT, REGISTRY, SERVERS, entry, port_from, replica_address
 from supplychain.admin import alembic_config
 from supplychain.servers import load_settings, server_module
 

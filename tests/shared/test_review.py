@@ -14,8 +14,8 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from deployment.registry import SERVERS
 from fixtures.returns import return_id
-from shared.registry import SERVERS
 from supplychain.admin import admin_engine
 from supplychain.review import ReviewSettings, parse_duration, review_servers
 from tests.helpers import Human, mcp_client

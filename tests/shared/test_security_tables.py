@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from deployment.registry import REGISTRY
 from migrations.security_tables import create_approvals, create_audit_trail, create_idempotency
-from shared.registry import REGISTRY
 from supplychain.admin import META_SCHEMA, OWNER_ROLE, alembic_config
 from tests.helpers import fresh_database
 

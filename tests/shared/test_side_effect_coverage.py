@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.servers import server_module
 from tests.fuzz import test_tool_inputs as fuzzing
 from tests.server_cases import cases, declared_side_effects

@@ -15,9 +15,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from securemcp.observability.telemetry import OPERATION_DURATION, export_metrics, export_spans, exports_signal
+from securemcp.settings import SettingsError
 
-from shared.settings import SettingsError
-from shared.telemetry import OPERATION_DURATION, export_metrics, export_spans, exports_signal
 from tests.helpers import admin_rows, mcp_client
 
 pytestmark = pytest.mark.usefixtures("seeded")

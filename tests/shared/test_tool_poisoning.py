@@ -15,7 +15,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.manifest import hidden_markers, live_tools
 
 

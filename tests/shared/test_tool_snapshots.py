@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from shared.registry import SERVERS
+from deployment.registry import SERVERS
 from supplychain.manifest import live_tools, render, snapshot_path
 from supplychain.servers import server_module
 

@@ -12,9 +12,9 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 from pydantic import BaseModel
+from securemcp.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
 
-from shared.registry import SERVERS
-from shared.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
+from deployment.registry import SERVERS
 from supplychain.manifest import live_tools
 from supplychain.servers import server_module
 
@@ -126,7 +126,7 @@ async def test_through_a_real_client_the_schema_stays_advertised_and_both_forms_
 
 def _returns_untrusted_text(schema: dict[str, Any]) -> bool:
     if "ApprovalStatus" in schema.get("$defs", {}) and "anyOf" in schema:
-        # A side effect's output also admits its deferred answer (`shared.pending_approvals.ApprovalStatus`), which
+        # A side effect's output also admits its deferred answer (`securemcp.approvals.pending.ApprovalStatus`), which
         # the DeferredApprovals middleware fences itself; what counts here is the tool's own result.
         return "UntrustedText" in _reachable_definitions(schema["anyOf"][0], schema["$defs"])
     return "UntrustedText" in schema.get("$defs", {})

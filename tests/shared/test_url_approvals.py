@@ -1,7 +1,7 @@
 """`verified` calls: a form answer never counts; URL elicitation brings the requester to the page, in both eras.
 
 The `PagePerson` callback stands in for the browser: shown the page's URL, it decides there as the
-signed-in requester (`shared.decisions.decide`, as the page does), then tells the client it is done.
+signed-in requester (`securemcp.approvals.decisions.decide`, as the page does), then tells the client it is done.
 The pages' own browser tests drive the same flow through Chromium.
 """
 

@@ -1,0 +1,77 @@
+"""What every approval page response carries, and the CSRF check every form post passes first.
+
+Guarantees:
+- every response of the pages (errors and redirects included) has a CSP that allows no script at
+  all, styles only from the pages' own origin, forms posting only to it and no framing; plus
+  `nosniff`, no referrer to any other site (an approval id in a URL goes nowhere else) and `no-store`;
+- each session has its own random CSRF token; a form post whose token is missing or different is
+  refused with 403 before the request is read any further, so nothing changes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # Not `no-referrer`: with it Chromium sends `Origin: null` on form posts, which the Origin allow-list
+    # (securemcp.http.app.HostOriginGuard) must refuse. `same-origin` still sends nothing to any other site.
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+CSRF_FIELD = "csrf_token"
+_SESSION_KEY = "csrf"
+
+
+class PageHeaders:
+    """ASGI middleware: the headers above on every response of the wrapped app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in PAGE_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def csrf_token(session: dict[str, Any]) -> str:
+    """This session's CSRF token, made on first use."""
+    token = session.get(_SESSION_KEY)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session[_SESSION_KEY] = token
+    return token
+
+
+def renew_csrf_token(session: dict[str, Any]) -> None:
+    """A new token (at sign-in): a token seen before the sign-in is worth nothing after it."""
+    session[_SESSION_KEY] = secrets.token_urlsafe(32)
+
+
+def csrf_ok(session: dict[str, Any], submitted: object) -> bool:
+    """True when a form carried this session's token (compared in constant time)."""
+    expected = session.get(_SESSION_KEY)
+    if not isinstance(expected, str) or not isinstance(submitted, str):
+        return False
+    return hmac.compare_digest(expected.encode(), submitted.encode())

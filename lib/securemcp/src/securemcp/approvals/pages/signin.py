@@ -1,0 +1,214 @@
+"""Sign-in for the approval pages: OpenID Connect, authorization code with PKCE, through authlib.
+
+Guarantees (authlib's Starlette client does the protocol; this module says what it must accept):
+- the IdP is found by its issuer URL alone (OpenID discovery), and an ID token counts only if its
+  `iss` is exactly the configured issuer, its `aud` this client, its nonce the one sent, its
+  signature one of the issuer's keys, and it names a well-formed user, tenant, roles and `auth_time`;
+- PKCE (S256) and `state` on every sign-in; `max_age` asks the IdP for a recent authentication, and
+  `prompt=login` forces a new one when the person must sign in again;
+- with no client id configured (the dev IdP), the server registers itself once per issuer and
+  callback (RFC 7591); the registration is kept in a 0600 file, so a server's replicas share it and a
+  callback that reaches another replica still redeems its code.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+from authlib.common.errors import AuthlibBaseError  # the base of authlib's OAuthError, cheap to import
+from starlette.requests import Request
+from starlette.responses import Response
+
+from securemcp.approvals.pages.config import PagesConfig
+from securemcp.identity.principal import TENANT_ID_PATTERN, USER_ID_PATTERN
+from securemcp.settings import secrets_dir
+
+logger = logging.getLogger(__name__)
+
+# Every claim the pages read must be present; the issuer must be the configured one, not whatever
+# the discovery document says (a tampered or mixed-up document cannot name another issuer).
+_REQUIRED = ("sub", "tenant_id", "roles", "auth_time")
+
+
+class SignInFailed(Exception):
+    """The IdP's answer was refused (the reason is for the log; the person sees a generic page)."""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A person as the ID token named them, and when they last authenticated at the IdP."""
+
+    user_id: str
+    tenant_id: str
+    roles: frozenset[str]
+    auth_time: datetime
+
+    def to_session(self) -> dict[str, Any]:
+        """The JSON form kept in the signed session cookie."""
+        return {
+            "sub": self.user_id, "tenant_id": self.tenant_id, "roles": sorted(self.roles),
+            "auth_time": int(self.auth_time.timestamp()),
+        }  # fmt: skip
+
+    @classmethod
+    def from_session(cls, value: object) -> SignedIn | None:
+        """The person a session names, or None (nobody, or a value this version never wrote)."""
+        if not isinstance(value, dict):
+            return None
+        try:
+            return _person(value)
+        except SignInFailed:
+            return None
+
+
+def _person(claims: dict[str, Any]) -> SignedIn:
+    missing = [name for name in _REQUIRED if name not in claims]
+    if missing:
+        raise SignInFailed(f"ID token lacks {', '.join(missing)}")
+    user, tenant, roles, auth_time = (claims[name] for name in _REQUIRED)
+    if not isinstance(user, str) or not USER_ID_PATTERN.fullmatch(user):
+        raise SignInFailed("malformed subject")
+    if not isinstance(tenant, str) or not TENANT_ID_PATTERN.fullmatch(tenant):
+        raise SignInFailed("malformed tenant_id")
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise SignInFailed("malformed roles")
+    if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
+        raise SignInFailed("malformed auth_time")
+    return SignedIn(user, tenant, frozenset(roles), datetime.fromtimestamp(auth_time, UTC))
+
+
+def id_token_claims_options(issuer_url: str, client_id: str) -> dict[str, Any]:
+    """The ID token claims authlib must check: exact issuer, this client as audience, `auth_time` present."""
+    # authlib checks `aud` only through `azp` unless told: a token minted for another client would pass.
+    return {
+        "iss": {"essential": True, "values": [issuer_url]},
+        "aud": {"essential": True, "values": [client_id]},
+        "auth_time": {"essential": True},
+    }
+
+
+class SignIn:
+    """The pages' OpenID Connect client for one server (registered at the IdP on first use)."""
+
+    def __init__(self, config: PagesConfig) -> None:
+        self.config = config
+        self._client: Any = None
+        self._lock = anyio.Lock()
+
+    async def _app(self) -> Any:
+        async with self._lock:
+            if self._client is None:
+                # Imported on first sign-in, not at start-up: it costs a server a second to import.
+                from authlib.integrations.starlette_client import OAuth
+
+                client_id, client_secret = self.config.client_id, self.config.client_secret
+                if client_id is None:
+                    client_id, client_secret = await registered_client(self.config)
+                self._client = OAuth().register(
+                    name="approvals",
+                    client_id=client_id,
+                    client_secret=client_secret,
+                    server_metadata_url=f"{self.config.issuer_url}/.well-known/openid-configuration",
+                    client_kwargs={
+                        "scope": "openid",
+                        "code_challenge_method": "S256",
+                        "token_endpoint_auth_method": "client_secret_basic" if client_secret else "none",
+                        "timeout": 10.0,
+                    },
+                )
+            return self._client
+
+    async def redirect(self, request: Request, *, again: bool) -> Response:
+        """Send the browser to the IdP; `again` forces a fresh authentication (`prompt=login`)."""
+        extra: dict[str, str] = {"max_age": str(int(self.config.max_sign_in_age.total_seconds()))}
+        if again:
+            extra["prompt"] = "login"
+        try:
+            client = await self._app()
+            response: Response = await client.authorize_redirect(request, self.config.callback_url, **extra)
+        except (AuthlibBaseError, ValueError, KeyError, httpx2.HTTPError) as error:  # discovery or registration failed
+            raise SignInFailed(f"{type(error).__name__}: {error}") from None
+        return response
+
+    async def finish(self, request: Request) -> SignedIn:
+        """Redeem the callback's code and check the ID token; `SignInFailed` when anything is off."""
+        client = await self._app()
+        options = id_token_claims_options(self.config.issuer_url, client.client_id)
+        try:
+            token = await client.authorize_access_token(request, claims_options=options)
+        except (AuthlibBaseError, ValueError, KeyError, httpx2.HTTPError) as error:
+            raise SignInFailed(f"{type(error).__name__}: {error}") from None
+        except Exception as error:  # authlib's claim errors (joserfc) have no common base with the above
+            raise SignInFailed(f"{type(error).__name__}") from None
+        claims = token.get("userinfo")
+        if claims is None:
+            raise SignInFailed("the IdP returned no ID token (is `openid` allowed for this client?)")
+        return _person(dict(claims))
+
+
+def _registration_file(config: PagesConfig) -> Path:
+    return secrets_dir() / f"{config.server}-approvals-client.json"
+
+
+async def registered_client(config: PagesConfig) -> tuple[str, str | None]:
+    """This server's client at the IdP, registered once (RFC 7591) and shared through a 0600 file; where
+    no file can be written (a read-only container), registered for this process alone."""
+    try:
+        return await _shared_registration(config)
+    except OSError as error:
+        logger.warning("approval pages: registration not shared (%s); registering for this process", error)
+    entry = await _register(config)
+    return str(entry["client_id"]), entry.get("client_secret")
+
+
+async def _shared_registration(config: PagesConfig) -> tuple[str, str | None]:
+    key = f"{config.issuer_url} {config.callback_url}"
+    path = _registration_file(config)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)  # one registration for all replicas
+        known: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        if key not in known:
+            known[key] = await _register(config)
+            staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with os.fdopen(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+                json.dump(known, handle)
+            staging.replace(path)
+        entry = known[key]
+        return str(entry["client_id"]), entry.get("client_secret")
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+async def _register(config: PagesConfig) -> dict[str, Any]:
+    async with httpx2.AsyncClient(timeout=10.0, follow_redirects=False) as http:
+        metadata = (await http.get(f"{config.issuer_url}/.well-known/openid-configuration")).raise_for_status().json()
+        endpoint = metadata.get("registration_endpoint")
+        if not isinstance(endpoint, str):
+            raise SignInFailed("the IdP offers no registration: set APPROVALS_CLIENT_ID and _SECRET")
+        answer = await http.post(
+            endpoint,
+            json={
+                "client_name": f"supplychain {config.server} approval pages",
+                "redirect_uris": [config.callback_url],
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "scope": "openid",
+            },
+        )
+        if answer.status_code not in (200, 201):
+            raise SignInFailed(f"registration refused (HTTP {answer.status_code})")
+        body: dict[str, Any] = answer.json()
+        return {"client_id": body["client_id"], "client_secret": body.get("client_secret")}

@@ -1,0 +1,177 @@
+"""Phase 2: a server as an OAuth 2.1 resource server over Streamable HTTP.
+
+`build_http_app` takes the SDK's Streamable HTTP app (which already does RFC 9728 metadata, 401
+challenges, the RFC 8707 audience check, Host/Origin validation, the body limit and legacy session
+ids bound to the token's principal) and adds what the SDK leaves to us, each visible here:
+
+- `SessionQuota` (`securemcp.http.sessions`): caps on open legacy sessions per tenant and per user;
+- `RequestIdMiddleware` (`securemcp.observability.request_id`): each request's id, in the logs and the `X-Request-Id`
+  response header;
+- `TokenInQueryGuard` (`securemcp.http.guards`): `?access_token=`, in any percent-encoded spelling, is
+  refused with 400 on every path (tokens only in headers), and the query is blanked in the request
+  scope first, so an access log does not record the token;
+- `HostOriginGuard` (`securemcp.http.guards`): the Host and Origin allow-lists on every path, before
+  authentication (421/403); the approval pages also accept the server's own Origin, `/mcp` never;
+- `HttpGate` (`securemcp.http.gate`), after authentication, on the MCP endpoint:
+  - the 401 challenge, carrying the server's reading scope as the `scope` to ask for first;
+  - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
+    flood leaves the others alone;
+  - the step-up challenge: a `tools/call` whose scope the token lacks but the caller's roles allow
+    gets 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="<held> <needed>", ...`:
+    the scopes the token already holds on this server plus the one needed (MCP 2025-11-25), so a
+    client that re-authorizes with exactly that list keeps what it had. Every scope in it is re-derived
+    from the roles (`deployment.policy`), so a challenge never asks for more than they allow; a scope the
+    roles do not allow is not challenged (re-authorizing cannot help) and the tool gate refuses the call
+    with its JSON-RPC scope error. Since the MCP layer never sees a challenged call, the gate writes its
+    audit record itself, through the running server's engine (`securemcp.runtime.caller.running_state`);
+- metadata that lists the scopes this server understands;
+- `GET /healthz` for the gateway's health checks: unauthenticated, and it says only "ok";
+- the approval pages under `/approvals` (`securemcp.approvals.pages`), where signed-in people decide approvals;
+- the issuer's keys (re-read every `KEY_REFRESH_SECONDS`) and revocation list, fetched in the
+  background for the life of the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx2
+from mcp.server.auth.routes import create_protected_resource_routes
+from mcp.server.mcpserver import MCPServer
+from pydantic import AnyHttpUrl
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
+
+from securemcp.approvals.pages.app import pages_routes
+from securemcp.approvals.pages.config import pages_config
+from securemcp.gate.tool_gate import ToolRule
+from securemcp.http.gate import HttpGate
+from securemcp.http.guards import HostOriginGuard, TokenInQueryGuard, pages_transport_security, transport_security
+from securemcp.http.header_values import TrimmedHeaderValues
+from securemcp.http.sessions import SessionQuota
+from securemcp.identity.keys import IssuerUnavailable, KeySet
+from securemcp.identity.tokens import JWTVerifier, RevocationList, discover
+from securemcp.observability.request_id import RequestIdMiddleware
+from securemcp.runtime.caller import running_state
+from securemcp.settings import ServerSettings
+
+# The guards live in `securemcp.http.guards` and the gate in `securemcp.http.gate`; these names stay importable here.
+__all__ = ["HostOriginGuard", "HttpGate", "Issuer", "TokenInQueryGuard", "build_http_app", "transport_security"]
+
+
+class Issuer:
+    """The authorization server as a resource server sees it: keys and revocations, kept fresh."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.client = httpx2.AsyncClient(timeout=5.0, follow_redirects=False)
+        self.keys = KeySet(settings.jwks_url or "", self.client, refresh_interval_seconds=settings.key_refresh_seconds)
+        self.revocations: RevocationList | None = (
+            RevocationList("", self.client, max_staleness_seconds=settings.revocation_staleness_seconds)
+            if settings.revocation == "list"
+            else None
+        )
+
+    def verifier(self) -> JWTVerifier:
+        """The token verifier for this server's audience."""
+        return JWTVerifier(
+            issuer=self.settings.issuer_url,
+            resource_url=self.settings.resource_url,
+            keys=self.keys,
+            revocations=self.revocations,
+            policy=self.settings.policy,
+            leeway_seconds=self.settings.clock_leeway_seconds,
+            read_only_mode=self.settings.read_only,
+        )
+
+    async def run(self) -> None:
+        """Discover the issuer (retrying until it answers), then poll its keys and revocations forever."""
+        while True:
+            try:
+                endpoints = await discover(self.settings.issuer_url, self.client)
+                break
+            except IssuerUnavailable:
+                await anyio.sleep(1.0)  # tokens are refused meanwhile: there are no keys yet
+        self.keys.url = self.settings.jwks_url or endpoints.jwks_url
+        with contextlib.suppress(IssuerUnavailable):  # if it fails, the first unknown kid refreshes again
+            await self.keys.refresh()
+        async with anyio.create_task_group() as pollers:
+            pollers.start_soon(self.keys.poll)
+            if self.revocations is not None and endpoints.revocation_list_url is not None:
+                self.revocations.url = endpoints.revocation_list_url
+                pollers.start_soon(self.revocations.poll)
+            # With no list URL the revocation list is never fresh: every token is refused, as asked.
+
+
+async def _healthz(_: Request) -> Response:
+    """Liveness for the gateway's health checks: says nothing but that the process serves HTTP."""
+    return Response(b"ok", media_type="text/plain")
+
+
+def _engine_of(settings: ServerSettings) -> AsyncEngine | None:
+    state = running_state(settings)
+    return state.engine if state is not None else None
+
+
+def build_http_app(
+    server: MCPServer[Any], *, settings: ServerSettings, issuer: Issuer, rules: Mapping[str, ToolRule]
+) -> ASGIApp:
+    """The ASGI app serving `server` at `/mcp` as a resource server (see the module docstring)."""
+    settings.check_http_exposure()
+    security = transport_security(settings)
+    sdk_app = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        max_request_body_size=settings.max_body_bytes,
+        session_idle_timeout=settings.session_idle_timeout_seconds,
+        max_sessions=settings.max_sessions,
+        transport_security=security,
+        host=settings.host,
+    )
+    SessionQuota(per_tenant=settings.max_sessions_per_tenant, per_user=settings.max_sessions_per_user).install(
+        server.session_manager
+    )
+    scopes = sorted({rule.scope for rule in rules.values()})
+    metadata_routes = create_protected_resource_routes(
+        resource_url=AnyHttpUrl(settings.resource_url),
+        # A plain string: AnyHttpUrl would add a trailing slash and no longer equal the issuer.
+        authorization_servers=[settings.issuer_url],  # type: ignore[list-item]
+        scopes_supported=scopes,
+        resource_name=f"supplychain {server.name}",
+    )
+    metadata_paths = {route.path for route in metadata_routes}
+    pages = pages_routes(pages_config(settings), lambda: _engine_of(settings))
+    routes: list[BaseRoute] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"]), *pages]
+    for route in sdk_app.router.routes:
+        if isinstance(route, Route) and route.path == "/mcp":
+            route.app = HttpGate(route.app, rules=rules, settings=settings)
+        if not (isinstance(route, Route) and route.path in metadata_paths):  # ours lists the scopes
+            routes.append(route)
+    sdk_app.router.routes = routes
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        # The session manager (and with it the server's engine) outlives the background polling, so
+        # stopping the poller never cancels the database teardown.
+        async with server.session_manager.run():
+            async with anyio.create_task_group() as background:
+                background.start_soon(issuer.run)
+                yield
+                background.cancel_scope.cancel()
+            await issuer.client.aclose()
+
+    # Ours replaces the SDK app's lifespan (it runs the same session manager), so no second Starlette
+    # app has to wrap the SDK's just to hold it: one router and one error middleware less per request.
+    sdk_app.router.lifespan_context = lifespan
+    # Outermost, so every answer (refusals included) carries X-Request-Id and every log record its id;
+    # around it only the header trimming, so every check reads the values HTTP means.
+    pages_security = pages_transport_security(settings)
+    return TrimmedHeaderValues(
+        RequestIdMiddleware(TokenInQueryGuard(HostOriginGuard(sdk_app, security, pages_security)))
+    )

@@ -1,0 +1,119 @@
+"""Who is calling: the one identity type every tool sees, whatever the phase.
+
+Phase 1 (stdio) fills it from the configured local identity; phase 2 and 3 fill it from a verified
+bearer token. Tools never know which: they receive an `Identity` and nothing else about the caller.
+Tenant and user never come from tool arguments or request headers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from securemcp.policy import RolePolicy, UnknownRoleError, read_only
+
+TENANT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._+-]{1,64}@[a-z][a-z0-9-]{1,62}$")
+
+
+class IdentityError(ValueError):
+    """The identity is missing or malformed; the caller is refused (fail closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A verified caller: tenant, user, roles, the scopes it holds now and the scopes its roles allow.
+
+    `scopes` is what this call may use (the token's scopes that the roles allow). `allowed_scopes` is
+    every scope the roles allow, so also what a step-up could add; it never grants anything itself.
+    """
+
+    tenant_id: str
+    user_id: str
+    roles: frozenset[str]
+    scopes: frozenset[str]
+    client_id: str = "local"
+    allowed_scopes: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):
+            raise IdentityError(f"malformed tenant id {self.tenant_id!r}")
+        if not USER_ID_PATTERN.fullmatch(self.user_id):
+            raise IdentityError(f"malformed user id {self.user_id!r}")
+
+    def has_scope(self, scope: str) -> bool:
+        """True when this caller may use `scope`."""
+        return scope in self.scopes
+
+    def roles_allow(self, scope: str) -> bool:
+        """True when the caller's roles allow `scope`, whether or not it holds it now (step-up)."""
+        return scope in self.allowed_scopes
+
+
+def identity_from_roles(
+    *,
+    tenant_id: str,
+    user_id: str,
+    roles: frozenset[str],
+    policy: RolePolicy,
+    requested_scopes: frozenset[str] | None = None,
+    client_id: str = "local",
+    read_only_mode: bool = False,
+) -> Identity:
+    """Build an identity whose scopes are what the roles allow (and, if given, what was requested)."""
+    try:
+        allowed = policy.scopes_for_roles(roles)
+    except UnknownRoleError as exc:
+        raise IdentityError(str(exc)) from None
+    if read_only_mode:
+        allowed = read_only(allowed)
+    scopes = allowed if requested_scopes is None else policy.effective_scopes(requested_scopes, roles) & allowed
+    return Identity(
+        tenant_id=tenant_id, user_id=user_id, roles=roles, scopes=scopes, client_id=client_id, allowed_scopes=allowed
+    )
+
+
+def local_identity_from_env(
+    policy: RolePolicy, env: Mapping[str, str] | None = None, *, read_only_mode: bool = False
+) -> Identity:
+    """The phase 1 identity from SUPPLYCHAIN_TENANT, SUPPLYCHAIN_USER and SUPPLYCHAIN_ROLES.
+
+    Every value is required; a missing or unknown one raises `IdentityError` with a one-line reason,
+    so a stdio server refuses to start rather than run as nobody in particular.
+    """
+    env = os.environ if env is None else env
+    missing = [name for name in ("SUPPLYCHAIN_TENANT", "SUPPLYCHAIN_USER", "SUPPLYCHAIN_ROLES") if not env.get(name)]
+    if missing:
+        raise IdentityError(f"local identity not configured: set {', '.join(missing)}")
+    roles = frozenset(role.strip() for role in env["SUPPLYCHAIN_ROLES"].split(",") if role.strip())
+    if not roles:
+        raise IdentityError("SUPPLYCHAIN_ROLES names no role")
+    return identity_from_roles(
+        tenant_id=env["SUPPLYCHAIN_TENANT"],
+        user_id=env["SUPPLYCHAIN_USER"],
+        roles=roles,
+        policy=policy,
+        read_only_mode=read_only_mode,
+    )
+
+
+def identity_from_claims(claims: Mapping[str, Any], policy: RolePolicy, *, read_only_mode: bool = False) -> Identity:
+    """The identity a verified token describes; its scopes are re-checked against the RBAC policy."""
+    roles = claims.get("roles") or []
+    scope = claims.get("scope") or ""
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles) or not isinstance(scope, str):
+        raise IdentityError("malformed roles or scope claim")
+    # Roles the policy does not define grant nothing; they are dropped rather than trusted.
+    known_roles = frozenset(role for role in roles if policy.knows(role))
+    return identity_from_roles(
+        tenant_id=str(claims.get("tenant_id", "")),
+        user_id=str(claims.get("sub", "")),
+        roles=known_roles,
+        policy=policy,
+        requested_scopes=frozenset(scope.split()),
+        client_id=str(claims.get("client_id", "") or claims.get("azp", "") or "unknown"),
+        read_only_mode=read_only_mode,
+    )
