@@ -57,17 +57,17 @@ def _public(row: Any) -> StockLevelPublic:
 async def audited_stock_level(pool: asyncpg.Pool, tenant: str, sku: str, warehouse: str) -> StockLevelPublic | None:
     """The floor plus what the secured server's database does per call: the chained audit record.
 
-    The server's own record (`CallAudit.record`) and `securemcp.audit.chain.append_all` (tenant and chain lock,
+    The server's own record (`CallUnitOfWork.record`) and `securemcp.audit.chain.append_all` (tenant and chain lock,
     previous hash, insert) in the same transaction, so floor -> this target is the audit trail's database cost alone.
     """
     from securemcp.audit.chain import append_all
-    from securemcp.audit.records import CallAudit
     from securemcp.identity.principal import identity_from_roles
+    from securemcp.runtime.unit_of_work import CallUnitOfWork
 
     caller = identity_from_roles(
         policy=POLICY, tenant_id=tenant, user_id=f"bench@{tenant}", roles=frozenset({"analyst"})
     )
-    call = CallAudit(
+    call = CallUnitOfWork(
         schema="inventory", tool="get_stock_level", arguments={"sku": sku, "warehouse": warehouse},
         identity=caller, transport="http", request_id=None, side_effect=False,
     )  # fmt: skip

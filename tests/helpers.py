@@ -140,8 +140,9 @@ def decider(user: str, *, signed_in_ago: timedelta = timedelta(seconds=5), tenan
     """A fixture user signed in on the approval page `signed_in_ago` (roles from the fixtures, as the ID token)."""
     home, roles = USERS[user]
     return Decider(
-        tenant_id=tenant or home, user_id=user, roles=frozenset(roles), auth_time=datetime.now(UTC) - signed_in_ago
-    )
+        tenant_id=tenant or home, user_id=user, roles=frozenset(roles), auth_time=datetime.now(UTC) - signed_in_ago,
+        allowed_scopes=POLICY.scopes_for_known_roles(roles),
+    )  # fmt: skip
 
 
 async def decide_as(
@@ -200,7 +201,13 @@ async def on_the_page(server_urls: dict[str, str], server: str, result: Any) -> 
         who = (
             decider(user)
             if user in USERS
-            else Decider(tenant_id=tenant, user_id=user, roles=frozenset({"approver"}), auth_time=datetime.now(UTC))
+            else Decider(
+                tenant_id=tenant,
+                user_id=user,
+                roles=frozenset({"approver"}),
+                auth_time=datetime.now(UTC),
+                allowed_scopes=POLICY.scopes_for_known_roles({"approver"}),
+            )
         )
         try:
             decided = await decide_as(server_urls, server, who, status["approval_id"], "approve")

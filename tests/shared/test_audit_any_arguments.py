@@ -17,9 +17,10 @@ import anyio.to_thread
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from securemcp.audit.records import CallAudit, redact_arguments
+from securemcp.audit.records import redact_arguments
 from securemcp.audit.values import arguments_digest
 from securemcp.identity.principal import Identity, identity_from_roles
+from securemcp.runtime.unit_of_work import CallUnitOfWork
 from securemcp.tenancy.database import create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -71,7 +72,7 @@ async def write_and_read_back(
     admin_url: str, engine: AsyncEngine, who: Identity, arguments: dict[str, Any], outcome: str
 ) -> None:
     """One call's record through the real writer; assert it is there, as stored and as hashed."""
-    call = CallAudit(schema="inventory", tool="list_warehouses", arguments=arguments, identity=who,
+    call = CallUnitOfWork(schema="inventory", tool="list_warehouses", arguments=arguments, identity=who,
                      transport="http", request_id=None, side_effect=False)  # fmt: skip
     await call.finish(engine, outcome=outcome, detail="probe", output_bytes=0)
     [(stored, digest)] = await admin_rows(

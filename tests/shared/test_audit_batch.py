@@ -13,8 +13,8 @@ import anyio
 import asyncpg
 import pytest
 from securemcp.audit.batch import AuditBatcher
-from securemcp.audit.records import CallAudit
 from securemcp.identity.principal import identity_from_roles
+from securemcp.runtime.unit_of_work import CallUnitOfWork
 from securemcp.tenancy.database import create_engine
 
 from deployment.policy import POLICY
@@ -88,7 +88,7 @@ async def test_records_of_different_tenants_share_a_commit_and_keep_separate_cha
 
     def record(user: str, tenant: str) -> dict[str, Any]:
         identity = identity_from_roles(policy=POLICY, tenant_id=tenant, user_id=user, roles=frozenset({"analyst"}))
-        call = CallAudit(
+        call = CallUnitOfWork(
             schema="inventory", tool="list_warehouses", arguments={}, identity=identity, transport="http",
             request_id=None, side_effect=False,
         )  # fmt: skip
@@ -124,7 +124,7 @@ async def test_argument_values_json_cannot_hold_are_stored_as_the_text_they_were
     engine = create_engine(server_urls["inventory"])
     identity = identity_from_roles(policy=POLICY, tenant_id="acme", user_id="ana@acme", roles=frozenset({"analyst"}))
     arguments = {"amount": Decimal("12.50"), "at": datetime(2026, 11, 22, tzinfo=UTC)}
-    call = CallAudit(
+    call = CallUnitOfWork(
         schema="inventory", tool="list_warehouses", arguments=arguments, identity=identity, transport="http",
         request_id=None, side_effect=False,
     )  # fmt: skip
@@ -165,7 +165,7 @@ async def test_a_record_postgres_refuses_fails_only_its_own_call(admin_url: str,
 
     def record(user: str, tenant: str, output_bytes: int) -> dict[str, Any]:
         identity = identity_from_roles(policy=POLICY, tenant_id=tenant, user_id=user, roles=frozenset({"analyst"}))
-        call = CallAudit(
+        call = CallUnitOfWork(
             schema="inventory", tool="list_warehouses", arguments={}, identity=identity, transport="http",
             request_id=None, side_effect=False,
         )  # fmt: skip

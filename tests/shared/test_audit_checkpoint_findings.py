@@ -14,7 +14,7 @@ import securemcp.audit.batch
 import securemcp.audit.records
 from securemcp.audit.checkpoint_keys import ensure_signing_key
 from securemcp.audit.checkpoints import CheckpointWriter, flush
-from securemcp.audit.records import CallAudit
+from securemcp.runtime.unit_of_work import CallUnitOfWork
 from securemcp.tenancy.database import create_engine
 
 from supplychain.audit_commands import _first_line
@@ -101,7 +101,7 @@ async def test_a_flush_between_insert_and_commit_still_covers_the_record(
     covered = []
     try:
         for outcome in ("ok", "refused"):  # the group commit, then a record in a transaction of its own
-            call = CallAudit(schema="inventory", tool="list_warehouses", arguments={}, identity=who,
+            call = CallUnitOfWork(schema="inventory", tool="list_warehouses", arguments={}, identity=who,
                              transport="http", request_id=None, side_effect=False)  # fmt: skip
             await call.finish(engine, outcome=outcome, detail=None, output_bytes=0)
             await flush(writer, engine)  # the next flush after the commit covers the new record

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securemcp.audit.chain import record_hash
 from securemcp.audit.checkpoint_keys import ensure_signing_key
 from securemcp.audit.checkpoints import CheckpointWriter, checkpointing
-from securemcp.audit.records import CallAudit
 from securemcp.audit.verify import read_checkpoint_lines, verify_server
+from securemcp.runtime.unit_of_work import CallUnitOfWork
 from securemcp.settings import SettingsError
 from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
@@ -209,7 +209,7 @@ async def test_records_after_the_last_checkpoint_are_reported_until_audit_checkp
     engine = create_engine(server_urls["inventory"])
     try:  # three more records, written by no running server: no checkpoint covers them yet
         for _ in range(3):
-            call = CallAudit(schema="inventory", tool="list_warehouses", arguments={}, identity=who,
+            call = CallUnitOfWork(schema="inventory", tool="list_warehouses", arguments={}, identity=who,
                              transport="http", request_id=None, side_effect=False)  # fmt: skip
             await call.finish(engine, outcome="ok", detail=None, output_bytes=0)
     finally:

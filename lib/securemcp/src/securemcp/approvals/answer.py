@@ -24,8 +24,8 @@ from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult,
 from pydantic import BaseModel, ConfigDict, Field
 
 from securemcp.approvals.pending import ApprovalStatus
-from securemcp.audit.records import current_call
 from securemcp.errors import NotApprovedError, SupplyChainError
+from securemcp.runtime.unit_of_work import current_call
 
 
 class ConfirmAnswer(BaseModel):

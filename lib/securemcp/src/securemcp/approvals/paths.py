@@ -30,10 +30,10 @@ from mcp_types.version import is_version_at_least
 
 from securemcp.approvals.answer import ConfirmAnswer, Deferred, ask
 from securemcp.approvals.pending import ApprovalSettings, ApprovalStatus, Question, insert_pending, load_approval
-from securemcp.audit.records import current_call
 from securemcp.errors import SupplyChainError
 from securemcp.levels import Level
 from securemcp.runtime.caller import Caller
+from securemcp.runtime.unit_of_work import current_call
 from securemcp.untrusted import fenced
 
 POLL_SECONDS = 0.5  # one short read per poll while a 2025-11-25 call waits for the page

@@ -18,7 +18,8 @@ each record is written alone, so only the call whose record cannot be written fa
 recorded").
 
 Calls that changed something never come here: their change and their record commit in one transaction;
-refusals and failures are recorded in a transaction of their own (`securemcp.audit.records.CallAudit.finish`).
+refusals and failures are recorded in a transaction of their own
+(`securemcp.runtime.unit_of_work.CallUnitOfWork.finish`).
 """
 
 from __future__ import annotations

@@ -41,10 +41,10 @@ from securemcp.approvals.pending import (
     load_approval,
     register_executors,
 )
-from securemcp.audit.records import CallAudit, current_call
 from securemcp.errors import NotFoundError
 from securemcp.gate.tool_gate import tool_error
 from securemcp.runtime.caller import ServerState
+from securemcp.runtime.unit_of_work import CallUnitOfWork, current_call
 from securemcp.tenancy.database import tenant_transaction
 
 INPUT_KEY = "approval_page"
@@ -72,7 +72,7 @@ def url_round(status: ApprovalStatus) -> InputRequiredResult:
     )
 
 
-def settled(call: CallAudit, status: ApprovalStatus) -> CallToolResult:
+def settled(call: CallUnitOfWork, status: ApprovalStatus) -> CallToolResult:
     """The answer for an approval as it stands; notes the decision on the call's audit record."""
     call.approval_id = status.approval_id
     if status.status == "executed":
@@ -118,7 +118,7 @@ class DeferredApprovals:
             return url_round(deferred.approval)
         return settled(call, deferred.approval)
 
-    async def _retry(self, ctx: Any, call: CallAudit, approval_id: str) -> Any:
+    async def _retry(self, ctx: Any, call: CallUnitOfWork, approval_id: str) -> Any:
         """A 2026-07-28 retry of a URL-mode round: answered from the approval's row, never by running the tool."""
         state: ServerState = ctx.lifespan_context
         async with tenant_transaction(state.engine, call.identity) as session:

@@ -8,7 +8,7 @@ the tenant, and every query names the user).
 
 - First call with a key: runs as usual. When it succeeds, the key row (the SHA-256 of the canonical
   arguments without the key, and the result as sent) is written in the call's own transaction, with
-  the effect and its audit record (`CallAudit.on_commit`): there is never an effect without its key
+  the effect and its audit record (`CallUnitOfWork.on_commit`): there is never an effect without its key
   row, nor a key row without its effect.
 - Retry with the same key and the same arguments, within the key's lifetime (24 h by default,
   `SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS`): the stored result is returned, nobody is asked, nothing runs.
@@ -52,8 +52,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from securemcp.approvals.paths import approval_result, executed_message
 from securemcp.approvals.pending import load_approval
-from securemcp.audit.records import CallAudit, canonical_json
+from securemcp.audit.records import canonical_json
 from securemcp.errors import NotFoundError, SupplyChainError
+from securemcp.runtime.unit_of_work import CallUnitOfWork
 from securemcp.tenancy.database import tenant_transaction
 
 ARGUMENT = "idempotency_key"
@@ -90,7 +91,7 @@ class AlreadyAnswered(SupplyChainError):
 class KeyedCall:
     """One tool call that carries an idempotency key; the gate drives it (see the module docstring)."""
 
-    call: CallAudit
+    call: CallUnitOfWork
     engine: AsyncEngine
     key: str
     arguments_sha256: str
@@ -103,7 +104,7 @@ class KeyedCall:
             return await self._earlier_answer(session)
 
     async def lock_and_check(self, session: AsyncSession) -> None:
-        """`CallAudit.on_open`: take the key's lock in the call's transaction, then look again.
+        """`CallUnitOfWork.on_open`: take the key's lock in the call's transaction, then look again.
 
         Raises `AlreadyAnswered` (the tool stops before its effect) when a concurrent call with the same
         key committed first; `self.answer` then holds what to send back.
@@ -117,7 +118,7 @@ class KeyedCall:
             raise AlreadyAnswered(self.answer.refusal or f"{self.call.tool} already ran with this idempotency key")
 
     def remember(self, wire: Mapping[str, Any]) -> Callable[[AsyncSession], Awaitable[None]]:
-        """`CallAudit.on_commit` for a call that succeeded with `wire`: store the key row in its transaction."""
+        """`CallUnitOfWork.on_commit` for a call that succeeded with `wire`: store the key row in its transaction."""
 
         async def store(session: AsyncSession) -> None:
             now = datetime.now(UTC)
@@ -186,7 +187,7 @@ class KeyedCall:
         return Answer(replay=stored, approval_id=approval_id)  # still pending: the very same answer as before
 
 
-def keyed_call(call: CallAudit, engine: AsyncEngine, ttl_hours: int) -> KeyedCall | None:
+def keyed_call(call: CallUnitOfWork, engine: AsyncEngine, ttl_hours: int) -> KeyedCall | None:
     """The keyed view of `call` when it carries a well-formed key; None otherwise.
 
     A malformed key is left alone here: the tool's own argument validation refuses it before anything runs.

@@ -38,7 +38,6 @@ from pydantic_core import to_json
 from securemcp.approvals.answer import asks_for_approval
 from securemcp.approvals.paths import approval_named_in
 from securemcp.audit.attribution import attribution_of
-from securemcp.audit.records import CallAudit, reset_current_call, set_current_call
 from securemcp.errors import TemporarilyUnavailableError, database_unavailable, scope_denied
 from securemcp.gate.idempotency import ARGUMENT as IDEMPOTENCY_KEY
 from securemcp.gate.idempotency import Answer, KeyedCall, keyed_call
@@ -48,6 +47,7 @@ from securemcp.levels import Level, LevelRule, deployment_level, strictest
 from securemcp.observability.request_id import RequestContextMiddleware, current_request_id
 from securemcp.policy import is_decision_scope, reading_scope
 from securemcp.runtime.caller import ServerState, current_identity
+from securemcp.runtime.unit_of_work import CallUnitOfWork, reset_current_call, set_current_call
 from securemcp.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class ToolGate:
         name = str((ctx.params or {}).get("name", ""))[:100]
         arguments = (ctx.params or {}).get("arguments") or {}
         rule = self._rules.get(name)
-        call = CallAudit(
+        call = CallUnitOfWork(
             schema=state.name, tool=name, arguments=arguments if isinstance(arguments, dict) else {},
             identity=identity, transport=state.transport,
             request_id=current_request_id(),
@@ -161,7 +161,7 @@ class ToolGate:
 
     async def _run(
         self,
-        call: CallAudit,
+        call: CallUnitOfWork,
         state: ServerState,
         ctx: Any,
         call_next: Callable[[Any], Awaitable[Any]],
@@ -233,7 +233,7 @@ class ToolGate:
             return tool_error(f"{call.tool} could not be recorded in the audit trail; nothing changed")
         return result
 
-    async def _answer(self, call: CallAudit, state: ServerState, answer: Answer) -> CallToolResult:
+    async def _answer(self, call: CallUnitOfWork, state: ServerState, answer: Answer) -> CallToolResult:
         """Answer as an earlier call with the same idempotency key settled it: its result again, or a refusal."""
         if answer.replay is None:
             return await self._refuse(call, state, answer.refusal or "refused")
@@ -246,11 +246,11 @@ class ToolGate:
             return tool_error(f"{call.tool} could not be recorded in the audit trail; nothing changed")
         return answer.replay
 
-    async def _refuse(self, call: CallAudit, state: ServerState, message: str) -> CallToolResult:
+    async def _refuse(self, call: CallUnitOfWork, state: ServerState, message: str) -> CallToolResult:
         await self._record(call, state, outcome="refused", detail=message, size=len(message))
         return tool_error(message)
 
-    async def _record(self, call: CallAudit, state: ServerState, *, outcome: str, detail: str, size: int) -> None:
+    async def _record(self, call: CallUnitOfWork, state: ServerState, *, outcome: str, detail: str, size: int) -> None:
         """Record a call that ends without a result (refusals, failures); never masks the original answer."""
         try:
             await call.finish(state.engine, outcome=outcome, detail=detail, output_bytes=size)

@@ -20,7 +20,6 @@ from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from securemcp.audit.attribution import Attribution, attribution_of
-from securemcp.audit.records import CallAudit
 from securemcp.audit.unreadable import UNREADABLE_DETAIL, handshake_era, unreadable_tool_call
 from securemcp.gate.tool_gate import ToolRule
 from securemcp.http.guards import json_response
@@ -28,6 +27,7 @@ from securemcp.identity.principal import Identity, IdentityError, identity_from_
 from securemcp.observability.request_id import current_request_id
 from securemcp.policy import reading_scope
 from securemcp.runtime.caller import running_state
+from securemcp.runtime.unit_of_work import CallUnitOfWork
 from securemcp.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class HttpGate:
         """
         state = running_state(self.settings)
         rule = self.rules.get(tool)
-        call = CallAudit(
+        call = CallUnitOfWork(
             schema=self.settings.server_name, tool=tool, arguments=arguments, identity=identity, transport="http",
             request_id=current_request_id(), side_effect=rule.side_effect if rule is not None else False,
             attribution=attribution,

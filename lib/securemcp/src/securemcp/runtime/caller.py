@@ -19,11 +19,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from securemcp.audit.checkpoints import checkpointing
 from securemcp.audit.export import configure_export
-from securemcp.audit.records import current_call
 from securemcp.errors import SupplyChainError
 from securemcp.identity.principal import Identity, IdentityError, identity_from_claims
 from securemcp.observability.telemetry import configure_telemetry
 from securemcp.policy import RolePolicy
+from securemcp.runtime.unit_of_work import current_call
 from securemcp.settings import ServerSettings, approval_url
 from securemcp.tenancy.database import create_engine, tenant_reads, tenant_transaction
 from securemcp.tenancy.reads import ReadStatement, RowT, fetch_all, fetch_one
