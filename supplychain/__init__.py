@@ -1,5 +1,6 @@
 """The application shell: the `supplychain` command, database administration, the gateway's bring-up.
 
-`shared/` is the security library every server imports; this package starts things and imports it,
+`securemcp` (lib/securemcp) is the security library every server imports; this package starts things
+and imports it,
 never the other way round (the import contracts in pyproject.toml, checked by `uv run lint-imports`).
 """

@@ -21,7 +21,7 @@ def _tree(root: Path) -> dict[str, str]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A checkout with just the two shared files the scaffold edits."""
+    """A checkout with just the two deployment files the scaffold edits."""
     for relative in ("deployment/registry.py", "deployment/policy.py"):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text((REPO / relative).read_text(encoding="utf-8"), encoding="utf-8")
@@ -49,10 +49,10 @@ def test_an_existing_folder_is_refused_before_anything_is_written(root: Path) ->
 
 
 def test_a_registry_without_its_marker_is_refused_not_guessed_at(root: Path) -> None:
-    registry = root / "shared" / "registry.py"
+    registry = root / "deployment" / "registry.py"
     registry.write_text(registry.read_text(encoding="utf-8").replace("adds its entries", "adds entries"), "utf-8")
     before = _tree(root)
-    with pytest.raises(ScaffoldError, match=r"shared/registry\.py has no line with"):
+    with pytest.raises(ScaffoldError, match=r"deployment/registry\.py has no line with"):
         writer.plan("procurement", root)
     assert _tree(root) == before
 
@@ -70,4 +70,4 @@ def test_a_step_that_fails_after_writing_undoes_every_file(root: Path, monkeypat
     with pytest.raises(ScaffoldError, match="boom"):
         writer.write(the_plan, root)
     assert _tree(root) == before
-    assert sorted(path.name for path in root.iterdir()) == ["shared"]  # folders it made are gone too
+    assert sorted(path.name for path in root.iterdir()) == ["deployment"]  # folders it made are gone too

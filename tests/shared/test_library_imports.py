@@ -1,4 +1,4 @@
-"""shared/ loads no module by a name built at run time.
+"""The library (securemcp) loads no module by a name built at run time.
 
 `uv run lint-imports` (the contracts in pyproject.toml) sees import statements only. A call such as
 `import_module(f"servers.{name}.tools")` would let the library reach a server or the shell unseen,
@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-LIBRARY = Path(__file__).resolve().parents[2] / "shared"
+LIBRARY = Path(__file__).resolve().parents[2] / "lib" / "securemcp" / "src" / "securemcp"
 DYNAMIC_LOADERS = {"import_module", "__import__", "spec_from_file_location", "run_module", "run_path"}
 
 
@@ -32,6 +32,7 @@ def dynamic_loads(source: str) -> list[str]:
 
 
 def test_the_library_loads_no_module_by_name() -> None:
+    assert len(list(LIBRARY.rglob("*.py"))) > 40, f"no library found at {LIBRARY}"  # a moved library fails here
     found = {
         str(path.relative_to(LIBRARY.parent)): loads
         for path in sorted(LIBRARY.rglob("*.py"))
