@@ -1,1 +1,1 @@
-"""`supplychain bench`: the side-by-side benchmark of issue 6 (see docs/performance.md)."""
+"""`supplychain bench`: the side-by-side benchmark of the secured server against bare ones (docs/performance.md)."""

@@ -2,7 +2,7 @@
 
 Absolute numbers on a shared machine drift, so the comparisons are ratios taken within one round
 (same minute, same machine state) and summarised by their median across rounds, min and max shown.
-Each target (issue 6's, and issue 16's throughput and latency targets) is evaluated from the numbers
+Each target (bench/targets.py: throughput and latency against the bare servers) is evaluated from the numbers
 and printed as met or missed, with the margin.
 """
 

@@ -527,7 +527,7 @@ from supplychain.gateway_cli import gateway  # noqa: E402 (phase 3 commands live
 
 main.add_command(gateway)
 
-from supplychain.review_cli import audit_review, incident  # noqa: E402 (review and response, issue 13)
+from supplychain.review_cli import audit_review, incident  # noqa: E402 (review and incident response)
 
 audit.add_command(audit_review)
 main.add_command(incident)
