@@ -1,4 +1,4 @@
-"""The `supplychain` command: database, servers, demo and client configs."""
+"""The `supplychain` command: database, servers, audit and approvals; the dev tools add their own commands."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 from pydantic import ValidationError
 from securemcp.settings import ServerSettings
 
-from deployment.registry import GATEWAY_PORT, IDP_PORT, SERVERS, entry
+from deployment.registry import SERVERS, entry
 
 
 @click.group()
@@ -81,10 +81,12 @@ def db_init() -> None:
 
 @db.command("seed")
 def db_seed() -> None:
-    """Replace the fixture tenants' data with the deterministic fixtures."""
+    """Replace the fixture tenants' data with the deterministic fixtures (development: needs fixtures/)."""
     from supplychain.admin import seed_database
+    from supplychain.dev_commands import require
     from supplychain.embedded import admin_url
 
+    require("fixtures")  # the fixture data is a dev tool: the production install has none to load
     counts = asyncio.run(seed_database(admin_url()))
     click.echo(", ".join(f"{server}: {count} records" for server, count in counts.items()))
 
@@ -263,163 +265,6 @@ def dev_certs() -> None:
         click.echo(f"{name}: {path}")
 
 
-@main.command()
-@click.option("--yes", "assume_yes", is_flag=True, help="Approve every side effect without asking.")
-@click.option("--reset", is_flag=True, help="Restore the fixture data before the run.")
-@click.option("--transport", type=click.Choice(["http", "stdio", "gateway"]), default="http", show_default=True,
-              help="http: phase 2 with OAuth (the default); stdio: phase 1 subprocesses; "
-                   "gateway: phase 3, the OAuth run through HAProxy on 127.0.0.1 (needs haproxy).")  # fmt: skip
-@click.option("--base-port", type=int, default=IDP_PORT, show_default=True,
-              help="HTTP: authorization server port; each server keeps its registry distance from it.")  # fmt: skip
-@click.option("--gateway-port", type=int, default=GATEWAY_PORT, show_default=True, help="gateway: HAProxy's port.")
-def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int) -> None:
-    """The main job: embedded Postgres, every registered server, and a scripted agent run."""
-    from securemcp.observability.logs import configure_logging
-
-    from demo.agent import DemoFailed, run_http, run_stdio
-    from demo.browser import BrowserFailed
-    from demo.four_eyes import FourEyesFailed
-    from demo.stack import StartFailed
-    from supplychain.admin import database_is_seeded, init_database, seed_database
-    from supplychain.embedded import admin_url
-    from supplychain.gateway import GatewayError
-
-    configure_logging()
-    click.echo("Preparing the database (embedded Postgres unless SUPPLYCHAIN_ADMIN_DATABASE_URL is set) ...")
-    url = admin_url()
-    asyncio.run(init_database(url))
-    if reset or not asyncio.run(database_is_seeded(url)):
-        asyncio.run(seed_database(url))
-        click.echo("Loaded the fixture tenants acme and globex.")
-    run = (
-        run_stdio(assume_yes=assume_yes)
-        if transport == "stdio"
-        else run_http(
-            assume_yes=assume_yes, base_port=base_port, via_gateway=transport == "gateway", gateway_port=gateway_port
-        )
-    )
-    try:
-        asyncio.run(run)
-    # Failures may arrive grouped by task groups.
-    except* (DemoFailed, BrowserFailed, FourEyesFailed, StartFailed, GatewayError) as failures:
-        click.secho(f"demo failed: {_innermost(failures)}", fg="red", err=True)
-        sys.exit(1)
-
-
-@main.command("claude-config")
-@click.option("--phase", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
-@click.option(
-    "--user", default="alice@acme", show_default=True, help="stdio: a fixture user, or any with --tenant/--roles."
-)
-@click.option("--tenant", default=None, help="stdio: tenant id (defaults to the fixture user's).")
-@click.option("--roles", default=None, help="stdio: comma-separated roles (default: the fixture user's).")
-@click.option("--allow-writes", is_flag=True, help="stdio: omit --read-only (side effects still need approval).")
-def claude_config(phase: str, user: str, tenant: str | None, roles: str | None, allow_writes: bool) -> None:
-    """Print a Claude Desktop config for every registered server (stdio subprocesses, or remote over HTTP)."""
-    import json
-    from pathlib import Path
-
-    from securemcp.identity.principal import IdentityError, identity_from_roles
-    from securemcp.settings import home_dir
-
-    from demo.claude_config import http_config, stdio_config
-    from deployment.policy import POLICY
-    from fixtures.tenants import USERS
-    from supplychain.servers import load_settings
-
-    if phase == "http":
-        urls = {server: load_settings(server).resource_url for server in SERVERS}
-        click.echo(json.dumps(http_config(server_urls=urls), indent=2))
-        hint = "Start `supplychain idp serve` and `supplychain serve all` first; Claude Desktop's custom connectors"
-        click.echo(f"{hint} (Settings > Connectors) also take these URLs directly.", err=True)
-        return
-    role_tuple = tuple(r.strip() for r in roles.split(",")) if roles else None
-    if user not in USERS and (tenant is None or role_tuple is None):
-        raise click.ClickException(f"{user!r} is not a fixture user: pass --tenant and --roles")
-    try:  # validate now, so a bad config is caught here rather than when Claude starts the server
-        fixture_tenant, fixture_roles = USERS.get(user, ("", ()))
-        identity_from_roles(
-            policy=POLICY,
-            tenant_id=tenant or fixture_tenant,
-            user_id=user,
-            roles=frozenset(role_tuple or fixture_roles),
-        )
-    except IdentityError as exc:
-        raise click.ClickException(str(exc)) from None
-    repo = Path(__file__).resolve().parent.parent
-    config = stdio_config(
-        repo=repo, home=home_dir(), user=user, tenant=tenant, roles=role_tuple, read_only=not allow_writes
-    )
-    click.echo(json.dumps(config, indent=2))
-
-
-@main.group()
-def idp() -> None:
-    """The dev authorization server (development, tests and demos only)."""
-
-
-@idp.command("serve")
-@click.option("--host", default=None, help="Address to bind (default 127.0.0.1; loopback only).")
-@click.option("--port", type=int, default=None, help="Port (default 8100).")
-def idp_serve(host: str | None, port: int | None) -> None:
-    """Run the dev authorization server (issuer http://127.0.0.1:8100 by default)."""
-    from securemcp.settings import SettingsError
-
-    from idp.app import serve as serve_idp
-    from idp.settings import IdpSettings
-
-    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
-    try:
-        settings = IdpSettings(**overrides)
-    except (SettingsError, ValueError) as exc:
-        click.echo(f"supplychain idp serve: refusing to start: {_one_line(exc)}", err=True)
-        sys.exit(2)
-    click.echo(f"dev authorization server: issuer {settings.issuer} (fixture users, dev passwords)", err=True)
-    serve_idp(settings)
-
-
-@idp.command("token")
-@click.option("--user", required=True, help="A fixture user, e.g. alice@acme.")
-@click.option("--server", "server_name", required=True, type=click.Choice(SERVERS), help="The token's audience.")
-@click.option("--scope", default=None, help="Space-separated scopes (default: all the roles allow on that server).")
-def idp_token(user: str, server_name: str, scope: str | None) -> None:
-    """DEV ONLY: print an access token signed with the on-disk key (the dev server need not run)."""
-    from idp.tokens import mint_access_token, parse_scope
-
-    try:
-        click.echo(mint_access_token(user=user, server=server_name, scopes=parse_scope(scope)))
-    except ValueError as exc:
-        raise click.ClickException(_one_line(exc)) from None
-
-
-@idp.command("rotate-keys")
-def idp_rotate_keys() -> None:
-    """Add a new signing key; keep the previous one published, drop older ones."""
-    from idp.keys import keys_dir, rotate_keys
-
-    key = rotate_keys()
-    click.echo(f"new signing key {key.kid} in {keys_dir()} (the previous key stays published)")
-
-
-@idp.command("add-client")
-@click.option("--name", required=True, help="A name for the service agent.")
-@click.option("--tenant", required=True, help="The tenant its tokens are bound to.")
-@click.option("--roles", required=True, help="Comma-separated roles, e.g. analyst.")
-def idp_add_client(name: str, tenant: str, roles: str) -> None:
-    """Register a client-credentials client bound to a tenant and roles; prints its secret once."""
-    from idp.clients import add_service_client, clients_file
-
-    try:
-        client, secret = add_service_client(
-            name=name, tenant=tenant, roles=[role.strip() for role in roles.split(",") if role.strip()]
-        )
-    except ValueError as exc:
-        raise click.ClickException(_one_line(exc)) from None
-    click.echo(f"client_id: {client.client_id}")
-    click.echo(f"client_secret: {secret}")
-    click.echo(f"(the secret is shown once; {clients_file()} keeps only its hash)", err=True)
-
-
 @main.group()
 def tools() -> None:
     """The reviewed snapshots of each server's tool list (tool poisoning and rug pulls)."""
@@ -491,32 +336,6 @@ def approvals_serve(server: str, port: int | None) -> None:
     serve_pages(settings, server_module(server).tools.APPROVABLE)
 
 
-def _add_bench() -> None:
-    """`supplychain bench` lives in bench/ (its heavy imports load only when it runs)."""
-    from bench.cli import bench
-
-    main.add_command(bench)
-
-
-_add_bench()
-
-
-def _add_loadtest() -> None:
-    """`supplychain loadtest` lives in loadtest/ (docs/reliability.md)."""
-    from loadtest.cli import loadtest
-
-    main.add_command(loadtest)
-
-
-_add_loadtest()
-
-
-def _innermost(group: BaseExceptionGroup[Exception]) -> BaseException:
-    """The first real exception inside (possibly nested) exception groups."""
-    first: BaseException = group.exceptions[0]
-    return _innermost(first) if isinstance(first, BaseExceptionGroup) else first
-
-
 def _one_line(exc: Exception) -> str:
     if isinstance(exc, ValidationError):  # name the setting and the rule, never echo the value
         return "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
@@ -539,6 +358,16 @@ main.add_command(deploy)
 from supplychain.scaffold.command import new_server  # noqa: E402 (its heavy imports load when it runs)
 
 main.add_command(new_server)
+
+# The dev tools bring their own commands (each imports its work when it runs). The production install has
+# none of the tools: there each name is a stand-in that says to run it from a checkout.
+from supplychain.dev_commands import register  # noqa: E402
+
+register(main, "demo", "demo.cli:demo")
+register(main, "claude-config", "demo.cli:claude_config")
+register(main, "idp", "idp.cli:idp")
+register(main, "bench", "bench.cli:bench")
+register(main, "loadtest", "loadtest.cli:loadtest")
 
 if __name__ == "__main__":
     main()

@@ -39,7 +39,11 @@ from securemcp.settings import SettingsError
 from deployment.registry import SERVERS
 from supplychain.gateway_settings import GatewaySettings
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "deploy" / "gateway"
+# deploy/gateway/ in a checkout; an installed wheel carries the same files inside the package
+# (pyproject.toml's force-include), so `gateway render` also runs in the production image.
+_PACKAGED_TEMPLATES = Path(__file__).resolve().parent / "gateway_templates"
+_CHECKOUT_TEMPLATES = Path(__file__).resolve().parent.parent / "deploy" / "gateway"
+TEMPLATES = _PACKAGED_TEMPLATES if _PACKAGED_TEMPLATES.is_dir() else _CHECKOUT_TEMPLATES
 SAFE_KID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _PLACEHOLDER = re.compile(r"\$\{\w+\}")
 

@@ -93,10 +93,16 @@ def up_command(issuer_url: str | None, replicas: int | None, with_idp: bool) -> 
     HAProxy on 127.0.0.1:8443 with the dev TLS certificate. Needs `db start` and `db init` first."""
     from securemcp.observability.logs import configure_logging
 
+    from supplychain.dev_commands import installed
     from supplychain.devcerts import certs_dir
     from supplychain.gateway import GatewayError
     from supplychain.gateway_up import start_gateway
 
+    if with_idp and not installed("idp"):
+        raise click.ClickException(
+            "--idp starts the dev authorization server, which only a checkout has: pass --no-idp and "
+            "--issuer with your IdP's issuer URL"
+        )
     configure_logging()
     settings = _settings(issuer_url=issuer_url, replicas=replicas)
     try:

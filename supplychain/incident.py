@@ -74,6 +74,21 @@ def token_ids(uses: list[Use], credential: str) -> list[str]:
     return sorted(str(token) for token in found)
 
 
+def is_dev_idp(issuer: str) -> bool:
+    """True when `issuer` is this checkout's dev authorization server.
+
+    The production install has no dev IdP (`supplychain.dev_commands`): there every issuer is another IdP,
+    and the playbook prints what to revoke there.
+    """
+    from supplychain.dev_commands import installed
+
+    if not installed("idp"):
+        return False
+    from idp.settings import IdpSettings
+
+    return issuer == IdpSettings().issuer
+
+
 def revoke_at_dev_idp(tokens: list[str], client_id: str | None) -> str:
     """Revoke `tokens` and, if given, every token of `client_id` in the dev IdP's revocation store."""
     from idp.revocations import RevocationStore  # the shell may import the dev IdP; shared servers never do

@@ -61,10 +61,9 @@ def incident_token(credential: str, since: str, issuer: str | None) -> None:
     import re
     from datetime import UTC, datetime
 
-    from idp.settings import IdpSettings
     from supplychain.admin import admin_engine
     from supplychain.embedded import admin_url
-    from supplychain.incident import respond
+    from supplychain.incident import is_dev_idp, respond
     from supplychain.review import parse_duration
     from supplychain.servers import load_settings
 
@@ -77,7 +76,7 @@ def incident_token(credential: str, since: str, issuer: str | None) -> None:
     except ValueError as exc:
         raise click.BadParameter(_one_line(exc), param_hint="--since") from None
     issuer = issuer or load_settings(SERVERS[0]).issuer_url
-    dev_idp = issuer == IdpSettings().issuer
+    dev_idp = is_dev_idp(issuer)
 
     async def run() -> list[str]:
         engine = admin_engine(admin_url())
