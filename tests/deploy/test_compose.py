@@ -30,7 +30,9 @@ COMPOSE = resolved()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 NETWORKS: dict[str, dict[str, Any]] = COMPOSE["networks"]
 IDP = {"http": "idp", "gateway": "idp-for-gateway"}
-ONE_SHOT = {"db-init", "gateway-render"}
+ONE_SHOT = {"db-init", "gateway-render", "db-seed"}
+ON_DEMAND = {"db-seed": ["seed"]}  # runs only when named (`run --rm db-seed`), in either phase
+DEV_IMAGE = {"idp", "idp-for-gateway", "db-seed"}  # the dev authorization server and the fixtures
 REQUIRED = {"PUBLIC_HOST", "SECRETS_DIR"}
 
 
@@ -58,7 +60,9 @@ def test_required_variables_stop_compose_with_a_message() -> None:
 
 
 def test_the_profiles_are_the_phases() -> None:
-    assert all(set(spec.get("profiles", [])) and set(spec["profiles"]) <= set(PROFILES) for spec in SERVICES.values())
+    phases = {name: spec for name, spec in SERVICES.items() if name not in ON_DEMAND}
+    assert all(set(spec.get("profiles", [])) and set(spec["profiles"]) <= set(PROFILES) for spec in phases.values())
+    assert {name: SERVICES[name]["profiles"] for name in ON_DEMAND} == ON_DEMAND
     assert set(services(COMPOSE, "http")) == {"postgres", "db-init", "idp", *SERVERS}
     replicas = {f"{server}-{index}" for server in SERVERS for index in (1, 2)}
     assert set(services(COMPOSE, "gateway")) == {"postgres", "db-init", "idp-for-gateway", "gateway-render",
@@ -120,7 +124,7 @@ def test_each_server_gets_only_its_own_database_secret() -> None:
                 assert environment[f"SUPPLYCHAIN_{server.upper()}_DATABASE_URL_FILE"] == f"/run/secrets/{server}_dsn"
     holders = {secret: {name for name, spec in SERVICES.items() if secret in secret_names(spec)}
                for secret in COMPOSE["secrets"]}  # fmt: skip
-    assert holders["postgres_admin_password"] == {"postgres", "db-init"}
+    assert holders["postgres_admin_password"] == {"postgres", "db-init", "db-seed"}
     for server in SERVERS:
         assert holders[f"{server}_dsn"] == {"db-init", server, f"{server}-1", f"{server}-2"}
         assert holders[f"{server}_request_state_key"] == {f"{server}-1", f"{server}-2"}
@@ -156,7 +160,9 @@ def test_long_running_services_are_health_checked_and_startup_waits_for_them() -
         for dependency, how in (spec.get("depends_on") or {}).items():
             expected = "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
             assert how == {"condition": expected}, (name, dependency)
-            assert set(spec["profiles"]) <= set(SERVICES[dependency]["profiles"]), (name, dependency)
+            # Compose starts a dependency only in an enabled profile: an on-demand job's runs in every phase.
+            needed = set(PROFILES) if name in ON_DEMAND else set(spec["profiles"])
+            assert needed <= set(SERVICES[dependency]["profiles"]), (name, dependency)
     for profile in PROFILES:
         for own in server_services(profile).values():
             for name in own:
@@ -164,6 +170,7 @@ def test_long_running_services_are_health_checked_and_startup_waits_for_them() -
     replicas = {name for own in server_services("gateway").values() for name in own}
     assert set(SERVICES["gateway"]["depends_on"]) == replicas | {"gateway-render"}
     assert set(SERVICES["db-init"]["depends_on"]) == {"postgres"}
+    assert set(SERVICES["db-seed"]["depends_on"]) == {"db-init"}
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -179,8 +186,13 @@ def test_every_container_runs_unprivileged_and_read_only(name: str) -> None:
 
 def test_the_app_services_run_the_dockerfile_user() -> None:
     app = {name for name, spec in SERVICES.items() if spec.get("image") == "supplychain-mcp:local"}
-    assert app == set(SERVICES) - {"postgres", "gateway"}
-    assert all(SERVICES[name]["build"] == "." and SERVICES[name]["user"] == "10001:10001" for name in app)
+    assert app == set(SERVICES) - {"postgres", "gateway"} - DEV_IMAGE
+    assert all(SERVICES[name]["build"] == {"context": ".", "target": "runtime"} for name in app)
+    # Only the dev authorization server and the fixtures' loader run the image that holds them.
+    dev = {name for name, spec in SERVICES.items() if spec.get("image") == "supplychain-mcp-dev:local"}
+    assert dev == DEV_IMAGE
+    assert all(SERVICES[name]["build"] == {"context": ".", "target": "dev"} for name in dev)
+    assert all(SERVICES[name]["user"] == "10001:10001" for name in app | dev)
     # HAProxy reads the 0600 TLS bundle that `gateway render` wrote as the app's user.
     assert SERVICES["gateway"]["user"] == "10001:10001"
 
@@ -209,6 +221,16 @@ def test_the_db_init_job_and_postgres_agree_on_the_admin_role_and_database() -> 
     assert f"@postgres:5432/{postgres['POSTGRES_DB']}" in script
     assert postgres["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_admin_password"
     assert script.rstrip().endswith('exec supplychain db "$@"') and SERVICES["db-init"]["command"] == ["init"]
+
+
+def test_the_db_seed_job_gets_the_admin_url_of_db_init_and_no_server_credential() -> None:
+    seed, init = SERVICES["db-seed"], SERVICES["db-init"]
+    admin_url_line = next(
+        line for line in init["entrypoint"][2].splitlines() if "SUPPLYCHAIN_ADMIN_DATABASE_URL=" in line
+    )
+    assert seed["entrypoint"][:2] == ["/bin/sh", "-ec"] and admin_url_line in seed["entrypoint"][2].splitlines()
+    assert seed["entrypoint"][2].rstrip().endswith('exec supplychain db "$@"') and seed["command"] == ["seed"]
+    assert secret_names(seed) == ["postgres_admin_password"] and network_names(seed) == ["admin-data"]
 
 
 @pytest.mark.parametrize("profile", PROFILES)

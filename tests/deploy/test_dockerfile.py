@@ -1,8 +1,10 @@
 """The Dockerfile and .dockerignore, parsed (no Docker engine here to build them).
 
-What they promise: a builder stage and a slim runtime stage, a fixed non-root user (the one compose.yaml
-names), `supplychain` as the entrypoint, every package of the project and the gateway templates in the
-image, and no lock file, secret or local state in it.
+What they promise: a builder stage and a slim runtime stage, the default target; a fixed non-root user
+(the one compose.yaml names) and `supplychain` as the entrypoint; the library installed from the wheel
+built from lib/securemcp and the template from its own wheel, with the gateway templates it carries;
+no lock file, secret or local state in the image. What the production image must not hold (the dev
+tools, the fixture users, the tests) is tests/deploy/test_production_artefacts.py.
 """
 
 from __future__ import annotations
@@ -11,52 +13,32 @@ import json
 import re
 import tomllib
 
-from supplychain import gateway
 from tests.deploy.compose import REPO, resolved
+from tests.deploy.dockerfile import DOCKERFILE, copy_source, inherited, instructions, stage, stages
 
-DOCKERFILE = (REPO / "Dockerfile").read_text(encoding="utf-8")
 IGNORED = {line.strip() for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()}
+APP_IMAGES = ("supplychain-mcp:local", "supplychain-mcp-dev:local")
 
 
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) in order, continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
-
-
-def stages() -> list[list[tuple[str, str]]]:
-    """The instructions of each stage (a stage starts at FROM)."""
-    found: list[list[tuple[str, str]]] = []
-    for instruction in instructions():
-        if instruction[0] == "FROM":
-            found.append([])
-        if found:
-            found[-1].append(instruction)
-    return found
-
-
-def test_multi_stage_with_a_slim_runtime_stage() -> None:
+def test_multi_stage_with_a_slim_runtime_stage_as_the_default_target() -> None:
     built = stages()
-    assert len(built) >= 2
-    assert built[0][0][1].endswith("AS builder") and built[-1][0][1].endswith("AS runtime")
+    assert built[0].name == "builder" and built[-1].name == "runtime"  # `docker build .` builds the last
     assert "python:3.11-slim" in DOCKERFILE
-    runtime_copies = [arguments for name, arguments in built[-1] if name == "COPY"]
-    assert runtime_copies and all(arguments.startswith("--from=builder ") for arguments in runtime_copies)
+    runtime_copies = [copy_source(arguments) for arguments in stage("runtime").arguments("COPY")]
+    assert runtime_copies == [("builder", ["/opt/venv"])]  # the installed environment, no source tree
 
 
 def test_the_runtime_runs_as_the_fixed_non_root_user_compose_names() -> None:
-    users = [arguments for name, arguments in stages()[-1] if name == "USER"]
+    users = inherited("runtime", "USER")
     assert users == ["10001:10001"]
-    app_users = {
-        spec["user"] for spec in resolved()["services"].values() if spec.get("image") == "supplychain-mcp:local"
-    }
+    app_users = {spec["user"] for spec in resolved()["services"].values() if spec.get("image") in APP_IMAGES}
     assert app_users == {users[0]}
+    assert inherited("dev", "USER") == users
 
 
 def test_the_entrypoint_is_the_cli() -> None:
-    entrypoints = [json.loads(arguments) for name, arguments in stages()[-1] if name == "ENTRYPOINT"]
-    assert entrypoints == [["supplychain"]]
+    for target in ("runtime", "dev"):
+        assert [json.loads(arguments) for arguments in inherited(target, "ENTRYPOINT")] == [["supplychain"]]
 
 
 def test_no_lock_file_secret_or_local_state_enters_the_image() -> None:
@@ -69,11 +51,24 @@ def test_no_lock_file_secret_or_local_state_enters_the_image() -> None:
     assert {".git", ".venv", "uv.lock", ".supplychain", "deploy/compose/secrets", "**/*.pem", "**/*.dsn"} <= IGNORED
 
 
-def test_every_package_and_the_gateway_templates_are_copied() -> None:
+def test_the_builder_copies_each_wheel_package_the_library_and_the_gateway_templates() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-    copied = {arguments.split()[0].rstrip("/") for name, arguments in stages()[0] if name == "COPY"}
-    assert set(packages) <= copied
-    # `gateway render` reads its templates next to the `shared` package: the editable install keeps them there.
-    assert gateway.TEMPLATES.relative_to(REPO).as_posix() in copied
-    assert "--editable ." in DOCKERFILE
+    wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
+    copied = {
+        path.rstrip("/") for arguments in stage("builder").arguments("COPY") for path in copy_source(arguments)[1]
+    }
+    assert set(wheel["packages"]) <= copied
+    assert set(wheel["force-include"]) == {"deploy/gateway"} <= copied  # `gateway render`'s templates
+    assert {"lib/securemcp", "pyproject.toml", "README.md"} <= copied
+
+
+def test_the_library_is_installed_from_the_wheel_built_from_lib_securemcp() -> None:
+    run = " && ".join(stage("builder").arguments("RUN"))
+    assert "uv build --wheel --out-dir /wheels lib/securemcp" in run
+    assert "uv build --wheel --out-dir /wheels ." in run
+    installs = [command.strip() for command in run.split("&&") if "uv pip install" in command]
+    # Both wheels named by path in one install: `securemcp` cannot come from a package index.
+    assert installs[-1].endswith("/wheels/securemcp-*.whl /wheels/supplychain_mcp-*.whl")
+    # Never the template's requirements on their own: they name `securemcp`, which an index would serve.
+    assert not any(re.search(r"-r (\./)?pyproject\.toml", command) for command in installs)
+    assert "--editable" not in run  # the image holds installed wheels, not the source tree
