@@ -98,6 +98,23 @@ def test_the_db_init_script_hands_db_init_the_admin_url_and_every_dsn(secrets_di
     assert stat.S_IMODE((home / "secrets").stat().st_mode) == 0o700
 
 
+def test_the_db_seed_script_hands_db_seed_the_admin_url_and_nothing_else(secrets_dir: Path, tmp_path: Path) -> None:
+    run_secrets = tmp_path / "run-secrets"  # what compose mounts at /run/secrets for db-seed
+    run_secrets.mkdir()
+    for secret in SERVICES["db-seed"]["secrets"]:
+        (run_secrets / secret).write_bytes((secrets_dir / SECRET_FILES[secret]).read_bytes())
+    entrypoint = SERVICES["db-seed"]["entrypoint"]
+    script = entrypoint[2].replace("/run/secrets/", f"{run_secrets}/")
+    home = tmp_path / "home"
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "SUPPLYCHAIN_HOME": str(home)}
+    result = subprocess.run([*entrypoint[:2], script, entrypoint[3], "url"], capture_output=True, text=True,
+                            env=env, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    password = (secrets_dir / "postgres_admin_password").read_text(encoding="utf-8")
+    assert result.stdout.strip() == f"postgresql://supplychain_admin:{password}@postgres:5432/supplychain"
+    assert not home.exists()  # no server's credential written: seeding needs none
+
+
 async def probe(service: str, url: str, ca: Path | None = None) -> int:
     """Run `service`'s compose health check against `url` (and `ca`); its exit code."""
     test = SERVICES[service]["healthcheck"]["test"]
