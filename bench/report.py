@@ -2,8 +2,12 @@
 
 Absolute numbers on a shared machine drift, so the comparisons are ratios taken within one round
 (same minute, same machine state) and summarised by their median across rounds, min and max shown.
-Each target (bench/targets.py: throughput and latency against the bare servers) is evaluated from the numbers
-and printed as met or missed, with the margin.
+Each target (throughput, latency, start-up, memory and scaling: `evaluate`) is evaluated from the
+numbers and printed as met or missed, with the margin.
+
+docs/performance.md holds the block between `BEGIN` and `END`, rewritten by every full run, and the
+people's text around it. The page stays short: its block leaves out the per-round ratios, which are in
+the run's JSON and `latest.md`.
 """
 
 from __future__ import annotations
@@ -185,7 +189,8 @@ def evaluate(results: Results) -> list[dict[str, Any]]:
     ]
 
 
-def markdown(results: Results, *, command: str, chart: str | None) -> str:
+def markdown(results: Results, *, command: str, chart: str | None, per_round: bool = True) -> str:
+    """The run as markdown tables; `per_round=False` leaves out the ratios of each round (the docs page)."""
     lines = [
         f"Command: `{command}` ({'quick mode' if results.plan.quick else 'full run'}, "
         f"{results.plan.rounds} round(s), {results.plan.duration:g} s per measurement after {results.plan.warmup:g} s "
@@ -210,20 +215,8 @@ def markdown(results: Results, *, command: str, chart: str | None) -> str:
             )
     for name, reason in results.skipped.items():
         lines.append(f"\n{name}: {reason}.")
-    lines += [
-        "",
-        "### Ratios per round",
-        "",
-        "| round | clients | secured / bare mcp calls/s | secured / bare mcp p99 | "
-        "secured / bare fastmcp calls/s | gateway added p50 ms |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in round_ratios(results):
-        added = "-" if row["gateway_added_p50_ms"] is None else row["gateway_added_p50_ms"]
-        lines.append(
-            f"| {row['round']} | {row['clients']} | {row['secured_vs_bare_mcp_throughput']} | "
-            f"{row['secured_vs_bare_mcp_p99']} | {row['secured_vs_bare_fastmcp_throughput']} | {added} |"
-        )
+    if per_round:
+        lines += _per_round_table(results)
     lines += [
         "",
         "### Cold start over stdio (spawn to first tools/list answer)",
@@ -242,6 +235,25 @@ def markdown(results: Results, *, command: str, chart: str | None) -> str:
     if chart:
         lines += ["", f"![throughput and p99 latency]({chart})"]
     return "\n".join(lines) + "\n"
+
+
+def _per_round_table(results: Results) -> list[str]:
+    """The ratios of each round (where the rounds disagree, the medians hide it)."""
+    lines = [
+        "",
+        "### Ratios per round",
+        "",
+        "| round | clients | secured / bare mcp calls/s | secured / bare mcp p99 | "
+        "secured / bare fastmcp calls/s | gateway added p50 ms |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in round_ratios(results):
+        added = "-" if row["gateway_added_p50_ms"] is None else row["gateway_added_p50_ms"]
+        lines.append(
+            f"| {row['round']} | {row['clients']} | {row['secured_vs_bare_mcp_throughput']} | "
+            f"{row['secured_vs_bare_mcp_p99']} | {row['secured_vs_bare_fastmcp_throughput']} | {added} |"
+        )
+    return lines
 
 
 _COLUMNS = ("calls_per_s", "p50_ms", "p95_ms", "p99_ms")
@@ -316,7 +328,7 @@ def update_docs(results: Results, *, command: str) -> dict[str, Path]:
     """Replace the generated block of docs/performance.md (the notes around it are written by people)."""
     page, picture = DOCS / "performance.md", DOCS / "performance.png"
     chart(results, picture)
-    generated = f"{BEGIN}\n{markdown(results, command=command, chart=picture.name)}{END}"
+    generated = f"{BEGIN}\n{markdown(results, command=command, chart=picture.name, per_round=False)}{END}"
     text = page.read_text(encoding="utf-8") if page.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text:
         text += f"\n{BEGIN}\n{END}\n"
