@@ -7,7 +7,7 @@ deployment does: the local identity, no HTTP, no token), on the benchmark's own 
 - the CPU time of this process (server and in-memory client together) and of Postgres (`psutil`);
 - the Python function calls made (`sys.setprofile`, a second pass): a count that load does not change;
 - the transactions committed in Postgres (`pg_stat_database`), so a WAL flush shared or saved shows.
-Run it on two commits and compare; docs/performance.md ("This round's levers") lists what it gave.
+Run it on two commits and compare; CHANGELOG.md (2026-12-02) lists what it gave.
 """
 
 from __future__ import annotations

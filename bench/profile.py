@@ -2,7 +2,7 @@
 
 Options: `--seconds N`, `--clients N`, `--no-py-spy` (CPU time only), `--keep FILE` (py-spy's samples).
 
-The numbers behind "Where the time goes" in docs/performance.md. On the benchmark's own database and
+The numbers behind the CPU split per call in CHANGELOG.md and docs/performance.md. On the benchmark's own database and
 data (a temporary home), one target is started as `supplychain bench` starts it and loaded by 16
 clients calling `get_stock_level`. The script prints:
 - the server's and Postgres' CPU time per call (`psutil`, summed over each process tree);
