@@ -49,6 +49,7 @@ def test_no_lock_file_secret_or_local_state_enters_the_image() -> None:
         if name in ("ENV", "ARG"):
             assert not re.search(r"PASSWORD|SECRET|TOKEN|DATABASE_URL|_KEY\b|DSN", arguments, re.I), arguments
     assert {".git", ".venv", "uv.lock", ".supplychain", "deploy/compose/secrets", "**/*.pem", "**/*.dsn"} <= IGNORED
+    assert {"tests", "demo", "bench", "loadtest"} <= IGNORED  # not even in the build context
 
 
 def test_the_builder_copies_each_wheel_package_the_library_and_the_gateway_templates() -> None:
