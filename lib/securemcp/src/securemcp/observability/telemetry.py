@@ -5,7 +5,7 @@
   `traceparent` in `_meta` is continued), which the audit record keeps (`current_trace_id`). Until an
   exporter is attached, its spans are non-recording spans that carry only their ids, and the
   OpenTelemetry SDK is not even imported (2.5 MB of memory and about 0.1 s of start-up, measured in
-  docs/performance.md); attaching an exporter loads the SDK and records from then on.
+  measured by `supplychain bench`); attaching an exporter loads the SDK and records from then on.
 - Metrics: one histogram under the MCP semantic-convention name `mcp.server.operation.duration`
   (seconds) per `tools/call`, with `mcp.method.name`, `gen_ai.tool.name` (only names the server
   registered, else `unknown`, so a client cannot mint label values) and `supplychain.outcome`

@@ -161,7 +161,7 @@ class CallUnitOfWork:
         batcher = batcher_for(engine)
         if outcome == "ok" and self.reads is not None and self.session is None and batcher.write_alone(self.schema):
             # Nobody to share a flush with (one client): the record joins the read's own transaction,
-            # two round trips and a connection checkout fewer than a batch of one (docs/performance.md).
+            # two round trips and a connection checkout fewer than a batch of one (measured by `supplychain bench`).
             try:
                 async with driver_failures(self.reads.driver):
                     rows = await append_all(self.reads.driver, self.schema, [record])

@@ -11,7 +11,7 @@ How a read tool uses it (servers/inventory is the example):
     return StockLevelPublic.of(row)
 
 Why: the ORM session costs more per call than the query itself (open, scope, query, build objects,
-commit, close, each through a greenlet; docs/performance.md). Here the statement is compiled to SQL
+commit, close, each through a greenlet; measured by `supplychain bench`). Here the statement is compiled to SQL
 once, at import; asyncpg prepares it once per pooled connection and reuses it; rows come back as
 records whose columns read as attributes, so the same `...Public.of(row)` builds the answer.
 
