@@ -162,5 +162,5 @@ CallerDep = Annotated[Caller, Resolve(resolve_caller)]
 
 # The SDK wraps each resolved value in `AcceptedElicitation[Any]`, and pydantic caches parametrized
 # classes only weakly: without this reference the class is rebuilt (~0.1 ms) on many calls (profiled
-# by `supplychain bench`; the library CHANGELOG has the figures).
+# by `supplychain bench`).
 _RESOLVED_VALUE_CLASS = AcceptedElicitation[Any]
