@@ -13,6 +13,7 @@ triggers, functions (with their settings) and every grant.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from deployment.registry import REGISTRY, SERVERS
 from migrations import META_SCHEMA
 from supplychain.admin import OWNER_ROLE, alembic_config, run_migrations
 from tests.helpers import fresh_database
+from tests.schema_catalog import read_snapshot, schema_catalog, write_snapshot
 
 SCHEMAS = (*SERVERS,)
 CATALOG = {
@@ -94,3 +96,12 @@ async def test_every_migration_after_the_audit_trail_goes_down_and_up_to_the_sam
     assert await _catalog(own_database) == with_audit_only
     await run_migrations(own_database)
     assert await _catalog(own_database) == at_heads
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_a_freshly_migrated_schema_matches_its_reviewed_snapshot(own_database: AsyncEngine, server: str) -> None:
+    await run_migrations(own_database)
+    current = await schema_catalog(own_database, server)
+    if os.environ.get("SUPPLYCHAIN_UPDATE_SNAPSHOTS") == "1":
+        write_snapshot(server, current)
+    assert read_snapshot(server) == current
