@@ -536,6 +536,10 @@ from supplychain.compose import deploy  # noqa: E402 (files written from the ser
 
 main.add_command(deploy)
 
+from supplychain.db_cli import db_upgrade_squashed  # noqa: E402 (the database command that re-stamps)
+
+db.add_command(db_upgrade_squashed)
+
 from supplychain.scaffold.command import new_server  # noqa: E402 (its heavy imports load when it runs)
 
 main.add_command(new_server)

@@ -38,7 +38,7 @@ class Plan:
 
 
 def project_root() -> Path:
-    """The checkout the command runs from: where `shared/` and `servers/` live."""
+    """The checkout the command runs from: where `deployment/` and `servers/` live."""
     return Path(__file__).resolve().parents[2]
 
 
@@ -110,7 +110,7 @@ def plan(name: str, root: Path) -> Plan:
     environment = _templates()
     for relative, template in files.items():
         the_plan.created[root / relative] = environment.get_template(template).render(values)
-    registry, policy = root / "shared" / "registry.py", root / "shared" / "policy.py"
+    registry, policy = root / "deployment" / "registry.py", root / "deployment" / "policy.py"
     the_plan.edited[registry] = registry_with(
         registry.read_text(encoding="utf-8"), name=name, port=the_plan.port, segment=the_plan.segment,
         capability=capability,
