@@ -43,6 +43,7 @@ from deployment.registry import SERVERS
 from migrations import META_SCHEMA
 from supplychain.embedded import is_embedded, pgdata_dir
 from supplychain.revisions import alembic_config, applied_revisions, known_revisions, unknown_revisions_message
+from supplychain.seed_check import missing_for_fixtures, what_to_run
 
 OWNER_ROLE = "supplychain_owner"
 ROLE_SETTINGS = {"statement_timeout": "5s", "idle_in_transaction_session_timeout": "10s"}
@@ -200,11 +201,20 @@ def fixture_records(server: str) -> list[SQLModel]:
 
 
 async def seed_database(admin_url: str, servers: tuple[str, ...] = SERVERS) -> dict[str, int]:
-    """Replace every tenant's data with the fixtures; returns the number of records per server."""
+    """Replace every tenant's data with the fixtures; returns the number of records per server.
+
+    Raises `AdminError`, having changed nothing, when a schema lacks a table or column its fixtures fill.
+    """
     engine = admin_engine(admin_url)
     counts: dict[str, int] = {}
     try:
         async with engine.connect() as conn:
+            for server in servers:  # every schema checked before any is truncated
+                missing = await missing_for_fixtures(conn, server, dict.fromkeys(map(type, fixture_records(server))))
+                if missing:
+                    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                    fix = await what_to_run(conn, server, embedded=is_embedded(admin_url))
+                    raise AdminError(f"db seed: {missing[0]}{more} does not exist: {fix}")
             for server in servers:
                 tables = await conn.execute(
                     # The audit trail is append-only and survives a reseed; everything else, pending
