@@ -539,8 +539,9 @@ from supplychain.compose import deploy  # noqa: E402 (files written from the ser
 
 main.add_command(deploy)
 
-from supplychain.db_cli import db_upgrade_squashed  # noqa: E402 (the database command that re-stamps)
+from supplychain.db_cli import db_reset, db_upgrade_squashed  # noqa: E402 (the database commands that rebuild)
 
+db.add_command(db_reset)
 db.add_command(db_upgrade_squashed)
 
 from supplychain.scaffold.command import new_server  # noqa: E402 (its heavy imports load when it runs)
