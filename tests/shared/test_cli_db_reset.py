@@ -162,7 +162,9 @@ def test_reset_refuses_a_data_folder_that_is_not_a_cluster() -> None:
     with cluster_home("not-a-cluster") as elsewhere:
         (elsewhere / "pgdata").mkdir()
         (elsewhere / "pgdata" / "notes.txt").write_text("mine", encoding="utf-8")
-        assert _db(elsewhere, "reset", "--yes") == (
+        refused = _db(elsewhere, "reset", "--yes")
+        _db(elsewhere, "stop")  # were it not refused, a cluster would run there now
+        assert refused == (
             1, "", f"Error: db reset: {elsewhere / 'pgdata'} is not a Postgres data directory (no PG_VERSION): "
             "not deleting it\n",
         )  # fmt: skip
