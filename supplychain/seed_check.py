@@ -20,8 +20,14 @@ from supplychain.revisions import applied_revisions, branch_revisions
 
 async def missing_for_fixtures(conn: AsyncConnection, server: str, models: Iterable[type[SQLModel]]) -> list[str]:
     """The tables (`schema.table`) and columns (`schema.table.column`) the fixtures of `server` need but lack."""
+    # From the catalog itself: information_schema would hide a table the admin holds no privilege on.
     rows = await conn.execute(
-        text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :s"), {"s": server}
+        text(
+            "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        {"s": server},
     )
     present: dict[str, set[str]] = {}
     for table_name, column_name in rows:
@@ -41,5 +47,5 @@ async def what_to_run(conn: AsyncConnection, server: str, *, embedded: bool) -> 
     if not branch_revisions(server) & set(await applied_revisions(conn) or []):
         return "run `supplychain db init` first"
     if embedded:
-        return "its schema differs from its migrations: run `supplychain db reset` (rebuilds the database and its data)"
+        return "its schema differs from its migrations: run `supplychain db reset` (remakes the database, data gone)"
     return f"its schema differs from its migrations: drop schema {server} and run `supplychain db init`"

@@ -177,7 +177,7 @@ def test_seed_on_a_schema_without_a_fixture_table_says_in_one_line_to_reset(home
     stock = _query(url, "SELECT count(*) FROM inventory.stock_levels")
     assert _db(home, "seed") == (
         1, "", "Error: db seed: inventory.reorders does not exist: its schema differs from its migrations: "
-        "run `supplychain db reset` (rebuilds the database and its data)\n",
+        "run `supplychain db reset` (remakes the database, data gone)\n",
     )  # fmt: skip
     assert _query(url, "SELECT count(*) FROM inventory.stock_levels") == stock > 0  # nothing was truncated
     assert _db(home, "reset", "--yes")[0] == 0
