@@ -8,9 +8,7 @@ Each entry is what used to be derived by position in a list or by building strin
 - `segment`: a small number of its own, never reused, that places its gateway replicas at loopback
   addresses `127.0.0.<10 * segment + replica>` and its compose network at `172.28.<segment>.0/24`;
 - `capabilities`: its scopes beyond `<name>:read` (reading) and `<name>:decide` (deciding approvals on
-  its page). Which roles hold them is `deployment.policy`'s table, line by line;
-- `audit_migration`: the number of the migration that creates its audit trail (`<name>_<number>`),
-  the one migration that refuses to be undone.
+  its page). Which roles hold them is `deployment.policy`'s table, line by line.
 
 `supplychain new-server` inserts a server's entry just above the marked line of `REGISTRY`.
 
@@ -32,7 +30,6 @@ class ServerEntry:
     port: int
     segment: int
     capabilities: tuple[str, ...] = ()
-    audit_migration: str = "0001"
 
     @property
     def read_scope(self) -> str:
@@ -61,26 +58,15 @@ class ServerEntry:
         """The module holding its settings class, `TOOLS` and `build_server`."""
         return f"servers.{self.name}.server"
 
-    @property
-    def audit_revision(self) -> str:
-        """The Alembic revision that creates its audit trail."""
-        return f"{self.name}_{self.audit_migration}"
-
 
 REGISTRY: Mapping[str, ServerEntry] = MappingProxyType(
     {
         entry.name: entry
         for entry in (
-            ServerEntry("inventory", port=8101, segment=1, audit_migration="0100", capabilities=("inventory:reorder",)),
-            ServerEntry("logistics", port=8102, segment=2, audit_migration="0100", capabilities=("logistics:reroute",)),
-            ServerEntry("returns", port=8103, segment=3, audit_migration="0100", capabilities=("returns:write",)),
-            ServerEntry(
-                "payments",
-                port=8104,
-                segment=4,
-                audit_migration="0100",
-                capabilities=("payments:release", "payments:refund"),
-            ),
+            ServerEntry("inventory", port=8101, segment=1, capabilities=("inventory:reorder",)),
+            ServerEntry("logistics", port=8102, segment=2, capabilities=("logistics:reroute",)),
+            ServerEntry("returns", port=8103, segment=3, capabilities=("returns:write",)),
+            ServerEntry("payments", port=8104, segment=4, capabilities=("payments:release", "payments:refund")),
             # `supplychain new-server` adds its entries above this line.
         )
     }

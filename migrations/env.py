@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection `supplychain.admin.run_migrations` hands over (as the owner).
 
 Each server's migrations form their own branch (`branch_labels = ("inventory",)` and so on), so the
-four schemas evolve independently; `alembic upgrade heads` brings all of them up.
+schemas evolve independently; `alembic upgrade heads` brings all of them up.
 """
 
 from alembic import context

@@ -28,7 +28,6 @@ from importlib import import_module
 from pathlib import Path
 
 from alembic import command
-from alembic.config import Config
 from securemcp.audit.checkpoint_keys import ensure_signing_key
 from securemcp.observability.logs import redact
 from securemcp.settings import secrets_dir, server_dsn_file
@@ -43,6 +42,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from deployment.registry import SERVERS
 from migrations import META_SCHEMA
 from supplychain.embedded import is_embedded, pgdata_dir
+from supplychain.revisions import alembic_config, applied_revisions, known_revisions, unknown_revisions_message
+from supplychain.seed_check import missing_for_fixtures, what_to_run
 
 OWNER_ROLE = "supplychain_owner"
 ROLE_SETTINGS = {"statement_timeout": "5s", "idle_in_transaction_session_timeout": "10s"}
@@ -82,7 +83,7 @@ def _existing_password(server: str) -> str | None:
 
 
 class AdminError(RuntimeError):
-    """A `db init` step failed: the message names the step and Postgres's reason, never a statement."""
+    """A `db` command's step failed: the message names the step and the reason, never a statement."""
 
 
 def scram_verifier(password: str, *, iterations: int = 4096) -> str:
@@ -143,15 +144,8 @@ async def _create_role_if_missing(conn: AsyncConnection, role: str, attributes: 
         await conn.exec_driver_sql(f"CREATE ROLE {role} {attributes}")  # as is: a verifier holds `:`
 
 
-def alembic_config() -> Config:
-    """Alembic configuration for the project's migrations (one branch per server)."""
-    config = Config()
-    config.set_main_option("script_location", str(Path(import_module("migrations").__file__ or "").parent))
-    return config
-
-
 async def run_migrations(engine: AsyncEngine) -> None:
-    """Upgrade every server's branch to its head, as the owner role."""
+    """Upgrade every server's branch to its head, as the owner role; `AdminError` at revisions this checkout lacks."""
 
     def upgrade(connection: Connection) -> None:
         config = alembic_config()
@@ -159,6 +153,9 @@ async def run_migrations(engine: AsyncEngine) -> None:
         command.upgrade(config, "heads")
 
     async with engine.connect() as conn:
+        unknown = [name for name in await applied_revisions(conn) or [] if name not in known_revisions()]
+        if unknown:  # Alembic would fail deep inside with "Can't locate revision"
+            raise AdminError(f"db init: {unknown_revisions_message(unknown)}")
         await conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
         await conn.run_sync(upgrade)
         await conn.execute(text("RESET ROLE"))
@@ -204,11 +201,20 @@ def fixture_records(server: str) -> list[SQLModel]:
 
 
 async def seed_database(admin_url: str, servers: tuple[str, ...] = SERVERS) -> dict[str, int]:
-    """Replace every tenant's data with the fixtures; returns the number of records per server."""
+    """Replace every tenant's data with the fixtures; returns the number of records per server.
+
+    Raises `AdminError`, having changed nothing, when a schema lacks a table or column its fixtures fill.
+    """
     engine = admin_engine(admin_url)
     counts: dict[str, int] = {}
     try:
         async with engine.connect() as conn:
+            for server in servers:  # every schema checked before any is truncated
+                missing = await missing_for_fixtures(conn, server, dict.fromkeys(map(type, fixture_records(server))))
+                if missing:
+                    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+                    fix = await what_to_run(conn, server, embedded=is_embedded(admin_url))
+                    raise AdminError(f"db seed: {missing[0]}{more} does not exist: {fix}")
             for server in servers:
                 tables = await conn.execute(
                     # The audit trail is append-only and survives a reseed; everything else, pending

@@ -82,12 +82,15 @@ def db_init() -> None:
 @db.command("seed")
 def db_seed() -> None:
     """Replace the fixture tenants' data with the deterministic fixtures (development: needs fixtures/)."""
-    from supplychain.admin import seed_database
+    from supplychain.admin import AdminError, seed_database
     from supplychain.dev_commands import require
     from supplychain.embedded import admin_url
 
     require("fixtures")  # the fixture data is a dev tool: the production install has none to load
-    counts = asyncio.run(seed_database(admin_url()))
+    try:
+        counts = asyncio.run(seed_database(admin_url()))
+    except AdminError as exc:  # a schema the fixtures do not fit: one line saying what to run
+        raise click.ClickException(str(exc)) from None
     click.echo(", ".join(f"{server}: {count} records" for server, count in counts.items()))
 
 
@@ -354,6 +357,11 @@ main.add_command(incident)
 from supplychain.compose import deploy  # noqa: E402 (files written from the server registry)
 
 main.add_command(deploy)
+
+from supplychain.db_cli import db_reset, db_upgrade_squashed  # noqa: E402 (the database commands that rebuild)
+
+db.add_command(db_reset)
+db.add_command(db_upgrade_squashed)
 
 from supplychain.scaffold.command import new_server  # noqa: E402 (its heavy imports load when it runs)
 

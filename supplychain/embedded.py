@@ -8,7 +8,9 @@ port to reach from elsewhere). It is left running after the command that started
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -29,15 +31,19 @@ def external_admin_url() -> str | None:
     return os.environ.get("SUPPLYCHAIN_ADMIN_DATABASE_URL") or None
 
 
-def _server() -> Any:
+def _pgserver() -> Any:
+    """The pgserver module, imported late: it is only needed when the embedded server is used."""
     import warnings
 
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; harmless here
         warnings.simplefilter("ignore")
-        import pgserver  # imported late: it is only needed when the embedded server is used
+        import pgserver
+    return pgserver
 
+
+def _server() -> Any:
     # cleanup_mode=None leaves the server running when this process exits.
-    return pgserver.get_server(pgdata_dir(), cleanup_mode=None)  # type: ignore[attr-defined]
+    return _pgserver().get_server(pgdata_dir(), cleanup_mode=None)
 
 
 def start_embedded() -> str:
@@ -52,14 +58,19 @@ def start_embedded() -> str:
 
 def _pg_ctl(*args: str) -> bool:
     """Run pgserver's own pg_ctl on the data directory; True when it succeeds."""
-    import pgserver
-
+    pgserver = _pgserver()
     # As root, pgserver runs Postgres as its own system user; pg_ctl must run as that user too.
     user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    # A failure is an answer here ("status": not running), not an error for pgserver to log at length.
+    logger = logging.getLogger("pgserver")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
-        pgserver.pg_ctl(list(args), pgdata=pgdata_dir(), user=user)  # type: ignore[attr-defined]
+        pgserver.pg_ctl(list(args), pgdata=pgdata_dir(), user=user)
     except subprocess.CalledProcessError:
         return False
+    finally:
+        logger.setLevel(level)
     return True
 
 
@@ -90,3 +101,26 @@ def is_embedded(url: str) -> bool:
     """True when `url` points at the embedded cluster's socket directory."""
     host = make_url(url).query.get("host")
     return isinstance(host, str) and Path(host).resolve().is_relative_to(pgdata_dir().parent.resolve())
+
+
+class NotEmbeddedError(RuntimeError):
+    """The data directory is not an embedded cluster's: nothing is deleted."""
+
+
+def delete_embedded() -> Path:
+    """Stop the embedded cluster and delete its data directory; returns where it was.
+
+    Refuses a directory that is not a Postgres data directory (no `PG_VERSION`) rather than delete
+    whatever `$SUPPLYCHAIN_HOME` happens to point at.
+    """
+    pgdata = pgdata_dir()
+    if not pgdata.exists():
+        return pgdata
+    if not (pgdata / "PG_VERSION").is_file():
+        raise NotEmbeddedError(f"{pgdata} is not a Postgres data directory (no PG_VERSION): not deleting it")
+    if embedded_status() == "running" and not _pg_ctl("-w", "stop", "-m", "fast"):
+        raise NotEmbeddedError(f"the cluster in {pgdata} did not stop: not deleting it")
+    shutil.rmtree(pgdata)
+    # pgserver keeps one handle per data directory in the process: a stale one would skip initdb.
+    _pgserver().PostgresServer._instances.pop(pgdata.resolve(), None)
+    return pgdata

@@ -2,7 +2,7 @@
 
 1. `SUPPLYCHAIN_TEST_DATABASE_URL`: an admin DSN of a Postgres you run (its database is used as is);
 2. a Docker engine, through testcontainers (`postgres:16`);
-3. the embedded `pgserver` cluster, in a temporary `SUPPLYCHAIN_HOME`.
+3. the embedded `pgserver` cluster, in a temporary `SUPPLYCHAIN_HOME` of its own (`tests.cluster_home`).
 
 The session runs `db init` once (roles, schemas, migrations, per-server secrets files). Tests that
 need data take the `seeded` fixture, which restores the fixtures before the test, so each test starts
@@ -31,6 +31,7 @@ import pytest
 
 from supplychain.admin import init_database, seed_database
 from supplychain.embedded import start_embedded, stop_embedded
+from tests.cluster_home import cluster_home
 
 # marker -> the program its tests need (the marker and the program share a name)
 PROGRAM_MARKERS = ("haproxy", "chromium")
@@ -64,12 +65,16 @@ def _docker_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def supplychain_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private SUPPLYCHAIN_HOME: secrets files and the embedded cluster live here."""
-    home = tmp_path_factory.mktemp("home")
+def supplychain_home() -> Iterator[Path]:
+    """A private SUPPLYCHAIN_HOME: secrets files and the embedded cluster live here.
+
+    Not under pytest's base temporary folder, which another pytest run narrows under the cluster's
+    feet (tests/cluster_home.py says how); removed at the end of the session.
+    """
     previous = os.environ.get("SUPPLYCHAIN_HOME")
-    os.environ["SUPPLYCHAIN_HOME"] = str(home)
-    yield home
+    with cluster_home("session") as home:
+        os.environ["SUPPLYCHAIN_HOME"] = str(home)
+        yield home
     if previous is None:
         os.environ.pop("SUPPLYCHAIN_HOME", None)
     else:

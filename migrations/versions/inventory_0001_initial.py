@@ -1,15 +1,18 @@
-"""inventory: warehouses, stock levels, reorders; tenant isolation and the server role's grants
+"""inventory: warehouses, stock levels, reorders; tenant isolation, grants; the library's security tables
 
-Revision ID: inventory_0001
+Revision ID: inventory_0001_initial
 Revises:
-Create Date: 2026-11-21
+Create Date: 2026-12-06
+
+The one revision of this server: it replaced the eight of the old chain, `inventory_0001` to `inventory_0700`
+(a database migrated by them: docs/upgrading.md).
 """
 
 from alembic import op
+from securemcp.schema.tables import create_security_tables
+from securemcp.schema.tenancy import grant_schema_usage, isolate_by_tenant
 
-from migrations.tenancy import grant_schema_usage, isolate_by_tenant
-
-revision = "inventory_0001"
+revision = "inventory_0001_initial"
 down_revision = None
 branch_labels = ("inventory",)
 depends_on = None
@@ -64,6 +67,9 @@ def upgrade() -> None:
     op.execute("GRANT SELECT, INSERT ON inventory.reorders TO inventory_svc")
     op.execute("GRANT UPDATE (status, cancelled_by) ON inventory.reorders TO inventory_svc")
 
+    # The tables the library reads and writes: the audit trail, pending approvals, idempotency keys.
+    create_security_tables("inventory")
+
 
 def downgrade() -> None:
-    op.execute("DROP TABLE inventory.reorders, inventory.stock_levels, inventory.warehouses")
+    raise NotImplementedError("the audit trail is never dropped by a migration")

@@ -1,15 +1,18 @@
-"""logistics: destinations, carriers, shipments, tracking events; tenant isolation; the role's grants
+"""logistics: destinations, carriers, shipments, tracking events; isolation, grants; the security tables
 
-Revision ID: logistics_0001
+Revision ID: logistics_0001_initial
 Revises:
-Create Date: 2026-11-21
+Create Date: 2026-12-06
+
+The one revision of this server: it replaced the eight of the old chain, `logistics_0001` to `logistics_0700`
+(a database migrated by them: docs/upgrading.md).
 """
 
 from alembic import op
+from securemcp.schema.tables import create_security_tables
+from securemcp.schema.tenancy import grant_schema_usage, isolate_by_tenant
 
-from migrations.tenancy import grant_schema_usage, isolate_by_tenant
-
-revision = "logistics_0001"
+revision = "logistics_0001_initial"
 down_revision = None
 branch_labels = ("logistics",)
 depends_on = None
@@ -83,7 +86,9 @@ def upgrade() -> None:
     op.execute("GRANT UPDATE (destination_code) ON logistics.shipments TO logistics_svc")
     op.execute("GRANT SELECT, INSERT ON logistics.tracking_events TO logistics_svc")
 
+    # The tables the library reads and writes: the audit trail, pending approvals, idempotency keys.
+    create_security_tables("logistics")
+
 
 def downgrade() -> None:
-    op.execute("DROP TABLE logistics.tracking_events, logistics.shipments")
-    op.execute("DROP TABLE logistics.carriers, logistics.destinations")
+    raise NotImplementedError("the audit trail is never dropped by a migration")

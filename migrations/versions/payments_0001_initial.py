@@ -1,15 +1,18 @@
-"""payments: supplier payments, customer charges, refunds; tenant isolation and the server role's grants
+"""payments: supplier payments, customer charges, refunds; tenant isolation, grants; the security tables
 
-Revision ID: payments_0001
+Revision ID: payments_0001_initial
 Revises:
-Create Date: 2026-11-21
+Create Date: 2026-12-06
+
+The one revision of this server: it replaced the eight of the old chain, `payments_0001` to `payments_0700`
+(a database migrated by them: docs/upgrading.md).
 """
 
 from alembic import op
+from securemcp.schema.tables import create_security_tables
+from securemcp.schema.tenancy import grant_schema_usage, isolate_by_tenant
 
-from migrations.tenancy import grant_schema_usage, isolate_by_tenant
-
-revision = "payments_0001"
+revision = "payments_0001_initial"
 down_revision = None
 branch_labels = ("payments",)
 depends_on = None
@@ -79,6 +82,9 @@ def upgrade() -> None:
     op.execute("GRANT UPDATE (refunded) ON payments.charges TO payments_svc")
     op.execute("GRANT INSERT ON payments.refunds TO payments_svc")
 
+    # The tables the library reads and writes: the audit trail, pending approvals, idempotency keys.
+    create_security_tables("payments")
+
 
 def downgrade() -> None:
-    op.execute("DROP TABLE payments.refunds, payments.charges, payments.payments")
+    raise NotImplementedError("the audit trail is never dropped by a migration")

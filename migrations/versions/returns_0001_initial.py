@@ -1,15 +1,18 @@
-"""returns: order lines and return authorisations; tenant isolation and the server role's grants
+"""returns: order lines and return authorisations; tenant isolation, grants; the library's security tables
 
-Revision ID: returns_0001
+Revision ID: returns_0001_initial
 Revises:
-Create Date: 2026-11-21
+Create Date: 2026-12-06
+
+The one revision of this server: it replaced the eight of the old chain, `returns_0001` to `returns_0700`
+(a database migrated by them: docs/upgrading.md).
 """
 
 from alembic import op
+from securemcp.schema.tables import create_security_tables
+from securemcp.schema.tenancy import grant_schema_usage, isolate_by_tenant
 
-from migrations.tenancy import grant_schema_usage, isolate_by_tenant
-
-revision = "returns_0001"
+revision = "returns_0001_initial"
 down_revision = None
 branch_labels = ("returns",)
 depends_on = None
@@ -68,6 +71,9 @@ def upgrade() -> None:
         "ON returns.return_authorisations TO returns_svc"
     )
 
+    # The tables the library reads and writes: the audit trail, pending approvals, idempotency keys.
+    create_security_tables("returns")
+
 
 def downgrade() -> None:
-    op.execute("DROP TABLE returns.return_authorisations, returns.order_lines")
+    raise NotImplementedError("the audit trail is never dropped by a migration")

@@ -8,8 +8,6 @@ one at a time), then the session's home is restored and the cluster stopped.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 
 from supplychain.admin import init_database, seed_database
 from supplychain.embedded import start_embedded, stop_embedded
+from tests.cluster_home import cluster_home
 
 
 @dataclass(frozen=True)
@@ -29,22 +28,20 @@ class OwnDatabase:
 
 @pytest.fixture(scope="package")
 async def own_database() -> AsyncIterator[OwnDatabase]:
-    # Not under pytest's tmp_path: pytest prunes old numbered folders there, and a concurrent pytest run
-    # could delete a cluster that is still running.
-    home = Path(tempfile.mkdtemp(prefix="supplychain-faults-"))
+    # Not under pytest's tmp_path: another pytest run may narrow or prune it under a running cluster.
     saved = {name: os.environ.get(name) for name in ("SUPPLYCHAIN_HOME", "SUPPLYCHAIN_ADMIN_DATABASE_URL")}
-    os.environ["SUPPLYCHAIN_HOME"] = str(home)
-    os.environ.pop("SUPPLYCHAIN_ADMIN_DATABASE_URL", None)
-    try:
-        admin_url = start_embedded()
-        server_urls = await init_database(admin_url)
-        await seed_database(admin_url)
-        yield OwnDatabase(home=home, admin_url=admin_url, server_urls=server_urls)
-    finally:
-        stop_embedded()  # this home's cluster: SUPPLYCHAIN_HOME still points at it
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        shutil.rmtree(home, ignore_errors=True)
+    with cluster_home("faults") as home:
+        os.environ["SUPPLYCHAIN_HOME"] = str(home)
+        os.environ.pop("SUPPLYCHAIN_ADMIN_DATABASE_URL", None)
+        try:
+            admin_url = start_embedded()
+            server_urls = await init_database(admin_url)
+            await seed_database(admin_url)
+            yield OwnDatabase(home=home, admin_url=admin_url, server_urls=server_urls)
+        finally:
+            stop_embedded()  # this home's cluster: SUPPLYCHAIN_HOME still points at it
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value

@@ -1,13 +1,20 @@
-"""`supplychain db start|status|url|stop` against a fresh embedded cluster in its own home."""
+"""`supplychain db start|status|url|stop` against a fresh embedded cluster in its own home.
+
+The home is `tests.cluster_home`'s, not `tmp_path`: a pytest started beside this one once narrowed
+pytest's shared base folder while initdb ran here, and initdb lost access to its own files.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
+
+from tests.cluster_home import cluster_home
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +29,19 @@ async def _db(home: Path, *args: str) -> tuple[int, str]:
     return done.returncode, done.stdout.decode().strip()
 
 
-async def test_db_commands_start_report_and_stop_the_embedded_cluster(tmp_path: Path) -> None:
-    assert await _db(tmp_path, "status") == (0, "embedded: stopped")
-    assert await _db(tmp_path, "start") == (0, "embedded Postgres running")
+@pytest.fixture
+def home() -> Iterator[Path]:
+    with cluster_home("cli-db") as path:
+        yield path
+
+
+async def test_db_commands_start_report_and_stop_the_embedded_cluster(home: Path) -> None:
+    assert await _db(home, "status") == (0, "embedded: stopped")
+    assert await _db(home, "start") == (0, "embedded Postgres running")
     try:
-        assert await _db(tmp_path, "status") == (0, "embedded: running")
-        code, url = await _db(tmp_path, "url")
+        assert await _db(home, "status") == (0, "embedded: running")
+        code, url = await _db(home, "url")
         assert code == 0 and url.startswith("postgresql://postgres") and url.split("?")[0].endswith("/supplychain")
     finally:
-        assert await _db(tmp_path, "stop") == (0, "embedded Postgres stopped")
-    assert await _db(tmp_path, "status") == (0, "embedded: stopped")
+        assert await _db(home, "stop") == (0, "embedded Postgres stopped")
+    assert await _db(home, "status") == (0, "embedded: stopped")

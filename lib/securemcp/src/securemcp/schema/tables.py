@@ -1,0 +1,20 @@
+"""Every table, function and grant the library reads and writes in a server schema, in one call."""
+
+from securemcp.schema.approvals import create_pending_approvals
+from securemcp.schema.audit_append import create_audit_append_functions
+from securemcp.schema.audit_log import create_audit_log
+from securemcp.schema.idempotency import create_idempotency_keys
+
+SECURITY_TABLES = ("audit_log", "pending_approvals", "idempotency_keys")
+SECURITY_FUNCTIONS = ("audit_log_is_append_only", "audit_chain_heads", "audit_append")
+
+
+def create_security_tables(schema: str) -> None:
+    """The audit trail, pending approvals and idempotency keys of `schema`, as this library version uses them.
+
+    Run it as the schema's owner inside a migration, after the schema and its role `<schema>_svc` exist.
+    """
+    create_audit_log(schema)
+    create_audit_append_functions(schema)
+    create_pending_approvals(schema)
+    create_idempotency_keys(schema)

@@ -1,0 +1,28 @@
+"""Tenant row-level security and the schema grant: for the library's tables and a server's own alike."""
+
+from alembic import op
+
+from securemcp.schema.names import schema_name, table_name
+
+
+def isolate_by_tenant(schema: str, table: str) -> None:
+    """Turn on forced row-level security keyed on `app.tenant_id` for one table.
+
+    FORCE makes the policy apply to the table owner too. With no tenant set, `current_setting(...,
+    true)` is NULL or empty, so the table reads empty and every insert fails its check.
+    """
+    qualified = f"{schema_name(schema)}.{table_name(table)}"
+    op.execute(f"ALTER TABLE {qualified} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {qualified} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {qualified} "
+        "USING (tenant_id = current_setting('app.tenant_id', true)) "
+        "WITH CHECK (tenant_id = current_setting('app.tenant_id', true))"
+    )
+
+
+def grant_schema_usage(schema: str) -> None:
+    """Let the schema's own server role (`<schema>_svc`, and no other) use the schema."""
+    schema = schema_name(schema)
+    op.execute(f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")
+    op.execute(f"GRANT USAGE ON SCHEMA {schema} TO {schema}_svc")

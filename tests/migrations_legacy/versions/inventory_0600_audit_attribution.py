@@ -1,0 +1,21 @@
+"""inventory: audit records name the token, the trace and the client address of each call
+
+Revision ID: inventory_0600
+Revises: inventory_0400
+Create Date: 2026-12-01
+"""
+
+from tests.migrations_legacy.audit_attribution import add_attribution, drop_attribution
+
+revision = "inventory_0600"
+down_revision = "inventory_0400"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_attribution("inventory")
+
+
+def downgrade() -> None:
+    drop_attribution("inventory")

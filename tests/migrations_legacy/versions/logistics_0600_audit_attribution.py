@@ -1,0 +1,21 @@
+"""logistics: audit records name the token, the trace and the client address of each call
+
+Revision ID: logistics_0600
+Revises: logistics_0400
+Create Date: 2026-12-01
+"""
+
+from tests.migrations_legacy.audit_attribution import add_attribution, drop_attribution
+
+revision = "logistics_0600"
+down_revision = "logistics_0400"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_attribution("logistics")
+
+
+def downgrade() -> None:
+    drop_attribution("logistics")

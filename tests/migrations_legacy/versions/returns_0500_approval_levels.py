@@ -1,0 +1,21 @@
+"""returns: approval levels and outside text on pending approvals; decisions recorded by the approval page
+
+Revision ID: returns_0500
+Revises: returns_0600
+Create Date: 2026-12-01
+"""
+
+from tests.migrations_legacy.approval_levels import add_approval_levels, drop_approval_levels
+
+revision = "returns_0500"
+down_revision = "returns_0600"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_approval_levels("returns")
+
+
+def downgrade() -> None:
+    drop_approval_levels("returns")
