@@ -26,7 +26,8 @@ HASHED_FIELDS = (
     "id", "tenant_id", "occurred_at", "request_id", "user_id", "client_id", "actor_kind", "transport", "tool",
     "arguments", "arguments_sha256", "decision", "approval_id", "outcome", "detail", "output_bytes", "latency_ms",
 )  # fmt: skip
-# Added later (`migrations/audit_attribution.py`): hashed when they hold a value, so older records verify unchanged.
+# Added later (the attribution columns, `securemcp.schema.audit_log`): hashed when they hold a value,
+# so older records verify unchanged.
 ATTRIBUTION_FIELDS = ("token_id", "token_scope", "trace_id", "client_address")
 
 
@@ -55,7 +56,7 @@ async def append_all(
     number of tenants: `<schema>.audit_chain_heads` sets each tenant, takes its chain lock (held until
     commit: one chain per tenant and server stays linear, other tenants never wait) and reads its
     last hash; the hashes are computed here; `<schema>.audit_append` inserts the records in order
-    under each tenant's setting (see `migrations/audit_append.py`). The transaction is left scoped to
+    under each tenant's setting (see `securemcp.schema.audit_append`). The transaction is left scoped to
     the last of those tenants, so this is the last thing a transaction does before it commits.
     """
     by_tenant: dict[str, list[dict[str, Any]]] = {}

@@ -13,7 +13,7 @@ Guarantees:
   call fails. (A call that changed nothing commits its reads first; its record then commits before
   the answer is sent, or the call fails the same way.)
 - Append-only: the server role may insert and read, never update, delete or truncate, and a trigger
-  refuses updates and deletes for every role (see `migrations/audit.py`).
+  refuses updates and deletes for every role (see `securemcp.schema.audit_log`).
 - Tamper-evident: each record carries the hash of the tenant's previous record; `verify_chains`
   (`securemcp.audit.chain`) recomputes every chain and names the first broken record. A per-tenant
   advisory lock, held from reading the previous hash to commit, keeps each chain linear without

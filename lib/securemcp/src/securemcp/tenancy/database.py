@@ -2,7 +2,7 @@
 
 `set_tenant` (used by `tenant_transaction`, `open_tenant_reads` and each tool call's transaction in
 `securemcp.audit.records`) is the single place in the Python code that tells Postgres who the tenant
-is; the audit trail's batch functions (`migrations/audit_append.py`) do the same in SQL for each
+is; the audit trail's batch functions (`securemcp.schema.audit_append`) do the same in SQL for each
 tenant of a batch. It runs
 `set_config('app.tenant_id', ..., true)` with bound parameters inside the transaction, so the
 setting is local to that transaction and cannot leak to the next user of a pooled connection.
