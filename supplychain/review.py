@@ -183,11 +183,11 @@ def _flag_burst(report: TenantReview, calls: list[Call], threshold: int, window_
 
 
 def render(reviews: dict[str, TenantReview], *, since: datetime) -> list[str]:
-    """The report, tenant by tenant, as lines of text."""
+    """The report, tenant by tenant, one line per string (printed through `supplychain.terminal.echo_lines`)."""
     lines = [f"audit review since {since:%Y-%m-%d %H:%M:%S %Z}: {len(reviews)} tenant(s)"]
     for tenant in sorted(reviews):
         report = reviews[tenant]
-        lines.append(f"\ntenant {tenant}: {'FLAGGED' if report.flags else 'nothing flagged'}")
+        lines += ["", f"tenant {tenant}: {'FLAGGED' if report.flags else 'nothing flagged'}"]
         lines += [f"  FLAG {flag}" for flag in report.flags]
         lines.append("  calls by tool and outcome:")
         by_tool: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
