@@ -11,7 +11,8 @@ or plants a hyperlink. `printable` spells every such character out as its Python
   characters and marks (U+200B-200F), the byte-order mark U+FEFF, and every other of Unicode's Cf;
 - line and paragraph separators (U+2028, U+2029) and lone surrogates, which no terminal should get.
 
-Every command that prints stored text prints it through `echo_lines`. click strips some CSI sequences
+Every command that prints stored text prints it through `echo_lines` (the demo's transcript through
+`printable`). click strips some CSI sequences
 when stdout is a pipe, never on a terminal, and never OSC or C1: it is no defence. A backslash is left
 alone: a stored backslash and an escaped character can read alike, but no raw control byte gets through.
 """
