@@ -43,6 +43,7 @@ from deployment.registry import SERVERS
 from fixtures.returns import INJECTION_RETURN_ID
 from fixtures.tenants import USERS
 from supplychain.servers import server_parameters
+from supplychain.terminal import printable
 
 DEMO_USER = "alice@acme"
 # The scripted browser captures the redirect itself, so nothing needs to listen on this address.
@@ -56,7 +57,8 @@ class DemoFailed(RuntimeError):
 
 
 def say(text: str = "", **style: Any) -> None:
-    click.secho(text, **style)
+    # Results carry outside text (a carrier's scan detail): it is shown escaped, one line, never as terminal codes.
+    click.secho(printable(text), **style)
 
 
 def step(number: int, title: str) -> None:

@@ -30,14 +30,16 @@ async def pending_approvals(admin_url: str, server: str, tenant: str | None) -> 
     return [(row["tenant_id"], status_of({k: v for k, v in row.items() if k != "tenant_id"})) for row in rows]
 
 
-async def listing(admin_url: str, server: str, tenant: str | None) -> str:
-    """What `approvals list` prints: one block per pending approval, with its page URL."""
+async def listing(admin_url: str, server: str, tenant: str | None) -> list[str]:
+    """What `approvals list` prints, line by line: three lines per pending approval, with its page URL."""
     settings = load_settings(server)
-    blocks = [
-        f"{status.approval_id}  {status.level}  {status.tool}  tenant {tenant_id}  requested by {status.requested_by}  "
-        f"expires {status.expires_at.isoformat()}\n    {status.summary}\n"
-        f"    decide at {approval_url(settings, status.approval_id)}"
-        for tenant_id, status in await pending_approvals(admin_url, server, tenant)
-    ]
+    lines: list[str] = []
+    for tenant_id, status in await pending_approvals(admin_url, server, tenant):
+        lines += [
+            f"{status.approval_id}  {status.level}  {status.tool}  tenant {tenant_id}  requested by "
+            f"{status.requested_by}  expires {status.expires_at.isoformat()}",
+            f"    {status.summary}",
+            f"    decide at {approval_url(settings, status.approval_id)}",
+        ]
     scope = f" for tenant {tenant}" if tenant else ""
-    return "\n".join(blocks) if blocks else f"{server}: no pending approvals{scope}"
+    return lines or [f"{server}: no pending approvals{scope}"]

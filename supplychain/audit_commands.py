@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from deployment.registry import SERVERS
 from supplychain.admin import admin_engine
 from supplychain.embedded import admin_url
+from supplychain.terminal import echo_lines
 
 
 def verify(servers: Iterable[str], checkpoint_files: Iterable[Path]) -> bool:
@@ -43,8 +44,8 @@ def verify(servers: Iterable[str], checkpoint_files: Iterable[Path]) -> bool:
     if set(SERVERS) <= set(servers):  # every server verified: a line naming none of them is not ours
         unknown = [line for line in lines if line["server"] not in SERVERS]
         unreadable += [f"a checkpoint line names an unknown server {line['server']!r}" for line in unknown]
-    for problem in unreadable:
-        click.echo(f"checkpoints: {problem}")
+    # Checkpoint lines and audit records are text anyone with the file or a token could have written.
+    echo_lines(f"checkpoints: {problem}" for problem in unreadable)
     reports = asyncio.run(_verify_all(servers, lines))
     for report in reports:
         _print(report)
@@ -69,18 +70,18 @@ async def _verify_all(servers: list[str], lines: list[dict[str, Any]]) -> list[S
 
 def _print(report: ServerReport) -> None:
     name = report.server
-    for problem in report.problems:
-        click.echo(f"{name}: {problem}")
+    lines = [f"{name}: {problem}" for problem in report.problems]
     if report.unseen_reason is not None:
-        click.echo(f"{name}: NOT VERIFIED: {report.unseen_reason}")
+        lines.append(f"{name}: NOT VERIFIED: {report.unseen_reason}")
     elif not report.problems:
-        click.echo(
+        lines.append(
             f"{name}: {report.records} records, every chain intact and matching its {report.checkpoints} checkpoints"
         )
     if report.uncovered:
         counts = ", ".join(f"{tenant} {count}" for tenant, count in sorted(report.uncovered.items()))
-        click.echo(f"{name}: {sum(report.uncovered.values())} records newer than the last checkpoint, "
-                   f"not yet covered ({counts})")  # fmt: skip
+        lines.append(f"{name}: {sum(report.uncovered.values())} records newer than the last checkpoint, "
+                     f"not yet covered ({counts})")  # fmt: skip
+    echo_lines(lines)  # problems quote tenant ids, record ids and checkpoint fields as stored
 
 
 def checkpoint(servers: Iterable[str]) -> None:

@@ -315,8 +315,9 @@ def approvals_list(server: str, tenant: str | None) -> None:
     """
     from supplychain.approvals_cli import listing
     from supplychain.embedded import admin_url
+    from supplychain.terminal import echo_lines
 
-    click.echo(asyncio.run(listing(admin_url(), server, tenant)))
+    echo_lines(asyncio.run(listing(admin_url(), server, tenant)))
 
 
 @approvals.command("serve")

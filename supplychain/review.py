@@ -2,11 +2,15 @@
 
 Read with the admin credential from every server's audit log (and its pending approvals), per tenant:
 calls by tool and outcome, refusals by reason, step-up events (calls refused for a missing scope),
-approvals asked, approved, denied and expired. Flagged, each against a threshold setting
-(`SUPPLYCHAIN_REVIEW_*`, defaults below):
+approvals asked, approved, denied and expired, the decisions made on the approval page (by decider),
+and the side effects that went through (by requester). A decision on the page is a person's verdict,
+not a call: its record names the decider, and an approval runs the effect as the requester, so the
+effect counts for the requester and the decision for the decider. Flagged, each against a threshold
+setting (`SUPPLYCHAIN_REVIEW_*`, defaults below):
 
-- a side-effect burst: one user's side-effecting calls that went through (`ok`, not the round that
-  only asks the human, not a replay), `SIDE_EFFECT_BURST` or more within `SIDE_EFFECT_WINDOW_SECONDS`;
+- a side-effect burst: the side effects one person caused (a call that went through in band, or an
+  approval of their request on the page; not the round that only asks, not a replay, not a denial),
+  `SIDE_EFFECT_BURST` or more within `SIDE_EFFECT_WINDOW_SECONDS`;
 - a not-found burst: one token's lookups by id answered "no such record" (`NotFoundError`: another
   tenant's id gets exactly that answer, so a run of them is someone probing for ids),
   `NOT_FOUND_BURST` or more within `NOT_FOUND_WINDOW_SECONDS`;
@@ -34,7 +38,11 @@ NOT_FOUND = re.compile(r"^(?:Error executing tool [a-z0-9_]+: )?no [a-z ]+ '.*'$
 QUOTED = re.compile(r"'[^']*'")
 DURATION = re.compile(r"^(\d{1,6})([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-CALL_COLUMNS = "occurred_at, tenant_id, user_id, client_id, token_id, client_address, tool, decision, outcome, detail"
+CALL_COLUMNS = (
+    "a.occurred_at, a.tenant_id, a.user_id, a.client_id, a.token_id, a.client_address, a.tool, a.decision, "
+    "a.outcome, a.detail, a.actor_kind, a.approval_id, p.requested_by"
+)
+IN_BAND_DECISIONS = ("approved", "declined", "cancelled", "unanswerable")
 APPROVAL_STATE = (  # an executed approval was approved; an overdue pending one has expired
     "CASE WHEN status = 'pending' AND expires_at < now() THEN 'expired' "
     "WHEN status = 'executed' THEN 'approved' ELSE status END"
@@ -79,6 +87,9 @@ class Call:
     decision: str
     outcome: str
     detail: str | None
+    actor_kind: str  # mcp, cli, or page: a decision on the approval page
+    approval_id: str | None  # set when the call was settled out of band, by its approval
+    requested_by: str | None  # a page decision's requester (from its approval)
 
 
 @dataclass
@@ -89,13 +100,20 @@ class TenantReview:
     refusals: Counter[tuple[str, str]] = field(default_factory=Counter)  # server, reason
     step_ups: Counter[tuple[str, str]] = field(default_factory=Counter)  # server, scope
     approvals: Counter[str] = field(default_factory=Counter)  # asked, approved, denied, expired, pending
+    page_decisions: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # server, tool, verdict, by
+    effects: Counter[str] = field(default_factory=Counter)  # side effects that went through, by requester
     flags: list[str] = field(default_factory=list)
 
 
 async def load_calls(engine: AsyncEngine, server: str, since: datetime, tenant: str | None) -> list[Call]:
-    """`server`'s audit records since `since` (of `tenant` only, if given), oldest first."""
-    condition = "occurred_at >= :since" + (" AND tenant_id = :tenant" if tenant else "")
-    query = text(f"SELECT {CALL_COLUMNS} FROM {server}.audit_log WHERE {condition} ORDER BY occurred_at, seq")  # noqa: S608
+    """`server`'s audit records since `since` (of `tenant` only, if given), oldest first, each page
+    decision with the requester of its approval."""
+    condition = "a.occurred_at >= :since" + (" AND a.tenant_id = :tenant" if tenant else "")
+    query = text(
+        f"SELECT {CALL_COLUMNS} FROM {server}.audit_log a LEFT JOIN {server}.pending_approvals p "  # noqa: S608
+        "ON a.actor_kind = 'page' AND p.tenant_id = a.tenant_id AND p.id = a.approval_id "
+        f"WHERE {condition} ORDER BY a.occurred_at, a.seq"
+    )
     async with engine.connect() as connection:
         rows = await connection.execute(query, {"since": since, "tenant": tenant})
         return [Call(server=server, **row) for row in rows.mappings()]
@@ -127,18 +145,28 @@ def review(
     uses: defaultdict[tuple[str, str], list[Call]] = defaultdict(list)  # by (tenant, token)
     for call in calls:
         report = tenants[call.tenant_id]
+        side_effect = call.tool in side_effect_tools.get(call.server, set())
+        if call.actor_kind == "page":
+            verdict = "approved" if call.decision == "approved" else "denied"
+            report.page_decisions[(call.server, call.tool, verdict, call.user_id)] += 1
+            if verdict == "approved" and side_effect:  # the effect ran now, as the requester
+                requester = call.requested_by or f"the requester of approval {call.approval_id}"
+                effects[(call.tenant_id, requester)].append(call)
+            continue
         report.calls[(call.server, call.tool, call.outcome)] += 1
         detail = call.detail or ""
         if call.outcome == "refused":
             report.refusals[(call.server, QUOTED.sub("'…'", detail)[:100])] += 1
             if detail.startswith("missing scope "):
                 report.step_ups[(call.server, detail.removeprefix("missing scope "))] += 1
-        if call.decision in ("approved", "declined", "cancelled", "unanswerable"):
+        # A call with an approval id was settled on the page: the decision and the effect are the page's record.
+        in_band = call.approval_id is None
+        if in_band and call.decision in IN_BAND_DECISIONS:
             report.approvals[f"in band {call.decision}"] += 1
         # Over stdio every user's token id is `local`: there, the user is the actor.
         token = f"token {call.token_id}" if call.token_id not in (None, "local") else "local"
-        went_through = call.outcome == "ok" and call.decision not in ("pending", "replayed")
-        if went_through and call.tool in side_effect_tools.get(call.server, set()):
+        went_through = in_band and call.outcome == "ok" and call.decision not in ("pending", "replayed")
+        if went_through and side_effect:
             effects[(call.tenant_id, call.user_id)].append(call)
         if call.outcome == "error" and NOT_FOUND.fullmatch(detail):
             not_found[(call.tenant_id, f"{token} {call.user_id}")].append(call)
@@ -148,6 +176,7 @@ def review(
         tenants[tenant].approvals["asked"] += 1
         tenants[tenant].approvals[state] += 1
     for (tenant, user), burst in effects.items():
+        tenants[tenant].effects[user] += len(burst)
         _flag_burst(tenants[tenant], burst, settings.side_effect_burst, settings.side_effect_window_seconds,
                     f"side-effect burst: {user}")  # fmt: skip
     for (tenant, actor), burst in not_found.items():
@@ -183,11 +212,11 @@ def _flag_burst(report: TenantReview, calls: list[Call], threshold: int, window_
 
 
 def render(reviews: dict[str, TenantReview], *, since: datetime) -> list[str]:
-    """The report, tenant by tenant, as lines of text."""
+    """The report, tenant by tenant, one line per string (printed through `supplychain.terminal.echo_lines`)."""
     lines = [f"audit review since {since:%Y-%m-%d %H:%M:%S %Z}: {len(reviews)} tenant(s)"]
     for tenant in sorted(reviews):
         report = reviews[tenant]
-        lines.append(f"\ntenant {tenant}: {'FLAGGED' if report.flags else 'nothing flagged'}")
+        lines += ["", f"tenant {tenant}: {'FLAGGED' if report.flags else 'nothing flagged'}"]
         lines += [f"  FLAG {flag}" for flag in report.flags]
         lines.append("  calls by tool and outcome:")
         by_tool: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
@@ -208,6 +237,24 @@ def render(reviews: dict[str, TenantReview], *, since: datetime) -> list[str]:
             if key.startswith("in band")
         )
         lines.append(f"  approvals out of band: {out_of_band}; in band: {in_band or 'none'}")
+        lines += _page_decisions(report)
+        effects = ", ".join(f"{user} {count}" for user, count in sorted(report.effects.items()))
+        lines.append(f"  side effects by requester: {effects or 'none'}")
+    return lines
+
+
+def _page_decisions(report: TenantReview) -> list[str]:
+    """The decisions made on the approval page: totals, then by server, tool and decider."""
+    if not report.page_decisions:
+        return ["  decided on the approval page: none"]
+    totals = Counter[str]()
+    for (_server, _tool, verdict, _decider), count in report.page_decisions.items():
+        totals[verdict] += count
+    lines = [f"  decided on the approval page: approved {totals['approved']}, denied {totals['denied']}"]
+    lines += [
+        f"    {server} {tool}: {verdict} {count} by {decider}"
+        for (server, tool, verdict, decider), count in sorted(report.page_decisions.items())
+    ]
     return lines
 
 

@@ -9,6 +9,7 @@ import sys
 import click
 
 from deployment.registry import SERVERS
+from supplychain.terminal import echo_lines
 
 
 def _one_line(exc: Exception) -> str:
@@ -40,7 +41,7 @@ def audit_review(since: str, servers: tuple[str, ...], tenant: str | None) -> No
             )
         finally:
             await engine.dispose()
-        click.echo("\n".join(lines))
+        echo_lines(lines)
         return flagged
 
     if asyncio.run(run()):
@@ -85,4 +86,4 @@ def incident_token(credential: str, since: str, issuer: str | None) -> None:
         finally:
             await engine.dispose()
 
-    click.echo("\n".join(asyncio.run(run())))
+    echo_lines(asyncio.run(run()))

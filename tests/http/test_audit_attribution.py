@@ -103,7 +103,7 @@ async def test_the_activity_log_filters_by_token_and_outcome_within_the_tenant_o
     async with mcp_client(inventory.url, mint(stack.idp, user=rick.sub, server="inventory", subject=rick)) as client:
         other_tenant = (await client.call_tool("get_activity_log", {"token_id": jti})).structured_content
     assert by_token is not None and errors is not None and other_tenant is not None
-    assert [(item["tool"], item["outcome"], item["token_id"]) for item in by_token["items"]] == [
+    assert [(item["tool"]["text"], item["outcome"], item["token_id"]) for item in by_token["items"]] == [
         ("get_stock_level", "error", jti), ("get_stock_level", "ok", jti),
     ]  # fmt: skip
     assert by_token["items"][0]["token_scope"] == claims_of(alice)["scope"]

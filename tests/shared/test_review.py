@@ -1,6 +1,7 @@
 """`supplychain audit review`: quiet on normal traffic, flags a probing burst and a side-effect burst.
 
-Every call here goes through a real MCP client; each test reviews only the window since it began.
+Every call here goes through a real MCP client, and every decision through `decide`, as the approval
+page makes it; each test reviews only the window since it began.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from deployment.registry import SERVERS
 from fixtures.returns import return_id
 from supplychain.admin import admin_engine
 from supplychain.review import ReviewSettings, parse_duration, review_servers
-from tests.helpers import Human, mcp_client
+from tests.helpers import Human, PagePerson, admin_rows, decide_as, decider, mcp_client, pending_approval_id
+from tests.logistics.builders import reroute_args
+from tests.payments.fixture_ids import ACME_PAYMENTS
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -39,6 +42,13 @@ async def _review(admin_url: str, start: datetime, **settings: int) -> tuple[str
     finally:
         await engine.dispose()
     return "\n".join(lines), flagged
+
+
+def _block(report: str, tenant: str) -> list[str]:
+    """The lines of `report` about `tenant`: from its heading to the blank line before the next tenant."""
+    lines = report.split("\n")
+    start = lines.index(next(line for line in lines if line.startswith(f"tenant {tenant}: ")))
+    return lines[start : lines.index("", start) if "" in lines[start:] else len(lines)]
 
 
 async def _normal_traffic() -> None:
@@ -98,6 +108,87 @@ async def test_a_burst_of_side_effects_is_flagged(admin_url: str, start: datetim
     assert "FLAG side-effect burst: alice@acme: 10 calls within 300 s" in report
     assert "on inventory (threshold 10)" in report
     assert not (await _review(admin_url, start, side_effect_burst=11))[1]
+
+
+async def _fred_asks_for_releases(payment_ids: list[str]) -> list[str]:
+    """fred@acme asks to release each payment (four eyes: each waits for the page); the approval ids."""
+    async with mcp_client("payments", "fred@acme", human=Human()) as client:
+        return [
+            pending_approval_id(await client.call_tool("release_payment", {"payment_id": payment_id}))
+            for payment_id in payment_ids
+        ]
+
+
+async def test_ten_page_denials_by_one_approver_are_ten_decisions_not_a_burst(
+    admin_url: str, server_urls: dict[str, str], start: datetime
+) -> None:
+    for approval_id in await _fred_asks_for_releases([ACME_PAYMENTS[0]] * 10):
+        await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "deny")
+    report, flagged = await _review(admin_url, start)
+    assert not flagged, report
+    assert _block(report, "acme") == [
+        "tenant acme: nothing flagged",
+        "  calls by tool and outcome:",
+        "    payments release_payment: ok 10",  # fred's ten requests, each answered "pending"
+        "  refusals by reason: none",
+        "  step-up (insufficient scope): 0",
+        "  approvals out of band: asked 10, approved 0, denied 10, expired 0, pending 0; in band: none",
+        "  decided on the approval page: approved 0, denied 10",
+        "    payments release_payment: denied 10 by priya@acme",
+        "  side effects by requester: none",
+    ]
+
+
+async def test_an_effect_approved_on_the_page_is_credited_to_its_requester(
+    admin_url: str, server_urls: dict[str, str], start: datetime
+) -> None:
+    for approval_id in await _fred_asks_for_releases(ACME_PAYMENTS[:2]):
+        await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "approve")
+    [(first_effect,)] = await admin_rows(
+        admin_url,
+        "SELECT min(occurred_at) FROM payments.audit_log WHERE actor_kind = 'page' AND occurred_at >= :start",
+        start=start,
+    )
+    report, flagged = await _review(admin_url, start, side_effect_burst=2)
+    assert flagged
+    assert _block(report, "acme") == [
+        "tenant acme: FLAGGED",
+        f"  FLAG side-effect burst: fred@acme: 2 calls within 300 s from {first_effect:%Y-%m-%d %H:%M:%S} "
+        "on payments (threshold 2)",
+        "  calls by tool and outcome:",
+        "    payments release_payment: ok 2",
+        "  refusals by reason: none",
+        "  step-up (insufficient scope): 0",
+        "  approvals out of band: asked 2, approved 2, denied 0, expired 0, pending 0; in band: none",
+        "  decided on the approval page: approved 2, denied 0",
+        "    payments release_payment: approved 2 by priya@acme",
+        "  side effects by requester: fred@acme 2",
+    ]
+
+
+# 2025-11-25: the call waits for the page; 2026-07-28: a round that asks, then the retry.
+@pytest.mark.parametrize(("mode", "calls"), [("legacy", 1), ("auto", 2)])
+async def test_an_effect_its_requester_approved_on_the_page_counts_once(
+    admin_url: str, server_urls: dict[str, str], start: datetime, mode: str, calls: int
+) -> None:
+    """A verified call shown the page: the requester's call only reads the decision back; the page's
+    record is the decision and the effect."""
+    async with mcp_client("logistics", "alice@acme", human=PagePerson(server_urls, "logistics", "alice@acme"),
+                          mode=mode) as client:  # fmt: skip
+        assert not (await client.call_tool("reroute_shipment", reroute_args())).is_error
+    report, flagged = await _review(admin_url, start)
+    assert not flagged, report
+    assert _block(report, "acme") == [
+        "tenant acme: nothing flagged",
+        "  calls by tool and outcome:",
+        f"    logistics reroute_shipment: ok {calls}",
+        "  refusals by reason: none",
+        "  step-up (insufficient scope): 0",
+        "  approvals out of band: asked 1, approved 1, denied 0, expired 0, pending 0; in band: none",
+        "  decided on the approval page: approved 1, denied 0",
+        "    logistics reroute_shipment: approved 1 by alice@acme",
+        "  side effects by requester: alice@acme 1",
+    ]
 
 
 async def test_the_command_exits_1_when_something_is_flagged(admin_url: str) -> None:
