@@ -28,6 +28,7 @@ from starlette.routing import Route
 from fixtures.tenants import DEV_PASSWORDS, USERS
 from idp.cimd import DocumentRefused, is_document_client_id
 from idp.clients import ClientRegistry
+from idp.fetch_slots import FetchesBusy
 from idp.keys import KeyRing
 from idp.oidc import UserInfoRefused, needs_password, request_digest, userinfo
 from idp.pages import consent_page, error_page, login_page
@@ -38,6 +39,7 @@ from idp.store import IdpState
 from idp.tokens import OPENID_SCOPE, USERINFO_PATH, Subject, fixture_subject, offered_scopes, parse_scope
 
 _FORM_CONTROLS = ("csrf_token", "decision")
+BUSY_RETRY_AFTER = "1"  # seconds: a document fetch in flight ends within the fetch timeout, usually far sooner
 _NOTHING_TO_ALLOW = "The user's roles allow none of the requested scopes on the requested resources."
 
 
@@ -92,16 +94,38 @@ def build_app(
         body = {"revoked": server.state.revocation_list(), "generated_at": int(time.time())}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
-    async def refused_document(params: list[tuple[str, str]]) -> Response | None:
-        """Load the client's metadata document if its client_id is a URL (`idp.cimd`); a page if it is refused."""
+    async def document_problem(params: list[tuple[str, str]]) -> DocumentRefused | FetchesBusy | None:
+        """Load the client's metadata document if its client_id is a URL (`idp.cimd`); why not, if it cannot be."""
         client_id = dict(params).get("client_id")
         if not is_document_client_id(client_id):
             return None
         try:
             await server.documents.load(str(client_id))
-        except DocumentRefused as refused:
-            return error_page("invalid_client", f"This client cannot be used: {refused}.", 400)
+        except (DocumentRefused, FetchesBusy) as problem:
+            return problem
         return None
+
+    async def refused_document(params: list[tuple[str, str]]) -> Response | None:
+        """The page for a client whose metadata document is refused, or cannot be fetched right now."""
+        problem = await document_problem(params)
+        if isinstance(problem, FetchesBusy):
+            page = error_page("temporarily_unavailable", f"The client cannot be checked now: {problem}.", 503)
+            page.headers["Retry-After"] = BUSY_RETRY_AFTER
+            return page
+        if problem is not None:
+            return error_page("invalid_client", f"This client cannot be used: {problem}.", 400)
+        return None
+
+    async def busy_document(params: list[tuple[str, str]]) -> Response | None:
+        """At the token and revocation endpoints: a JSON 503 when the document cannot be fetched now.
+        A refused document is left to authlib: it leaves the client unknown, `invalid_client`."""
+        problem = await document_problem(params)
+        if not isinstance(problem, FetchesBusy):
+            return None
+        body = {"error": "temporarily_unavailable", "error_description": f"the client cannot be checked now: {problem}"}
+        return JSONResponse(
+            body, status_code=503, headers={"Retry-After": BUSY_RETRY_AFTER, "Cache-Control": "no-store"}
+        )
 
     def offer(grant: Any, subject: Subject) -> frozenset[str]:
         """The scopes this consent can grant (`openid` included), narrowed to the requested resources."""
@@ -212,13 +236,13 @@ def build_app(
 
     async def token(request: Request) -> Response:
         snap = await snapshot(request)
-        await refused_document(snap.params)  # a refused document leaves the client unknown: invalid_client
-        return respond(lambda: server.create_token_response(snap))
+        busy = await busy_document(snap.params)
+        return busy or respond(lambda: server.create_token_response(snap))
 
     async def revoke(request: Request) -> Response:
         snap = await snapshot(request)
-        await refused_document(snap.params)
-        return respond(lambda: server.create_endpoint_response("revocation", snap))
+        busy = await busy_document(snap.params)
+        return busy or respond(lambda: server.create_endpoint_response("revocation", snap))
 
     async def introspect(request: Request) -> Response:
         snap = await snapshot(request)

@@ -2,9 +2,14 @@
 
 Fetching a URL that anyone names is a server-side request forgery surface, so:
 - only `https://` URLs with a path, no fragment, no user info, no dot segments, at most 2000 characters;
-- the host name is resolved first and every address must be public: loopback, private, link-local,
-  shared, reserved and multicast addresses are refused (the resolved addresses, so a name pointing at
-  127.0.0.1 is refused too), unless `SUPPLYCHAIN_IDP_CIMD_ALLOW_PRIVATE=true` (development only);
+- the port is 443: another port is refused before any name is resolved, except for a loopback
+  document server under `SUPPLYCHAIN_IDP_CIMD_ALLOW_PRIVATE=true` (development only);
+- the host name is resolved first and every address must be public (`idp.public_addresses`: IPv4
+  inside IPv6 judged by what it carries): loopback, private, link-local, site-local, shared, reserved
+  and multicast addresses are refused (the resolved addresses, so a name pointing at 127.0.0.1 is
+  refused too), unless `SUPPLYCHAIN_IDP_CIMD_ALLOW_PRIVATE=true` (development only);
+- at most `cimd_max_fetches` fetches run at once, `cimd_max_fetches_per_client` per client id; one
+  over a cap is refused at once (`idp.fetch_slots.FetchesBusy`), never queued;
 - the connection goes to the address that was checked (TLS still verifies the host name), so a second
   DNS answer cannot swap in another address; redirects are not followed; proxies are not used;
 - the document must arrive within `cimd_timeout_seconds` and be at most `cimd_max_bytes`;
@@ -16,7 +21,6 @@ Fetching a URL that anyone names is a server-side request forgery surface, so:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import ssl
@@ -28,6 +32,8 @@ import anyio
 import httpx2
 
 from idp.clients import Client, acceptable_redirect_uri
+from idp.fetch_slots import FetchSlots
+from idp.public_addresses import loopback_address, public_address
 from idp.settings import IdpSettings
 
 MAX_URL_CHARS = 2000
@@ -35,6 +41,8 @@ MAX_REDIRECT_URIS = 10
 MAX_CLIENT_NAME = 100
 REFUSAL_CACHE_SECONDS = 30
 MAX_CACHE_ENTRIES = 1000
+HTTPS_PORT = 443
+PORT_REFUSED = "the client_id URL may name no port but 443"
 GRANT_TYPES = {"authorization_code", "refresh_token"}
 
 
@@ -70,14 +78,6 @@ def check_document_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def public_address(address: str) -> bool:
-    """True for an address on the public internet (not loopback, private, link-local, reserved...)."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 class ClientMetadataDocuments:
     """Fetched, validated and cached client metadata documents."""
 
@@ -85,6 +85,7 @@ class ClientMetadataDocuments:
         self.settings = settings
         self._cache: dict[str, tuple[float, Client | str]] = {}
         self._tls = ssl.create_default_context(cafile=str(settings.cimd_ca_file) if settings.cimd_ca_file else None)
+        self.slots = FetchSlots(overall=settings.cimd_max_fetches, per_client=settings.cimd_max_fetches_per_client)
 
     def cached(self, client_id: str) -> Client | None:
         """The client of a document loaded and still fresh, if any (for authlib's synchronous lookups)."""
@@ -94,14 +95,17 @@ class ClientMetadataDocuments:
         return entry[1]
 
     async def load(self, client_id: str) -> Client:
-        """The client described by the document at `client_id`, fetched unless cached; else `DocumentRefused`."""
+        """The client described by the document at `client_id`, fetched unless cached; else `DocumentRefused`,
+        or `FetchesBusy` (not cached) when the fetch would go over a cap."""
         entry = self._cache.get(client_id)
         if entry is not None and entry[0] > time.monotonic():
             if isinstance(entry[1], str):
                 raise DocumentRefused(entry[1])
             return entry[1]
         try:
-            client = self._client_from(client_id, await self._fetch(client_id))
+            with self.slots.hold(client_id):
+                body = await self._fetch(client_id)
+            client = self._client_from(client_id, body)
         except DocumentRefused as refused:
             self._remember(client_id, str(refused), REFUSAL_CACHE_SECONDS)
             raise
@@ -156,6 +160,9 @@ class ClientMetadataDocuments:
             return bytes(body)
 
     async def _checked_addresses(self, host: str, port: int) -> list[str]:
+        allow_private = self.settings.cimd_allow_private
+        if port != HTTPS_PORT and not allow_private:
+            raise DocumentRefused(PORT_REFUSED)  # before resolving: no DNS query for a refused URL
         try:
             infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError:
@@ -163,11 +170,14 @@ class ClientMetadataDocuments:
         addresses = [str(info[4][0]) for info in infos]
         if not addresses:
             raise DocumentRefused("the client_id's host name does not resolve")
-        if not self.settings.cimd_allow_private and not all(public_address(a) for a in addresses):
+        if not allow_private and not all(public_address(a) for a in addresses):
             raise DocumentRefused(
                 "the client_id's host resolves to a loopback, private or link-local address, which this "
                 "server does not fetch (SUPPLYCHAIN_IDP_CIMD_ALLOW_PRIVATE is for development only)"
             )
+        # Development: a document server of one's own on a free loopback port, and nothing else on another port.
+        if port != HTTPS_PORT and not all(loopback_address(a) for a in addresses):
+            raise DocumentRefused(PORT_REFUSED)
         return list(dict.fromkeys(addresses))
 
     def _client_from(self, url: str, body: bytes) -> Client:

@@ -75,6 +75,9 @@ class IdpSettings(BaseSettings):
     cimd_timeout_seconds: float = Field(default=5.0, gt=0, le=10)
     cimd_max_bytes: int = Field(default=5120, ge=512, le=65536)
     cimd_cache_seconds: int = Field(default=300, ge=0, le=86400)
+    # Fetches in flight at once, overall and per client id: anyone can name a slow server as client_id.
+    cimd_max_fetches: int = Field(default=8, ge=1, le=64)
+    cimd_max_fetches_per_client: int = Field(default=1, ge=1, le=8)
 
     def __init__(self, **values: Any) -> None:
         reject_unknown_variables(ENV_PREFIX, type(self).model_fields)

@@ -1,7 +1,8 @@
 """A real HTTPS server (the repo's dev certificate) that serves client metadata documents, good and hostile.
 
 Every request is counted per path, so a test can tell whether the IdP fetched, re-fetched or never
-connected. The slow document never finishes until the server stops.
+connected. A slow document (any name starting with `slow`) is held until the test sets `release`,
+or the server stops; then it is a good document.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class DocumentServer:
 
     port: int
     hits: Counter[str] = field(default_factory=Counter)
+    release: anyio.Event = field(default_factory=anyio.Event)
 
     def url(self, name: str, host: str = "127.0.0.1") -> str:
         return f"https://{host}:{self.port}/clients/{name}.json"
@@ -51,13 +53,13 @@ def document(client_id: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def _app(served: DocumentServer, release: anyio.Event) -> Starlette:
+def _app(served: DocumentServer) -> Starlette:
     async def serve_document(request: Request) -> Response:
         name = request.path_params["name"]
         served.hits[name] += 1
         url = f"https://{request.headers['host']}/clients/{name}.json"
-        if name == "slow":
-            await release.wait()  # never, while the test runs
+        if name.startswith("slow"):
+            await served.release.wait()
         if name == "mismatch":
             return JSONResponse(document("https://127.0.0.1/clients/someone-else.json"))
         if name == "big":
@@ -85,9 +87,9 @@ async def document_server(certificate: Path, key: Path) -> AsyncIterator[Documen
     """Serve documents over TLS on a free loopback port until the block ends."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    served, release = DocumentServer(port=sock.getsockname()[1]), anyio.Event()
+    served = DocumentServer(port=sock.getsockname()[1])
     config = uvicorn.Config(
-        _app(served, release),
+        _app(served),
         log_level="warning",
         log_config=None,
         lifespan="off",
@@ -101,6 +103,6 @@ async def document_server(certificate: Path, key: Path) -> AsyncIterator[Documen
             while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
                 await anyio.sleep(0.01)
         yield served
-        release.set()
+        served.release.set()
         server.should_exit = True
     sock.close()
