@@ -30,6 +30,7 @@ from idp.cimd import DocumentRefused, is_document_client_id
 from idp.clients import ClientRegistry
 from idp.fetch_slots import FetchesBusy
 from idp.keys import KeyRing
+from idp.login_forms import LoginForms, set_login_cookie
 from idp.oidc import UserInfoRefused, needs_password, request_digest, userinfo
 from idp.pages import consent_page, error_page, login_page
 from idp.server import DevAuthorizationServer, HttpSnapshot, OAuthResponse
@@ -61,6 +62,7 @@ def build_app(
         settings=settings, keys=keys or KeyRing(), clients=clients or ClientRegistry(), state=IdpState()
     )
     sessions = SessionStore()
+    login_forms = LoginForms()
     secure_cookie = settings.issuer.startswith("https://")
 
     async def snapshot(request: Request, params: list[tuple[str, str]] | None = None) -> HttpSnapshot:
@@ -133,14 +135,23 @@ def build_app(
         servers = [str(settings.server_for_resource(resource)) for resource in resources]
         return offered_scopes(requested=parse_scope(grant.request.payload.scope), roles=subject.roles, servers=servers)
 
-    def ask(session: Session, grant: Any, params: list[tuple[str, str]], query: str) -> Response:
+    def login_form(request: Request, query: str) -> Response:
+        """The login page; its CSRF token is bound to this browser's nonce cookie, not to a stored session."""
+        nonce = login_forms.browser_nonce(request)
+        page = login_page(csrf_token=login_forms.token(nonce, query), authorize_query=query, users=list(USERS))
+        set_login_cookie(page, nonce, secure=secure_cookie)
+        return page
+
+    def ask(
+        request: Request, session: Session | None, grant: Any, params: list[tuple[str, str]], query: str
+    ) -> Response:
         """The login form or the consent form for a valid authorization request (or a `prompt=none` error)."""
         silent = "none" in dict(params).get("prompt", "").split()
         state = grant.request.payload.state
-        if needs_password(session, params):
+        if session is None or needs_password(session, params):
             if silent:
                 raise LoginRequiredError(redirect_uri=grant.redirect_uri, state=state)
-            return login_page(csrf_token=session.csrf_token, authorize_query=query, users=list(USERS))
+            return login_form(request, query)
         if silent:  # consent is asked every time, so it cannot be given without a page
             raise ConsentRequiredError(redirect_uri=grant.redirect_uri, state=state)
         subject = fixture_subject(str(session.user_id))
@@ -159,34 +170,35 @@ def build_app(
         )
 
     async def authorize(request: Request) -> Response:
-        session = sessions.current(request) or sessions.start()
+        # An anonymous browser gets no session here (`idp.login_forms`): one starts at a successful login.
+        session = sessions.current(request)
         snap = await snapshot(request)
         refused = await refused_document(snap.params)
         if refused is not None:
             return refused
-        user = fixture_subject(session.user_id) if session.user_id else None
+        user = fixture_subject(session.user_id) if session is not None and session.user_id else None
         try:
             grant = server.get_consent_grant(snap, end_user=user)
-            page = ask(session, grant, snap.params, request.url.query)
+            page = ask(request, session, grant, snap.params, request.url.query)
         except OAuth2Error as error:
             return authorization_failed(error)
         except ValueError:  # authlib refuses to echo characters an error description may not carry
             return error_page("invalid_request", "The authorization request is malformed.", 400)
-        set_cookie(page, session, secure=secure_cookie)
+        if session is not None:
+            set_cookie(page, session, secure=secure_cookie)
         return page
 
     async def login(request: Request) -> Response:
-        session = sessions.current(request)
         form = await request.form()
-        if session is None or not session.csrf_ok(_text(form.get("csrf_token"))):
+        token, query = _text(form.get("csrf_token")), _text(form.get("authorize_query")) or ""
+        if not login_forms.accepts(token, request=request, authorize_query=query):
             return error_page("Forbidden", "This form expired or did not come from this server. Start again.", 403)
         user, password = _text(form.get("username")) or "", _text(form.get("password")) or ""
-        query = _text(form.get("authorize_query")) or ""
         if not _password_ok(user, password):
             error = "Unknown user or wrong password."
-            return login_page(csrf_token=session.csrf_token, authorize_query=query, users=list(USERS), error=error)
+            return login_page(csrf_token=str(token), authorize_query=query, users=list(USERS), error=error)
         params = parse_qsl(query, keep_blank_values=True)
-        session = sessions.log_in(session, user, request_digest=request_digest(params))
+        session = sessions.log_in(sessions.current(request), user, request_digest=request_digest(params))
         # Re-encode: the resumed request goes to our own /authorize, whatever the field held.
         response = RedirectResponse(f"/authorize?{urlencode(params)}", 303)
         set_cookie(response, session, secure=secure_cookie)

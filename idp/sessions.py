@@ -3,7 +3,9 @@
 Guarantees:
 - the cookie carries only a random session id (HttpOnly, SameSite=Lax, Secure on an https issuer);
 - each session has its own CSRF token, which every form post must echo (compared in constant time);
-- logging in replaces the session id and the CSRF token (no session fixation);
+- a session starts only at a successful login (an anonymous browser's login form is protected by
+  `idp.login_forms`, which stores nothing here), so no flood of anonymous requests can evict one;
+- logging in replaces any session id the browser had and the CSRF token (no session fixation);
 - a session remembers when its password was typed (`auth_time`, the ID token's claim) and for which
   authorization request, so `prompt=login` and `max_age` ask for the password once per request;
 - sessions expire after 30 idle minutes, and there are never more than `max_sessions` of them.
@@ -25,7 +27,7 @@ IDLE_SECONDS = 30 * 60
 
 @dataclass
 class Session:
-    """One browser's session: its CSRF token and, once logged in, the user."""
+    """One browser's session, from its login: the user, and the CSRF token of its consent forms."""
 
     sid: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -65,9 +67,13 @@ class SessionStore:
         self._sessions[session.sid] = session
         return session
 
-    def log_in(self, old: Session, user_id: str, *, request_digest: str) -> Session:
-        """Replace `old` with a fresh session for `user_id`, who typed the password now for that request."""
-        self._sessions.pop(old.sid, None)
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def log_in(self, old: Session | None, user_id: str, *, request_digest: str) -> Session:
+        """A fresh session for `user_id`, who typed the password now for that request (replacing `old`, if any)."""
+        if old is not None:
+            self._sessions.pop(old.sid, None)
         session = self.start()
         session.user_id, session.auth_time, session.logged_in_for = user_id, int(time.time()), request_digest
         return session

@@ -111,11 +111,14 @@ async def test_prompt_login_cannot_be_skipped_by_posting_the_consent_form(
     assert page_kind(page) == "login"
     fields = dict(hidden_fields(page.text))
     query = httpx2.QueryParams(fields.pop("authorize_query"))
-    forged = await browser.post(
-        idp.settings.issuer + "/authorize",
-        data={**dict(query.multi_items()), "csrf_token": fields["csrf_token"], "decision": "approve"},
-    )
-    assert page_kind(forged) == "login"  # sent back to the password form
+    consent_fields = {**dict(query.multi_items()), "decision": "approve"}
+    # The login form's token is for /login only: a consent post carrying it is refused outright.
+    misused = await browser.post(idp.settings.issuer + "/authorize", data={**consent_fields, **fields})
+    assert misused.status_code == 403
+    # With the session's own CSRF token (from an earlier consent page), it is sent back to the password form.
+    session_csrf = idp.sessions._sessions[browser.cookies[COOKIE]].csrf_token
+    forged = await browser.post(idp.settings.issuer + "/authorize", data={**consent_fields, "csrf_token": session_csrf})
+    assert page_kind(forged) == "login"
     assert set(idp.state.codes) == codes_before  # no code was issued
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx2
 
 from fixtures.tenants import DEV_PASSWORDS
+from idp.login_forms import LOGIN_COOKIE
 from idp.sessions import COOKIE
 from tests.idp.flows import (
     Idp,
@@ -18,6 +19,7 @@ from tests.idp.flows import (
     register_client,
 )
 
+FORM_EXPIRED = "This form expired or did not come from this server. Start again."
 XSS = """<script>alert("x")</script><img src=x onerror=alert(1)>'"&"""
 
 
@@ -51,7 +53,10 @@ async def test_pages_forbid_framing_scripts_and_caching(idp: Idp) -> None:
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
-    assert "httponly" in page.headers["set-cookie"].lower() and "samesite=lax" in page.headers["set-cookie"].lower()
+    # An anonymous browser gets its login-form nonce only: no session cookie, nothing stored server-side.
+    cookie = page.headers["set-cookie"].lower()
+    assert cookie.startswith(f"{LOGIN_COOKIE}=") and len(page.headers.get_list("set-cookie")) == 1
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/login" in cookie
 
 
 async def test_login_without_or_with_a_wrong_csrf_token_is_forbidden(idp: Idp) -> None:
@@ -60,13 +65,22 @@ async def test_login_without_or_with_a_wrong_csrf_token_is_forbidden(idp: Idp) -
     page = await idp.http.get("/authorize", params=authorize_params(client["client_id"], challenge))
     fields = dict(hidden_fields(page.text))
     credentials = {"username": "alice@acme", "password": DEV_PASSWORDS["alice@acme"]}
+    query = fields["authorize_query"]
     for csrf in ({}, {"csrf_token": ""}, {"csrf_token": fields["csrf_token"] + "x"}):
-        response = await idp.http.post("/login", data={**credentials, **csrf, "authorize_query": ""})
-        assert response.status_code == 403
-    # From another browser (no session), even the right token is refused: it belongs to a session.
+        response = await idp.http.post("/login", data={**credentials, **csrf, "authorize_query": query})
+        assert response.status_code == 403 and FORM_EXPIRED in response.text
+    # The right token for another authorization request than the form's is refused too.
+    response = await idp.http.post("/login", data={**credentials, **fields, "authorize_query": query + "&x=1"})
+    assert response.status_code == 403 and FORM_EXPIRED in response.text
+    # From another browser, even the right token is refused: it is bound to this browser's nonce cookie.
     async with httpx2.AsyncClient(base_url=idp.settings.issuer) as other_browser:
         response = await other_browser.post("/login", data={**credentials, **fields})
-    assert response.status_code == 403
+        assert response.status_code == 403 and FORM_EXPIRED in response.text
+        other_browser.cookies.set(LOGIN_COOKIE, "A" * 43, domain="127.0.0.1", path="/login")  # a nonce of its own
+        response = await other_browser.post("/login", data={**credentials, **fields})
+    assert response.status_code == 403 and FORM_EXPIRED in response.text
+    response = await idp.http.post("/login", data={**credentials, **fields})  # this browser: accepted
+    assert response.status_code == 303
 
 
 async def test_consent_without_the_csrf_token_is_forbidden_and_issues_no_code(idp: Idp) -> None:
@@ -95,10 +109,15 @@ async def test_csrf_token_of_another_session_is_refused(idp: Idp) -> None:
 
 
 async def test_logging_in_replaces_the_session_id(idp: Idp) -> None:
+    """A session id planted before login is never adopted, and a second login gets a new id too."""
     client = await register_client(idp)
     _, challenge = pkce()
-    await idp.http.get("/authorize", params=authorize_params(client["client_id"], challenge))
-    before = idp.http.cookies[COOKIE]
+    idp.http.cookies.set(COOKIE, "planted-by-an-attacker", domain="127.0.0.1")
     consent = await log_in(idp, authorize_params(client["client_id"], challenge), "alice@acme")
-    assert idp.http.cookies[COOKIE] != before
+    first = idp.http.cookies[COOKIE]
+    assert first != "planted-by-an-attacker" and len(idp.sessions) == 1
     assert redirect_params(await answer_consent(idp, consent))["code"]
+    params = authorize_params(client["client_id"], challenge, state="again")
+    again = await log_in(idp, httpx2.QueryParams([*params.multi_items(), ("prompt", "login")]), "alice@acme")
+    assert "Allow access?" in again.text
+    assert idp.http.cookies[COOKIE] != first and len(idp.sessions) == 1  # replaced, not added
