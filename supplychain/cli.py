@@ -134,7 +134,8 @@ def audit_checkpoint(servers: tuple[str, ...]) -> None:
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
     help="HTTP: uvicorn worker processes sharing the port, sealing request state with one key. Each has its "
-    "own pool, token cache and rate-limit counters; a 2025-11-25 session must stay on its worker's connection.",
+    "own pool, token cache and rate-limit counters (a tenant gets up to N x RATE_LIMIT: the gateway's limit is "
+    "the one that holds); a 2025-11-25 session must stay on its worker's connection.",
 )  # fmt: skip
 def serve(server: str, transport: str, host: str | None, port: int | None, read_only: bool, workers: int) -> None:
     """Run one server (or `all` over HTTP). Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""

@@ -10,6 +10,8 @@ key) is filled with `string.Template`. Everything it names is written into the r
   default), `mcp-routes.map` and `metadata-routes.map` (exact public paths -> server), `pages-routes.map`
   (the approval pages' path patterns -> server);
 - `tls.pem`: certificate chain and key in one file (mode 0600), the dev certificates by default;
+- with `peers` (several gateway nodes sharing the per-tenant counters): `peers.pem` (this node's
+  certificate and key for the peers' mutual TLS, mode 0600) and `peers-ca.pem` (the CA it trusts there);
 - `haproxy.cfg`, replaced only after `haproxy -c` accepted it, so a reload never reads a broken config
   (the check needs `haproxy` on this machine: compose's render job has none, and there the gateway
   container's HAProxy refuses a broken config when it starts). The files above are written first; a
@@ -131,6 +133,30 @@ def _tls_bundle(settings: GatewaySettings) -> bytes:
     return chain.rstrip(b"\n") + b"\n" + key
 
 
+def _peers_files(settings: GatewaySettings) -> tuple[bytes, bytes]:
+    """(certificate chain + key, CA) of this node for the peers' mutual TLS: its own, else the dev ones
+    (which `_tls_bundle` made, if they were missing)."""
+    from supplychain.devcerts import certs_dir
+
+    certfile, keyfile, ca = settings.peers_certfile, settings.peers_keyfile, settings.peers_ca_file
+    if certfile is None or keyfile is None or ca is None:  # the settings allow this with dev certificates only
+        certfile, keyfile, ca = certs_dir() / "server.pem", certs_dir() / "server-key.pem", certs_dir() / "ca.pem"
+    return certfile.read_bytes().rstrip(b"\n") + b"\n" + keyfile.read_bytes(), ca.read_bytes()
+
+
+def _peers_section(settings: GatewaySettings) -> str:
+    """The `peers` section naming every gateway node, this one (`local_peer`) by its bind line only."""
+    if not settings.peers:
+        return ""
+    folder = settings.folder
+    servers = "".join(
+        f"    server {name}\n" if name == settings.local_peer else f"    server {name} {address}\n"
+        for name, address in sorted(settings.peers.items())
+    )
+    local = settings.peers[str(settings.local_peer)]
+    return _fill("peers.cfg", bind=local, pem=folder / "peers.pem", ca=folder / "peers-ca.pem", servers=servers)
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -176,6 +202,10 @@ def render_config(settings: GatewaySettings, keys: list[PublicKey]) -> str:
         leeway_seconds=settings.leeway_seconds,
         key_rules=key_rules,
         backends=backends,
+        # HAProxy finds its own entry among the peers by this name (else by the host name).
+        local_peer=f"    localpeer {settings.local_peer}" if settings.peers else "",
+        peers=_peers_section(settings),
+        table_peers=" peers gateways" if settings.peers else "",
     )
 
 
@@ -203,6 +233,10 @@ def render(settings: GatewaySettings, jwks: dict[str, Any]) -> Path:
         if stale.name not in wanted:  # a key the issuer dropped: tokens it signed stop verifying at the edge
             stale.unlink()
     _write(folder / "tls.pem", _tls_bundle(settings), mode=0o600)
+    if settings.peers:
+        peers_pem, peers_ca = _peers_files(settings)
+        _write(folder / "peers.pem", peers_pem, mode=0o600)
+        _write(folder / "peers-ca.pem", peers_ca)
     # The gateway's own origin too: the approval pages' forms post back to it.
     origins = dict.fromkeys([*settings.allowed_origins, _origin(settings.public_url)])
     _write(folder / "origins.lst", "".join(f"{origin}\n" for origin in origins))

@@ -4,6 +4,12 @@ The public URL is what clients and tokens see: each server's MCP endpoint is `<p
 which is also that server's token audience (RFC 8707) and its `..._PUBLIC_URL`. Backends default to two
 replicas per server on their own loopback addresses (inventory 127.0.0.11 and .12, logistics .21 and
 .22, ...), never the gateway's 127.0.0.1. Unknown `SUPPLYCHAIN_GATEWAY_*` variables stop start-up.
+
+The per-tenant rate limit at the edge is the authoritative one (a server's own `RATE_LIMIT` counts per
+process). Several gateway nodes share its counters when `peers` names every node (this one too) and
+`local_peer` says which one this is; they talk mutual TLS with certificates of their own CA
+(`peers_ca_file`, `peers_certfile`, `peers_keyfile`; the dev CA and certificate when all are unset and
+the gateway uses the dev certificates), never of the public CA that signs the gateway's certificate.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from securemcp.settings import SettingsError, home_dir, reject_unknown_variables
 
@@ -25,6 +31,7 @@ DEFAULT_PORTS = {name: server.port for name, server in REGISTRY.items()}
 SAFE_TENANT = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 SAFE_ADDRESS = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}:\d{1,5}$")
 SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+-]+$")
+SAFE_PEER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class GatewaySettings(BaseSettings):
@@ -48,6 +55,12 @@ class GatewaySettings(BaseSettings):
     tls_keyfile: Path | None = None
     run_dir: Path | None = None
     hard_stop_after_seconds: int = Field(default=60, ge=1, le=86_400)
+    # Gateway nodes sharing the per-tenant counters: name -> host:port of its peers listener, every node.
+    peers: dict[str, str] = {}
+    local_peer: str | None = None
+    peers_ca_file: Path | None = None
+    peers_certfile: Path | None = None
+    peers_keyfile: Path | None = None
 
     def __init__(self, **values: Any) -> None:
         reject_unknown_variables(ENV_PREFIX, type(self).model_fields)
@@ -80,6 +93,28 @@ class GatewaySettings(BaseSettings):
             if not addresses or not all(SAFE_ADDRESS.match(address) for address in addresses):
                 raise ValueError(f"backends of {server} must be one or more host:port, got {addresses!r}")
         return backends
+
+    @field_validator("peers")
+    @classmethod
+    def _check_peers(cls, peers: dict[str, str]) -> dict[str, str]:
+        bad = sorted(name for name, at in peers.items() if not SAFE_PEER.match(name) or not SAFE_ADDRESS.match(at))
+        if bad:
+            raise ValueError(f"peers are name -> host:port, names like 'gw1': {bad}")
+        return peers
+
+    @model_validator(mode="after")
+    def _check_local_peer(self) -> GatewaySettings:
+        if (self.local_peer is not None or self.peers) and self.local_peer not in self.peers:
+            raise ValueError(f"local_peer {self.local_peer!r} must be one of the peers {sorted(self.peers)}")
+        own = (self.peers_ca_file, self.peers_certfile, self.peers_keyfile)
+        if self.peers and any(own) and not all(own):
+            raise ValueError("set all of PEERS_CA_FILE, PEERS_CERTFILE and PEERS_KEYFILE, or none")
+        if self.peers and not any(own) and self.tls_certfile is not None:
+            raise ValueError(
+                "peers need their own CA: set PEERS_CA_FILE, PEERS_CERTFILE and PEERS_KEYFILE (a public CA that "
+                "signs the gateway's certificate would let anyone with one of its certificates join)"
+            )
+        return self
 
     @property
     def folder(self) -> Path:

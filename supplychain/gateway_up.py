@@ -91,6 +91,7 @@ class Replica:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None  # where its stderr (its JSON log lines) goes; None: this process's stderr
+    workers: int = 1  # uvicorn worker processes (`serve --workers`), each with its own in-process rate limit
 
     @property
     def local_url(self) -> str:
@@ -100,6 +101,8 @@ class Replica:
     def start(self) -> None:
         host, port = self.address.rsplit(":", 1)
         command = [*_CLI, "serve", self.server, "--transport", "http", "--host", host, "--port", port]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         if self.log is None:
             self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
             return

@@ -72,6 +72,39 @@ def test_gateway_settings_refuse_what_could_break_the_config() -> None:
             GatewaySettings(**bad)  # type: ignore[arg-type]
 
 
+def test_render_shares_the_tenant_table_with_the_peers_over_mutual_tls(tmp_path: Path, supplychain_home: Path) -> None:
+    ring = KeyRing(tmp_path / "keys")
+    ring.signing_key()
+    peers = {"gw1": "10.0.0.1:10000", "gw2": "10.0.0.2:10000"}
+    settings = GatewaySettings(run_dir=tmp_path / "run", peers=peers, local_peer="gw2")
+    config = render(settings, ring.jwks()).read_text()
+    folder = tmp_path / "run"
+    tls = f"ssl crt {folder}/peers.pem ca-file {folder}/peers-ca.pem verify required"
+    assert "\n    localpeer gw2\n" in config
+    assert f"peers gateways\n    bind 10.0.0.2:10000 {tls}\n    default-server {tls}\n" in config
+    assert "    server gw1 10.0.0.1:10000\n    server gw2\n" in config  # the local one by its bind line
+    assert "store http_req_rate(10s) peers gateways\n" in config
+    assert stat.S_IMODE((folder / "peers.pem").stat().st_mode) == 0o600
+    alone = render(GatewaySettings(run_dir=tmp_path / "alone"), ring.jwks()).read_text()
+    assert "\npeers gateways\n" not in alone and "localpeer" not in alone
+    assert "store http_req_rate(10s)\n" in alone
+
+
+def test_peers_settings_refuse_an_unknown_local_peer_and_the_public_ca(tmp_path: Path) -> None:
+    peers = {"gw1": "10.0.0.1:10000", "gw2": "10.0.0.2:10000"}
+    with pytest.raises(ValueError, match="local_peer 'gw3' must be one of the peers"):
+        GatewaySettings(peers=peers, local_peer="gw3")
+    with pytest.raises(ValueError, match="local_peer None must be one of the peers"):
+        GatewaySettings(peers=peers)
+    with pytest.raises(ValueError, match="peers are name -> host:port"):
+        GatewaySettings(peers={"gw 1": "10.0.0.1:10000"}, local_peer="gw 1")
+    with pytest.raises(ValueError, match="set all of PEERS_CA_FILE, PEERS_CERTFILE and PEERS_KEYFILE, or none"):
+        GatewaySettings(peers=peers, local_peer="gw1", peers_ca_file=tmp_path / "ca.pem")
+    public_tls = {"tls_certfile": tmp_path / "public.pem", "tls_keyfile": tmp_path / "public-key.pem"}
+    with pytest.raises(ValueError, match="peers need their own CA"):
+        GatewaySettings(peers=peers, local_peer="gw1", **public_tls)  # type: ignore[arg-type]
+
+
 @pytest.mark.haproxy
 async def test_cli_render_reads_the_issuers_jwks(edge: Edge, tmp_path: Path) -> None:
     args = ["gateway", "render", "--issuer", edge.idp.issuer, "--run-dir", str(tmp_path / "run")]

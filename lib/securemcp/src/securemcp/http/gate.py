@@ -46,6 +46,8 @@ class HttpGate:
         # This server's own reading scope: not audit:read, which only auditors need.
         self.initial_scope = reading_scope(settings.server_name)
         self.server_scopes = frozenset(rule.scope for rule in self.rules.values())
+        # In this process's memory: N workers or replicas let a tenant through N times (see the setting);
+        # the gateway's per-tenant limit is the one that holds.
         self.limit = parse_rate_limit(settings.rate_limit)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
