@@ -124,7 +124,7 @@ class ServerSettings(BaseSettings):
     # worker processes (`--workers N`) or N replicas a tenant gets up to N x this figure (2 workers at
     # 600/minute: 1200/minute). The authoritative per-tenant limit is the gateway's, keyed on the
     # verified tenant claim and shared by every gateway node. Keep this at or above the edge's limit
-    # over the same period, so it refuses only what reached a process around the gateway.
+    # over the same period: it never refuses what the edge let through, only traffic around the gateway.
     rate_limit: str = Field(default="600/minute", pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour)s?$")
     max_sessions: int = Field(default=1000, ge=1, le=100_000)
     # 2025-11-25 sessions one tenant, and one user, may hold open at once (securemcp.http.sessions), under MAX_SESSIONS.
