@@ -113,7 +113,7 @@ async def test_a_deployment_setting_raises_a_tools_level(admin_url: str, monkeyp
 @pytest.mark.parametrize(
     ("value", "refusal"),
     [
-        ('{"release_payment": "confirm"}', "APPROVAL_LEVELS cannot lower 'release_payment' from four_eyes to confirm"),
+        ('{"release_payment": "confirm"}', "APPROVAL_LEVELS cannot lower 'release_payment' from verified to confirm"),
         ('{"issue_refund": "verified"}', "APPROVAL_LEVELS cannot lower 'issue_refund' from four_eyes to verified"),
         ('{"release_payments": "four_eyes"}', "APPROVAL_LEVELS names unknown tool(s): release_payments"),
         ('{"list_payments": "four_eyes"}', "APPROVAL_LEVELS names 'list_payments', which has no side effect"),
