@@ -87,9 +87,13 @@ class SideEffect(Generic[ArgumentsT, TargetT]):
         doc = self.arguments.__doc__ or ""
         if not doc.strip() or doc.startswith(f"{self.arguments.__name__}("):  # the dataclass's own stand-in
             raise TypeError(f"side effect {self.name!r}: {self.arguments.__name__} needs a docstring for the model")
-        taken = sorted(set(_INJECTED) & {field.name for field in dataclasses.fields(self.arguments)})
+        fields = dataclasses.fields(self.arguments)
+        taken = sorted(set(_INJECTED) & {field.name for field in fields})
         if taken:
             raise TypeError(f"side effect {self.name!r}: argument name(s) {', '.join(taken)} are the library's")
+        if any(field.default_factory is not dataclasses.MISSING for field in fields):
+            # A schema shows a default, not a factory: the argument would silently become required.
+            raise TypeError(f"side effect {self.name!r}: give its arguments plain defaults, not default factories")
 
     @property
     def rule(self) -> ToolRule:
