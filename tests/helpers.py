@@ -76,6 +76,16 @@ async def admin_rows(admin_url: str, sql: str, **params: Any) -> list[tuple[Any,
         await engine.dispose()
 
 
+async def admin_execute(admin_url: str, sql: str, **params: Any) -> None:
+    """Run `sql` with the admin credential and commit: another writer changing a row behind the servers' backs."""
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(sql), params)
+    finally:
+        await engine.dispose()
+
+
 async def verify_audit(admin_url: str, schema: str) -> tuple[int, list[BrokenLink]]:
     """`audit verify`'s own walk of every chain in `schema`: records checked, broken links."""
     engine = admin_engine(admin_url)

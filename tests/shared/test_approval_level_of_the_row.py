@@ -18,13 +18,12 @@ from securemcp.approvals.pending import register_executors
 from securemcp.errors import ConflictError, DeciderRefusedError
 from securemcp.gate.server_factory import build_server
 from securemcp.gate.side_effects import SideEffect
-from sqlalchemy import text
 
 from servers.payments import tools
-from supplychain.admin import admin_engine
 from supplychain.servers import approval_executors, load_settings
 from tests.helpers import (
     Human,
+    admin_execute,
     admin_rows,
     decide_as,
     decider,
@@ -44,13 +43,8 @@ RAISED = "25000.00"
 
 async def _set_amount(admin_url: str, payment_id: str, amount: str) -> None:
     """What another writer does between the question and the decision: the payment's amount changes."""
-    engine = admin_engine(admin_url)
-    try:
-        async with engine.begin() as connection:
-            sql = "UPDATE payments.payments SET amount = CAST(:a AS numeric) WHERE id = :i"
-            await connection.execute(text(sql), {"a": amount, "i": payment_id})
-    finally:
-        await engine.dispose()
+    sql = "UPDATE payments.payments SET amount = CAST(:a AS numeric) WHERE id = :i"
+    await admin_execute(admin_url, sql, a=amount, i=payment_id)
 
 
 async def _payment(admin_url: str, payment_id: str) -> tuple[Any, ...]:
