@@ -30,7 +30,7 @@ from securemcp.identity.principal import identity_from_roles
 
 from bench.environment import bench_process_environment, postgres_pids, start_database, stop_database
 from deployment.policy import POLICY
-from supplychain.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_for
 
 ARGUMENTS = {"sku": "BOLT-M8", "warehouse": "AMS-1"}
 
@@ -90,7 +90,7 @@ async def per_call(calls: int, clients: int) -> None:
         alice = identity_from_roles(
             policy=POLICY, tenant_id="acme", user_id="alice@acme", roles=frozenset({"supply_chain_manager"})
         )
-        server = server_module("inventory").build_server(settings, local_identity=alice)
+        server = server_for(settings, local_identity=alice)
         async with AsyncExitStack() as stack:  # clients close in the reverse order (anyio's cancel scopes)
             opened = [await stack.enter_async_context(Client(server)) for _ in range(clients)]
             await _calls(opened, 20 * clients)  # warm: every pooled connection has prepared its statements

@@ -1,17 +1,19 @@
 """Steps 6 to 9 of the demo: a payment only a second person may release, decided on the approval page.
 
-fred@acme (finance) asks his agent to release a supplier payment. `release_payment` is `four_eyes`: the
-server records a pending approval and answers with its page URL; nothing is paid. fred opens the page
-himself and presses Approve: refused (he asked for it). priya@acme (approver) signs in at the IdP and
-approves it; the server runs exactly fred's recorded call, once. fred's agent then reads the outcome
-with `get_approval`. The people at the page are scripted over HTTP (`demo.browser.PageBrowser`); the
-tests drive the same pages with a real browser (tests/pages).
+fred@acme (finance) asks his agent to release his largest pending supplier payment. Above 10000.00
+`release_payment` is `four_eyes` (below it, fred's own signed-in yes would do): the server records a
+pending approval and answers with its page URL; nothing is paid. fred opens the page himself and presses
+Approve: refused (he asked for it). priya@acme (approver) signs in at the IdP and approves it; the server
+runs exactly fred's recorded call, once. fred's agent then reads the outcome with `get_approval`. The
+people at the page are scripted over HTTP (`demo.browser.PageBrowser`); the tests drive the same pages
+with a real browser (tests/pages).
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from mcp import Client
@@ -37,7 +39,7 @@ async def run_four_eyes(
     pending = await call(fred, "list_payments", {"status": "pending_approval", "limit": 5})
     if not pending["items"]:
         raise FourEyesFailed("no payment is pending approval: run the demo with --reset")
-    payment = pending["items"][0]
+    payment = max(pending["items"], key=lambda item: Decimal(item["amount"]))  # the large one: four eyes
     approval = await call(fred, "release_payment", {"payment_id": payment["id"]})
     if approval.get("status") != "pending" or not approval.get("url"):
         raise FourEyesFailed(f"release_payment should have been left pending with a page URL: {approval}")

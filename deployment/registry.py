@@ -55,7 +55,7 @@ class ServerEntry:
 
     @property
     def module(self) -> str:
-        """The module holding its settings class, `TOOLS` and `build_server`."""
+        """The module holding its settings class, `TOOLS` and `INSTRUCTIONS`."""
         return f"servers.{self.name}.server"
 
 

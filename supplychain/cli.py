@@ -144,7 +144,7 @@ def serve(server: str, transport: str, host: str | None, port: int | None, read_
     from securemcp.observability.logs import configure_logging, server_log_level
     from securemcp.settings import SettingsError
 
-    from supplychain.servers import load_settings, server_module
+    from supplychain.servers import load_settings, server_for
 
     configure_logging(server_log_level())
     if server == "all":
@@ -165,7 +165,7 @@ def serve(server: str, transport: str, host: str | None, port: int | None, read_
         click.echo(f"supplychain serve {server}: refusing to start: {_one_line(exc)}", err=True)
         sys.exit(2)
     if transport == "stdio":
-        server_module(server).build_server(settings, local_identity=identity).run("stdio")
+        server_for(settings, local_identity=identity).run("stdio")
     else:
         _serve_http(server, settings, workers=workers)
 
@@ -330,7 +330,7 @@ def approvals_serve(server: str, port: int | None) -> None:
     from securemcp.http.standalone_pages import serve_pages
     from securemcp.settings import SettingsError
 
-    from supplychain.servers import load_settings, server_module
+    from supplychain.servers import approval_executors, load_settings
 
     try:
         settings = load_settings(server, **({"port": port} if port is not None else {}))
@@ -338,7 +338,7 @@ def approvals_serve(server: str, port: int | None) -> None:
     except (SettingsError, ValueError) as exc:
         raise click.ClickException(_one_line(exc)) from None
     click.echo(f"{server} approval pages: {pages_base_url(settings)} (sign-in at {settings.issuer_url})", err=True)
-    serve_pages(settings, server_module(server).tools.APPROVABLE)
+    serve_pages(settings, approval_executors(settings))
 
 
 def _one_line(exc: Exception) -> str:

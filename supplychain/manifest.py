@@ -25,7 +25,7 @@ from mcp import Client
 from securemcp.identity.principal import identity_from_roles
 
 from deployment.policy import POLICY, ROLE_SCOPES
-from supplychain.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_for
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "tests" / "snapshots"
 # Listing tools never opens a database connection (the engine connects lazily), so none is needed.
@@ -47,7 +47,7 @@ def snapshot_path(server: str) -> Path:
 async def live_tools(server: str) -> list[dict[str, Any]]:
     """`server`'s tools/list as a client sees it (through the tool gate), for a caller holding every role."""
     settings = load_settings(server, database_url=_NO_DATABASE, read_only=False)
-    built = server_module(server).build_server(settings, local_identity=_REVIEWER)
+    built = server_for(settings, local_identity=_REVIEWER)
     async with Client(built) as client:
         listed = await client.list_tools()
     return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed.tools]

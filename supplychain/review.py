@@ -262,7 +262,7 @@ def side_effect_tools(server: str) -> set[str]:
     """The names of `server`'s side-effecting tools, from its tool table."""
     from supplychain.servers import server_module
 
-    return {function.__name__ for function, spec in server_module(server).TOOLS.items() if spec.rule.side_effect}
+    return {tool.name for tool in server_module(server).TOOLS if tool.rule.side_effect}
 
 
 async def review_servers(

@@ -1,4 +1,4 @@
-"""Find a server package by name: its settings class and `build_server` factory."""
+"""Find a server package by name: its settings class, tool table and instructions, and build it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ from securemcp.settings import ServerSettings
 
 from deployment.registry import entry
 
-if TYPE_CHECKING:  # the HTTP stack is loaded only when a server serves HTTP
-    from securemcp.http.app import Issuer
+if TYPE_CHECKING:
+    from mcp.server.auth.provider import TokenVerifier
+    from mcp.server.mcpserver import MCPServer
+    from securemcp.approvals.pending import ApprovableTool
+    from securemcp.http.app import Issuer  # the HTTP stack is loaded only when a server serves HTTP
+    from securemcp.identity.principal import Identity
+    from securemcp.runtime.caller import ServerState
 
 
 def server_module(name: str) -> ModuleType:
@@ -26,6 +31,29 @@ def load_settings(name: str, **overrides: Any) -> ServerSettings:
     return settings_class(**overrides)
 
 
+def server_for(
+    settings: ServerSettings, *, local_identity: Identity | None = None, token_verifier: TokenVerifier | None = None
+) -> MCPServer[ServerState]:
+    """The server `settings` describe, from its package's `TOOLS` and `INSTRUCTIONS` (`securemcp.gate.server_factory`).
+
+    `local_identity` is the caller over stdio; over HTTP `token_verifier` checks each token.
+    """
+    from securemcp.gate.server_factory import build_server
+
+    module = server_module(settings.server_name)
+    return build_server(
+        settings, module.TOOLS, instructions=module.INSTRUCTIONS, local_identity=local_identity,
+        token_verifier=token_verifier,
+    )  # fmt: skip
+
+
+def approval_executors(settings: ServerSettings) -> dict[str, ApprovableTool]:
+    """What the approval pages of `settings`' server run once a person decides (its side effects)."""
+    from securemcp.gate.tool_table import approval_executors as executors_of
+
+    return executors_of(server_module(settings.server_name).TOOLS, settings)
+
+
 def http_app(name: str, settings: ServerSettings, *, issuer: Issuer | None = None) -> Any:
     """The ASGI app serving server `name` over Streamable HTTP as an OAuth 2.1 resource server.
 
@@ -33,10 +61,9 @@ def http_app(name: str, settings: ServerSettings, *, issuer: Issuer | None = Non
     """
     from securemcp.http.app import Issuer, build_http_app
 
-    module = server_module(name)
     issuer = issuer or Issuer(settings)
-    server = module.build_server(settings, token_verifier=issuer.verifier())
-    rules = {function.__name__: spec.rule for function, spec in module.TOOLS.items()}
+    server = server_for(settings, token_verifier=issuer.verifier())
+    rules = {tool.name: tool.rule for tool in server_module(name).TOOLS}
     return build_http_app(server, settings=settings, issuer=issuer, rules=rules)
 
 

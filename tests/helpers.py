@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import import_module
 from typing import Any, Literal
 
 from mcp import Client
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from deployment.policy import POLICY
 from fixtures.tenants import USERS
 from supplychain.admin import OWNER_ROLE, admin_engine
-from supplychain.servers import load_settings, server_module
+from supplychain.servers import approval_executors, load_settings, server_for
 
 
 def identity(user: str, *, read_only: bool = False) -> Identity:
@@ -62,7 +61,7 @@ async def mcp_client(
     """
     settings = load_settings(server, **({"read_only": True} if read_only else {}))
     caller = identity(user, read_only=read_only) if isinstance(user, str) else user
-    built = server_module(server).build_server(settings, local_identity=caller)
+    built = server_for(settings, local_identity=caller)
     async with Client(built, mode=mode, elicitation_callback=human) as client:
         yield client
 
@@ -73,6 +72,16 @@ async def admin_rows(admin_url: str, sql: str, **params: Any) -> list[tuple[Any,
     try:
         async with engine.connect() as conn:
             return [tuple(row) for row in await conn.execute(text(sql), params)]
+    finally:
+        await engine.dispose()
+
+
+async def admin_execute(admin_url: str, sql: str, **params: Any) -> None:
+    """Run `sql` with the admin credential and commit: another writer changing a row behind the servers' backs."""
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(sql), params)
     finally:
         await engine.dispose()
 
@@ -150,7 +159,7 @@ async def decide_as(
 ) -> ApprovalStatus:
     """What the approval page does on POST: `decide` in a tenant transaction, with the server's own credential."""
     # The page runs inside the server process, whose `build_server` registered the executors; here, the test does.
-    register_executors(server, import_module(f"servers.{server}.tools").APPROVABLE)
+    register_executors(server, approval_executors(load_settings(server)))
     engine = create_engine(server_urls[server])
     try:
         async with decision_transaction(engine, who) as session:

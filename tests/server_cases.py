@@ -8,7 +8,8 @@ server from that module, so a new server gets every cross-server test once its `
   (tests/shared/test_identity.py pins every role to the union of these);
 - `FUZZ_USER`: the fixture user whose tenant tests/fuzz calls every tool for (holding every role);
 - `SIDE_EFFECTS`: tool -> `SideEffect`, one for every side-effecting tool: the idempotency and approval
-  tests run each (tests/shared/test_side_effect_coverage.py fails when a side effect has none).
+  tests run each (tests/shared/test_side_effect_coverage.py fails when a side effect has none); its
+  `level` names the level its call needs when the tool's rule raises it (e.g. a large payment).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
+from securemcp.gate.side_effects import SideEffect as SideEffectDeclaration
 from securemcp.levels import Level
 
 from deployment.policy import scopes_for_roles
@@ -33,6 +35,8 @@ class SideEffect:
     user: str  # a fixture user whose roles allow the tool
     arguments: dict[str, Any]  # valid arguments: approved, the call changes something
     changed: dict[str, Any]  # other valid arguments: another call under the same idempotency key
+    # The level the call with `arguments` needs when the tool's rule raises it above the declared one.
+    level: Level | None = None
 
 
 def cases(server: str) -> ModuleType:
@@ -54,17 +58,18 @@ def side_effects() -> dict[tuple[str, str], SideEffect]:
 
 
 def declared_side_effects(server: str) -> dict[str, Level]:
-    """The side-effecting tools `server` registers, with the approval level each declares."""
-    return {
-        function.__name__: spec.rule.level
-        for function, spec in server_module(server).TOOLS.items()
-        if spec.rule.side_effect and spec.rule.level is not None
-    }
+    """The side-effecting tools `server` registers, with the (least) approval level each declares."""
+    return {tool.name: tool.level for tool in server_module(server).TOOLS if isinstance(tool, SideEffectDeclaration)}
+
+
+def case_level(server: str, tool: str) -> Level:
+    """The approval level the call of `tool`'s case needs: the declared one, unless the case says its row raises it."""
+    return cases(server).SIDE_EFFECTS[tool].level or declared_side_effects(server)[tool]
 
 
 def asked_in_band(server: str, tool: str) -> bool:
     """True when the human is asked in the call itself (`confirm`); else the call waits for the approval page."""
-    return declared_side_effects(server)[tool] == "confirm"
+    return case_level(server, tool) == "confirm"
 
 
 def reader(server: str) -> str:

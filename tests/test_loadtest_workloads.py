@@ -13,7 +13,7 @@ from supplychain.servers import server_module
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_each_agent_calls_only_tools_of_its_server_that_its_roles_allow(server: str) -> None:
-    scopes = {function.__name__: spec.rule.scope for function, spec in server_module(server).TOOLS.items()}
+    scopes = {tool.name: tool.rule.scope for tool in server_module(server).TOOLS}
     module = workload(server)
     assert module.AGENTS, f"{server} has no load-test agents"
     for tenant, user in module.AGENTS:

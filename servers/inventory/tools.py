@@ -2,30 +2,33 @@
 
 Thin by design: validate, read or write in the caller's tenant transaction, return a typed
 `...Public` model. A read runs a statement of `service.py` with `caller.read_one/read_all` (`securemcp.tenancy.reads`:
-the tenant comes from the verified caller); a side effect calls a service function in `caller.transaction()`.
-The caller and the human's approval arrive by injection (`Resolve`); they are not in the input schema
-and no argument can stand in for them.
+the tenant comes from the verified caller). A side effect is one `SideEffect` declaration
+(`securemcp.gate.side_effects`): its arguments (whose docstring a model reads), scope, approval level,
+question and effect; the library derives the MCP tool, asks the human and runs the effect in the call's
+transaction. The caller and the human's answer arrive by injection (`Resolve`); they are not in the
+input schema and no argument can stand in for them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
+from mcp.types import ToolAnnotations
 from pydantic import Field
-from securemcp.approvals.answer import ConfirmAnswer, Deferred, require_approval
-from securemcp.approvals.paths import seek_approval
-from securemcp.approvals.pending import Question, approvable
+from securemcp.approvals.pending import Question
 from securemcp.errors import ConflictError, InvalidInputError, NotFoundError
-from securemcp.gate.idempotency import IdempotencyKey
+from securemcp.gate.side_effects import SideEffect
 from securemcp.identity.principal import Identity
+from securemcp.levels import Level
 from securemcp.pagination import Cursor, PageLimit, decode_cursor, split_page
 from securemcp.runtime.caller import CallerDep
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servers.inventory import service
 from servers.inventory.models import (
+    Reorder,
     ReorderPage,
     ReorderPublic,
     ReorderStatus,
@@ -98,95 +101,102 @@ async def list_reorders(
     return ReorderPage(items=[ReorderPublic.of(row) for row in items], next_cursor=next_cursor)
 
 
-async def seek_create_reorder_approval(
-    ctx: Context, sku: str, warehouse: str, quantity: int, caller: CallerDep
-) -> Elicit[ConfirmAnswer] | Deferred:
-    """Approval question for create_reorder: exactly what will be ordered, where, for whom."""
-    who = caller.identity
-    return await seek_approval(
-        ctx,
-        caller,
-        Question(
-            f"Create a purchase reorder of {quantity} x {sku} for warehouse {warehouse} "
-            f"(organisation {who.tenant_id}, requested by {who.user_id})."
-        ),
+# The side effects. Approval levels and why: README "Approval levels".
+
+LARGE_REORDER = 5000  # units: a reorder above this needs the requester's signed-in yes on the page
+
+# A reorder adds an open order and repeating it orders again (not idempotent); it overwrites nothing.
+REORDER = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+CANCEL = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+@dataclass(frozen=True)
+class CreateReorder:
+    """Create a purchase reorder for a SKU in a warehouse. A human is asked to approve it first."""
+
+    sku: Sku
+    warehouse: WarehouseCode
+    quantity: Quantity
+
+
+def large_reorder(order: CreateReorder) -> Level | None:
+    """A reorder above LARGE_REORDER units commits real money: `verified`."""
+    return "verified" if order.quantity > LARGE_REORDER else None
+
+
+def reorder_question(order: CreateReorder, who: Identity) -> Question:
+    """Exactly what will be ordered, where, for whom."""
+    return Question(
+        f"Create a purchase reorder of {order.quantity} x {order.sku} for warehouse {order.warehouse} "
+        f"(organisation {who.tenant_id}, requested by {who.user_id})."
     )
 
 
-async def execute_create_reorder(
-    who: Identity, session: AsyncSession, *, sku: str, warehouse: str, quantity: int
-) -> ReorderPublic:
-    """create_reorder's effect, for `who`: run in band after a yes, or by a decision on the page."""
+async def place_reorder(who: Identity, session: AsyncSession, order: CreateReorder) -> ReorderPublic:
+    """Record the open reorder, requested by `who`."""
     reorder = await service.create_reorder(
-        session=session, tenant_id=who.tenant_id, user_id=who.user_id, sku=sku, warehouse_code=warehouse,
-        quantity=quantity,
+        session=session, tenant_id=who.tenant_id, user_id=who.user_id, sku=order.sku,
+        warehouse_code=order.warehouse, quantity=order.quantity,
     )  # fmt: skip
     if reorder is None:
-        raise NotFoundError("stock level", f"{sku} in {warehouse}")
+        raise NotFoundError("stock level", f"{order.sku} in {order.warehouse}")
     return ReorderPublic.of(reorder)
 
 
-async def create_reorder(
-    caller: CallerDep,
-    sku: Sku,
-    warehouse: WarehouseCode,
-    quantity: Quantity,
-    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_create_reorder_approval)],
-    idempotency_key: IdempotencyKey = None,
-) -> ReorderPublic:
-    """Create a purchase reorder for a SKU in a warehouse. A human is asked to approve it first."""
-    require_approval(approval, "create_reorder")
-    async with caller.transaction() as session:
-        return await execute_create_reorder(caller.identity, session, sku=sku, warehouse=warehouse, quantity=quantity)
+create_reorder = SideEffect(
+    name="create_reorder",
+    title="Create a reorder",
+    scope="inventory:reorder",
+    arguments=CreateReorder,
+    level="confirm",
+    raise_level=large_reorder,
+    question=reorder_question,
+    effect=place_reorder,
+    annotations=REORDER,
+)
 
 
-async def seek_cancel_reorder_approval(
-    ctx: Context, reorder_id: str, caller: CallerDep
-) -> Elicit[ConfirmAnswer] | Deferred:
-    """Approval question for cancel_reorder, naming the reorder as it stands."""
-    async with caller.lookup() as session:
-        reorder = await service.get_reorder(session=session, tenant_id=caller.identity.tenant_id, reorder_id=reorder_id)
+@dataclass(frozen=True)
+class CancelReorder:
+    """Cancel an open reorder. A human is asked to approve it first."""
+
+    reorder_id: ReorderId
+
+
+async def open_reorder(who: Identity, session: AsyncSession, cancel: CancelReorder) -> Reorder:
+    """The reorder to cancel, locked; refused unless it is still open (checked before the question and again after)."""
+    reorder = await service.get_reorder(
+        session=session, tenant_id=who.tenant_id, reorder_id=cancel.reorder_id, for_update=True
+    )
     if reorder is None:
         # Ask nothing about a reorder the caller cannot see; the same answer as for a wrong id.
-        raise NotFoundError("reorder", reorder_id)
+        raise NotFoundError("reorder", cancel.reorder_id)
     if reorder.status != ReorderStatus.open:
-        raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
-    return await seek_approval(
-        ctx,
-        caller,
-        Question(
-            f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse "
-            f"{reorder.warehouse_code}, status {reorder.status} (organisation {caller.identity.tenant_id}, "
-            f"requested by {caller.identity.user_id})."
-        ),
+        raise ConflictError(f"reorder {cancel.reorder_id!r} is {reorder.status}, not open; nothing changed")
+    return reorder
+
+
+def cancel_question(reorder: Reorder, who: Identity) -> Question:
+    """The reorder as it stands."""
+    return Question(
+        f"Cancel reorder {reorder.id}: {reorder.quantity} x {reorder.sku} for warehouse {reorder.warehouse_code}, "
+        f"status {reorder.status} (organisation {who.tenant_id}, requested by {who.user_id})."
     )
 
 
-async def execute_cancel_reorder(who: Identity, session: AsyncSession, *, reorder_id: str) -> ReorderPublic:
-    """cancel_reorder's effect, for `who`: run in band after a yes, or by a decision on the page."""
-    reorder = await service.get_reorder(
-        session=session, tenant_id=who.tenant_id, reorder_id=reorder_id, for_update=True
-    )
-    if reorder is None:
-        raise NotFoundError("reorder", reorder_id)
-    if reorder.status != ReorderStatus.open:
-        raise ConflictError(f"reorder {reorder_id!r} is {reorder.status}, not open; nothing changed")
+async def cancel(who: Identity, session: AsyncSession, reorder: Reorder) -> ReorderPublic:
+    """Mark the locked reorder cancelled by `who`."""
     return ReorderPublic.of(await service.cancel_reorder(session=session, reorder=reorder, user_id=who.user_id))
 
 
-async def cancel_reorder(
-    caller: CallerDep,
-    reorder_id: ReorderId,
-    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_cancel_reorder_approval)],
-    idempotency_key: IdempotencyKey = None,
-) -> ReorderPublic:
-    """Cancel an open reorder. A human is asked to approve it first."""
-    require_approval(approval, "cancel_reorder")
-    async with caller.transaction() as session:
-        return await execute_cancel_reorder(caller.identity, session, reorder_id=reorder_id)
-
-
-APPROVABLE = {
-    "create_reorder": approvable(create_reorder, execute_create_reorder),
-    "cancel_reorder": approvable(cancel_reorder, execute_cancel_reorder),
-}
+cancel_reorder = SideEffect(
+    name="cancel_reorder",
+    title="Cancel a reorder",
+    scope="inventory:reorder",
+    arguments=CancelReorder,
+    lock=open_reorder,
+    level="confirm",
+    question=cancel_question,
+    effect=cancel,
+    annotations=CANCEL,
+)

@@ -27,7 +27,8 @@ def new_server(name: str) -> None:
         "  uv run supplychain db init && uv run supplychain db seed   # its role, schema, tables and fixtures\n"
         f"  uv run pytest tests/{name}                                # its own tests\n"
         f"  uv run supplychain serve {name} --transport stdio       # or: claude-config, serve all, demo\n"
-        f"Then write the domain in servers/{name}/ (models, service, tools; the tool table in server.py).\n"
+        f"Then write the domain in servers/{name}/ (models, service, tools: a read is a function, a side effect\n"
+        "one SideEffect declaration; the tool table in server.py).\n"
     )
     # Who may act on the new server is a decision, not a default to find later: show every grant made.
     click.echo("It gave these roles scopes on the new server, in deployment/policy.py:")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from fastmcp import Client as FastMCPClient
 
-from supplychain.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_for
 from tests.helpers import identity
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
 
 async def test_fastmcp_client_lists_and_calls_inventory_tools() -> None:
-    server = server_module("inventory").build_server(load_settings("inventory"), local_identity=identity("ana@acme"))
+    server = server_for(load_settings("inventory"), local_identity=identity("ana@acme"))
     async with FastMCPClient(server) as client:
         names = sorted(tool.name for tool in await client.list_tools())
         result = await client.call_tool("get_stock_level", {"sku": "BOLT-M8", "warehouse": "RTM-2"})

@@ -14,9 +14,8 @@ import pytest
 from mcp import Client
 from securemcp.http.standalone_pages import standalone_app
 
-from servers.payments import tools
-from servers.payments.server import PaymentsSettings, build_server
-from supplychain.servers import load_settings
+from servers.payments.server import PaymentsSettings
+from supplychain.servers import approval_executors, load_settings, server_for
 from tests.helpers import identity
 from tests.http.stack import Served, loopback_socket, serve, start_idp
 from tests.pages.browser import chromium, decide, new_page, open_signed_in
@@ -32,11 +31,8 @@ def phase1_pages(server_urls: dict[str, str], supplychain_home: Path) -> Iterato
     idp = start_idp(supplychain_home / "phase1-tests" / "idp-keys", {})
     sock = loopback_socket()
     port = sock.getsockname()[1]
-    pages: Served = serve(
-        standalone_app(load_settings("payments", port=port, issuer_url=idp.issuer), tools.APPROVABLE),
-        sock,
-        label="pages",
-    )
+    settings = load_settings("payments", port=port, issuer_url=idp.issuer)
+    pages: Served = serve(standalone_app(settings, approval_executors(settings)), sock, label="pages")
     try:
         yield port, idp.issuer
     finally:
@@ -49,7 +45,7 @@ async def test_a_stdio_servers_four_eyes_release_is_approved_on_the_standalone_p
 ) -> None:
     port, issuer = phase1_pages
     settings = PaymentsSettings(port=port, issuer_url=issuer)
-    stdio_server = build_server(settings, local_identity=identity("fred@acme"))
+    stdio_server = server_for(settings, local_identity=identity("fred@acme"))
     async with Client(stdio_server) as fred:
         result = await fred.call_tool("release_payment", {"payment_id": ACME_PENDING})
         status = result.structured_content

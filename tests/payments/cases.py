@@ -12,7 +12,10 @@ ROLES = {
 FUZZ_USER = "bob@globex"
 
 SIDE_EFFECTS = {
-    "release_payment": SideEffect("fred@acme", {"payment_id": ACME_PENDING}, {"payment_id": ACME_INJECTED}),
+    # 12500.00 EUR, above the four-eyes threshold; the changed call (640.00 EUR) would be verified.
+    "release_payment": SideEffect(
+        "fred@acme", {"payment_id": ACME_PENDING}, {"payment_id": ACME_INJECTED}, level="four_eyes"
+    ),
     "issue_refund": SideEffect(
         "fred@acme",
         {"charge_id": ACME_UNREFUNDED, "amount": "10.00"},

@@ -135,7 +135,7 @@ async def test_release_payment_with_approval_records_who_and_when(admin_url: str
 
 
 async def test_stored_text_reaches_the_decider_only_as_the_suppliers_own_words() -> None:
-    async with mcp_client("payments", "fred@acme", human=Human()) as client:
+    async with mcp_client("payments", "fred@acme") as client:  # 640.00 EUR: verified, pending for fred's own yes
         result = await client.call_tool("release_payment", {"payment_id": ACME_INJECTED})
     status = result.structured_content
     assert status is not None and "\n" not in status["summary"] and "Kade" not in status["summary"]
@@ -174,7 +174,7 @@ async def test_issue_refund_with_approval_writes_the_refund_and_the_total_togeth
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_write_tools_work_in_both_protocol_eras(admin_url: str, server_urls: dict[str, str], mode: str) -> None:
     async with mcp_client("payments", "gwen@globex", human=Human(), mode=mode) as client:
-        asked_release = await client.call_tool("release_payment", {"payment_id": GLOBEX_PAYMENTS[1]})
+        asked_release = await client.call_tool("release_payment", {"payment_id": GLOBEX_PAYMENTS[0]})  # four eyes
         asked_refund = await client.call_tool("issue_refund", {"charge_id": GLOBEX_CHARGES[0], "amount": 99})
     released = await on_the_page(server_urls, "payments", asked_release)
     refunded = await on_the_page(server_urls, "payments", asked_refund)

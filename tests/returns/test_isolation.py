@@ -14,7 +14,7 @@ from securemcp.identity.principal import identity_from_roles
 
 from deployment.policy import POLICY
 from fixtures.returns import INJECTION_RETURN_ID, RETURNS, return_id
-from supplychain.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_for
 from tests.helpers import HOSTILE_STRINGS, Human, mcp_client, snapshot
 
 CRUSHED_BOX = return_id("acme", "crushed-box")
@@ -31,7 +31,7 @@ async def globex_agent(human: Human | None = None) -> AsyncIterator[Client]:
     agent = identity_from_roles(
         policy=POLICY, tenant_id="globex", user_id="rick@globex", roles=frozenset({"returns_agent"})
     )
-    server = server_module("returns").build_server(load_settings("returns"), local_identity=agent)
+    server = server_for(load_settings("returns"), local_identity=agent)
     async with Client(server, elicitation_callback=human) as client:
         yield client
 

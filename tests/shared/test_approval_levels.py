@@ -1,19 +1,24 @@
-"""Approval levels: declared per tool, raised by an argument rule or a deployment setting, never lowered;
+"""Approval levels: declared per side effect, raised by a rule or a deployment setting, never lowered;
 `register_tools` refuses a table that would let a side effect or a decision slip through."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pytest
 from mcp.server.mcpserver import ElicitationResult, MCPServer, Resolve
 from mcp.types import ToolAnnotations
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from securemcp.approvals.answer import ConfirmAnswer
-from securemcp.gate.tool_gate import ToolRule, ToolSpec, register_tools
+from securemcp.approvals.pending import Question
+from securemcp.gate.side_effects import SideEffect
+from securemcp.gate.tool_table import ReadTool, ToolTable, register_tools
+from securemcp.identity.principal import Identity
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from servers.inventory.server import LARGE_REORDER
-from supplychain.servers import load_settings, server_module
+from servers.inventory.tools import LARGE_REORDER
+from supplychain.servers import load_settings, server_for
 from tests.helpers import Human, admin_rows, identity, mcp_client, pending_approval_id, snapshot, without_approvals
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -22,18 +27,39 @@ WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
-def _question() -> None: ...
+@dataclass(frozen=True)
+class Something:
+    """Write something (a side effect for the refusal tests)."""
+
+    what: str
 
 
-async def write_something(
-    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(_question)], idempotency_key: str | None = None
-) -> str:
-    """A side effect for the refusal tests."""
-    return "done"
+class Written(BaseModel):
+    what: str
+
+
+def _question(something: Something, who: Identity) -> Question:
+    return Question(f"Write {something.what} as {who.user_id}.")
+
+
+async def _write(who: Identity, session: AsyncSession, something: Something) -> Written:
+    return Written(what=something.what)
+
+
+def write_something(scope: str = "x:write", annotations: ToolAnnotations = WRITE) -> SideEffect[Something, Something]:
+    return SideEffect(
+        name="write_something", title="W", scope=scope, arguments=Something, level="confirm", question=_question,
+        effect=_write, annotations=annotations,
+    )  # fmt: skip
 
 
 async def read_something() -> str:
     """A read for the refusal tests."""
+    return "read"
+
+
+async def asks_something(approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(read_something)]) -> str:
+    """A read that asks for approval: a side effect in disguise."""
     return "read"
 
 
@@ -54,7 +80,7 @@ async def test_a_confirm_reorder_is_asked_in_band_as_before(admin_url: str) -> N
     ]
 
 
-# The rule reads the raw arguments, before pydantic turns "6000" or 6000.0 into 6000: each form must be verified.
+# The rule reads the validated arguments: pydantic turns "5001" or 5001.0 into 5001 first, so each form is verified.
 @pytest.mark.parametrize("quantity", [LARGE_REORDER + 1, str(LARGE_REORDER + 1), float(LARGE_REORDER + 1)])
 async def test_an_argument_rule_raises_a_large_reorder_to_verified(
     admin_url: str, quantity: Any, monkeypatch: pytest.MonkeyPatch
@@ -87,7 +113,7 @@ async def test_a_deployment_setting_raises_a_tools_level(admin_url: str, monkeyp
 @pytest.mark.parametrize(
     ("value", "refusal"),
     [
-        ('{"release_payment": "confirm"}', "APPROVAL_LEVELS cannot lower 'release_payment' from four_eyes to confirm"),
+        ('{"release_payment": "confirm"}', "APPROVAL_LEVELS cannot lower 'release_payment' from verified to confirm"),
         ('{"issue_refund": "verified"}', "APPROVAL_LEVELS cannot lower 'issue_refund' from four_eyes to verified"),
         ('{"release_payments": "four_eyes"}', "APPROVAL_LEVELS names unknown tool(s): release_payments"),
         ('{"list_payments": "four_eyes"}', "APPROVAL_LEVELS names 'list_payments', which has no side effect"),
@@ -98,7 +124,7 @@ async def test_a_setting_that_would_lower_or_misname_stops_start_up(
 ) -> None:
     monkeypatch.setenv("SUPPLYCHAIN_PAYMENTS_APPROVAL_LEVELS", value)
     with pytest.raises(RuntimeError) as stopped:
-        server_module("payments").build_server(load_settings("payments"), local_identity=identity("fred@acme"))
+        server_for(load_settings("payments"), local_identity=identity("fred@acme"))
     assert str(stopped.value) == refusal
 
 
@@ -113,26 +139,38 @@ async def test_an_unknown_level_stops_start_up(monkeypatch: pytest.MonkeyPatch, 
     ("tools", "refusal"),
     [
         (
-            {write_something: ToolSpec(ToolRule("procurement:decide", side_effect=True, level="confirm"), WRITE, "W")},
+            (write_something("procurement:decide"),),
             "tool 'write_something' requires 'procurement:decide', a scope reserved for deciding approvals",
         ),
         (
-            {read_something: ToolSpec(ToolRule("payments:decide"), READ, "R")},
+            (ReadTool(read_something, "payments:decide", READ, "R"),),
             "tool 'read_something' requires 'payments:decide', a scope reserved for deciding approvals",
         ),
         (
-            {write_something: ToolSpec(ToolRule("x:write", side_effect=True), WRITE, "W")},
-            "tool 'write_something': side_effect=True but approval level None",
+            (ReadTool(asks_something, "x:read", READ, "R"),),
+            "tool 'asks_something' asks for approval but is a ReadTool: declare it as a SideEffect",
         ),
         (
-            {read_something: ToolSpec(ToolRule("x:read", level="verified"), READ, "R")},
-            "tool 'read_something': side_effect=False but approval level 'verified'",
+            (ReadTool(read_something, "x:read", WRITE, "R"),),
+            "tool 'read_something': readOnlyHint contradicts side_effect",
         ),
+        ((write_something(annotations=READ),), "tool 'write_something': readOnlyHint contradicts side_effect"),
+        ((write_something(), write_something()), "tool 'write_something' is listed twice"),
     ],
 )
-async def test_register_tools_refuses_a_table_that_lets_something_slip(
-    tools: dict[Any, ToolSpec], refusal: str
-) -> None:
+async def test_register_tools_refuses_a_table_that_lets_something_slip(tools: ToolTable, refusal: str) -> None:
     with pytest.raises(RuntimeError) as refused:
         register_tools(MCPServer("t"), tools)
     assert str(refused.value) == refusal
+
+
+async def test_a_side_effect_whose_arguments_say_nothing_to_the_model_is_refused() -> None:
+    @dataclass(frozen=True)
+    class Undocumented:
+        what: str
+
+    with pytest.raises(TypeError, match="Undocumented needs a docstring for the model"):
+        SideEffect(
+            name="write_something", title="W", scope="x:write", arguments=Undocumented, level="confirm",
+            question=_question, effect=_write, annotations=WRITE,
+        )  # fmt: skip

@@ -25,7 +25,7 @@ from mcp import Client
 from securemcp.observability.logs import configure_logging, redact
 from securemcp.observability.request_id import RequestContextMiddleware, request_scope
 
-from supplychain.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_for
 from tests.helpers import identity
 from tests.http.rpc import bearer, call_tool, list_tools
 from tests.http.stack import Idp, Server, loopback_socket, probe_until_accepted, resource_url, start_idp, start_server
@@ -193,7 +193,7 @@ async def test_an_unreachable_database_is_logged_with_request_and_caller_but_not
 ) -> None:
     dsn_file = unreachable_dsn_file(tmp_path)
     settings = load_settings("inventory", database_url_file=dsn_file, pool_timeout_seconds=1)
-    server = server_module("inventory").build_server(settings, local_identity=identity("alice@acme"))
+    server = server_for(settings, local_identity=identity("alice@acme"))
     if not any(isinstance(middleware, RequestContextMiddleware) for middleware in server.middleware):
         server.middleware.insert(0, RequestContextMiddleware())  # as `register_tools` will, once wired
 

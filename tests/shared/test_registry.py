@@ -31,7 +31,7 @@ def test_the_entry_matches_its_server_package(name: str) -> None:
     settings_class = getattr(server_module(name), server.settings_class_name)
     assert settings_class.model_config["env_prefix"] == server.env_prefix
     assert load_settings(name).listen_port == server.port
-    rule_scopes = {spec.rule.scope for spec in server_module(name).TOOLS.values()}
+    rule_scopes = {tool.rule.scope for tool in server_module(name).TOOLS}
     assert rule_scopes == {"audit:read", server.read_scope, *server.capabilities}  # no declared scope unused
 
 

@@ -19,7 +19,16 @@ from deployment.registry import SERVERS
 from fixtures.returns import return_id
 from supplychain.admin import admin_engine
 from supplychain.review import ReviewSettings, parse_duration, review_servers
-from tests.helpers import Human, PagePerson, admin_rows, decide_as, decider, mcp_client, pending_approval_id
+from tests.helpers import (
+    Human,
+    PagePerson,
+    admin_execute,
+    admin_rows,
+    decide_as,
+    decider,
+    mcp_client,
+    pending_approval_id,
+)
 from tests.logistics.builders import reroute_args
 from tests.payments.fixture_ids import ACME_PAYMENTS
 
@@ -142,6 +151,8 @@ async def test_ten_page_denials_by_one_approver_are_ten_decisions_not_a_burst(
 async def test_an_effect_approved_on_the_page_is_credited_to_its_requester(
     admin_url: str, server_urls: dict[str, str], start: datetime
 ) -> None:
+    # Both above 10000.00, so both four eyes (the second is 3480.50 in the fixtures: fred's own yes would do).
+    await admin_execute(admin_url, "UPDATE payments.payments SET amount = 10480.50 WHERE id = :i", i=ACME_PAYMENTS[1])
     for approval_id in await _fred_asks_for_releases(ACME_PAYMENTS[:2]):
         await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "approve")
     [(first_effect,)] = await admin_rows(

@@ -1,4 +1,4 @@
-"""Every side effect of every server goes to a person at its declared approval level, and a "no" changes nothing.
+"""Every side effect of every server goes to a person at its approval level, and a "no" changes nothing.
 
 Parametrised over the side effects each server names in tests/<server>/cases.py (a new server's are
 included once it has one; tests/shared/test_side_effect_coverage.py fails while one is missing).
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import Human, admin_rows, mcp_client, pending_approval_id, snapshot, without_approvals
-from tests.server_cases import declared_side_effects, side_effects
+from tests.server_cases import case_level, side_effects
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -32,7 +32,7 @@ async def _last_record(admin_url: str, server: str) -> tuple[Any, ...]:
 async def test_a_declined_side_effect_changes_nothing_and_waits_where_its_level_says(
     admin_url: str, server: str, tool: str, mode: str
 ) -> None:
-    case, level = SIDE_EFFECTS[(server, tool)], declared_side_effects(server)[tool]
+    case, level = SIDE_EFFECTS[(server, tool)], case_level(server, tool)
     before = await snapshot(admin_url, server)
     human = Human(action="decline")
     async with mcp_client(server, case.user, human=human, mode=mode) as client:

@@ -38,6 +38,6 @@ def test_every_side_effect_is_declined_at_its_approval_level(server: str) -> Non
 def test_every_side_effect_is_listed_and_callable_for_the_fuzzer(server: str) -> None:
     """The fuzz tests call every tool `tools/list` shows their caller; the caller's roles must allow each."""
     caller = fuzzing.caller(server)
-    scopes = {function.__name__: spec.rule.scope for function, spec in server_module(server).TOOLS.items()}
+    scopes = {tool.name: tool.rule.scope for tool in server_module(server).TOOLS}
     for tool in declared_side_effects(server):
         assert caller.has_scope(scopes[tool]), (server, tool, scopes[tool])

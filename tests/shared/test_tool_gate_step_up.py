@@ -16,7 +16,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.shared.exceptions import MCPError
 
-from supplychain.servers import load_settings, server_module
+from supplychain.servers import load_settings, server_for
 from tests.helpers import Human, snapshot
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -37,7 +37,7 @@ def alice_with_read_only_token() -> Iterator[None]:
 
 
 async def test_a_listed_tool_the_token_lacks_the_scope_for_is_refused_with_the_scope_error(admin_url: str) -> None:
-    server = server_module("inventory").build_server(load_settings("inventory"))
+    server = server_for(load_settings("inventory"))
     human = Human()
     before = await snapshot(admin_url, "inventory")
     with alice_with_read_only_token():
@@ -53,7 +53,7 @@ async def test_a_listed_tool_the_token_lacks_the_scope_for_is_refused_with_the_s
 
 
 async def test_read_only_mode_hides_what_the_roles_allow() -> None:
-    server = server_module("inventory").build_server(load_settings("inventory", read_only=True))
+    server = server_for(load_settings("inventory", read_only=True))
     with alice_with_read_only_token():
         async with Client(server) as client:
             names = [tool.name for tool in (await client.list_tools()).tools]

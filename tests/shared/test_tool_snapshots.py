@@ -34,7 +34,7 @@ async def test_tool_list_matches_the_reviewed_snapshot(server: str) -> None:
 @pytest.mark.parametrize("server", SERVERS)
 async def test_tools_are_listed_in_the_order_of_the_servers_tool_table(server: str) -> None:
     listed = [tool["name"] for tool in await live_tools(server)]
-    assert listed == [function.__name__ for function in server_module(server).TOOLS]
+    assert listed == [tool.name for tool in server_module(server).TOOLS]
 
 
 def test_every_tool_declares_a_closed_input_schema_and_truthful_read_only_hint() -> None:

@@ -4,21 +4,23 @@
     verified    the requester, on the server's approval page after a fresh sign-in: a person said yes
     four_eyes   another person of the same tenant holding `<server>:decide`, on the page: never the requester
 
-Each side-effecting tool declares its level in its server's tool table (`securemcp.gate.tool_gate.ToolRule`). A rule
-may raise one call's level from its arguments, and a deployment may raise a tool's level
-(`SUPPLYCHAIN_<SERVER>_APPROVAL_LEVELS`); nothing lowers a level below the code's.
+Each side effect declares its level (`securemcp.gate.side_effects.SideEffect`). A rule may raise one
+call's level from what the call acts on (the locked row, or the arguments), and a deployment may raise
+a tool's level (`SUPPLYCHAIN_<SERVER>_APPROVAL_LEVELS`); nothing lowers a level below the code's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Literal, get_args
+from collections.abc import Callable
+from typing import Literal, TypeVar, get_args
 
 Level = Literal["confirm", "verified", "four_eyes"]
 LEVELS: tuple[Level, ...] = get_args(Level)  # weakest first
 
-LevelRule = Callable[[Mapping[str, Any]], Level | None]
-"""Raises one call's level from its (not yet validated) arguments; None leaves it. Must not raise."""
+TargetT = TypeVar("TargetT")
+
+LevelRule = Callable[[TargetT], "Level | None"]
+"""Raises one call's level from what it acts on (the row the effect will change, or the arguments); None leaves it."""
 
 
 def rank(level: Level) -> int:

@@ -5,7 +5,7 @@ table (`RolePolicy.of`) and hands it to each server through its settings class (
 Every check reads that one frozen object: the dev authorization server when it grants scopes, and each
 server when it reads a token (a scope that none of the caller's roles may hold is ignored, whatever the
 token claims). `<server>:decide` is reserved for people deciding approvals on the server's approval
-page: no tool may require it (`securemcp.gate.tool_gate.register_tools` refuses one at start-up), so no
+page: no tool may require it (`securemcp.gate.tool_table.register_tools` refuses one at start-up), so no
 agent can decide through a tool.
 """
 

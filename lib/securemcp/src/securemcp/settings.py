@@ -99,7 +99,7 @@ class ServerSettings(BaseSettings):
     # SUPPLYCHAIN_READ_ONLY or from `--read-only` wins: nothing can switch it back off.
     read_only: bool = False
     # Raises tools' approval levels, e.g. `{"reroute_shipment": "four_eyes"}` (JSON); checked at start-up
-    # by `securemcp.gate.tool_gate.register_tools`: an unknown tool, a read-only one or a lower level stops it.
+    # by `securemcp.gate.tool_table.register_tools`: an unknown tool, a read-only one or a lower level stops it.
     approval_levels: dict[str, Level] = {}
     allowed_tools: tuple[str, ...] | None = None  # set from SUPPLYCHAIN_TOOLS, not from this prefix
     idempotency_ttl_hours: int = 24  # set from SUPPLYCHAIN_IDEMPOTENCY_TTL_HOURS, not from this prefix

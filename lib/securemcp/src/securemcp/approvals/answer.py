@@ -3,8 +3,9 @@
 The answer is the requester's in-band yes or no (`ConfirmAnswer`, at the `confirm` level) or, when the
 call was not settled in band, the pending approval that stands for it (`Deferred`).
 
-A side-effecting tool takes `approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(question)]`,
-filled by a resolver that ends with `securemcp.approvals.paths.seek_approval`. For a `confirm` call the
+A side-effecting tool (derived from its declaration, `securemcp.gate.side_effects`) takes
+`approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(ask)]`, filled by a resolver that ends
+with `securemcp.approvals.paths.seek_approval`. For a `confirm` call the
 SDK asks the requester through the client (`ask`) and injects the answer; the model never sees the
 parameter and no tool argument can stand in for it. The answer is bound to the exact call: on
 2026-07-28 the SDK seals it into `request_state` with the principal and the request, and on

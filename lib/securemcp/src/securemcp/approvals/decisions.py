@@ -13,7 +13,9 @@ only lists. `decide` guarantees, inside the caller's tenant transaction and unde
 - the sign-in is no older than `SUPPLYCHAIN_APPROVAL_SIGN_IN_MAX_AGE_SECONDS`, and for `verified` and
   `four_eyes` made after the request (`SignInTooOldError`);
 - on approve, exactly the recorded arguments run as the requester, once, in the same transaction,
-  and the result is stored on the approval; one audit record names the decider and the level.
+  and the result is stored on the approval; one audit record names the decider and the level. The
+  effect decides the level again on the row it locks, and refuses (`ConflictError`, nothing changed,
+  the approval stays pending) when that row now needs a stricter level than this approval's.
 """
 
 from __future__ import annotations
@@ -137,7 +139,9 @@ async def decide(
             tenant_id=decider.tenant_id, user_id=status.requested_by, roles=frozenset(), scopes=frozenset(),
             client_id=f"approval:{approval_id}",
         )  # fmt: skip
-        executed = await tool.execute(requester, session, status.arguments)
+        # The effect decides the level again on the row it locks: a row that now needs more than this
+        # approval's level is refused, nothing changed (`securemcp.gate.side_effects`).
+        executed = await tool.execute(requester, session, status.arguments, status.level)
         result = executed.model_dump(mode="json", by_alias=True)
     new_status: Literal["executed", "denied"] = "executed" if decision == "approve" else "denied"
     await (await session.connection()).execute(

@@ -99,12 +99,16 @@ def approval_result(status: ApprovalStatus) -> CallToolResult:
                           structured_content=result.structured_content)  # fmt: skip
 
 
-async def seek_approval(ctx: Context, caller: Caller, question: Question) -> Elicit[ConfirmAnswer] | Deferred:
-    """Every approval resolver's last step: ask the requester's client (confirm) or record a pending approval."""
+async def seek_approval(
+    ctx: Context, caller: Caller, question: Question, level: Level
+) -> Elicit[ConfirmAnswer] | Deferred:
+    """Every approval resolver's last step: ask the requester's client (confirm) or record a pending approval.
+
+    `level` is this call's, decided by the resolver on what the call acts on (`securemcp.gate.side_effects`).
+    """
     call = current_call()
     if call is None or not call.side_effect:
         raise SupplyChainError("refused: an approval can only be sought inside a side-effecting tool call")
-    level: Level = call.level or "four_eyes"  # the gate sets it; absent means fail closed
     if level == "confirm" and can_be_asked(ctx):
         return ask(question.sentence)
     call.decision = "pending"  # before any transaction opens: the call waits for no answer in it

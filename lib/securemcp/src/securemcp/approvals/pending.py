@@ -15,16 +15,13 @@ and the tenant filter).
 from __future__ import annotations
 
 import hashlib
-import inspect
-import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Resolve
 from mcp.types import CallToolResult
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,8 +38,9 @@ from securemcp.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
 ApprovalId = Annotated[str, Field(pattern=r"^ap_[0-9a-f]{20}$", description="Approval id, e.g. 'ap_3f9a...'")]
 Status = Literal["pending", "approved", "denied", "expired", "executed"]
 
-Executor = Callable[[Identity, AsyncSession, Mapping[str, Any]], Awaitable[BaseModel]]
-"""Runs a side-effecting tool's business logic: (requester, the decision's session, the recorded arguments)."""
+Executor = Callable[[Identity, AsyncSession, Mapping[str, Any], Level], Awaitable[BaseModel]]
+"""Runs a side-effecting tool's effect: (requester, the decision's session, the recorded arguments, the level
+the approval was asked and decided at). It refuses when what the effect acts on now needs a stricter level."""
 
 
 class ApprovalSettings(BaseSettings):
@@ -74,31 +72,9 @@ class Question:
 
 @dataclass(frozen=True)
 class ApprovableTool:
-    """What a decision needs to run one side-effecting tool for its requester."""
+    """What a decision needs to run one side-effecting tool for its requester (`securemcp.gate.side_effects`)."""
 
     execute: Executor
-
-
-def approvable(tool: Callable[..., Any], execute: Callable[..., Awaitable[BaseModel]]) -> ApprovableTool:
-    """`tool`'s executor for a decision: the recorded arguments are validated against `tool`'s own
-    parameter types (the injected ones left out, unknown ones refused), then `execute(who, session, **args)`."""
-    hints = typing.get_type_hints(tool, include_extras=True)
-    fields: dict[str, Any] = {}
-    for name, parameter in inspect.signature(tool).parameters.items():
-        hint = hints[name]
-        if typing.get_origin(hint) is Annotated and any(isinstance(m, Resolve) for m in typing.get_args(hint)[1:]):
-            continue  # the caller and the approval: injected, never arguments
-        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
-        fields[name] = (hint, default)
-    model = create_model(f"{tool.__name__}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
-    # The idempotency key is checked against the schema like any argument but is the gate's, not the effect's.
-    effect_arguments = [name for name in fields if name != "idempotency_key"]
-
-    async def run(who: Identity, session: AsyncSession, arguments: Mapping[str, Any]) -> BaseModel:
-        values = model.model_validate(dict(arguments))
-        return await execute(who, session, **{name: getattr(values, name) for name in effect_arguments})
-
-    return ApprovableTool(run)
 
 
 _registry: dict[str, dict[str, ApprovableTool]] = {}

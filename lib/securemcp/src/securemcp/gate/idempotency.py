@@ -1,8 +1,8 @@
 """Idempotency keys: a retried side effect answers with its first result and changes nothing more.
 
-Every side-effecting tool (every tool that asks a human, see `securemcp.gate.tool_gate.register_tools`) takes an
-optional `idempotency_key`. The tool gate (`securemcp.gate.tool_gate.ToolGate`) handles it; the tool bodies
-declare it (so it is in their schema) and ignore it. A key is scoped to tenant + user + tool: another
+Every side-effecting tool (every tool that asks a human, `securemcp.gate.side_effects`) takes an optional
+`idempotency_key`. The tool gate (`securemcp.gate.tool_gate.ToolGate`) handles it; the derived tool declares
+it (so it is in the schema) and the effect never sees it. A key is scoped to tenant + user + tool: another
 user's or another tenant's equal key is a different key (the table has forced row-level security on
 the tenant, and every query names the user).
 

@@ -21,7 +21,6 @@ resolver are what the server itself enforces.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,25 +29,19 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, TextContent
 from mcp_types import MISSING_REQUIRED_CLIENT_CAPABILITY
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from securemcp.approvals.answer import asks_for_approval
 from securemcp.approvals.paths import approval_named_in
 from securemcp.audit.attribution import attribution_of
 from securemcp.errors import TemporarilyUnavailableError, database_unavailable, scope_denied
-from securemcp.gate.idempotency import ARGUMENT as IDEMPOTENCY_KEY
 from securemcp.gate.idempotency import Answer, KeyedCall, keyed_call
-from securemcp.gate.prompts import UnknownPromptRefusal
 from securemcp.identity.principal import Identity, IdentityError
-from securemcp.levels import Level, LevelRule, deployment_level, strictest
-from securemcp.observability.request_id import RequestContextMiddleware, current_request_id
-from securemcp.policy import is_decision_scope, reading_scope
+from securemcp.observability.request_id import current_request_id
 from securemcp.runtime.caller import ServerState, current_identity
 from securemcp.runtime.unit_of_work import CallUnitOfWork, reset_current_call, set_current_call
-from securemcp.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -57,29 +50,11 @@ Middleware = Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
 
 @dataclass(frozen=True, slots=True)
 class ToolRule:
-    """What calling a tool requires: a scope and, for a side effect, its approval level (`securemcp.levels`).
-
-    `raise_level` may raise one call's level from its arguments; nothing lowers it below `level`.
-    """
+    """What calling a tool requires: a scope, and whether it has a side effect (then a human approves it,
+    at the level its declaration decides: `securemcp.gate.side_effects`)."""
 
     scope: str
     side_effect: bool = False
-    level: Level | None = None
-    raise_level: LevelRule | None = None
-
-    def level_for(self, arguments: Mapping[str, Any]) -> Level:
-        """This call's approval level: the tool's, raised by the argument rule when it applies."""
-        raised = self.raise_level(arguments) if self.raise_level is not None else None
-        return strictest(self.level, raised)
-
-
-@dataclass(frozen=True, slots=True)
-class ToolSpec:
-    """One row of a server's tool table: its rule, its MCP annotations and a human title."""
-
-    rule: ToolRule
-    annotations: ToolAnnotations
-    title: str
 
 
 def tool_error(message: str) -> CallToolResult:
@@ -151,12 +126,10 @@ class ToolGate:
         if unknown:
             return await self._refuse(call, state, f"unknown argument(s) for {name}: {', '.join(map(repr, unknown))}")
         keyed = None
-        if rule.side_effect:
-            call.level = rule.level_for(arguments if isinstance(arguments, dict) else {})
-            # A 2026-07-28 URL round's retry continues the call that kept the key: it is answered from
-            # its approval (`securemcp.gate.deferred_approvals`), never from the key it kept.
-            if approval_named_in(ctx.params or {}) is None:
-                keyed = keyed_call(call, state.engine, state.idempotency_ttl_hours)
+        # A 2026-07-28 URL round's retry continues the call that kept the key: it is answered from its
+        # approval (`securemcp.gate.deferred_approvals`), never from the key it kept.
+        if rule.side_effect and approval_named_in(ctx.params or {}) is None:
+            keyed = keyed_call(call, state.engine, state.idempotency_ttl_hours)
         return await self._run(call, state, ctx, call_next, keyed)
 
     async def _run(
@@ -276,53 +249,3 @@ def _first_text(wire: Mapping[str, Any]) -> str | None:
         if isinstance(block, dict) and block.get("type") == "text":
             return str(block.get("text", ""))
     return None
-
-
-def _with_step_up_note(function: Callable[..., Any], scope: str, server_name: str) -> str:
-    """The tool's docstring, plus a sentence telling the model when calling it may ask for more access."""
-    description = function.__doc__ or ""
-    if scope == reading_scope(server_name):
-        return description  # clients are asked for the reading scope first (the 401 challenge)
-    return f"{description.rstrip()} Needs the {scope} permission; the server asks for it when called."
-
-
-def register_tools(
-    server: MCPServer[Any], tools: Mapping[Callable[..., Any], ToolSpec], settings: ServerSettings | None = None
-) -> ToolGate:
-    """Register `tools` on `server` and install the gate that enforces their rules.
-
-    Refuses, at start-up, a side-effecting tool that does not ask for approval, declares no approval
-    level or takes no idempotency key; an approval gate or level on a tool declared read-only; any tool
-    that requires a scope reserved for decisions (`<server>:decide`: deciding is a person's act on the
-    approval page, never a tool's); and a deployment level setting that names an unknown or read-only
-    tool or would lower a level. So the table in each `server.py` cannot drift from what the code does.
-    """
-    raised = dict(settings.approval_levels) if settings is not None else {}
-    rules: dict[str, ToolRule] = {}
-    for function, spec in tools.items():
-        name, rule = function.__name__, spec.rule
-        if is_decision_scope(rule.scope):
-            raise RuntimeError(f"tool {name!r} requires {rule.scope!r}, a scope reserved for deciding approvals")
-        if rule.side_effect != asks_for_approval(function):
-            raise RuntimeError(
-                f"tool {name!r}: side_effect={rule.side_effect} but "
-                f"{'no' if rule.side_effect else 'an'} approval parameter"
-            )
-        if rule.side_effect != (rule.level is not None) or (rule.raise_level is not None and not rule.side_effect):
-            raise RuntimeError(f"tool {name!r}: side_effect={rule.side_effect} but approval level {rule.level!r}")
-        if rule.side_effect and IDEMPOTENCY_KEY not in inspect.signature(function).parameters:
-            raise RuntimeError(f"tool {name!r}: a side effect without an {IDEMPOTENCY_KEY} parameter")
-        if rule.side_effect == bool(spec.annotations.read_only_hint):
-            raise RuntimeError(f"tool {name!r}: readOnlyHint contradicts side_effect")
-        if name in raised:
-            level = deployment_level(name, rule.level, raised.pop(name))
-            rule = ToolRule(rule.scope, rule.side_effect, level, rule.raise_level)
-        description = _with_step_up_note(function, rule.scope, server.name)
-        server.add_tool(function, title=spec.title, description=description, annotations=spec.annotations)
-        rules[name] = rule
-    if raised:
-        raise RuntimeError(f"APPROVAL_LEVELS names unknown tool(s): {', '.join(sorted(raised))}")
-    gate = ToolGate(server, rules, settings.offers_tool if settings is not None else None)
-    # The request context first, so the gate's records and every log line carry the request id.
-    server.middleware.extend([RequestContextMiddleware(), gate, UnknownPromptRefusal(server)])
-    return gate

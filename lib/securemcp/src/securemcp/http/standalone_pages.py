@@ -29,7 +29,7 @@ from securemcp.tenancy.database import create_engine
 def standalone_app(settings: ServerSettings, executors: Mapping[str, ApprovableTool]) -> ASGIApp:
     """The pages of the server `settings` describe, with a database engine of their own.
 
-    `executors` are the server's approvable tools (its `tools.APPROVABLE`): an approved call runs here.
+    `executors` run the server's side effects once decided (`securemcp.gate.tool_table.approval_executors`).
     """
     settings.check_http_exposure()
     register_executors(settings.server_name, executors)

@@ -33,7 +33,6 @@ from securemcp.audit.records import append
 from securemcp.audit.values import arguments_digest, redact_arguments, stored_text
 from securemcp.identity.principal import Identity
 from securemcp.ids import new_id
-from securemcp.levels import Level
 from securemcp.observability.telemetry import record_tool_call
 from securemcp.tenancy.database import (
     TenantReads,
@@ -63,7 +62,6 @@ class CallUnitOfWork:
     attribution: Attribution = LOCAL
     decision: str = "not_required"
     approval_id: str | None = None
-    level: Level | None = None  # a side effect's approval level for this call (`securemcp.levels`), set by the gate
     started: float = field(default_factory=time.perf_counter)
     session: AsyncSession | None = None
     reads: TenantReads | None = None  # a read-only call's transaction on the driver (`securemcp.tenancy.reads`)
