@@ -43,6 +43,7 @@ from deployment.registry import SERVERS
 from migrations import META_SCHEMA
 from supplychain.embedded import is_embedded, pgdata_dir
 from supplychain.revisions import alembic_config, applied_revisions, known_revisions, unknown_revisions_message
+from supplychain.security_upgrades import choosable_seq_message, servers_with_a_choosable_seq
 from supplychain.seed_check import missing_for_fixtures, what_to_run
 
 OWNER_ROLE = "supplychain_owner"
@@ -145,7 +146,8 @@ async def _create_role_if_missing(conn: AsyncConnection, role: str, attributes: 
 
 
 async def run_migrations(engine: AsyncEngine) -> None:
-    """Upgrade every server's branch to its head, as the owner role; `AdminError` at revisions this checkout lacks."""
+    """Upgrade every server's branch to its head, as the owner role; `AdminError` at revisions this checkout lacks,
+    or when a server's security tables predate this version's (`supplychain.security_upgrades`)."""
 
     def upgrade(connection: Connection) -> None:
         config = alembic_config()
@@ -159,6 +161,9 @@ async def run_migrations(engine: AsyncEngine) -> None:
         await conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
         await conn.run_sync(upgrade)
         await conn.execute(text("RESET ROLE"))
+        outdated = await servers_with_a_choosable_seq(conn)
+        if outdated:  # the same revision, run before the library's DDL changed: Alembic cannot tell
+            raise AdminError(f"db init: {choosable_seq_message(outdated)}")
 
 
 async def _require_passwords_locally(engine: AsyncEngine) -> None:

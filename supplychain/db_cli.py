@@ -46,7 +46,8 @@ def db_reset(assume_yes: bool) -> None:
 
 @click.command("upgrade-squashed")
 def db_upgrade_squashed() -> None:
-    """Move a database migrated by the old eight-revision chains onto the one initial revision (docs/upgrading.md)."""
+    """Move a database migrated by the old eight-revision chains onto the one initial revision, and bring
+    security tables made before this version up to date (docs/upgrading.md)."""
     from supplychain.admin import AdminError
     from supplychain.embedded import admin_url
     from supplychain.squashed import upgrade_squashed

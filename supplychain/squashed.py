@@ -6,6 +6,10 @@ database at that head needs no DDL: only its version row changes, from `<server>
 `<server>_0001_initial`. Anywhere else in the old chain, the schema differs from what the row would
 then claim, so the command refuses and changes nothing; the same for a revision neither chain knows.
 All rows change in one transaction, with the version table locked against a concurrent `db init`.
+
+In the same transaction it brings the library's security tables up to this version where a database
+made them before it (`supplychain.security_upgrades`): today, an `audit_log.seq` the server role could
+choose. That step also runs on a database already at the initial revisions, and only where needed.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from migrations import initial_revision
-from supplychain.admin import AdminError, admin_engine
+from supplychain.admin import OWNER_ROLE, AdminError, admin_engine
 from supplychain.revisions import SQUASHED_SERVERS, VERSION_TABLE, applied_revisions, known_revisions, legacy_head
+from supplychain.security_upgrades import draw_seq_by_trigger, servers_with_a_choosable_seq
 
 
 async def upgrade_squashed(admin_url: str) -> list[str]:
-    """Re-stamp each server at its old chain's head onto its initial revision; one line per version row.
+    """Re-stamp each server at its old chain's head onto its initial revision, then bring its security tables
+    up to date; one line per version row and per upgraded server.
 
     Raises `AdminError`, having changed nothing, when a row is anywhere else in the old chain or unknown.
     """
@@ -49,6 +55,10 @@ async def upgrade_squashed(admin_url: str) -> list[str]:
                     {"new": heads[revision], "old": revision},
                 )
                 done.append(f"{revision} -> {heads[revision]}")
+            choosable = await servers_with_a_choosable_seq(conn)
+            if choosable:
+                await conn.execute(text(f"SET LOCAL ROLE {OWNER_ROLE}"))  # the tables' owner, until commit
+                done += await draw_seq_by_trigger(conn, choosable)
             return done
     finally:
         await engine.dispose()

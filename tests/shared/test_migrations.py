@@ -4,7 +4,9 @@ The reviewed schemas are `tests/snapshots/schema_<server>.json`, one per server,
 catalog (`tests.schema_catalog`): relations, columns, indexes, constraints, row-level security and
 its policies, triggers, functions and every grant. The four original servers' snapshots were taken
 from the eight-revision chains they had before the squash (main at 3b14af7), so their single initial
-revision is proven to build what those chains built.
+revision is proven to build what those chains built; they were written again when `audit_log.seq`
+came to be drawn by a trigger (`securemcp.schema.audit_seq`), and tests/shared/test_upgrade_squashed.py
+proves that those chains plus the library's upgrade step build the same.
 
 When a schema change is intended (a new revision), review it and write the snapshots again:
 

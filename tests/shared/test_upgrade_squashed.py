@@ -7,11 +7,17 @@ their heads (`<server>_0700`), then `supplychain db upgrade-squashed` runs on it
 schema equals, object by object, the one a fresh database gets from the squashed revisions.
 A database anywhere else in the old chains is refused, with nothing changed; and `db init` itself
 refuses an old-chain database in one line that names the command, instead of failing inside Alembic.
+
+The old chains made `audit_log.seq` an identity column, and so did the initial revisions until
+`securemcp.schema.audit_seq`: the same command draws it by a trigger, on a re-stamped database and on
+one already at the initial revisions, keeping the sequence's position; `db init` refuses such a
+database until then.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,6 +42,7 @@ pytestmark = pytest.mark.slow
 
 OLD_HEADS = sorted(f"{server}_0700" for server in SQUASHED_SERVERS)
 NEW_REVISIONS = sorted(initial_revision(server) for server in SQUASHED_SERVERS)
+SEQ_UPGRADED = [f"{server}: audit_log.seq is now drawn from its sequence by a trigger" for server in SQUASHED_SERVERS]
 
 
 async def _legacy_upgrade(engine: AsyncEngine, *targets: str) -> None:
@@ -51,6 +58,7 @@ async def _legacy_upgrade(engine: AsyncEngine, *targets: str) -> None:
     async with engine.connect() as conn:
         await conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
         await conn.run_sync(run)
+        await conn.execute(text("RESET ROLE"))  # the admin engine's one connection goes back to the pool
 
 
 async def _versions(engine: AsyncEngine) -> list[str]:
@@ -85,7 +93,7 @@ async def test_a_database_at_the_old_heads_is_restamped_and_equals_a_fresh_one(
     code, out, err = await _upgrade_squashed(old_database, tmp_path)
     assert (code, err) == (0, "")
     assert sorted(out.splitlines()) == sorted(
-        f"{server}_0700 -> {initial_revision(server)}" for server in SQUASHED_SERVERS
+        [f"{server}_0700 -> {initial_revision(server)}" for server in SQUASHED_SERVERS] + SEQ_UPGRADED
     )
     assert await _versions(old_database) == NEW_REVISIONS
 
@@ -130,3 +138,64 @@ async def test_db_init_refuses_an_old_chain_database_in_one_line_naming_the_comm
         "run `supplychain db upgrade-squashed` first (docs/upgrading.md)"
     )
     assert await _versions(old_database) == OLD_HEADS
+
+
+async def _stamp_initial_revisions(engine: AsyncEngine) -> None:
+    """What the initial revisions left before `seq` was drawn by a trigger: the old heads' schema, at the new names."""
+    async with engine.begin() as conn:
+        for server in SQUASHED_SERVERS:
+            await conn.execute(
+                text(f"UPDATE {VERSION_TABLE} SET version_num = :new WHERE version_num = :old"),
+                {"new": initial_revision(server), "old": f"{server}_0700"},
+            )
+
+
+async def _append_as_owner(engine: AsyncEngine, *, seq: int | None = None) -> None:
+    """One inventory audit row of tenant `acme`, inserted as the tables' owner; with `seq`, choosing it."""
+    chosen = ("seq, ", f"{seq}, ", " OVERRIDING SYSTEM VALUE") if seq is not None else ("", "", "")
+    row = f"'au_{secrets.token_hex(10)}', 'acme', now(), 'ana@acme', 'cli', 'cli', 'stdio', 't', '{{}}', "
+    row += f"'{'0' * 64}', 'not_required', 'ok', 0, 0, '{'0' * 64}', '{secrets.token_hex(32)}'"
+    async with engine.execution_options(isolation_level="READ COMMITTED").begin() as conn:  # not autocommit
+        await conn.execute(text(f"SET LOCAL ROLE {OWNER_ROLE}"))
+        await conn.execute(text("SELECT set_config('app.tenant_id', 'acme', true)"))
+        await conn.execute(
+            text(
+                f"INSERT INTO inventory.audit_log ({chosen[0]}id, tenant_id, occurred_at, user_id, client_id, "
+                "actor_kind, transport, tool, arguments, arguments_sha256, decision, outcome, output_bytes, "
+                f"latency_ms, prev_hash, hash){chosen[2]} VALUES ({chosen[1]}{row})"
+            )
+        )
+
+
+async def _seqs(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as conn:
+        return [row[0] for row in await conn.execute(text("SELECT seq FROM inventory.audit_log ORDER BY seq"))]
+
+
+async def test_a_database_at_the_initial_revisions_with_a_choosable_seq_is_refused_by_db_init_then_upgraded(
+    old_database: AsyncEngine, admin_url: str, tmp_path: Path
+) -> None:
+    await _legacy_upgrade(old_database, "heads")
+    await _stamp_initial_revisions(old_database)
+    await _append_as_owner(old_database)
+    await _append_as_owner(old_database, seq=1000)  # what the server role could do, too
+    assert await _seqs(old_database) == [1, 1000]
+
+    with pytest.raises(AdminError) as refused:
+        await run_migrations(old_database)
+    assert str(refused.value) == (
+        f"db init: the audit log of {', '.join(SQUASHED_SERVERS)} was made before `seq` was drawn by a trigger "
+        "(the server role could choose it): run `supplychain db upgrade-squashed` (docs/upgrading.md)"
+    )
+
+    code, out, err = await _upgrade_squashed(old_database, tmp_path)
+    assert (code, err) == (0, "")
+    assert sorted(out.splitlines()) == sorted(
+        [f"{revision}: already on this checkout's revisions" for revision in NEW_REVISIONS] + SEQ_UPGRADED
+    )
+    await run_migrations(old_database)  # `db init` accepts it now
+    for server in SQUASHED_SERVERS:
+        assert await schema_catalog(old_database, server) == read_snapshot(server), server
+    await _append_as_owner(old_database)  # continues after the last number the identity gave
+    await _append_as_owner(old_database, seq=5000)  # replaced by the trigger
+    assert await _seqs(old_database) == [1, 2, 3, 1000]

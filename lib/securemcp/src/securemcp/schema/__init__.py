@@ -5,7 +5,10 @@ Public names:
   its batch-append functions), pending approvals (with levels and outside text) and idempotency keys;
 - `tenancy.isolate_by_tenant(schema, table)` and `tenancy.grant_schema_usage(schema)`: forced row-level
   security on `app.tenant_id`, and the schema's use by its own role `<schema>_svc` only;
-- `tables.SECURITY_TABLES` and `tables.SECURITY_FUNCTIONS`: what `create_security_tables` makes.
+- `tables.SECURITY_TABLES` and `tables.SECURITY_FUNCTIONS`: what `create_security_tables` makes;
+- `audit_seq.upgrade_audit_seq(schema)`: the step that brings an `audit_log` made before `seq` was drawn
+  by a trigger (an identity column an INSERT could override) to what `create_security_tables` makes now,
+  and `audit_seq.seq_is_choosable` to tell the two apart.
 
 Guarantees: every table is tenant-isolated (FORCE ROW LEVEL SECURITY) and grants the server role only
 what the library's code does with it (the audit log: read and insert, nothing else, for anyone). Once

@@ -54,8 +54,9 @@ def create_audit_append_functions(schema: str) -> None:
                 RETURN NEXT;
             END LOOP;
         END $$""")
-    # Insert order is the chain order: rows go in by their position in `records` (identity `seq`
-    # follows it), one tenant at a time under that tenant's setting for the row-level security check.
+    # Insert order is the chain order: rows go in by their position in `records` (`seq`, drawn by the
+    # insert trigger, follows it), one tenant at a time under that tenant's setting for the row-level
+    # security check.
     op.execute(f"""
         CREATE OR REPLACE FUNCTION {schema}.audit_append(records jsonb)
         RETURNS void

@@ -16,6 +16,7 @@ filter is served by `audit_log_tenant_seq`.
 
 from alembic import op
 
+from securemcp.schema.audit_seq import SEQUENCE, create_audit_seq_trigger
 from securemcp.schema.names import schema_name
 from securemcp.schema.tenancy import isolate_by_tenant
 
@@ -26,11 +27,12 @@ DECISIONS = "'not_required', 'approved', 'declined', 'cancelled', 'unanswerable'
 
 
 def create_audit_log(schema: str) -> None:
-    """`<schema>.audit_log`: tenant-isolated, insert-and-read for the server role, append-only for all."""
+    """`<schema>.audit_log`: tenant-isolated, insert-and-read for the server role, append-only for all, its
+    `seq` always drawn from the sequence."""
     schema = schema_name(schema)
     op.execute(f"""
         CREATE TABLE {schema}.audit_log (
-            seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            seq              bigint PRIMARY KEY,
             id               text NOT NULL UNIQUE,
             tenant_id        text NOT NULL,
             occurred_at      timestamptz NOT NULL,
@@ -55,6 +57,9 @@ def create_audit_log(schema: str) -> None:
             trace_id         text CHECK (trace_id ~ '^[0-9a-f]{{32}}$'),
             client_address   text CHECK (length(client_address) <= 100)
         )""")
+    # `seq` is not an identity column: an INSERT could choose it (`securemcp.schema.audit_seq` says why).
+    op.execute(f"CREATE SEQUENCE {schema}.{SEQUENCE} AS bigint OWNED BY {schema}.audit_log.seq")
+    create_audit_seq_trigger(schema)
     op.execute(f"CREATE INDEX audit_log_tenant_seq ON {schema}.audit_log (tenant_id, seq)")
     op.execute(f"CREATE INDEX audit_log_tenant_time ON {schema}.audit_log (tenant_id, occurred_at)")
     isolate_by_tenant(schema, "audit_log")

@@ -6,7 +6,7 @@ from securemcp.schema.audit_log import create_audit_log
 from securemcp.schema.idempotency import create_idempotency_keys
 
 SECURITY_TABLES = ("audit_log", "pending_approvals", "idempotency_keys")
-SECURITY_FUNCTIONS = ("audit_log_is_append_only", "audit_chain_heads", "audit_append")
+SECURITY_FUNCTIONS = ("audit_log_is_append_only", "audit_log_draws_seq", "audit_chain_heads", "audit_append")
 
 
 def create_security_tables(schema: str) -> None:
