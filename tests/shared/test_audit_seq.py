@@ -17,6 +17,7 @@ from securemcp.audit.chain import BrokenLink, record_hash, verify_chains
 from securemcp.runtime.unit_of_work import CallUnitOfWork
 from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from supplychain.admin import admin_engine
 from tests.helpers import admin_rows
@@ -79,5 +80,19 @@ async def _verify_chain(admin_url: str, tenant: str) -> tuple[int, list[BrokenLi
     engine = admin_engine(admin_url)
     try:
         return await verify_chains(engine, "inventory", tenants=[tenant])
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement", ["SELECT nextval('inventory.audit_log_seq_seq')", "SELECT setval('inventory.audit_log_seq_seq', 1)"]
+)
+async def test_the_server_role_holds_no_privilege_on_the_sequence(server_urls: dict[str, str], statement: str) -> None:
+    """A guard: the trigger draws as the schema owner, so the server role cannot skip or rewind numbers."""
+    engine = create_engine(server_urls["inventory"])
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="permission denied for sequence audit_log_seq_seq"):
+                await conn.execute(text(statement))
     finally:
         await engine.dispose()
