@@ -10,6 +10,7 @@ from typing import Any
 import click
 from securemcp.audit.checkpoint_keys import load_signing_key
 from securemcp.audit.checkpoints import CheckpointSettings, CheckpointWriter
+from securemcp.audit.verified_heads import VerifiedHeadsError, load_verified_heads, remember, verified_heads_file
 from securemcp.audit.verify import (
     ServerReport,
     read_checkpoint_lines,
@@ -46,19 +47,32 @@ def verify(servers: Iterable[str], checkpoint_files: Iterable[Path]) -> bool:
         unreadable += [f"a checkpoint line names an unknown server {line['server']!r}" for line in unknown]
     # Checkpoint lines and audit records are text anyone with the file or a token could have written.
     echo_lines(f"checkpoints: {problem}" for problem in unreadable)
-    reports = asyncio.run(_verify_all(servers, lines))
+    state = verified_heads_file()
+    try:
+        remembered = load_verified_heads(state)
+    except VerifiedHeadsError as failure:  # fail closed: without it, an older sink put back would pass
+        echo_lines([f"NOT VERIFIED: the heads verified before: {failure}; restore it from its backup, or move "
+                    "it aside to start again from this verification"])  # fmt: skip
+        return False
+    reports = asyncio.run(_verify_all(servers, lines, remembered))
     for report in reports:
         _print(report)
+        if report.intact and report.heads:
+            remember(state, report.server, report.heads)
+        elif any(problem.startswith("SINK WENT BACK") for problem in report.problems):
+            echo_lines([f"{report.server}: the heads verified before are kept in {state}"])
     return not unreadable and all(report.intact for report in reports)
 
 
-async def _verify_all(servers: list[str], lines: list[dict[str, Any]]) -> list[ServerReport]:
+async def _verify_all(
+    servers: list[str], lines: list[dict[str, Any]], remembered: dict[str, list[dict[str, Any]]]
+) -> list[ServerReport]:
     engine = admin_engine(admin_url())
     reports = []
     try:
         for server in servers:
             try:
-                reports.append(await verify_server(engine, server, lines))
+                reports.append(await verify_server(engine, server, lines, remembered.get(server, [])))
             except Exception as failure:  # a role without SELECT, a schema that is gone: said, not traced
                 failed = ServerReport(server)
                 failed.problems.append(f"NOT VERIFIED: the audit log could not be read ({_first_line(failure)})")

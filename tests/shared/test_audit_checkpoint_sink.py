@@ -7,11 +7,12 @@ Each test has a tenant, a sink and a verified-heads file of its own (the `sink` 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anyio
 import pytest
-from securemcp.audit.checkpoints import checkpoint_hash
+from securemcp.audit.checkpoint_lines import checkpoint_hash
 from securemcp.audit.verify import read_checkpoint_lines
 
 from tests.shared.checkpoint_attacks import calls, delete_tail, own_lines, tenant_identity, verify_cli
@@ -30,15 +31,19 @@ async def test_one_writers_lines_deleted_with_the_tail_leave_a_dangling_referenc
     assert code == 0, out
 
     # The attack: the second writer's lines go from the sink, its two records from the database.
-    kept = [line for line in (await anyio.Path(sink).read_text()).splitlines() if deleted["writer"] not in line]
-    await anyio.Path(sink).write_text("".join(f"{line}\n" for line in kept))
+    kept = [
+        raw
+        for raw in (await anyio.Path(sink).read_text()).splitlines()
+        if json.loads(raw)["writer"] != deleted["writer"]
+    ]
+    await anyio.Path(sink).write_text("".join(f"{raw}\n" for raw in kept))
     await delete_tail(admin_url, who.tenant_id, keep=3)
     code, out = await verify_cli(admin_url)
     assert code == 1
     assert (
         f"inventory: CHECKPOINT MISSING: checkpoint 1 of writer {follower['writer']} follows checkpoint 1 of writer "
         f"{deleted['writer']} ({checkpoint_hash(deleted)[:16]}...), which is not among the checkpoints: "
-        "a writer's lines were removed"
+        "a writer's lines were removed from the sink"
     ) in out.splitlines()
     assert "intact" not in out
 

@@ -4,8 +4,9 @@ Why: the hash chain (`securemcp.audit.records`) shows an edited record, but not 
 chain: every record points back, and nothing remembered where a chain ended. A checkpoint does.
 
 What: one JSON line per tenant and server: tenant, last sequence number, last record hash, record
-count, time, the previous checkpoint's hash and an Ed25519 signature over the rest (canonical JSON).
-The key is a secret file the database never sees (`securemcp.audit.checkpoint_keys`); `supplychain audit verify`
+count, time, the writer's previous checkpoint's hash, the newest checkpoint before it in the sink, and
+an Ed25519 signature over the rest (canonical JSON; `securemcp.audit.checkpoint_lines`). The key is
+a secret file the database never sees (`securemcp.audit.checkpoint_keys`); `supplychain audit verify`
 checks the lines (`securemcp.audit.verify`).
 
 When: a server process checkpoints the tenants it wrote records for, every
@@ -21,7 +22,10 @@ Replicas and workers never fork each other's sequence: there is no shared sequen
 its own *writer* (`<server>/<host>/<pid>/<random>`), numbers its own checkpoints 1, 2, 3... and chains
 each to its own previous one. Two replicas checkpointing the same tenant both anchor the same chain;
 `audit verify` checks every checkpoint of every writer against the chain, and each writer's numbers
-and previous-checkpoint hashes for gaps. A lock around each append keeps lines whole in a shared file.
+and previous-checkpoint hashes for gaps. Across writers, each checkpoint also names the newest one of
+its server that the sink held when it was appended (`after`, read under the lock every append takes:
+`securemcp.audit.checkpoint_sink`), so removing one writer's lines leaves a reference to nothing that
+`audit verify` names. On stdout nothing can be read back: `after` is then the writer's own previous.
 """
 
 from __future__ import annotations
@@ -29,8 +33,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -50,9 +52,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from securemcp.audit.checkpoint_keys import ensure_signing_key, key_id
+from securemcp.audit.checkpoint_lines import GENESIS, checkpoint_body, checkpoint_hash, reference
+from securemcp.audit.checkpoint_sink import CheckpointSink
 from securemcp.settings import SettingsError, home_dir, reject_unknown_variables
 
-GENESIS = "0" * 64
 SHUTDOWN_FLUSH_SECONDS = 10.0
 logger = logging.getLogger(__name__)
 
@@ -93,17 +96,6 @@ class CheckpointSettings(BaseSettings):
 def default_sink_file() -> Path:
     """`$SUPPLYCHAIN_HOME/audit/checkpoints.jsonl`."""
     return home_dir() / "audit" / "checkpoints.jsonl"
-
-
-def checkpoint_body(line: dict[str, Any]) -> bytes:
-    """The signed bytes of a checkpoint: every field but `sig`, as canonical JSON."""
-    fields = {name: value for name, value in line.items() if name != "sig"}
-    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-
-
-def checkpoint_hash(line: dict[str, Any]) -> str:
-    """The hash the writer's next checkpoint carries as `prev`."""
-    return hashlib.sha256(checkpoint_body(line)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -155,7 +147,9 @@ class CheckpointWriter:
         self.writer_id = f"{server}/{role}/{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.number = 0
         self.previous = GENESIS
+        self.newest: dict[str, Any] | None = None  # the newest checkpoint of `server` known here (own or read)
         self.heads: dict[str, ChainHead] = {}  # the last head this writer signed, per tenant
+        self._sink = CheckpointSink(sink_file, server, key.public_key()) if sink_file is not None else None
         self._lock = asyncio.Lock()
 
     async def checkpoint(self, engine: AsyncEngine, tenants: Iterable[str]) -> list[dict[str, Any]]:
@@ -166,45 +160,44 @@ class CheckpointWriter:
                 head = await read_head(engine, self.server, tenant, self.heads.get(tenant))
                 if head is not None:
                     heads.append(head)
-            lines, number, previous = [], self.number, self.previous
-            for head in heads:
-                number += 1
-                line: dict[str, Any] = {
-                    "server": self.server,
-                    "writer": self.writer_id,
-                    "n": number,
-                    "tenant": head.tenant,
-                    "last_seq": head.last_seq,
-                    "last_hash": head.last_hash,
-                    "records": head.records,
-                    "at": datetime.now(UTC).isoformat(),
-                    "prev": previous,
-                    "key": self.key_id,
-                }
-                line["sig"] = base64.b64encode(self.key.sign(checkpoint_body(line))).decode()
-                previous = checkpoint_hash(line)
-                lines.append(line)
-            if lines:
-                await asyncio.to_thread(self._append, lines)
+            if not heads:
+                return []
+            lines = await asyncio.to_thread(self._sign_and_append, heads)
             # Only once the lines are durable: a failed append leaves the sequence where it was.
-            self.number, self.previous = number, previous
+            self.number, self.previous, self.newest = lines[-1]["n"], checkpoint_hash(lines[-1]), reference(lines[-1])
             self.heads.update((head.tenant, head) for head in heads)
             return lines
 
-    def _append(self, lines: list[dict[str, Any]]) -> None:
-        payload = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
-        if self.sink_file is None:
-            sys.stdout.buffer.write(payload)
-            sys.stdout.buffer.flush()
-            return
-        self.sink_file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self.sink_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)  # other writers' lines stay whole
-            os.write(descriptor, payload)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    def _sign_and_append(self, heads: list[ChainHead]) -> list[dict[str, Any]]:
+        if self._sink is not None:
+            # Signed under the sink's lock: `after` is the newest line there, unless this writer's own is.
+            return self._sink.append(lambda newest: self._sign(heads, after=newest or self.newest))
+        lines = self._sign(heads, after=self.newest)
+        sys.stdout.buffer.write("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode())
+        sys.stdout.buffer.flush()
+        return lines
+
+    def _sign(self, heads: list[ChainHead], *, after: dict[str, Any] | None) -> list[dict[str, Any]]:
+        lines, number, previous = [], self.number, self.previous
+        for head in heads:
+            number += 1
+            line: dict[str, Any] = {
+                "server": self.server,
+                "writer": self.writer_id,
+                "n": number,
+                "tenant": head.tenant,
+                "last_seq": head.last_seq,
+                "last_hash": head.last_hash,
+                "records": head.records,
+                "at": datetime.now(UTC).isoformat(),
+                "prev": previous,
+                "after": after,
+                "key": self.key_id,
+            }
+            line["sig"] = base64.b64encode(self.key.sign(checkpoint_body(line))).decode()
+            previous, after = checkpoint_hash(line), reference(line)
+            lines.append(line)
+        return lines
 
 
 _written: dict[str, set[str]] = {}  # schema -> tenants with records not yet checkpointed by this process

@@ -19,8 +19,6 @@ covered, with a count: nothing outside the database vouches for them yet.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -28,14 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from securemcp.audit.chain import verify_chains
 from securemcp.audit.checkpoint_keys import public_key_file, public_keys
-from securemcp.audit.checkpoints import GENESIS, checkpoint_body, checkpoint_hash
+from securemcp.audit.checkpoint_lines import GENESIS, checkpoint_hash, is_signed, well_formed
+from securemcp.audit.checkpoint_links import dangling_references, newest_checkpoints
+from securemcp.audit.verified_heads import Heads, went_back
 
 
 @dataclass
@@ -48,6 +46,7 @@ class ServerReport:
     problems: list[str] = field(default_factory=list)
     uncovered: dict[str, int] = field(default_factory=dict)  # tenant -> records newer than its last checkpoint
     unseen_reason: str | None = None  # why the verifier could not see every tenant's rows
+    heads: Heads = field(default_factory=list)  # the newest checkpoints, to remember once found intact
 
     @property
     def intact(self) -> bool:
@@ -74,22 +73,6 @@ def read_checkpoint_lines(paths: Iterable[Path]) -> tuple[list[dict[str, Any]], 
     return lines, unreadable
 
 
-def _signed(line: dict[str, Any], key: Ed25519PublicKey | None) -> bool:
-    if key is None:  # the line names a key this server never had
-        return False
-    try:
-        key.verify(base64.b64decode(str(line.get("sig", "")), validate=True), checkpoint_body(line))
-    except (InvalidSignature, binascii.Error, ValueError):
-        return False
-    return True
-
-
-def _well_formed(line: dict[str, Any]) -> bool:
-    types = {"writer": str, "n": int, "tenant": str, "last_seq": int, "last_hash": str, "records": int, "prev": str}
-    types["key"] = str
-    return all(isinstance(line.get(name), kind) for name, kind in types.items())
-
-
 def trusted_checkpoints(server: str, lines: list[dict[str, Any]], report: ServerReport) -> list[dict[str, Any]]:
     """`server`'s checkpoints whose signature holds; every bad signature and sequence gap goes in `report`."""
     mine = [line for line in lines if line["server"] == server]
@@ -102,9 +85,9 @@ def trusted_checkpoints(server: str, lines: list[dict[str, Any]], report: Server
     trusted: list[dict[str, Any]] = []
     for line in mine:
         where = f"checkpoint {line.get('n')!r} of writer {line.get('writer')!r} (tenant {line.get('tenant')!r})"
-        if not _well_formed(line):
+        if not well_formed(line):
             report.problems.append(f"MALFORMED {where}")
-        elif not _signed(line, keys.get(line["key"])):
+        elif not is_signed(line, keys):
             report.problems.append(f"BAD SIGNATURE on {where}: not signed by {server}'s key")
         else:
             trusted.append(line)
@@ -137,10 +120,15 @@ async def verifier_role(engine: AsyncEngine) -> tuple[str, bool]:
     return str(row[0]), bool(row[1])
 
 
-async def verify_server(engine: AsyncEngine, server: str, lines: list[dict[str, Any]]) -> ServerReport:
-    """Check `server`'s chains against themselves and against its trusted checkpoints."""
+async def verify_server(
+    engine: AsyncEngine, server: str, lines: list[dict[str, Any]], remembered: Iterable[dict[str, Any]] = ()
+) -> ServerReport:
+    """Check `server`'s chains against themselves and against its trusted checkpoints, and those against
+    each other and against the newest checkpoints a previous verification `remembered`."""
     report = ServerReport(server)
     checkpoints = trusted_checkpoints(server, lines, report)
+    report.problems += dangling_references(checkpoints) + went_back(remembered, checkpoints)
+    report.heads = newest_checkpoints(checkpoints)
     by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in checkpoints:
         by_tenant[line["tenant"]].append(line)
