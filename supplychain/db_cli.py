@@ -14,7 +14,7 @@ def db_reset(assume_yes: bool) -> None:
     """Delete the embedded Postgres and make it again: every server's data and audit trail go; then init and seed."""
     from supplychain.admin import AdminError, init_database, seed_database
     from supplychain.embedded import NotEmbeddedError, delete_embedded, pgdata_dir, start_embedded
-    from supplychain.reset import refusal, set_checkpoints_aside
+    from supplychain.reset import refusal, set_checkpoints_aside, set_verified_heads_aside
 
     reason = refusal()
     if reason:
@@ -31,7 +31,7 @@ def db_reset(assume_yes: bool) -> None:
         pgdata = delete_embedded()
     except NotEmbeddedError as exc:
         raise click.ClickException(f"db reset: {exc}") from None
-    kept = set_checkpoints_aside()
+    kept, verified = set_checkpoints_aside(), set_verified_heads_aside()
     url = start_embedded()
     try:
         asyncio.run(init_database(url))
@@ -42,6 +42,8 @@ def db_reset(assume_yes: bool) -> None:
     click.echo(", ".join(f"{server}: {count} records" for server, count in counts.items()))
     if kept:
         click.echo(f"the deleted trails' audit checkpoints are kept in {kept}")
+    if verified:
+        click.echo(f"the checkpoints `audit verify` last verified in them are kept in {verified}")
 
 
 @click.command("upgrade-squashed")

@@ -7,6 +7,8 @@ altogether): reset refuses, and dropping its schemas stays the user's own, delib
 The servers' credentials and audit checkpoint keys are kept (`db init` reuses the passwords). The
 default checkpoint file is moved aside, not deleted: its checkpoints name chains the reset deleted, so
 `audit verify` would report every one of them missing, while the file stays evidence of what was there.
+So are the heads `audit verify` remembers (`securemcp.audit.verified_heads`): they name checkpoints of
+that file, and the new sink would otherwise be reported as gone back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from securemcp.audit.checkpoints import default_sink_file
+from securemcp.audit.verified_heads import verified_heads_file
 from sqlalchemy.engine import make_url
 
 from supplychain.embedded import external_admin_url, is_embedded, pgdata_dir
@@ -34,11 +37,19 @@ def refusal() -> str | None:
 
 def set_checkpoints_aside() -> Path | None:
     """Move the default checkpoint file to `<name>.before-reset-<UTC time>`; the new name, or None if there was none."""
-    sink = default_sink_file()
-    if not sink.exists():
+    return _set_aside(default_sink_file())
+
+
+def set_verified_heads_aside() -> Path | None:
+    """Move the heads `audit verify` remembers aside, as the checkpoints: they name checkpoints of the old sink."""
+    return _set_aside(verified_heads_file())
+
+
+def _set_aside(path: Path) -> Path | None:
+    if not path.exists():
         return None
-    kept = sink.with_name(f"{sink.name}.before-reset-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
-    sink.rename(kept)
+    kept = path.with_name(f"{path.name}.before-reset-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+    path.rename(kept)
     return kept
 
 

@@ -100,16 +100,21 @@ def test_reset_with_yes_makes_the_cluster_again_from_the_migrations_and_keeps_th
     checkpoints = home / "audit" / "checkpoints.jsonl"
     checkpoints.parent.mkdir(exist_ok=True)
     checkpoints.write_text('{"a": "checkpoint of a chain the reset deletes"}\n', encoding="utf-8")
+    verified = home / "audit" / "verified-heads.json"  # what `audit verify` remembered of that file
+    verified.write_text('{"inventory": {"heads": []}}\n', encoding="utf-8")
 
     code, out, err = _db(home, "reset", "--yes")
     assert (code, err) == (0, "")
-    made, seeded, kept = out.splitlines()
+    made, seeded, kept, kept_verified = out.splitlines()
     assert made == _made_again(home)
     assert seeded == SEEDED
     kept_file = rf"{re.escape(str(checkpoints))}\.before-reset-\d{{8}}T\d{{6}}Z"
     assert re.fullmatch(rf"the deleted trails' audit checkpoints are kept in {kept_file}", kept)
     assert Path(kept.rsplit(" ", 1)[1]).read_text(encoding="utf-8").startswith('{"a": "checkpoint')
     assert not checkpoints.exists()
+    kept_file = rf"{re.escape(str(verified))}\.before-reset-\d{{8}}T\d{{6}}Z"
+    assert re.fullmatch(rf"the checkpoints `audit verify` last verified in them are kept in {kept_file}", kept_verified)
+    assert not verified.exists()
 
     assert _cluster_id(url) != before
     assert _query(url, "SELECT to_regclass('inventory.leftover')") is None
