@@ -12,8 +12,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from securemcp.audit.checkpoint_lines import checkpoint_hash
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from securemcp.audit.checkpoint_keys import ensure_signing_key
+from securemcp.audit.checkpoint_lines import checkpoint_hash, reference
+from securemcp.audit.checkpoints import CheckpointWriter
 from securemcp.audit.verify import read_checkpoint_lines
+from securemcp.tenancy.database import create_engine
 
 from tests.shared.checkpoint_attacks import calls, delete_tail, own_lines, tenant_identity, verify_cli
 
@@ -70,3 +74,34 @@ async def test_an_older_sink_restored_with_the_tail_cut_is_named_as_gone_back(ad
         "is not among the checkpoints: an older sink was restored or its newest lines were removed"
     ) in out.splitlines()
     assert "intact" not in out
+
+
+async def test_a_writer_names_only_a_genuine_checkpoint_as_the_one_it_follows(
+    admin_url: str, server_urls: dict[str, str], sink: Path
+) -> None:
+    who = tenant_identity("forged-after")
+    await calls(who, 1)
+    [genuine] = own_lines(sink, who.tenant_id)
+    engine = create_engine(server_urls["inventory"])
+    try:  # a line signed with a key of the attacker's own, then a real writer's checkpoint
+        forger = CheckpointWriter("inventory", key=Ed25519PrivateKey.generate(), sink_file=sink)
+        [forged] = await forger.checkpoint(engine, [who.tenant_id])
+        writer = CheckpointWriter("inventory", key=ensure_signing_key("inventory"), sink_file=sink)
+        [line] = await writer.checkpoint(engine, [who.tenant_id])
+    finally:
+        await engine.dispose()
+    assert forged["after"] == reference(genuine)  # the forger reads the sink like any writer
+    assert line["after"] == reference(genuine)  # the real one passes over the line it cannot check
+
+
+async def test_a_verified_heads_file_that_cannot_be_read_fails_verify(admin_url: str, sink: Path) -> None:
+    await calls(tenant_identity("heads-file"), 1)
+    verified = sink.with_name("verified-heads.json")  # where the `sink` fixture points the CLI
+    await anyio.Path(verified).write_text("{not json")
+    code, out = await verify_cli(admin_url)
+    assert code == 1
+    assert out == (
+        f"NOT VERIFIED: the heads verified before: {verified} cannot be read (Expecting property name enclosed in "
+        "double quotes: line 1 column 2 (char 1)); restore it from its backup, or move it aside to start again "
+        "from this verification\n"
+    )
