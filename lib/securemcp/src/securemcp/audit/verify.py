@@ -7,6 +7,12 @@ A server's trail is reported intact only when all of these hold:
 - every checkpoint line carries a valid signature by the public key its `key` field names
   (`securemcp.audit.checkpoint_keys`), and each writer's checkpoints are numbered 1, 2, 3... with each
   previous-checkpoint hash matching;
+- every checkpoint named by a later one's `after` (the newest in the sink when that one was appended,
+  whichever writer wrote it) is there: lines removed from the sink, one writer's for instance, leave
+  a "CHECKPOINT MISSING" (`securemcp.audit.checkpoint_links`);
+- every newest checkpoint a previous intact verification remembered is still there: a sink put back
+  to an older copy, or cut, is "SINK WENT BACK" (`securemcp.audit.verified_heads`; the caller passes
+  them in, and remembers `ServerReport.heads` when the report is intact);
 - for every checkpoint, the tenant's chain still holds the record it names (same sequence number, same
   hash) with the same number of records up to it: a deleted tail ("shorter than its checkpoint"), a
   deleted chain ("checkpoints but no chain") or a rewritten head ("head hash differs") is named;
