@@ -170,7 +170,8 @@ class CheckpointWriter:
 
     def _sign_and_append(self, heads: list[ChainHead]) -> list[dict[str, Any]]:
         if self._sink is not None:
-            # Signed under the sink's lock: `after` is the newest line there, unless this writer's own is.
+            # Signed under the sink's lock: `after` is the newest line appended since this writer last
+            # looked, or else the newest it already knew (its own, or one it read before).
             return self._sink.append(lambda newest: self._sign(heads, after=newest or self.newest))
         lines = self._sign(heads, after=self.newest)
         sys.stdout.buffer.write("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode())
