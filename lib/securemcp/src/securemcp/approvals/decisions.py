@@ -179,13 +179,13 @@ async def decide(
         tool = executors_for(schema).get(status.tool)
         if tool is None:
             raise ConflictError(f"approval {approval_id!r} is for {status.tool!r}, which this server cannot run")
-        requester = Identity(
+        acting_as = Identity(
             tenant_id=decider.tenant_id, user_id=status.requested_by, roles=frozenset(), scopes=frozenset(),
             client_id=f"approval:{approval_id}",
         )  # fmt: skip
         # The effect decides the level again on the row it locks: a row that now needs more than this
         # approval's level is refused, nothing changed (`securemcp.gate.side_effects`).
-        executed = await tool.execute(requester, session, status.arguments, status.level)
+        executed = await tool.execute(acting_as, session, status.arguments, status.level)
         result = executed.model_dump(mode="json", by_alias=True)
     new_status: Literal["executed", "denied"] = "executed" if decision == "approve" else "denied"
     await (await session.connection()).execute(

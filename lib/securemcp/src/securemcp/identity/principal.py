@@ -78,7 +78,12 @@ def identity_from_roles(
         allowed = read_only(allowed)
     scopes = allowed if requested_scopes is None else policy.effective_scopes(requested_scopes, roles) & allowed
     return Identity(
-        tenant_id=tenant_id, user_id=user_id, roles=roles, scopes=scopes, client_id=client_id, allowed_scopes=allowed,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        roles=roles,
+        scopes=scopes,
+        client_id=client_id,
+        allowed_scopes=allowed,
         person_id=person,
     )
 
