@@ -4,8 +4,8 @@ Guarantees:
 - every response of the pages (errors and redirects included) has a CSP that allows no script at
   all, styles only from the pages' own origin, forms posting only to it and no framing; plus
   `nosniff`, no referrer to any other site (an approval id in a URL goes nowhere else) and `no-store`;
-- each session has its own random CSRF token, kept with it on the server; a form post whose token is missing or different is
-  refused with 403 before the request is read any further, so nothing changes.
+- each session has its own random CSRF token, kept with it on the server; a form post whose token is
+  missing or different is refused with 403 before the request is read any further, so nothing changes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""returns: the requester's person on pending approvals, and the approval pages' sessions on the server
+"""inventory: the requester's person on pending approvals, and the approval pages' sessions on the server
 
-Revision ID: returns_0002_people_and_page_sessions
-Revises: returns_0001_initial
+Revision ID: inventory_0002_page_sessions
+Revises: inventory_0001_initial
 Create Date: 2026-12-07
 
 securemcp 1.1: four eyes and `verified` compare one person across clients (pairwise subjects), and a
@@ -11,14 +11,14 @@ of its cookie.
 
 from securemcp.schema.tables import add_people_and_page_sessions
 
-revision = "returns_0002_people_and_page_sessions"
-down_revision = "returns_0001_initial"
+revision = "inventory_0002_page_sessions"
+down_revision = "inventory_0001_initial"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    add_people_and_page_sessions("returns")
+    add_people_and_page_sessions("inventory")
 
 
 def downgrade() -> None:

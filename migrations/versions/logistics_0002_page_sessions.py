@@ -1,7 +1,7 @@
-"""inventory: the requester's person on pending approvals, and the approval pages' sessions on the server
+"""logistics: the requester's person on pending approvals, and the approval pages' sessions on the server
 
-Revision ID: inventory_0002_people_and_page_sessions
-Revises: inventory_0001_initial
+Revision ID: logistics_0002_page_sessions
+Revises: logistics_0001_initial
 Create Date: 2026-12-07
 
 securemcp 1.1: four eyes and `verified` compare one person across clients (pairwise subjects), and a
@@ -11,14 +11,14 @@ of its cookie.
 
 from securemcp.schema.tables import add_people_and_page_sessions
 
-revision = "inventory_0002_people_and_page_sessions"
-down_revision = "inventory_0001_initial"
+revision = "logistics_0002_page_sessions"
+down_revision = "logistics_0001_initial"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    add_people_and_page_sessions("inventory")
+    add_people_and_page_sessions("logistics")
 
 
 def downgrade() -> None:

@@ -1,7 +1,7 @@
-"""logistics: the requester's person on pending approvals, and the approval pages' sessions on the server
+"""payments: the requester's person on pending approvals, and the approval pages' sessions on the server
 
-Revision ID: logistics_0002_people_and_page_sessions
-Revises: logistics_0001_initial
+Revision ID: payments_0002_page_sessions
+Revises: payments_0001_initial
 Create Date: 2026-12-07
 
 securemcp 1.1: four eyes and `verified` compare one person across clients (pairwise subjects), and a
@@ -11,14 +11,14 @@ of its cookie.
 
 from securemcp.schema.tables import add_people_and_page_sessions
 
-revision = "logistics_0002_people_and_page_sessions"
-down_revision = "logistics_0001_initial"
+revision = "payments_0002_page_sessions"
+down_revision = "payments_0001_initial"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    add_people_and_page_sessions("logistics")
+    add_people_and_page_sessions("payments")
 
 
 def downgrade() -> None:
