@@ -73,14 +73,14 @@ async def test_with_the_default_sub_pairwise_subjects_let_a_person_approve_their
     ) == [("released", "mcpclient-7f3a@acme")]  # fmt: skip
 
 
-def test_a_token_without_the_person_claim_is_refused() -> None:
+async def test_a_token_without_the_person_claim_is_refused() -> None:
     claims = {key: value for key, value in _access_token_claims().items() if key != "oid"}
     with pytest.raises(IdentityError, match="carries no usable 'oid' claim"):
         identity_from_claims(claims, POLICY, person_claim="oid")
 
 
 @pytest.mark.parametrize("claim", ["aud", "tenant_id", "roles", "o id", "", "1oid"])
-def test_person_claim_setting_refuses_what_cannot_name_a_person(claim: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_person_claim_setting_refuses_what_cannot_name_a_person(claim: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from servers.payments.server import PaymentsSettings
 
     monkeypatch.setenv("SUPPLYCHAIN_PAYMENTS_PERSON_CLAIM", claim)
