@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from deployment.policy import POLICY
 from securemcp.approvals.pages.decide import decider_of
 from securemcp.approvals.pages.signin import _person
 from securemcp.errors import DeciderRefusedError
 from securemcp.identity.principal import IdentityError, identity_from_claims
 
+from deployment.policy import POLICY
 from tests.helpers import admin_rows, decide_as, mcp_client, pending_approval_id, snapshot
 from tests.payments.fixture_ids import ACME_PENDING
 
@@ -80,7 +80,9 @@ async def test_a_token_without_the_person_claim_is_refused() -> None:
 
 
 @pytest.mark.parametrize("claim", ["aud", "tenant_id", "roles", "o id", "", "1oid"])
-async def test_person_claim_setting_refuses_what_cannot_name_a_person(claim: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_person_claim_setting_refuses_what_cannot_name_a_person(
+    claim: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from servers.payments.server import PaymentsSettings
 
     monkeypatch.setenv("SUPPLYCHAIN_PAYMENTS_PERSON_CLAIM", claim)
