@@ -66,7 +66,7 @@ async def test_a_sign_in_older_than_the_bound_is_sent_to_sign_in_again(
     approval_id = await pending("payments", "fred@acme", "release_payment", {"payment_id": ACME_PENDING})
     url = pages_url(pages_stack, "payments", f"/{approval_id}")
     async with chromium() as browser:
-        context, page, _ = await new_page(browser)
+        _, page, _ = await new_page(browser)
         await open_signed_in(page, url, "priya@acme")
         # Six minutes pass (the bound is five): the session, kept on the server, is aged there.
         await admin_execute(
