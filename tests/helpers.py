@@ -98,12 +98,14 @@ async def verify_audit(admin_url: str, schema: str) -> tuple[int, list[BrokenLin
 async def snapshot(admin_url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every domain table in `schema`, sorted: compare two snapshots to prove nothing changed.
 
-    The audit log is left out: every call, refused ones included, is meant to add to it. The
-    idempotency keys are in: a refused call or a replay must not write one either.
+    The audit log is left out: every call, refused ones included, is meant to add to it; so are the
+    approval pages' sessions, which every sign-in adds to. The idempotency keys are in: a refused call or
+    a replay must not write one either.
     """
     tables = await admin_rows(
         admin_url,
-        "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'audit_log' ORDER BY tablename",
+        "SELECT tablename FROM pg_tables WHERE schemaname = :s "
+        "AND tablename NOT IN ('audit_log', 'page_sessions') ORDER BY tablename",
         s=schema,
     )
     return {name: sorted(await admin_rows(admin_url, f"SELECT * FROM {schema}.{name}"), key=repr) for (name,) in tables}

@@ -75,9 +75,10 @@ async def test_under_tls_the_session_cookie_is_secure(pages_stack: Stack, tmp_pa
             answer = await http.get(f"{server.origin}/approvals/auth/login")
         assert answer.status_code == 302  # to the IdP; the sign-in's state is in the session cookie
         cookie = answer.headers["set-cookie"]
-        assert cookie.startswith("supplychain_approvals_payments=")
+        # Over https at the origin's own /approvals: the `__Host-` prefix, so Path=/ and no Domain.
+        assert cookie.startswith("__Host-supplychain_approvals_payments_signin=")
         assert "; secure" in cookie.lower() and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
-        assert "path=/approvals;" in cookie.lower()
+        assert "path=/;" in cookie.lower() and "domain" not in cookie.lower()
     finally:
         server.served.stop()
 

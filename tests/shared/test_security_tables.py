@@ -15,7 +15,12 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
-from securemcp.schema.tables import SECURITY_FUNCTIONS, SECURITY_TABLES, create_security_tables
+from securemcp.schema.tables import (
+    SECURITY_FUNCTIONS,
+    SECURITY_TABLES,
+    add_people_and_page_sessions,
+    create_security_tables,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,6 +30,8 @@ from migrations import META_SCHEMA
 from supplychain.admin import OWNER_ROLE, run_migrations
 from tests.helpers import fresh_database
 from tests.schema_catalog import only, read_snapshot, schema_catalog, snapshot_file
+
+LIBRARY_TABLES = (*SECURITY_TABLES, "page_sessions")  # `create_security_tables`, then 1.1's step
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +60,11 @@ async def _as_owner(engine: AsyncEngine, work: Callable[[Connection], None]) -> 
 def _library_call(connection: Connection, schema: str) -> None:
     with Operations.context(MigrationContext.configure(connection)):
         create_security_tables(schema)
+        add_people_and_page_sessions(schema)  # library 1.1's step, as each server's second revision calls it
 
 
 def _security_part(catalog: dict[str, list[list[object]]]) -> dict[str, list[list[object]]]:
-    return only(catalog, tables=SECURITY_TABLES, functions=SECURITY_FUNCTIONS)
+    return only(catalog, tables=LIBRARY_TABLES, functions=SECURITY_FUNCTIONS)
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -64,7 +72,7 @@ async def test_the_library_call_alone_builds_the_security_tables_the_server_has(
     migrated: AsyncEngine, library_only: AsyncEngine, server: str
 ) -> None:
     made_by_library = await schema_catalog(library_only, server)
-    assert {row[0] for row in made_by_library["relations"] if row[1] == "r"} == set(SECURITY_TABLES)
+    assert {row[0] for row in made_by_library["relations"] if row[1] == "r"} == set(LIBRARY_TABLES)
     assert {row[0] for row in made_by_library["functions"]} == set(SECURITY_FUNCTIONS)
     in_the_server = _security_part(await schema_catalog(migrated, server))
     for part, rows in _security_part(made_by_library).items():

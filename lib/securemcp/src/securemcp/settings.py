@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from securemcp.levels import Level
@@ -47,6 +47,23 @@ def secrets_dir() -> Path:
 def server_dsn_file(server: str) -> Path:
     """The default secrets file that holds `server`'s own database URL."""
     return secrets_dir() / f"{server}.dsn"
+
+
+DEFAULT_PERSON_CLAIM = "sub"
+# Claims that name a token, a client, a time, a tenant or a grant, never one person.
+NOT_A_PERSON = frozenset({
+    "iss", "aud", "exp", "iat", "nbf", "jti", "azp", "client_id", "scope", "scp", "roles", "groups",
+    "tenant_id", "tid", "auth_time", "nonce", "at_hash", "c_hash", "sid", "acr", "amr", "typ", "cnf",
+})  # fmt: skip
+
+
+def check_person_claim(claim: str) -> str:
+    """`claim` when it may name a person (`securemcp.identity.principal.person_id`); `ValueError` otherwise."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", claim):
+        raise ValueError(f"PERSON_CLAIM {claim!r} is not a claim name (a letter, then letters, digits or '_')")
+    if claim in NOT_A_PERSON:
+        raise ValueError(f"PERSON_CLAIM {claim!r} names a token, client, time or tenant, not a person")
+    return claim
 
 
 PAGES_PATH = "/approvals"  # each server's approval pages, beside its MCP endpoint (`securemcp.approvals.pages`)
@@ -148,6 +165,15 @@ class ServerSettings(BaseSettings):
     approvals_client_secret: SecretStr | None = None
     approvals_client_secret_file: Path | None = None
     approvals_session_key_file: Path | None = None
+    # The claim that names one person in access tokens and ID tokens alike (`securemcp.identity.person`):
+    # four eyes and `verified` compare the issuer plus this claim. `sub` unless the IdP issues pairwise
+    # subjects per application (Microsoft Entra ID: `oid`).
+    person_claim: str = DEFAULT_PERSON_CLAIM
+
+    @field_validator("person_claim")
+    @classmethod
+    def _person_claim_names_a_person(cls, claim: str) -> str:
+        return check_person_claim(claim)
 
     def request_state_keys(self) -> list[bytes] | None:
         """The shared request-state key (value, then `_FILE`), or None for a per-process key."""

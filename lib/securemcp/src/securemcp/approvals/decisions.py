@@ -8,7 +8,8 @@ only lists. `decide` guarantees, inside the caller's tenant transaction and unde
   same `NotFoundError`), and the decider may see it (its requester, or a holder of `<server>:decide`);
 - who: a `confirm` or `verified` approval is decided only by its requester; a `four_eyes` one only by
   another person of the tenant whose roles (re-derived with `deployment.policy`) give `<server>:decide`,
-  never by the requester (`DeciderRefusedError`);
+  never by the requester (`DeciderRefusedError`). "The requester" is one person across clients: the
+  person id recorded from the access token against the decider's from the ID token (`same_person`);
 - it is still pending and unexpired (`ConflictError` otherwise: a second POST changes nothing);
 - the sign-in is no older than `SUPPLYCHAIN_APPROVAL_SIGN_IN_MAX_AGE_SECONDS`, and for `verified` and
   `four_eyes` made after the request (`SignInTooOldError`);
@@ -61,6 +62,8 @@ class Decider:
     auth_time: datetime  # aware UTC
     # What the person's roles give, re-derived with the deployment's role policy when they sign in.
     allowed_scopes: frozenset[str] = frozenset()
+    # The issuer plus the configured person claim (`securemcp.identity.principal.person_id`).
+    person_id: str | None = None
 
     def holds(self, scope: str) -> bool:
         """True when the person's roles, re-derived with the role policy, give `scope`."""
@@ -75,32 +78,72 @@ async def decision_transaction(engine: AsyncEngine, decider: Decider) -> AsyncIt
         yield session
 
 
-def may_see(status: ApprovalStatus, decider: Decider, schema: str) -> bool:
+@dataclass(frozen=True)
+class Requester:
+    """Who asked for an approval: the user id the records show, and the person id four eyes compares."""
+
+    user_id: str
+    person_id: str | None  # None: a local (stdio) requester, or a row recorded before person ids
+
+
+def same_person(requester: Requester, decider: Decider) -> bool:
+    """True when the decider is the requester: by person id when the request recorded one, else by user id.
+
+    With pairwise subjects the requester's `sub` (MCP client) and the decider's (pages' client) differ for
+    one person; the person id, made from a claim that stays the same, does not.
+    """
+    if requester.person_id is not None:
+        return requester.person_id == decider.person_id
+    return requester.user_id == decider.user_id
+
+
+def may_see(requester: Requester, decider: Decider, schema: str) -> bool:
     """The requester sees their own approvals; holders of `<schema>:decide` see all of their tenant's."""
-    return status.requested_by == decider.user_id or decider.holds(decide_scope(schema))
+    return same_person(requester, decider) or decider.holds(decide_scope(schema))
 
 
-def may_decide(status: ApprovalStatus, decider: Decider, schema: str) -> bool:
+def may_decide(status: ApprovalStatus, requester: Requester, decider: Decider, schema: str) -> bool:
     """confirm/verified: only the requester; four_eyes: a `<schema>:decide` holder who is not the requester."""
     if status.level == "four_eyes":
-        return status.requested_by != decider.user_id and decider.holds(decide_scope(schema))
-    return status.requested_by == decider.user_id
+        # Either id matching means the same person: four eyes fails closed.
+        different = not same_person(requester, decider) and requester.user_id != decider.user_id
+        return different and decider.holds(decide_scope(schema))
+    return same_person(requester, decider)
+
+
+async def requester_of(session: AsyncSession, *, schema: str, tenant_id: str, approval_id: str) -> Requester:
+    """The requester of one approval of `tenant_id` (`NotFoundError` when there is none)."""
+    query = text(
+        f"SELECT requested_by, requested_by_person FROM {schema}.pending_approvals "  # noqa: S608
+        "WHERE tenant_id = :t AND id = :id"
+    )
+    row = (await (await session.connection()).execute(query, {"t": tenant_id, "id": approval_id})).first()
+    if row is None:
+        raise NotFoundError("approval", approval_id)
+    return Requester(user_id=row[0], person_id=row[1])
 
 
 async def decidable_approvals(session: AsyncSession, *, schema: str, decider: Decider) -> list[ApprovalStatus]:
     """The pending, unexpired approvals of the decider's tenant that this person may decide, oldest first."""
     query = text(
-        f"SELECT {COLUMNS} FROM {schema}.pending_approvals WHERE tenant_id = :t AND status = 'pending' "  # noqa: S608
-        "AND expires_at > now() ORDER BY created_at, id LIMIT 500"
+        f"SELECT {COLUMNS}, requested_by_person FROM {schema}.pending_approvals WHERE tenant_id = :t "  # noqa: S608
+        "AND status = 'pending' AND expires_at > now() ORDER BY created_at, id LIMIT 500"
     )
     rows = (await (await session.connection()).execute(query, {"t": decider.tenant_id})).mappings()
-    return [status for status in map(status_of, map(dict, rows)) if may_decide(status, decider, schema)]
+    decidable = []
+    for row in map(dict, rows):
+        requester = Requester(user_id=row["requested_by"], person_id=row.pop("requested_by_person"))
+        status = status_of(row)
+        if may_decide(status, requester, decider, schema):
+            decidable.append(status)
+    return decidable
 
 
 async def approval_for(session: AsyncSession, *, schema: str, decider: Decider, approval_id: str) -> ApprovalStatus:
     """One approval the decider may see or decide; `NotFoundError` otherwise (unknown, other tenant's, or hidden)."""
     status = await load_approval(session, schema, decider.tenant_id, approval_id)
-    if not (may_see(status, decider, schema) or may_decide(status, decider, schema)):
+    requester = await requester_of(session, schema=schema, tenant_id=decider.tenant_id, approval_id=approval_id)
+    if not (may_see(requester, decider, schema) or may_decide(status, requester, decider, schema)):
         raise NotFoundError("approval", approval_id)
     return status
 
@@ -115,10 +158,11 @@ async def decide(
 ) -> ApprovalStatus:
     """Approve (run exactly the recorded call, as the requester, once) or deny one approval; see the module."""
     status = await load_approval(session, schema, decider.tenant_id, approval_id, lock=True)
-    if not (may_see(status, decider, schema) or may_decide(status, decider, schema)):
+    requester = await requester_of(session, schema=schema, tenant_id=decider.tenant_id, approval_id=approval_id)
+    if not (may_see(requester, decider, schema) or may_decide(status, requester, decider, schema)):
         raise NotFoundError("approval", approval_id)
-    if not may_decide(status, decider, schema):
-        raise DeciderRefusedError(_who_may_decide(status, decider))
+    if not may_decide(status, requester, decider, schema):
+        raise DeciderRefusedError(_who_may_decide(status, requester, decider))
     if status.status == "expired":
         raise ConflictError(f"approval {approval_id!r} expired at {status.expires_at.isoformat()}; nothing changed")
     if status.status != "pending":
@@ -135,13 +179,13 @@ async def decide(
         tool = executors_for(schema).get(status.tool)
         if tool is None:
             raise ConflictError(f"approval {approval_id!r} is for {status.tool!r}, which this server cannot run")
-        requester = Identity(
+        acting_as = Identity(
             tenant_id=decider.tenant_id, user_id=status.requested_by, roles=frozenset(), scopes=frozenset(),
             client_id=f"approval:{approval_id}",
         )  # fmt: skip
         # The effect decides the level again on the row it locks: a row that now needs more than this
         # approval's level is refused, nothing changed (`securemcp.gate.side_effects`).
-        executed = await tool.execute(requester, session, status.arguments, status.level)
+        executed = await tool.execute(acting_as, session, status.arguments, status.level)
         result = executed.model_dump(mode="json", by_alias=True)
     new_status: Literal["executed", "denied"] = "executed" if decision == "approve" else "denied"
     await (await session.connection()).execute(
@@ -163,10 +207,10 @@ async def decide(
     return status
 
 
-def _who_may_decide(status: ApprovalStatus, decider: Decider) -> str:
+def _who_may_decide(status: ApprovalStatus, requester: Requester, decider: Decider) -> str:
     if status.level != "four_eyes":
         return f"approval {status.approval_id!r} ({status.level}) can be decided only by its requester; nothing changed"
-    if status.requested_by == decider.user_id:
+    if same_person(requester, decider) or requester.user_id == decider.user_id:
         return (
             f"approval {status.approval_id!r} is four_eyes: it must be decided by another person than its requester "
             f"{status.requested_by}; nothing changed"

@@ -115,6 +115,7 @@ async def seek_approval(
     wait_here = level == "verified" and can_open_urls(ctx) and not input_required_era(ctx)
     recorded = dict(
         schema=call.schema, tenant_id=caller.identity.tenant_id, requested_by=caller.identity.user_id,
+        requested_by_person=caller.identity.person_id,
         tool=call.tool, arguments=call.arguments, level=level, question=question,
         url_of=lambda approval_id: f"{caller.approvals_url}/{approval_id}",
     )  # fmt: skip

@@ -124,8 +124,10 @@ def arguments_sha256(arguments: Mapping[str, Any]) -> str:
 async def insert_pending(
     session: AsyncSession, *, schema: str, tenant_id: str, requested_by: str, tool: str,
     arguments: Mapping[str, Any], level: Level, question: Question, url_of: Callable[[str], str],
+    requested_by_person: str | None = None,
 ) -> ApprovalStatus:  # fmt: skip
-    """Record a pending approval in `session`'s (tenant) transaction and return it."""
+    """Record a pending approval in `session`'s (tenant) transaction and return it; `requested_by_person` is
+    what four eyes and `verified` compare (`securemcp.approvals.decisions.same_person`)."""
     now = datetime.now(UTC)
     approval_id = new_id("ap")
     row = ApprovalStatus(
@@ -138,14 +140,15 @@ async def insert_pending(
     await (await session.connection()).execute(
         text(
             f"INSERT INTO {schema}.pending_approvals (id, tenant_id, requested_by, tool, arguments, "  # noqa: S608
-            "arguments_sha256, summary, outside_text, level, created_at, expires_at) VALUES (:id, :tenant, :user, "
-            ":tool, CAST(:arguments AS jsonb), :sha, :summary, CAST(:outside AS jsonb), :level, :created, :expires)"
+            "arguments_sha256, summary, outside_text, level, created_at, expires_at, requested_by_person) VALUES (:id, "
+            ":tenant, :user, :tool, CAST(:arguments AS jsonb), :sha, :summary, CAST(:outside AS jsonb), :level, "
+            ":created, :expires, :person)"
         ),
         {
             "id": approval_id, "tenant": tenant_id, "user": requested_by, "tool": tool,
             "arguments": canonical_json(row.arguments), "sha": row.arguments_sha256, "summary": row.summary,
             "outside": canonical_json(dict(question.outside_text)), "level": level,
-            "created": row.created_at, "expires": row.expires_at,
+            "created": row.created_at, "expires": row.expires_at, "person": requested_by_person,
         },
     )  # fmt: skip
     return row

@@ -89,6 +89,7 @@ class Issuer:
             policy=self.settings.policy,
             leeway_seconds=self.settings.clock_leeway_seconds,
             read_only_mode=self.settings.read_only,
+            person_claim=self.settings.person_claim,
         )
 
     async def run(self) -> None:

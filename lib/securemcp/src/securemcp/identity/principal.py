@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from securemcp.policy import RolePolicy, UnknownRoleError, read_only
+from securemcp.settings import DEFAULT_PERSON_CLAIM
 
 TENANT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._+-]{1,64}@[a-z][a-z0-9-]{1,62}$")
+_CLAIM_VALUE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces: subjects, oids, emails
 
 
 class IdentityError(ValueError):
@@ -37,6 +39,9 @@ class Identity:
     scopes: frozenset[str]
     client_id: str = "local"
     allowed_scopes: frozenset[str] = frozenset()
+    # The person across clients (`securemcp.identity.person`); None for a configured local identity,
+    # whose approvals are then matched to their decider by `user_id` as before.
+    person_id: str | None = None
 
     def __post_init__(self) -> None:
         if not TENANT_ID_PATTERN.fullmatch(self.tenant_id):
@@ -62,6 +67,7 @@ def identity_from_roles(
     requested_scopes: frozenset[str] | None = None,
     client_id: str = "local",
     read_only_mode: bool = False,
+    person: str | None = None,
 ) -> Identity:
     """Build an identity whose scopes are what the roles allow (and, if given, what was requested)."""
     try:
@@ -72,7 +78,13 @@ def identity_from_roles(
         allowed = read_only(allowed)
     scopes = allowed if requested_scopes is None else policy.effective_scopes(requested_scopes, roles) & allowed
     return Identity(
-        tenant_id=tenant_id, user_id=user_id, roles=roles, scopes=scopes, client_id=client_id, allowed_scopes=allowed
+        tenant_id=tenant_id,
+        user_id=user_id,
+        roles=roles,
+        scopes=scopes,
+        client_id=client_id,
+        allowed_scopes=allowed,
+        person_id=person,
     )
 
 
@@ -100,8 +112,15 @@ def local_identity_from_env(
     )
 
 
-def identity_from_claims(claims: Mapping[str, Any], policy: RolePolicy, *, read_only_mode: bool = False) -> Identity:
-    """The identity a verified token describes; its scopes are re-checked against the RBAC policy."""
+def identity_from_claims(
+    claims: Mapping[str, Any],
+    policy: RolePolicy,
+    *,
+    read_only_mode: bool = False,
+    person_claim: str = DEFAULT_PERSON_CLAIM,
+) -> Identity:
+    """The identity a verified token describes; its scopes are re-checked against the RBAC policy, and its
+    person is the issuer plus `person_claim` (a token without that claim is refused)."""
     roles = claims.get("roles") or []
     scope = claims.get("scope") or ""
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles) or not isinstance(scope, str):
@@ -116,4 +135,22 @@ def identity_from_claims(claims: Mapping[str, Any], policy: RolePolicy, *, read_
         requested_scopes=frozenset(scope.split()),
         client_id=str(claims.get("client_id", "") or claims.get("azp", "") or "unknown"),
         read_only_mode=read_only_mode,
+        person=person_id(claims, person_claim),
     )
+
+
+def person_id(claims: Mapping[str, Any], claim: str = DEFAULT_PERSON_CLAIM) -> str:
+    """One person whichever client their token was issued to: `<iss> <claim>=<value>`.
+
+    Four eyes and `verified` compare it between the requester (access token, MCP client) and the decider
+    (ID token, approval pages' client). An IdP with pairwise subjects (Microsoft Entra ID) gives one
+    person a different `sub` per client, so such a deployment names a claim that stays the same (`oid`).
+    The id names the claim, so ids made from different claims never compare equal. A token without a
+    usable value raises `IdentityError`: a person who cannot be told apart is refused.
+    """
+    issuer, value = claims.get("iss"), claims.get(claim)
+    if not isinstance(issuer, str) or not _CLAIM_VALUE.fullmatch(issuer):
+        raise IdentityError("the token names no usable issuer")
+    if not isinstance(value, str) or not _CLAIM_VALUE.fullmatch(value):
+        raise IdentityError(f"the token carries no usable {claim!r} claim to name the person")
+    return f"{issuer} {claim}={value}"

@@ -13,8 +13,9 @@ A token is accepted only if every check below passes; any failure means "no toke
    canonical resource URL (RFC 8707); `exp`, `iat`, `sub` and `tenant_id` are present; `exp` and
    `nbf` hold with at most 30 s of clock leeway (the SDK's bearer backend then re-checks `exp` with
    none, so in effect only `nbf` gets the leeway).
-3. The identity it describes is well-formed (`securemcp.identity.principal.identity_from_claims`), and its scopes
-   are re-checked against the RBAC policy: a scope the user's roles may not hold is dropped.
+3. The identity it describes is well-formed (`securemcp.identity.principal.identity_from_claims`), it names its
+   person by the configured claim (`securemcp.identity.person`), and its scopes are re-checked against the RBAC
+   policy: a scope the user's roles may not hold is dropped.
 4. Its `jti` is not on the issuer's revocation list, and that list is fresh (polled every second;
    if it could not be fetched for longer than the staleness bound, every token is refused).
 
@@ -151,6 +152,7 @@ class JWTVerifier(TokenVerifier):
         leeway_seconds: int = MAX_LEEWAY_SECONDS,
         read_only_mode: bool = False,
         cache_size: int = 10_000,
+        person_claim: str = "sub",
     ) -> None:
         if not 0 <= leeway_seconds <= MAX_LEEWAY_SECONDS:
             raise ValueError(f"clock leeway must be 0..{MAX_LEEWAY_SECONDS} s, got {leeway_seconds}")
@@ -161,6 +163,7 @@ class JWTVerifier(TokenVerifier):
         self.leeway = leeway_seconds
         self.read_only_mode = read_only_mode
         self.policy = policy
+        self.person_claim = person_claim
         self._cache: OrderedDict[str, _Verified] = OrderedDict()
         self._cache_size = cache_size
 
@@ -211,7 +214,9 @@ class JWTVerifier(TokenVerifier):
                 leeway=self.leeway,
                 options={"require": REQUIRED_CLAIMS, "verify_iat": True},
             )
-            identity = identity_from_claims(claims, self.policy, read_only_mode=self.read_only_mode)
+            identity = identity_from_claims(
+                claims, self.policy, read_only_mode=self.read_only_mode, person_claim=self.person_claim
+            )
         except (jwt.PyJWTError, IdentityError):
             return None
         access = AccessToken(

@@ -40,6 +40,7 @@ class ServerState:
     name: str = ""
     idempotency_ttl_hours: int = 24
     approvals_url: str = ""  # this server's approval page list (`securemcp.settings.approval_url`)
+    person_claim: str = "sub"  # the claim that names a person across clients (`securemcp.identity.person`)
 
     @property
     def transport(self) -> str:
@@ -75,6 +76,7 @@ def server_lifespan(
             engine=engine, policy=settings.policy, local_identity=local_identity, read_only=settings.read_only,
             name=settings.server_name,
             idempotency_ttl_hours=settings.idempotency_ttl_hours, approvals_url=approvals_url,
+            person_claim=settings.person_claim,
         )  # fmt: skip
         _RUNNING[id(settings)] = state
         try:
@@ -137,7 +139,9 @@ def current_identity(state: ServerState) -> Identity:
     """
     token = get_access_token()
     if token is not None:
-        return identity_from_claims(token.claims or {}, state.policy, read_only_mode=state.read_only)
+        return identity_from_claims(
+            token.claims or {}, state.policy, read_only_mode=state.read_only, person_claim=state.person_claim
+        )
     if state.local_identity is not None:
         return state.local_identity
     raise IdentityError("no authenticated caller")

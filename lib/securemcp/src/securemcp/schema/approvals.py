@@ -41,3 +41,11 @@ def create_pending_approvals(schema: str) -> None:
     isolate_by_tenant(schema, "pending_approvals")
     op.execute(f"GRANT SELECT, INSERT ON {schema}.pending_approvals TO {schema}_svc")
     op.execute(f"GRANT UPDATE (status, decided_by, decided_at, result) ON {schema}.pending_approvals TO {schema}_svc")
+
+
+def add_requester_person(schema: str) -> None:
+    """`pending_approvals.requested_by_person`: the requester as one person across clients
+    (`securemcp.identity.principal.person_id`), what four eyes and `verified` compare. NULL for a local
+    (stdio) requester and for rows recorded before it existed: those compare `requested_by` as before."""
+    schema = schema_name(schema)
+    op.execute(f"ALTER TABLE {schema}.pending_approvals ADD COLUMN requested_by_person text")

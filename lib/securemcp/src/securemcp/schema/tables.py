@@ -1,9 +1,10 @@
 """Every table, function and grant the library reads and writes in a server schema, in one call."""
 
-from securemcp.schema.approvals import create_pending_approvals
+from securemcp.schema.approvals import add_requester_person, create_pending_approvals
 from securemcp.schema.audit_append import create_audit_append_functions
 from securemcp.schema.audit_log import create_audit_log
 from securemcp.schema.idempotency import create_idempotency_keys
+from securemcp.schema.page_sessions import create_page_sessions
 
 SECURITY_TABLES = ("audit_log", "pending_approvals", "idempotency_keys")
 SECURITY_FUNCTIONS = ("audit_log_is_append_only", "audit_log_draws_seq", "audit_chain_heads", "audit_append")
@@ -18,3 +19,10 @@ def create_security_tables(schema: str) -> None:
     create_audit_append_functions(schema)
     create_pending_approvals(schema)
     create_idempotency_keys(schema)
+
+
+def add_people_and_page_sessions(schema: str) -> None:
+    """Library 1.1's step from `create_security_tables`: the requester's person on pending approvals
+    (four eyes across pairwise subjects) and the pages' server-side sessions. Call it from a new revision."""
+    add_requester_person(schema)
+    create_page_sessions(schema)

@@ -4,15 +4,18 @@
     GET  /approvals/{id}            one approval: the decision sentence, outside text apart, the form
     POST /approvals/{id}            approve or deny (CSRF token first, then a fresh sign-in, then the decision;
                                     a sign-in too old gets a page that moves on to the IdP with prompt=login)
-    GET  /approvals/auth/login      sign in at the IdP (OpenID Connect, `securemcp.approvals.pages.signin`)
-    GET  /approvals/auth/callback   back from the IdP
-    POST /approvals/auth/logout     forget the sign-in
+    GET  /approvals/auth/login      sign in at the IdP (OpenID Connect, `securemcp.approvals.pages.signin`); with a
+                                    session already, only from these pages, else a button to press (login CSRF)
+    POST /approvals/auth/login      that button (CSRF token first)
+    GET  /approvals/auth/callback   back from the IdP: a new server-side session replaces the old one
+    POST /approvals/auth/logout     end the session on the server
     GET  /approvals/static/approvals.css
 
 Guarantees: nothing is shown or decided without a signed-in person; the tenant is the ID token's,
 never the URL's; a decision runs only through `securemcp.approvals.decisions.decide`, which checks the level, the
 person, the expiry and that it was not decided before; every answer carries `securemcp.approvals.pages.hygiene`'s
-headers; the session cookie is HttpOnly, SameSite=Strict, Secure under TLS and scoped to the pages' path.
+headers; the session lives on the server (`securemcp.approvals.pages.sessions`) and its cookie, only a random id, is
+HttpOnly, SameSite=Strict, and `__Host-` (or `__Secure-` behind the gateway) under TLS.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -36,25 +39,24 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from securemcp.approvals.pages.config import PagesConfig
-from securemcp.approvals.pages.decide import Decisions
-from securemcp.approvals.pages.hygiene import CSRF_FIELD, PageHeaders, csrf_ok, csrf_token, renew_csrf_token
-from securemcp.approvals.pages.signin import SignedIn, SignIn, SignInFailed
+from securemcp.approvals.pages.decide import Decisions, PagesUnavailable
+from securemcp.approvals.pages.hygiene import CSRF_FIELD, PageHeaders, csrf_matches
+from securemcp.approvals.pages.sessions import (
+    SESSION_SECONDS,
+    PageSession,
+    end_page_session,
+    load_page_session,
+    session_cookie,
+    start_page_session,
+)
+from securemcp.approvals.pages.signin import SignIn, SignInFailed
 from securemcp.approvals.pages.views import Views
 from securemcp.errors import SignInTooOldError
 from securemcp.settings import PAGES_PATH
 
 logger = logging.getLogger(__name__)
 
-SESSION_COOKIE_PREFIX = "supplychain_approvals_"  # + the server: cookies ignore ports, so names keep them apart
-
-
-def session_cookie(server: str) -> str:
-    """The session cookie's name on `server`'s pages (each server its own, though all share Path=/approvals)."""
-    return SESSION_COOKIE_PREFIX + server
-
-
-SESSION_SECONDS = 60 * 60  # the cookie's life; a decision needs a far fresher sign-in anyway
-_PERSON = "person"
+SIGN_IN_SECONDS = 10 * 60  # the handshake cookie (state, nonce, PKCE verifier) lives only as long as a sign-in
 _NEXT = "next"
 _APPROVAL_ID = re.compile(r"^ap_[0-9a-f]{20}$")
 _FORGED = "This form did not come from this page or has expired; nothing was changed. Open the approval again."
@@ -88,9 +90,16 @@ def approval_pages(config: PagesConfig, engine: Callable[[], AsyncEngine | None]
     views = Views(config)
     sign_in = SignIn(config)
     decisions = Decisions(config, engine)
+    cookie = session_cookie(config)
 
-    def person_of(request: Request) -> SignedIn | None:
-        return SignedIn.from_session(request.session.get(_PERSON))
+    def database() -> AsyncEngine:
+        running = engine()
+        if running is None:
+            raise PagesUnavailable
+        return running
+
+    async def session_of(request: Request) -> PageSession | None:
+        return await load_page_session(database(), schema=config.server, session_id=request.cookies.get(cookie.name))
 
     def sign_in_url(next_path: str, *, again: bool = False) -> str:
         return config.url(f"/auth/login?next={quote(next_path, safe='')}" + ("&again=1" if again else ""))
@@ -103,66 +112,76 @@ def approval_pages(config: PagesConfig, engine: Callable[[], AsyncEngine | None]
         # this origin (for the IdP). A page that moves on by itself (no script) is a plain navigation.
         return views.page("bounce.html", title="Sign in", target=sign_in_url(next_path, again=again), message=message)
 
-    def common(request: Request, person: SignedIn | None) -> dict[str, Any]:
-        return {"person": person, "csrf_token": csrf_token(request.session)}
+    def common(session: PageSession | None) -> dict[str, Any]:
+        return {"person": None if session is None else session.person,
+                "csrf_token": "" if session is None else session.csrf_token}  # fmt: skip
+
+    def only_pages_path(next_path: str) -> str:
+        # Only a path of these pages: the sign-in must never become an open redirect.
+        return next_path if next_path == "" or _APPROVAL_ID.fullmatch(next_path[1:]) else ""
 
     async def list_page(request: Request) -> Response:
-        person = person_of(request)
-        if person is None:
+        session = await session_of(request)
+        if session is None:
             return to_sign_in("")
-        approvals = await decisions.decidable(person)
-        return views.page(
-            "list.html", title="Approvals waiting for you", approvals=approvals, **common(request, person)
-        )
+        approvals = await decisions.decidable(session.person)
+        return views.page("list.html", title="Approvals waiting for you", approvals=approvals, **common(session))
 
     async def approval_page(request: Request) -> Response:
         approval_id = request.path_params["approval_id"]
-        person = person_of(request)
-        if person is None:
+        session = await session_of(request)
+        if session is None:
             return to_sign_in(f"/{approval_id}" if _APPROVAL_ID.fullmatch(approval_id) else "")
         if not _APPROVAL_ID.fullmatch(approval_id):
-            return views.not_found(**common(request, person))
-        return await decisions.show(views, person, approval_id, common(request, person))
+            return views.not_found(**common(session))
+        return await decisions.show(views, session.person, approval_id, common(session))
 
     async def decide_page(request: Request) -> Response:
         approval_id = request.path_params["approval_id"]
         async with request.form(max_files=0, max_fields=8, max_part_size=4096) as form:
             submitted = {name: value for name, value in form.items() if isinstance(value, str)}
-        if not csrf_ok(request.session, submitted.get(CSRF_FIELD)):  # first: nothing else is even read
+        session = await session_of(request)
+        # First: nothing else is even read. No live session (signed out, ended, a copied cookie) has no token.
+        if session is None or not csrf_matches(session.csrf_token, submitted.get(CSRF_FIELD)):
             return views.message(title="Forbidden", status=403, kind="refused", message=_FORGED)
-        person = person_of(request)
-        if person is None:
-            next_path = f"/{approval_id}" if _APPROVAL_ID.fullmatch(approval_id) else ""
-            return after_post_to_sign_in(next_path, again=False, message="Sign in first; nothing was decided.")
         if not _APPROVAL_ID.fullmatch(approval_id):
-            return views.not_found(**common(request, person))
+            return views.not_found(**common(session))
         decision = submitted.get("decision")
         if decision not in ("approve", "deny"):
-            return views.message(
-                title="Bad request", status=400, message="Choose approve or deny.", **common(request, person)
-            )
+            return views.message(title="Bad request", status=400, message="Choose approve or deny.", **common(session))
         try:
             return await decisions.decide(
-                views, person, approval_id, decision, submitted.get("arguments_sha256", ""), common(request, person)
+                views, session.person, approval_id, decision, submitted.get("arguments_sha256", ""), common(session)
             )
         except SignInTooOldError:  # nothing was decided: sign in again at the IdP, then decide
             minutes = max(1, int(config.max_sign_in_age.total_seconds() // 60))
             message = f"Deciding needs a sign-in from the last {minutes} minutes. Sign in again; nothing was decided."
             return after_post_to_sign_in(f"/{approval_id}", again=True, message=message)
 
-    async def login(request: Request) -> Response:
-        next_path = request.query_params.get("next", "")
-        # Only a path of these pages: the sign-in must never become an open redirect.
-        request.session[_NEXT] = next_path if next_path == "" or _APPROVAL_ID.fullmatch(next_path[1:]) else ""
+    async def start_sign_in(request: Request, next_path: str, *, again: bool) -> Response:
+        request.session[_NEXT] = only_pages_path(next_path)
         try:
-            return await sign_in.redirect(request, again=request.query_params.get("again") == "1")
+            return await sign_in.redirect(request, again=again)
         except (SignInFailed, OSError, ValueError) as error:
             logger.warning("approval pages: cannot start a sign-in at the IdP: %s: %s", type(error).__name__, error)
-            return views.message(
-                title="Sign-in unavailable",
-                status=503,
-                message="The sign-in service cannot be reached right now. Try again shortly.",
-            )
+            return views.message(title="Sign-in unavailable", status=503, message=_UNREACHABLE)
+
+    async def login(request: Request) -> Response:
+        next_path = only_pages_path(request.query_params.get("next", ""))
+        session = await session_of(request)
+        if session is not None and request.headers.get("sec-fetch-site") != "same-origin":
+            # Login CSRF: a link from elsewhere (or a typed address) must not replace a signed-in session
+            # unasked. Our own pages navigate here same-origin; anything else gets a button to press.
+            return views.page("switch.html", title="Sign in again", next_path=next_path, **common(session))
+        return await start_sign_in(request, next_path, again=request.query_params.get("again") == "1")
+
+    async def login_confirmed(request: Request) -> Response:
+        async with request.form(max_files=0, max_fields=4, max_part_size=1024) as form:
+            submitted = {name: value for name, value in form.items() if isinstance(value, str)}
+        session = await session_of(request)
+        if session is None or not csrf_matches(session.csrf_token, submitted.get(CSRF_FIELD)):
+            return views.message(title="Forbidden", status=403, kind="refused", message=_FORGED)
+        return await start_sign_in(request, submitted.get("next", ""), again=submitted.get("again") == "1")
 
     async def callback(request: Request) -> Response:
         if request.headers.get("sec-fetch-site") == "cross-site" and "bounced" not in request.query_params:
@@ -175,37 +194,52 @@ def approval_pages(config: PagesConfig, engine: Callable[[], AsyncEngine | None]
             person = await sign_in.finish(request)
         except SignInFailed as failure:
             logger.warning("approval pages: sign-in refused: %s", failure)
-            return views.message(
-                title="Sign-in failed",
-                status=400,
-                kind="refused",
-                message="The sign-in could not be completed. Start again.",
-            )
-        request.session[_PERSON] = person.to_session()
-        renew_csrf_token(request.session)
-        return RedirectResponse(config.url(request.session.pop(_NEXT, "")), status_code=303)
+            refused = "The sign-in could not be completed. Start again."
+            return views.message(title="Sign-in failed", status=400, kind="refused", message=refused)
+        next_path = request.session.pop(_NEXT, "")
+        request.session.clear()  # the handshake is over: nothing of it is kept
+        await end_page_session(database(), schema=config.server, session_id=request.cookies.get(cookie.name))
+        session_id, _ = await start_page_session(database(), schema=config.server, person=person)
+        response = RedirectResponse(config.url(next_path), status_code=303)
+        response.set_cookie(
+            cookie.name, session_id, max_age=SESSION_SECONDS, path=cookie.path, secure=cookie.secure,
+            httponly=True, samesite="strict",
+        )  # fmt: skip
+        return response
 
     async def logout(request: Request) -> Response:
         async with request.form(max_files=0, max_fields=4, max_part_size=1024) as form:
             token = form.get(CSRF_FIELD)
-        if not csrf_ok(request.session, token):
+        session = await session_of(request)
+        if session is None or not csrf_matches(session.csrf_token, token):
             return views.message(
                 title="Forbidden", status=403, kind="refused", message="This form did not come from this page."
             )
-        request.session.clear()
-        return views.message(title="Signed out", status=200, message="You are signed out of the approval pages.")
+        # Deleted on the server: a copy of the cookie (another browser, a stolen one) is signed out too.
+        await end_page_session(database(), schema=config.server, session_id=request.cookies.get(cookie.name))
+        response = views.message(title="Signed out", status=200, message="You are signed out of the approval pages.")
+        response.delete_cookie(cookie.name, path=cookie.path, secure=cookie.secure, httponly=True, samesite="strict")
+        return response
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        return views.message(title="Try again", status=503, message="The approval pages are starting or stopping.")
 
     routes = [
         Route("/", list_page, methods=["GET"]),
         Route("/auth/login", login, methods=["GET"]),
+        Route("/auth/login", login_confirmed, methods=["POST"]),
         Route("/auth/callback", callback, methods=["GET"]),
         Route("/auth/logout", logout, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
         Route("/{approval_id}", approval_page, methods=["GET"]),
         Route("/{approval_id}", decide_page, methods=["POST"]),
     ]
-    session = Middleware(
-        SessionMiddleware, secret_key=Secret(config.session_key.hex()), session_cookie=session_cookie(config.server),
-        max_age=SESSION_SECONDS, path=urlsplit(config.base_url).path, same_site="strict", https_only=config.secure,
+    # Only the sign-in handshake (authlib's state, nonce and PKCE verifier, and where to go next) is kept in
+    # a signed cookie, for the minutes a sign-in takes; who is signed in is kept on the server.
+    handshake = Middleware(
+        SessionMiddleware, secret_key=Secret(config.session_key.hex()), session_cookie=f"{cookie.name}_signin",
+        max_age=SIGN_IN_SECONDS, path=cookie.path, same_site="strict", https_only=cookie.secure,
     )  # fmt: skip
-    return PageHeaders(Starlette(routes=routes, middleware=[session]))
+    return PageHeaders(
+        Starlette(routes=routes, middleware=[handshake], exception_handlers={PagesUnavailable: unavailable})
+    )

@@ -35,6 +35,7 @@ class PagesConfig:
     max_sign_in_age: timedelta
     session_key: bytes
     policy: RolePolicy  # the deployment's: what a signed-in person's roles allow on this page
+    person_claim: str = "sub"  # names one person in ID tokens as in access tokens (`securemcp.identity.principal`)
 
     @property
     def cookie_path(self) -> str:
@@ -80,6 +81,7 @@ def pages_config(settings: ServerSettings) -> PagesConfig:
         max_sign_in_age=timedelta(seconds=ApprovalSettings().approval_sign_in_max_age_seconds),
         session_key=session_key(settings),
         policy=settings.policy,
+        person_claim=settings.person_claim,
     )
 
 

@@ -37,7 +37,7 @@ def decider_of(person: SignedIn, policy: RolePolicy) -> Decider:
     """The person as `securemcp.approvals.decisions` knows a decider, their scopes re-derived by `policy`."""
     return Decider(
         tenant_id=person.tenant_id, user_id=person.user_id, roles=person.roles, auth_time=person.auth_time,
-        allowed_scopes=policy.scopes_for_known_roles(person.roles),
+        allowed_scopes=policy.scopes_for_known_roles(person.roles), person_id=person.person_id,
     )  # fmt: skip
 
 

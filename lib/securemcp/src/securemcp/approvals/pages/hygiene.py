@@ -4,15 +4,13 @@ Guarantees:
 - every response of the pages (errors and redirects included) has a CSP that allows no script at
   all, styles only from the pages' own origin, forms posting only to it and no framing; plus
   `nosniff`, no referrer to any other site (an approval id in a URL goes nowhere else) and `no-store`;
-- each session has its own random CSRF token; a form post whose token is missing or different is
-  refused with 403 before the request is read any further, so nothing changes.
+- each session has its own random CSRF token, kept with it on the server; a form post whose token is
+  missing or different is refused with 403 before the request is read any further, so nothing changes.
 """
 
 from __future__ import annotations
 
 import hmac
-import secrets
-from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,7 +29,6 @@ PAGE_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 CSRF_FIELD = "csrf_token"
-_SESSION_KEY = "csrf"
 
 
 class PageHeaders:
@@ -55,23 +52,8 @@ class PageHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def csrf_token(session: dict[str, Any]) -> str:
-    """This session's CSRF token, made on first use."""
-    token = session.get(_SESSION_KEY)
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        session[_SESSION_KEY] = token
-    return token
-
-
-def renew_csrf_token(session: dict[str, Any]) -> None:
-    """A new token (at sign-in): a token seen before the sign-in is worth nothing after it."""
-    session[_SESSION_KEY] = secrets.token_urlsafe(32)
-
-
-def csrf_ok(session: dict[str, Any], submitted: object) -> bool:
-    """True when a form carried this session's token (compared in constant time)."""
-    expected = session.get(_SESSION_KEY)
-    if not isinstance(expected, str) or not isinstance(submitted, str):
+def csrf_matches(expected: str, submitted: object) -> bool:
+    """True when a form carried the session's token (compared in constant time)."""
+    if not isinstance(submitted, str) or not expected:
         return False
     return hmac.compare_digest(expected.encode(), submitted.encode())

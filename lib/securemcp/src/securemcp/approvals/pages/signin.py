@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from securemcp.approvals.pages.config import PagesConfig
-from securemcp.identity.principal import TENANT_ID_PATTERN, USER_ID_PATTERN
+from securemcp.identity.principal import TENANT_ID_PATTERN, USER_ID_PATTERN, IdentityError, person_id
 from securemcp.settings import secrets_dir
 
 logger = logging.getLogger(__name__)
@@ -51,26 +51,10 @@ class SignedIn:
     tenant_id: str
     roles: frozenset[str]
     auth_time: datetime
-
-    def to_session(self) -> dict[str, Any]:
-        """The JSON form kept in the signed session cookie."""
-        return {
-            "sub": self.user_id, "tenant_id": self.tenant_id, "roles": sorted(self.roles),
-            "auth_time": int(self.auth_time.timestamp()),
-        }  # fmt: skip
-
-    @classmethod
-    def from_session(cls, value: object) -> SignedIn | None:
-        """The person a session names, or None (nobody, or a value this version never wrote)."""
-        if not isinstance(value, dict):
-            return None
-        try:
-            return _person(value)
-        except SignInFailed:
-            return None
+    person_id: str  # the issuer plus the configured person claim: what four eyes compares
 
 
-def _person(claims: dict[str, Any]) -> SignedIn:
+def _person(claims: dict[str, Any], person_claim: str) -> SignedIn:
     missing = [name for name in _REQUIRED if name not in claims]
     if missing:
         raise SignInFailed(f"ID token lacks {', '.join(missing)}")
@@ -83,7 +67,11 @@ def _person(claims: dict[str, Any]) -> SignedIn:
         raise SignInFailed("malformed roles")
     if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
         raise SignInFailed("malformed auth_time")
-    return SignedIn(user, tenant, frozenset(roles), datetime.fromtimestamp(auth_time, UTC))
+    try:
+        person = person_id(claims, person_claim)
+    except IdentityError as error:
+        raise SignInFailed(str(error)) from None
+    return SignedIn(user, tenant, frozenset(roles), datetime.fromtimestamp(auth_time, UTC), person)
 
 
 def id_token_claims_options(issuer_url: str, client_id: str) -> dict[str, Any]:
@@ -152,7 +140,7 @@ class SignIn:
         claims = token.get("userinfo")
         if claims is None:
             raise SignInFailed("the IdP returned no ID token (is `openid` allowed for this client?)")
-        return _person(dict(claims))
+        return _person(dict(claims), self.config.person_claim)
 
 
 def _registration_file(config: PagesConfig) -> Path:
