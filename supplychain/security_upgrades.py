@@ -12,7 +12,8 @@ from __future__ import annotations
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from securemcp.schema.audit_seq import seq_is_choosable, upgrade_audit_seq
-from sqlalchemy import Connection
+from securemcp.schema.tables import add_people_and_page_sessions
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from deployment.registry import SERVERS
@@ -41,3 +42,31 @@ async def draw_seq_by_trigger(conn: AsyncConnection, servers: list[str]) -> list
 
     await conn.run_sync(upgrade)
     return [f"{server}: audit_log.seq is now drawn from its sequence by a trigger" for server in servers]
+
+
+def lacks_page_sessions(connection: Connection, schema: str) -> bool:
+    """True for a schema made before the pages' server-side sessions and the requester's person."""
+    found = connection.execute(
+        text("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = :schema AND tablename = 'page_sessions'"),
+        {"schema": schema},
+    ).first()
+    return found is None
+
+
+async def servers_without_page_sessions(conn: AsyncConnection) -> list[str]:
+    """The registered servers whose schema predates the page sessions (and the requester's person)."""
+    return [server for server in SERVERS if await conn.run_sync(lacks_page_sessions, server)]
+
+
+async def add_page_sessions(conn: AsyncConnection, servers: list[str]) -> list[str]:
+    """Run the library's step for each of `servers`, in `conn`'s transaction and role (the tables' owner's)."""
+
+    def upgrade(connection: Connection) -> None:
+        with Operations.context(MigrationContext.configure(connection)):
+            for server in servers:
+                add_people_and_page_sessions(server)
+
+    await conn.run_sync(upgrade)
+    return [
+        f"{server}: page sessions on the server and the requester's person on approvals added" for server in servers
+    ]

@@ -19,7 +19,12 @@ from sqlalchemy import text
 from migrations import initial_revision
 from supplychain.admin import OWNER_ROLE, AdminError, admin_engine
 from supplychain.revisions import SQUASHED_SERVERS, VERSION_TABLE, applied_revisions, known_revisions, legacy_head
-from supplychain.security_upgrades import draw_seq_by_trigger, servers_with_a_choosable_seq
+from supplychain.security_upgrades import (
+    add_page_sessions,
+    draw_seq_by_trigger,
+    servers_with_a_choosable_seq,
+    servers_without_page_sessions,
+)
 
 
 async def upgrade_squashed(admin_url: str) -> list[str]:
@@ -56,9 +61,11 @@ async def upgrade_squashed(admin_url: str) -> list[str]:
                 )
                 done.append(f"{revision} -> {heads[revision]}")
             choosable = await servers_with_a_choosable_seq(conn)
-            if choosable:
+            without_sessions = await servers_without_page_sessions(conn)
+            if choosable or without_sessions:
                 await conn.execute(text(f"SET LOCAL ROLE {OWNER_ROLE}"))  # the tables' owner, until commit
                 done += await draw_seq_by_trigger(conn, choosable)
+                done += await add_page_sessions(conn, without_sessions)
             return done
     finally:
         await engine.dispose()

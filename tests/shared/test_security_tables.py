@@ -18,7 +18,6 @@ from alembic.runtime.migration import MigrationContext
 from securemcp.schema.tables import (
     SECURITY_FUNCTIONS,
     SECURITY_TABLES,
-    add_people_and_page_sessions,
     create_security_tables,
 )
 from sqlalchemy import text
@@ -31,7 +30,7 @@ from supplychain.admin import OWNER_ROLE, run_migrations
 from tests.helpers import fresh_database
 from tests.schema_catalog import only, read_snapshot, schema_catalog, snapshot_file
 
-LIBRARY_TABLES = (*SECURITY_TABLES, "page_sessions")  # `create_security_tables`, then 1.1's step
+LIBRARY_TABLES = SECURITY_TABLES
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,6 @@ async def _as_owner(engine: AsyncEngine, work: Callable[[Connection], None]) -> 
 def _library_call(connection: Connection, schema: str) -> None:
     with Operations.context(MigrationContext.configure(connection)):
         create_security_tables(schema)
-        add_people_and_page_sessions(schema)  # library 1.1's step, as each server's second revision calls it
 
 
 def _security_part(catalog: dict[str, list[list[object]]]) -> dict[str, list[list[object]]]:

@@ -43,6 +43,10 @@ pytestmark = pytest.mark.slow
 OLD_HEADS = sorted(f"{server}_0700" for server in SQUASHED_SERVERS)
 NEW_REVISIONS = sorted(initial_revision(server) for server in SQUASHED_SERVERS)
 SEQ_UPGRADED = [f"{server}: audit_log.seq is now drawn from its sequence by a trigger" for server in SQUASHED_SERVERS]
+SESSIONS_ADDED = [
+    f"{server}: page sessions on the server and the requester's person on approvals added"
+    for server in SQUASHED_SERVERS
+]
 
 
 async def _legacy_upgrade(engine: AsyncEngine, *targets: str) -> None:
@@ -91,9 +95,9 @@ async def test_a_database_at_the_old_heads_is_restamped_and_equals_a_fresh_one(
     assert await _versions(old_database) == OLD_HEADS
 
     code, out, err = await _upgrade_squashed(old_database, tmp_path)
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, ""), err
     assert sorted(out.splitlines()) == sorted(
-        [f"{server}_0700 -> {initial_revision(server)}" for server in SQUASHED_SERVERS] + SEQ_UPGRADED
+        [f"{server}_0700 -> {initial_revision(server)}" for server in SQUASHED_SERVERS] + SEQ_UPGRADED + SESSIONS_ADDED
     )
     assert await _versions(old_database) == NEW_REVISIONS
 
@@ -189,9 +193,11 @@ async def test_a_database_at_the_initial_revisions_with_a_choosable_seq_is_refus
     )
 
     code, out, err = await _upgrade_squashed(old_database, tmp_path)
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, ""), err
     assert sorted(out.splitlines()) == sorted(
-        [f"{revision}: already on this checkout's revisions" for revision in NEW_REVISIONS] + SEQ_UPGRADED
+        [f"{revision}: already on this checkout's revisions" for revision in NEW_REVISIONS]
+        + SEQ_UPGRADED
+        + SESSIONS_ADDED
     )
     await run_migrations(old_database)  # `db init` accepts it now
     for server in SQUASHED_SERVERS:

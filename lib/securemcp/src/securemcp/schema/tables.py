@@ -6,23 +6,26 @@ from securemcp.schema.audit_log import create_audit_log
 from securemcp.schema.idempotency import create_idempotency_keys
 from securemcp.schema.page_sessions import create_page_sessions
 
-SECURITY_TABLES = ("audit_log", "pending_approvals", "idempotency_keys")
+SECURITY_TABLES = ("audit_log", "pending_approvals", "idempotency_keys", "page_sessions")
 SECURITY_FUNCTIONS = ("audit_log_is_append_only", "audit_log_draws_seq", "audit_chain_heads", "audit_append")
 
 
 def create_security_tables(schema: str) -> None:
-    """The audit trail, pending approvals and idempotency keys of `schema`, as this library version uses them.
+    """The audit trail, pending approvals, idempotency keys and page sessions of `schema`, as this library
+    version uses them.
 
     Run it as the schema's owner inside a migration, after the schema and its role `<schema>_svc` exist.
     """
     create_audit_log(schema)
     create_audit_append_functions(schema)
     create_pending_approvals(schema)
+    add_requester_person(schema)
     create_idempotency_keys(schema)
+    create_page_sessions(schema)
 
 
 def add_people_and_page_sessions(schema: str) -> None:
-    """Library 1.1's step from `create_security_tables`: the requester's person on pending approvals
-    (four eyes across pairwise subjects) and the pages' server-side sessions. Call it from a new revision."""
+    """The step for a schema made before the requester's person and the pages' server-side sessions
+    (`supplychain db upgrade-squashed` runs it): the same DDL `create_security_tables` now ends with."""
     add_requester_person(schema)
     create_page_sessions(schema)
