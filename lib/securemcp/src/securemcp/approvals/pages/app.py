@@ -129,6 +129,10 @@ def approval_pages(config: PagesConfig, engine: Callable[[], AsyncEngine | None]
         async with request.form(max_files=0, max_fields=8, max_part_size=4096) as form:
             submitted = {name: value for name, value in form.items() if isinstance(value, str)}
         if not csrf_ok(request.session, submitted.get(CSRF_FIELD)):  # first: nothing else is even read
+            refused_by = person_of(request)  # a stale form of a signed-in person: recorded as theirs
+            if refused_by is not None and _APPROVAL_ID.fullmatch(approval_id):
+                verb = submitted.get("decision") if submitted.get("decision") in ("approve", "deny") else "decide"
+                await decisions.record_refusal(refused_by, approval_id, str(verb), "the form failed its CSRF check")
             return views.message(title="Forbidden", status=403, kind="refused", message=_FORGED)
         person = person_of(request)
         if person is None:
