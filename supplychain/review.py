@@ -5,10 +5,10 @@ calls by tool and outcome, refusals by reason, step-up events (calls refused for
 requests refused at the transport by reason with their counts (rate limit, body size, headers that
 disagree with the body: one record may stand for many, `securemcp.http.refusals`), approvals asked,
 approved, denied and expired, the decisions made on the approval page (by decider) and those it
-refused (by reason and person), and the side effects that went through (by requester). A decision on the page is a person's verdict,
-not a call: its record names the decider, and an approval runs the effect as the requester, so the
-effect counts for the requester and the decision for the decider. Flagged, each against a threshold
-setting (`SUPPLYCHAIN_REVIEW_*`, defaults below):
+refused (by reason and person), and the side effects that went through (by requester). A decision
+on the page is a person's verdict, not a call: its record names the decider, and an approval runs the
+effect as the requester, so the effect counts for the requester and the decision for the decider.
+Flagged, each against a threshold setting (`SUPPLYCHAIN_REVIEW_*`, defaults below):
 
 - a side-effect burst: the side effects one person caused (a call that went through in band, or an
   approval of their request on the page; not the round that only asks, not a replay, not a denial),

@@ -21,7 +21,9 @@ from tests.http.rpc import bearer, call_tool, modern_request
 from tests.http.stack import Stack
 from tests.http.tokens import mint
 
-RECORD = "SELECT tool, user_id, outcome, arguments, detail, token_id FROM inventory.audit_log WHERE seq > :s ORDER BY seq"
+RECORD = (
+    "SELECT tool, user_id, outcome, arguments, detail, token_id FROM inventory.audit_log WHERE seq > :s ORDER BY seq"
+)
 
 
 async def last_seq(admin_url: str) -> int:

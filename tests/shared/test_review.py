@@ -238,8 +238,13 @@ async def test_transport_refusals_are_counted_by_their_records_counts_and_page_r
         _record("(transport)", "refused", "transport refusal rate_limited x1: tenant request limit 3 per 1 minute"),
         _record("(transport)", "refused", "transport refusal rate_limited x999: more refusals in the minute"),
         _record("(transport)", "refused", "transport refusal header_mismatch x1: mcp-name header does not match"),
-        _record("release_payment", "refused", "approve refused on the approval page: approval 'ap_1' is four_eyes: "
-                "it must be decided by another person", user="fred@acme", actor_kind="page"),  # fmt: skip
+        _record(
+            "release_payment",
+            "refused",
+            "approve refused on the approval page: approval 'ap_1' is four_eyes: it must be decided by another person",
+            user="fred@acme",
+            actor_kind="page",
+        ),
     ]
     lines = render(review(calls, [], {}, ReviewSettings()), since=datetime(2026, 1, 1, tzinfo=UTC))
     assert lines[2:] == [

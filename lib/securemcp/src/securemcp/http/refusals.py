@@ -25,6 +25,7 @@ per minute at most (the first 401 of the minute, then the count of the minute wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -105,12 +106,10 @@ class RefusalLog:
         self._anonymous.clear()
 
     async def _close_at_end_of(self, key: tuple[str, str, int]) -> None:
-        tenant, reason, minute = key
+        _tenant, reason, minute = key
         wait = (minute + 1) * 60 - self._clock()
-        try:
+        with contextlib.suppress(TimeoutError):  # a timeout: the minute closed; no timeout: the server stops
             await asyncio.wait_for(self._stopping.wait(), timeout=max(0.0, wait))
-        except TimeoutError:
-            pass  # the minute closed
         summary = self._open.pop(key)
         if summary.more:
             description = f"more refusals in the minute from {_minute_text(minute)}, after the first"

@@ -22,7 +22,9 @@ from starlette.types import Message, Scope, Send
 from securemcp.gate.tool_gate import REACHED
 
 # JSON-RPC codes the SDK answers before dispatch, by the reason a record names.
-REASONS = {-32020: "header_mismatch", -32602: "invalid_params", -32600: "invalid_request", -32022: "unsupported_version"}
+REASONS = {
+    -32020: "header_mismatch", -32602: "invalid_params", -32600: "invalid_request", -32022: "unsupported_version",
+}  # fmt: skip
 OnRefused = Callable[[str, str], Awaitable[None]]  # (reason, the SDK's message)
 
 

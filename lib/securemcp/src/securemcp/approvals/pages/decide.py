@@ -129,7 +129,6 @@ class Decisions:
             detail=approval.summary, **context,
         )  # fmt: skip
 
-
     async def record_refusal(
         self, person: SignedIn, approval_id: str, verb: str, reason: str, approval: ApprovalStatus | None = None
     ) -> None:
