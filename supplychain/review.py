@@ -2,11 +2,13 @@
 
 Read with the admin credential from every server's audit log (and its pending approvals), per tenant:
 calls by tool and outcome, refusals by reason, step-up events (calls refused for a missing scope),
-approvals asked, approved, denied and expired, the decisions made on the approval page (by decider),
-and the side effects that went through (by requester). A decision on the page is a person's verdict,
-not a call: its record names the decider, and an approval runs the effect as the requester, so the
-effect counts for the requester and the decision for the decider. Flagged, each against a threshold
-setting (`SUPPLYCHAIN_REVIEW_*`, defaults below):
+requests refused at the transport by reason with their counts (rate limit, body size, headers that
+disagree with the body: one record may stand for many, `securemcp.http.refusals`), approvals asked,
+approved, denied and expired, the decisions made on the approval page (by decider) and those it
+refused (by reason and person), and the side effects that went through (by requester). A decision
+on the page is a person's verdict, not a call: its record names the decider, and an approval runs the
+effect as the requester, so the effect counts for the requester and the decision for the decider.
+Flagged, each against a threshold setting (`SUPPLYCHAIN_REVIEW_*`, defaults below):
 
 - a side-effect burst: the side effects one person caused (a call that went through in band, or an
   approval of their request on the page; not the round that only asks, not a replay, not a denial),
@@ -29,6 +31,7 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from securemcp.http.refusals import TRANSPORT_TOOL
 from securemcp.settings import reject_unknown_variables
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 # `securemcp.errors.NotFoundError`'s message, as the SDK words the tool error (and the gate records it).
 NOT_FOUND = re.compile(r"^(?:Error executing tool [a-z0-9_]+: )?no [a-z ]+ '.*'$", re.DOTALL)
 QUOTED = re.compile(r"'[^']*'")
+TRANSPORT_REFUSAL = re.compile(r"^transport refusal ([a-z0-9_]+) x(\d+):")  # `securemcp.http.refusals`' detail
 DURATION = re.compile(r"^(\d{1,6})([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 CALL_COLUMNS = (
@@ -98,6 +102,8 @@ class TenantReview:
 
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # server, tool, outcome
     refusals: Counter[tuple[str, str]] = field(default_factory=Counter)  # server, reason
+    transport_refusals: Counter[tuple[str, str]] = field(default_factory=Counter)  # server, reason
+    page_refusals: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # server, reason, person
     step_ups: Counter[tuple[str, str]] = field(default_factory=Counter)  # server, scope
     approvals: Counter[str] = field(default_factory=Counter)  # asked, approved, denied, expired, pending
     page_decisions: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # server, tool, verdict, by
@@ -146,6 +152,14 @@ def review(
     for call in calls:
         report = tenants[call.tenant_id]
         side_effect = call.tool in side_effect_tools.get(call.server, set())
+        transport = TRANSPORT_REFUSAL.match(call.detail or "") if call.tool == TRANSPORT_TOOL else None
+        if transport is not None:  # one record may stand for many refusals: its count says how many
+            report.transport_refusals[(call.server, transport[1])] += int(transport[2])
+            continue
+        if call.actor_kind == "page" and call.outcome == "refused":  # a person's attempt, not a decision
+            reason = QUOTED.sub("'…'", (call.detail or "").split(": ", 1)[-1])[:100]
+            report.page_refusals[(call.server, reason, call.user_id)] += 1
+            continue
         if call.actor_kind == "page":
             verdict = "approved" if call.decision == "approved" else "denied"
             report.page_decisions[(call.server, call.tool, verdict, call.user_id)] += 1
@@ -225,6 +239,11 @@ def render(reviews: dict[str, TenantReview], *, since: datetime) -> list[str]:
         lines += [f"    {server} {tool}: {', '.join(outcomes)}" for (server, tool), outcomes in by_tool.items()]
         lines.append("  refusals by reason:" + ("" if report.refusals else " none"))
         lines += [f"    {server}: {reason} x{count}" for (server, reason), count in sorted(report.refusals.items())]
+        if report.transport_refusals:  # shown when there are any, as the flags are
+            lines.append("  refused at the transport:")
+        lines += [
+            f"    {server}: {reason} x{count}" for (server, reason), count in sorted(report.transport_refusals.items())
+        ]
         step_ups = ", ".join(f"{server} {scope} x{count}" for (server, scope), count in sorted(report.step_ups.items()))
         lines.append(
             f"  step-up (insufficient scope): {sum(report.step_ups.values())}" + (f" ({step_ups})" if step_ups else "")
@@ -238,6 +257,12 @@ def render(reviews: dict[str, TenantReview], *, since: datetime) -> list[str]:
         )
         lines.append(f"  approvals out of band: {out_of_band}; in band: {in_band or 'none'}")
         lines += _page_decisions(report)
+        if report.page_refusals:
+            lines.append("  refused on the approval page:")
+        lines += [
+            f"    {server}: {reason} x{count} ({person})"
+            for (server, reason, person), count in sorted(report.page_refusals.items())
+        ]
         effects = ", ".join(f"{user} {count}" for user, count in sorted(report.effects.items()))
         lines.append(f"  side effects by requester: {effects or 'none'}")
     return lines

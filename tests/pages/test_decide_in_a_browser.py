@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import admin_execute, snapshot
+from tests.helpers import admin_execute, admin_rows, snapshot
 from tests.http.stack import Stack
 from tests.pages.browser import chromium, decide, new_page, open_signed_in, sign_in_at_idp
 from tests.pages.conftest import pages_url
@@ -12,6 +12,15 @@ from tests.pages.requests import approval_row, payment_row, pending
 from tests.payments.fixture_ids import ACME_PENDING, GLOBEX_PAYMENTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
+
+PAGE_RECORDS = (
+    "SELECT tool, user_id, actor_kind, client_id, approval_id, outcome, decision, detail FROM payments.audit_log "
+    "WHERE seq > :s AND actor_kind = 'page' ORDER BY seq"
+)
+
+
+async def last_seq(admin_url: str) -> int:
+    return int((await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM payments.audit_log"))[0][0])
 
 
 async def test_priya_signs_in_and_approves_freds_release_which_runs_once(
@@ -34,12 +43,18 @@ async def test_priya_signs_in_and_approves_freds_release_which_runs_once(
         assert await payment_row(admin_url, ACME_PENDING) == ("released", "fred@acme")  # as the requester
         assert await approval_row(admin_url, "payments", approval_id) == ("executed", "priya@acme")
         after_first = await snapshot(admin_url, "payments")
+        seq = await last_seq(admin_url)
 
         # The same form posted again (a replay, a double click): a conflict, and nothing runs twice.
         replay = await context.request.post(pages_url(pages_stack, "payments", f"/{approval_id}"), form=form)
         assert replay.status == 409
         assert "already executed" in await replay.text()
         assert await snapshot(admin_url, "payments") == after_first
+        # The refused second decision is recorded as priya's, and decides nothing.
+        assert await admin_rows(admin_url, PAGE_RECORDS, s=seq) == [
+            ("release_payment", "priya@acme", "page", "approval-page", approval_id, "refused", "not_required",
+             f"approve refused on the approval page: approval {approval_id!r} is already executed; nothing changed"),
+        ]  # fmt: skip
         assert watched.dialogs == []
 
 
@@ -48,6 +63,7 @@ async def test_fred_cannot_approve_his_own_four_eyes_release_on_the_page(
 ) -> None:
     approval_id = await pending("payments", "fred@acme", "release_payment", {"payment_id": ACME_PENDING})
     before = await snapshot(admin_url, "payments")
+    seq = await last_seq(admin_url)
     async with chromium() as browser:
         _, page, _ = await new_page(browser)
         await open_signed_in(page, pages_url(pages_stack, "payments", f"/{approval_id}"), "fred@acme")
@@ -58,6 +74,12 @@ async def test_fred_cannot_approve_his_own_four_eyes_release_on_the_page(
     assert "fred@acme" in text
     assert await snapshot(admin_url, "payments") == before
     assert await payment_row(admin_url, ACME_PENDING) == ("pending_approval", None)
+    # The refusal is recorded in the tenant's chain: who tried, on which approval, and why.
+    assert await admin_rows(admin_url, PAGE_RECORDS, s=seq) == [
+        ("release_payment", "fred@acme", "page", "approval-page", approval_id, "refused", "not_required",
+         f"approve refused on the approval page: approval {approval_id!r} is four_eyes: it must be decided by "
+         "another person than its requester fred@acme; nothing changed"),
+    ]  # fmt: skip
 
 
 async def test_a_sign_in_older_than_the_bound_is_sent_to_sign_in_again(

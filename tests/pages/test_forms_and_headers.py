@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import snapshot
+from tests.helpers import admin_rows, snapshot
 from tests.http.stack import Stack
 from tests.pages.browser import chromium, new_page, open_signed_in
 from tests.pages.conftest import pages_url
@@ -39,12 +39,22 @@ async def test_a_post_without_this_sessions_csrf_token_is_refused_and_changes_no
         if token is not None:
             form["csrf_token"] = token
         before = await snapshot(admin_url, "payments")
+        seq = (await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM payments.audit_log"))[0][0]
         answer = await context.request.post(url, form=form)  # priya's own cookies, signed in and fresh
         assert answer.status == 403
         assert "did not come from this page" in await answer.text()
         assert answer.headers["content-security-policy"] == CSP
     assert await snapshot(admin_url, "payments") == before
     assert await approval_row(admin_url, "payments", approval_id) == ("pending", None)
+    # A signed-in person's form that fails the check is recorded as theirs (a forged cross-site post
+    # carries no session cookie: SameSite=Strict, so no one to attribute it to).
+    records = await admin_rows(
+        admin_url,
+        "SELECT user_id, actor_kind, approval_id, outcome, detail FROM payments.audit_log WHERE seq > :s",
+        s=seq,
+    )
+    assert records == [("priya@acme", "page", approval_id, "refused",
+                        "approve refused on the approval page: the form failed its CSRF check")]  # fmt: skip
 
 
 async def test_every_page_answer_carries_the_strict_headers_and_the_cookie_is_locked_down(

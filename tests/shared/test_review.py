@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 from deployment.registry import SERVERS
 from fixtures.returns import return_id
 from supplychain.admin import admin_engine
-from supplychain.review import ReviewSettings, parse_duration, review_servers
+from supplychain.review import Call, ReviewSettings, parse_duration, render, review, review_servers
 from tests.helpers import (
     Human,
     PagePerson,
@@ -221,3 +221,44 @@ async def test_durations() -> None:
     assert parse_duration("90s").total_seconds() == 90
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("1w")
+
+
+def _record(tool: str, outcome: str, detail: str, *, user: str = "alice@acme", actor_kind: str = "mcp") -> Call:
+    return Call(
+        server="inventory", occurred_at=datetime.now(UTC), tenant_id="acme", user_id=user, client_id="agent",
+        token_id="jti-1", client_address="127.0.0.1", tool=tool, decision="not_required", outcome=outcome,
+        detail=detail, actor_kind=actor_kind, approval_id=None, requested_by=None,
+    )  # fmt: skip
+
+
+async def test_transport_refusals_are_counted_by_their_records_counts_and_page_refusals_by_person() -> None:
+    """One transport-refusal record may stand for many refusals (`securemcp.http.refusals`): its count is summed."""
+    calls = [
+        _record("list_warehouses", "ok", ""),
+        _record("(transport)", "refused", "transport refusal rate_limited x1: tenant request limit 3 per 1 minute"),
+        _record("(transport)", "refused", "transport refusal rate_limited x999: more refusals in the minute"),
+        _record("(transport)", "refused", "transport refusal header_mismatch x1: mcp-name header does not match"),
+        _record(
+            "release_payment",
+            "refused",
+            "approve refused on the approval page: approval 'ap_1' is four_eyes: it must be decided by another person",
+            user="fred@acme",
+            actor_kind="page",
+        ),
+    ]
+    lines = render(review(calls, [], {}, ReviewSettings()), since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert lines[2:] == [
+        "tenant acme: nothing flagged",
+        "  calls by tool and outcome:",
+        "    inventory list_warehouses: ok 1",
+        "  refusals by reason: none",
+        "  refused at the transport:",
+        "    inventory: header_mismatch x1",
+        "    inventory: rate_limited x1000",
+        "  step-up (insufficient scope): 0",
+        "  approvals out of band: asked 0, approved 0, denied 0, expired 0, pending 0; in band: none",
+        "  decided on the approval page: none",
+        "  refused on the approval page:",
+        "    inventory: approval '…' is four_eyes: it must be decided by another person x1 (fred@acme)",
+        "  side effects by requester: none",
+    ]

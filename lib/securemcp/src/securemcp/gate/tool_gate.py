@@ -57,6 +57,11 @@ class ToolRule:
     side_effect: bool = False
 
 
+# Set in the HTTP request's scope when a call reaches the gate: `securemcp.http.refused_calls` records
+# the calls the SDK refused before they got here.
+REACHED = "securemcp.reached_tool_gate"
+
+
 def tool_error(message: str) -> CallToolResult:
     """A tools/call result that reports `message` as a tool error."""
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
@@ -95,6 +100,9 @@ class ToolGate:
         if ctx.method != "tools/call":
             return await call_next(ctx)
 
+        request_scope = getattr(getattr(ctx, "request", None), "scope", None)
+        if isinstance(request_scope, dict):
+            request_scope[REACHED] = True
         state: ServerState = ctx.lifespan_context
         identity = self._identity(ctx)
         if identity is None:

@@ -16,6 +16,8 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
   - the 401 challenge, carrying the server's reading scope as the `scope` to ask for first;
   - a per-tenant rate limit keyed on the *verified* tenant (429 with `Retry-After`), so one tenant's
     flood leaves the others alone;
+  - the audit records of what it refuses (429, 413) and of the `tools/call` requests the SDK refuses
+    before dispatch, aggregated per tenant, reason and minute (`securemcp.http.refusals`);
   - the step-up challenge: a `tools/call` whose scope the token lacks but the caller's roles allow
     gets 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="<held> <needed>", ...`:
     the scopes the token already holds on this server plus the one needed (MCP 2025-11-25), so a
@@ -55,6 +57,7 @@ from securemcp.gate.tool_gate import ToolRule
 from securemcp.http.gate import HttpGate
 from securemcp.http.guards import HostOriginGuard, TokenInQueryGuard, pages_transport_security, transport_security
 from securemcp.http.header_values import TrimmedHeaderValues
+from securemcp.http.refusals import RefusalLog
 from securemcp.http.sessions import SessionQuota
 from securemcp.identity.keys import IssuerUnavailable, KeySet
 from securemcp.identity.tokens import JWTVerifier, RevocationList, discover
@@ -149,9 +152,10 @@ def build_http_app(
     metadata_paths = {route.path for route in metadata_routes}
     pages = pages_routes(pages_config(settings), lambda: _engine_of(settings))
     routes: list[BaseRoute] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"]), *pages]
+    refusals = RefusalLog(settings.server_name, lambda: _engine_of(settings))
     for route in sdk_app.router.routes:
         if isinstance(route, Route) and route.path == "/mcp":
-            route.app = HttpGate(route.app, rules=rules, settings=settings)
+            route.app = HttpGate(route.app, rules=rules, settings=settings, refusals=refusals)
         if not (isinstance(route, Route) and route.path in metadata_paths):  # ours lists the scopes
             routes.append(route)
     sdk_app.router.routes = routes
@@ -166,6 +170,7 @@ def build_http_app(
                 yield
                 background.cancel_scope.cancel()
             await issuer.client.aclose()
+            await refusals.close()  # the summaries of the minutes still open, while the engine runs
 
     # Ours replaces the SDK app's lifespan (it runs the same session manager), so no second Starlette
     # app has to wrap the SDK's just to hold it: one router and one error middleware less per request.

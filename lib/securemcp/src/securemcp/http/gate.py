@@ -23,6 +23,8 @@ from securemcp.audit.attribution import Attribution, attribution_of
 from securemcp.audit.unreadable import UNREADABLE_DETAIL, handshake_era, unreadable_tool_call
 from securemcp.gate.tool_gate import ToolRule
 from securemcp.http.guards import json_response
+from securemcp.http.refusals import RefusalLog
+from securemcp.http.refused_calls import watching_refusals
 from securemcp.identity.principal import Identity, IdentityError, identity_from_claims
 from securemcp.observability.request_id import current_request_id
 from securemcp.policy import reading_scope
@@ -36,8 +38,11 @@ logger = logging.getLogger(__name__)
 class HttpGate:
     """Per-tenant rate limit and step-up scope challenge for authenticated MCP requests."""
 
-    def __init__(self, app: ASGIApp, *, rules: Mapping[str, ToolRule], settings: ServerSettings) -> None:
+    def __init__(
+        self, app: ASGIApp, *, rules: Mapping[str, ToolRule], settings: ServerSettings, refusals: RefusalLog
+    ) -> None:
         self.app = app
+        self.refusals = refusals
         self.rules = dict(rules)
         self.settings = settings
         self.max_body = settings.max_body_bytes
@@ -57,6 +62,7 @@ class HttpGate:
             await self.app(scope, receive, send)
             return
         if not isinstance(user, AuthenticatedUser):
+            self.refusals.unauthenticated()  # no tenant: logged, never recorded (`securemcp.http.refusals`)
             await self._unauthorized(scope, receive, send)
             return
         try:
@@ -67,6 +73,9 @@ class HttpGate:
             await self.app(scope, receive, send)
             return
         if not await self.limiter.hit(self.limit, "tenant", identity.tenant_id):
+            attribution = attribution_of(scope, token=user.access_token)
+            description = f"tenant request limit {self.limit} reached"
+            await self.refusals.refused(identity, "rate_limited", description, attribution)
             await self._too_many_requests(identity.tenant_id, scope, receive, send)
             return
         if scope["method"] != "POST":
@@ -74,6 +83,9 @@ class HttpGate:
             return
         body, complete = await _read_body(receive, self.max_body)
         if not complete:
+            attribution = attribution_of(scope, token=user.access_token)
+            description = f"request body over {self.max_body} bytes"
+            await self.refusals.refused(identity, "body_too_large", description, attribution)
             await json_response(413, {"error": "request body too large"})(scope, receive, send)
             return
         # Judged with the parser the SDK will use for this request's era (`securemcp.audit.unreadable`).
@@ -93,6 +105,13 @@ class HttpGate:
             )
             await self._step_up(identity, needed)(scope, receive, send)
             return
+        if b"tools/call" in body:
+            # A call the SDK refuses before its dispatch never reaches the tool gate: recorded here instead.
+            async def refused(reason: str, message: str) -> None:
+                attribution = attribution_of(scope, token=user.access_token)
+                await self.refusals.refused(identity, reason, message, attribution)
+
+            send = watching_refusals(scope, send, refused)
         await self.app(scope, _replay(body, receive), send)
 
     def _step_up(self, identity: Identity, needed: str) -> ASGIApp:

@@ -143,6 +143,10 @@ def approval_pages(config: PagesConfig, engine: Callable[[], AsyncEngine | None]
         session = await session_of(request)
         # First: nothing else is even read. No live session (signed out, ended, a copied cookie) has no token.
         if session is None or not csrf_matches(session.csrf_token, submitted.get(CSRF_FIELD)):
+            if session is not None and _APPROVAL_ID.fullmatch(approval_id):
+                # A stale form of a signed-in person: recorded as theirs.
+                verb = submitted.get("decision") if submitted.get("decision") in ("approve", "deny") else "decide"
+                await decisions.record_refusal(session.person, approval_id, str(verb), "the form failed its CSRF check")
             return views.message(title="Forbidden", status=403, kind="refused", message=_FORGED)
         if not _APPROVAL_ID.fullmatch(approval_id):
             return views.not_found(**common(session))

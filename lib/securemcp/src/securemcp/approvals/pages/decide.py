@@ -7,6 +7,10 @@ decision, a sign-in too old); this module turns each outcome into the page a per
     DeciderRefusedError  403, a clear refusal (e.g. the requester of a four-eyes approval); nothing changed
     ConflictError        409, already decided or expired; nothing changed
     SignInTooOldError    303 to sign in again (prompt=login), then back to the approval
+
+Each refusal leaves an audit record naming the decider, the approval and the reason
+(`securemcp.approvals.refused_decisions`); a record that cannot be written is logged, and the person
+still sees the refusal.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from securemcp.approvals.pages.config import PagesConfig
 from securemcp.approvals.pages.signin import SignedIn
 from securemcp.approvals.pages.views import Views
 from securemcp.approvals.pending import ApprovalStatus
-from securemcp.errors import ConflictError, DeciderRefusedError, NotFoundError, TemporarilyUnavailableError
+from securemcp.approvals.refused_decisions import record_refused_decision
+from securemcp.errors import (
+    ConflictError,
+    DeciderRefusedError,
+    NotFoundError,
+    SignInTooOldError,
+    TemporarilyUnavailableError,
+)
 from securemcp.policy import RolePolicy
 
 logger = logging.getLogger(__name__)
@@ -84,7 +95,8 @@ class Decisions:
         shown_sha256: str,
         context: dict[str, Any],
     ) -> Response:
-        """Decide `approval_id` as `person`; the page of the outcome."""
+        """Decide `approval_id` as `person`; the page of the outcome (a refusal is recorded first)."""
+        current: ApprovalStatus | None = None
         try:
             async with self._transaction(person) as session:
                 decider = decider_of(person, self.config.policy)
@@ -97,13 +109,16 @@ class Decisions:
                     session, schema=self.config.server, decider=decider, approval_id=approval_id,
                     decision="approve" if decision == "approve" else "deny",
                 )  # fmt: skip
-        except NotFoundError:
-            return views.not_found(**context)
-        except DeciderRefusedError as refusal:
-            return views.message(title="You cannot decide this approval", status=403, kind="refused",
-                                 message=str(refusal), **context)  # fmt: skip
-        except ConflictError as conflict:
-            return views.message(title="Not decided", status=409, kind="conflict", message=str(conflict), **context)
+        except (NotFoundError, DeciderRefusedError, ConflictError, SignInTooOldError) as refusal:
+            await self.record_refusal(person, approval_id, decision, str(refusal), current)
+            if isinstance(refusal, SignInTooOldError):
+                raise  # the pages send the person to sign in again
+            if isinstance(refusal, NotFoundError):
+                return views.not_found(**context)
+            if isinstance(refusal, DeciderRefusedError):
+                return views.message(title="You cannot decide this approval", status=403, kind="refused",
+                                     message=str(refusal), **context)  # fmt: skip
+            return views.message(title="Not decided", status=409, kind="conflict", message=str(refusal), **context)
         except TemporarilyUnavailableError:
             return views.message(
                 title="Try again", status=503, message="The database cannot be reached; nothing changed.", **context
@@ -113,6 +128,21 @@ class Decisions:
             title="Decided", status=200, kind="done", message=f"{approval.approval_id} was {done} by {person.user_id}.",
             detail=approval.summary, **context,
         )  # fmt: skip
+
+    async def record_refusal(
+        self, person: SignedIn, approval_id: str, verb: str, reason: str, approval: ApprovalStatus | None = None
+    ) -> None:
+        """The audit record of a refused decision; a failure to write it is logged, not shown."""
+        engine = self._engine()
+        try:
+            if engine is None:
+                raise PagesUnavailable
+            await record_refused_decision(
+                engine, schema=self.config.server, decider=decider_of(person, self.config.policy),
+                approval_id=approval_id, verb=verb, reason=reason, approval=approval,
+            )  # fmt: skip
+        except Exception:
+            logger.exception("the audit record of a refused decision on %s could not be written", approval_id)
 
 
 def outside(approval: ApprovalStatus) -> list[tuple[str, str]]:
