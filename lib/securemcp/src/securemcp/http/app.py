@@ -50,6 +50,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from securemcp.approvals.pages.app import pages_routes
+from securemcp.approvals.recheck import register_revocations
 from securemcp.approvals.pages.config import pages_config
 from securemcp.gate.tool_gate import ToolRule
 from securemcp.http.gate import HttpGate
@@ -147,6 +148,7 @@ def build_http_app(
     )
     metadata_paths = {route.path for route in metadata_routes}
     pages = pages_routes(pages_config(settings), lambda: _engine_of(settings))
+    register_revocations(settings.server_name, issuer.revocations)  # a page decision re-checks the requester's grant
     routes: list[BaseRoute] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"]), *pages]
     for route in sdk_app.router.routes:
         if isinstance(route, Route) and route.path == "/mcp":

@@ -22,7 +22,7 @@ from securemcp.schema.tenancy import isolate_by_tenant
 # Who may write a record: a tool call (`mcp`), a command (`cli`), or the approval page deciding (`page`).
 ACTOR_KINDS = "'mcp', 'cli', 'page'"
 # A replayed call (same idempotency key) leaves its own record, with decision `replayed`.
-DECISIONS = "'not_required', 'approved', 'declined', 'cancelled', 'unanswerable', 'pending', 'replayed'"
+DECISIONS = "'not_required', 'approved', 'declined', 'cancelled', 'unanswerable', 'pending', 'replayed', 'void'"
 
 
 def create_audit_log(schema: str) -> None:
