@@ -285,7 +285,9 @@ def rotate_client_secret(client_id: str, *, path: Path | None = None) -> tuple[C
     """
     secret = secrets.token_urlsafe(32)
     rotated = _replace_service_client(
-        path or clients_file(), client_id, lambda client: replace(client, secret_hash=hash_secret(secret), disabled=False)
+        path or clients_file(),
+        client_id,
+        lambda client: replace(client, secret_hash=hash_secret(secret), disabled=False),
     )
     if rotated is None or rotated.is_public:
         raise ValueError(f"no confidential client {client_id!r} in the clients file")

@@ -83,7 +83,9 @@ class RevocationStore:
             (jti, client_id, expires_at, grant_id, subject),
         )
 
-    def record_refresh_token(self, digest: str, *, grant_id: str, client_id: str, subject: str, expires_at: int) -> None:
+    def record_refresh_token(
+        self, digest: str, *, grant_id: str, client_id: str, subject: str, expires_at: int
+    ) -> None:
         """Remember a refresh token's digest and grant, so a leaked refresh token names the grant to revoke."""
         self._write(
             "INSERT OR REPLACE INTO refresh_tokens VALUES (?, ?, ?, ?, ?)",
@@ -107,7 +109,7 @@ class RevocationStore:
         column, value = ("client_id", client_id) if client_id is not None else ("subject", subject)
         rows = self._db.execute(
             f"SELECT grant_id FROM issued WHERE {column} = ? AND grant_id != '' "  # noqa: S608
-            f"UNION SELECT grant_id FROM refresh_tokens WHERE {column} = ?",  # noqa: S608
+            f"UNION SELECT grant_id FROM refresh_tokens WHERE {column} = ?",
             (value, value),
         ).fetchall()
         return sorted(str(row[0]) for row in rows)

@@ -59,8 +59,14 @@ async def contain_pending(
                 values,
             )
             found += [
-                AskedFor(server, row.id, row.tenant_id, row.requested_by, row.tool,
-                         "void" if row.status == "void" else "held" if row.held else "pending")  # fmt: skip
+                AskedFor(
+                    server,
+                    row.id,
+                    row.tenant_id,
+                    row.requested_by,
+                    row.tool,
+                    "void" if row.status == "void" else "held" if row.held else "pending",
+                )
                 for row in rows
             ]
     return found

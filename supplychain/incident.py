@@ -148,7 +148,8 @@ async def respond(
         uses = await find_uses(engine, servers, credential, start)
         tokens = token_ids(uses, credential)
         client_id = credential if any(use.client_id == credential for use in uses) else None
-        kind, grants, user = ("user" if as_user else "client" if client_id else "token"), [], credential if as_user else None
+        kind: str = "user" if as_user else "client" if client_id else "token"
+        grants, user = [], credential if as_user else None
         lines = [f"credential {credential}: {kind}; tokens {', '.join(tokens) or 'none'}"]
         lines += [f"NOT DONE: {line}" for line in other_idp_instructions(issuer, tokens, client_id)]
         left_open += 1

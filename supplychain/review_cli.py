@@ -96,7 +96,9 @@ def _run_incident(credential: str, since: str, issuer: str | None, pending: str,
     from supplychain.servers import load_settings
 
     if not re.fullmatch(r"[A-Za-z0-9._:~+/=@-]{1,200}", credential):
-        raise click.BadParameter(f"{credential[:40]!r} is not a token id, client id or user id", param_hint="CREDENTIAL")
+        raise click.BadParameter(
+            f"{credential[:40]!r} is not a token id, client id or user id", param_hint="CREDENTIAL"
+        )
     if credential == "local":
         raise click.BadParameter("'local' names calls over stdio: no token to revoke", param_hint="CREDENTIAL")
     try:

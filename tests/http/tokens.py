@@ -47,7 +47,12 @@ def mint(
         settings = settings.model_copy(update={"resources": {**settings.resources, server: audience}})
     granted = grant_scopes(requested=scopes, roles=subject.roles, server=server)
     issued = issue_access_token(
-        settings=settings, keys=idp.keys, subject=subject, client_id=DEV_CLI_CLIENT_ID, server=server, scopes=granted,
+        settings=settings,
+        keys=idp.keys,
+        subject=subject,
+        client_id=DEV_CLI_CLIENT_ID,
+        server=server,
+        scopes=granted,
         grant_id=new_grant_id(),
     )
     return issued.token

@@ -216,8 +216,8 @@ async def _void(
         {"reason": reason[:1000], "by": decider.user_id, "at": now, "t": decider.tenant_id, "id": status.approval_id},
     )
     record = _decision_record(status, decider, "void", None, now, token_id)
-    record.update(decision="void", outcome="refused", detail=f"level {status.level}: void, {reason}; "
-                  f"approved on the approval page by {decider.user_id}; requested by {status.requested_by}")  # fmt: skip
+    detail = f"level {status.level}: void, {reason}; approved on the page by {decider.user_id}"
+    record.update(decision="void", outcome="refused", detail=f"{detail}; requested by {status.requested_by}")
     await append(session, schema, record)
     status.status, status.decided_by, status.decided_at, status.void_reason = "void", decider.user_id, now, reason
     status.message = f"{status.tool} was not executed: the approval is void because {reason}."

@@ -50,8 +50,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from securemcp.approvals.pages.app import pages_routes
-from securemcp.approvals.recheck import register_revocations
 from securemcp.approvals.pages.config import pages_config
+from securemcp.approvals.recheck import register_revocations
 from securemcp.gate.tool_gate import ToolRule
 from securemcp.http.gate import HttpGate
 from securemcp.http.guards import HostOriginGuard, TokenInQueryGuard, pages_transport_security, transport_security
