@@ -138,7 +138,8 @@ async def respond(
     left_open = 0
     if dev_idp:
         contained = contain_at_dev_idp(credential, as_user=as_user)
-        kind, grants, tokens = contained.kind, contained.grants, contained.token_ids
+        kind: str = contained.kind
+        grants, tokens = contained.grants, contained.token_ids
         lines = [f"credential {credential}: {kind}; grants {', '.join(grants) or 'none'}"]
         lines += [f"revoked at {issuer}: {done}" for done in contained.done]
         lines += [f"NOT DONE: {item}" for item in contained.not_done]
@@ -148,7 +149,7 @@ async def respond(
         uses = await find_uses(engine, servers, credential, start)
         tokens = token_ids(uses, credential)
         client_id = credential if any(use.client_id == credential for use in uses) else None
-        kind: str = "user" if as_user else "client" if client_id else "token"
+        kind = "user" if as_user else "client" if client_id else "token"
         grants, user = [], credential if as_user else None
         lines = [f"credential {credential}: {kind}; tokens {', '.join(tokens) or 'none'}"]
         lines += [f"NOT DONE: {line}" for line in other_idp_instructions(issuer, tokens, client_id)]
