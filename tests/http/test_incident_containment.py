@@ -1,10 +1,14 @@
 """`supplychain incident` contains a leak end to end: fred's token leaks, the attacker refreshes it and asks
 for a four-eyes payment; after `incident token`, nothing the grant minted is accepted, the payment is held
 (or void), the report lists every call, and a second run finds nothing left open. An approval whose
-requester's grant was revoked ends void when a person approves it."""
+requester's grant was revoked ends void when a person approves it. A client-credentials client's leak
+disables the client (its secret mints nothing, its tokens are refused, its payment is held) until
+`supplychain idp rotate-client-secret`; `incident user` revokes every grant of the user."""
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,6 +22,9 @@ from securemcp.errors import ConflictError
 from securemcp.identity.tokens import RevocationList
 
 from deployment.registry import SERVERS
+from idp.clients import add_service_client
+from idp.revocations import RevocationStore
+from idp.tokens import client_grant_id
 from supplychain.admin import admin_engine
 from supplychain.incident import respond
 from tests.helpers import admin_execute, admin_rows, decide_as, decider, pending_approval_id
@@ -120,3 +127,137 @@ async def test_an_approval_asked_with_a_revoked_grant_ends_void_when_approved(
         "'approval-page'",
         i=approval_id,
     ) == [("void", "refused", fresh_jti)]
+
+
+async def _incident_cli(stack: Stack, admin_url: str, *args: str) -> tuple[int, list[str]]:
+    """`supplychain incident ...` in another process, as an operator runs it: exit code and printed lines."""
+    env = {
+        **os.environ,
+        "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url,
+        "SUPPLYCHAIN_IDP_PORT": str(stack.idp.served.port),
+    }
+    command = [sys.executable, "-m", "supplychain.cli", *args]
+    result = await anyio.run_process(command, check=False, env=env)
+    return result.returncode, result.stdout.decode().splitlines()
+
+
+async def _service_token(http: httpx2.AsyncClient, stack: Stack, client_id: str, secret: str) -> httpx2.Response:
+    return await http.post(
+        f"{stack.idp.issuer}/token",
+        data={"grant_type": "client_credentials", "resource": stack.idp.settings.resources["payments"]},
+        auth=(client_id, secret),
+    )
+
+
+async def test_a_leaked_client_secret_is_contained_and_rotating_it_gives_a_working_secret(
+    stack: Stack, engine: Any, admin_url: str, server_urls: dict[str, str]
+) -> None:
+    start = datetime.now(UTC)
+    client, secret = add_service_client(name="Payout bot", tenant="acme", roles=["finance"])
+    grant = client_grant_id(client.secret_hash or "")
+    async with httpx2.AsyncClient(timeout=10) as http:
+        tokens = [(await _service_token(http, stack, client.client_id, secret)).json()["access_token"] for _ in "ab"]
+        assert [claims_of(token)["grant_id"] for token in tokens] == [grant, grant]
+        async with mcp_client(stack["payments"].url, tokens[0]) as mcp:
+            approval_id = pending_approval_id(await mcp.call_tool("release_payment", {"payment_id": ACME_PENDING}))
+        jtis = sorted(claims_of(token)["jti"] for token in tokens)
+
+        report = await respond(engine, SERVERS, client.client_id, start, issuer=stack.idp.issuer, dev_idp=True)
+
+        assert report.lines[:4] == [
+            f"credential {client.client_id}: client; grants {grant}",
+            f"revoked at {stack.idp.issuer}: client {client.client_id} disabled: no token until "
+            "`supplychain idp rotate-client-secret`",
+            f"revoked at {stack.idp.issuer}: 1 grant(s) revoked (2 unexpired access token(s))",
+            "1 pending approval(s) it asked for (hold):",
+        ]
+        assert report.lines[4] == f"  payments  {approval_id} acme/{client.client_id} release_payment: held"
+        assert any(f"release_payment ok [pending] token {claims_of(tokens[0])['jti']}" in x for x in report.lines)
+        assert report.lines[-1] == "left open: nothing" and report.left_open == 0
+        published = (await http.get(f"{stack.idp.issuer}/revocations")).json()
+        assert set(jtis) <= set(published["revoked"]) and grant in published["revoked_grants"]
+
+        refused = await _service_token(http, stack, client.client_id, secret)
+        assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
+        for token in tokens:
+            await _wait_until_refused(http, stack["payments"].url, token)
+        with pytest.raises(ConflictError, match="held by the operator"):
+            await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "approve")
+        assert await admin_rows(
+            admin_url, "SELECT status, held_reason IS NOT NULL FROM payments.pending_approvals WHERE id = :i",
+            i=approval_id,
+        ) == [("pending", True)]  # fmt: skip
+
+        code, lines = await _incident_cli(
+            stack, admin_url, "incident", "token", client.client_id, "--since", "10m", "--issuer", stack.idp.issuer
+        )
+        assert code == 0 and lines[-1] == "left open: nothing", lines
+
+        code, lines = await _incident_cli(stack, admin_url, "idp", "rotate-client-secret", client.client_id)
+        assert code == 0 and lines[0] == f"client_id: {client.client_id}", lines
+        new_secret = lines[1].removeprefix("client_secret: ")
+        assert new_secret != secret
+        minted = await _service_token(http, stack, client.client_id, new_secret)
+        assert minted.status_code == 200, minted.text
+        assert claims_of(minted.json()["access_token"])["grant_id"] != grant  # a new grant, not a revoked one
+        assert (
+            await call_tool(http, stack["payments"].url, minted.json()["access_token"], "list_payments")
+        ).status_code == 200
+        old = await _service_token(http, stack, client.client_id, secret)
+        assert (old.status_code, old.json()["error"]) == (401, "invalid_client")
+
+
+async def test_incident_user_revokes_every_grant_of_fred_and_holds_what_he_asked_for(
+    stack: Stack, engine: Any, admin_url: str, server_urls: dict[str, str]
+) -> None:
+    start = datetime.now(UTC)
+    async with httpx2.AsyncClient(timeout=10) as http:
+        first = await flow_token(stack.idp, user="fred@acme", server="payments")  # his laptop
+        second = await flow_token(stack.idp, user="fred@acme", server="payments")  # his phone
+        bystander = await flow_token(stack.idp, user="gwen@globex", server="payments")
+        async with mcp_client(stack["payments"].url, first["access_token"]) as mcp:
+            approval_id = pending_approval_id(await mcp.call_tool("release_payment", {"payment_id": ACME_PENDING}))
+        async with mcp_client(stack["payments"].url, second["access_token"]) as mcp:
+            await mcp.call_tool("list_payments", {})
+        grants = {claims_of(body["access_token"])["grant_id"] for body in (first, second)}
+        store = RevocationStore()
+        try:
+            fred_grants = store.grants_of(subject="fred@acme")  # earlier tests' grants of fred included
+        finally:
+            store.close()
+        assert grants <= set(fred_grants)
+
+        report = await respond(engine, SERVERS, "fred@acme", start, issuer=stack.idp.issuer, dev_idp=True, as_user=True)
+
+        assert report.lines[0] == f"credential fred@acme: user; grants {', '.join(fred_grants)}"
+        assert report.lines[1].startswith(f"revoked at {stack.idp.issuer}: {len(fred_grants)} grant(s) revoked (")
+        assert f"  payments  {approval_id} acme/fred@acme release_payment: held" in report.lines
+        first_jti, second_jti = (claims_of(body["access_token"])["jti"] for body in (first, second))
+        calls = [line for line in report.lines if " acme/fred@acme " in line and " token " in line]
+        assert [line.split()[4:7] + line.split()[8:9] for line in calls] == [
+            ["list_payments", "ok", "[not_required]", second_jti],
+            ["release_payment", "ok", "[pending]", first_jti],
+        ]
+        assert report.lines[-1] == "left open: nothing" and report.left_open == 0
+
+        store = RevocationStore()
+        try:
+            assert all(store.is_grant_revoked(grant) for grant in fred_grants)
+        finally:
+            store.close()
+        for body in (first, second):
+            await _wait_until_refused(http, stack["payments"].url, body["access_token"])
+            refreshed = await _refresh(http, stack, body)
+            assert (refreshed.status_code, refreshed.json()["error"]) == (400, "invalid_grant")
+        assert (
+            await call_tool(http, stack["payments"].url, bystander["access_token"], "list_payments")
+        ).status_code == 200
+    with pytest.raises(ConflictError, match="held by the operator"):
+        await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "approve")
+
+    code, lines = await _incident_cli(
+        stack, admin_url, "incident", "user", "fred@acme", "--since", "10m", "--issuer", stack.idp.issuer
+    )
+    assert code == 0, lines
+    assert f"  payments  {approval_id} acme/fred@acme release_payment: held" in lines
+    assert lines[-1] == "left open: nothing"
