@@ -27,7 +27,7 @@ from idp.revocations import RevocationStore
 from idp.tokens import client_grant_id
 from supplychain.admin import admin_engine
 from supplychain.incident import respond
-from tests.helpers import admin_execute, admin_rows, decide_as, decider, pending_approval_id
+from tests.helpers import admin_rows, decide_as, decider, pending_approval_id
 from tests.http.clients import mcp_client
 from tests.http.rpc import call_tool
 from tests.http.stack import Stack
@@ -110,8 +110,17 @@ async def test_an_approval_asked_with_a_revoked_grant_ends_void_when_approved(
         await respond(engine, SERVERS, claims_of(leaked["access_token"])["jti"], datetime.now(UTC),
                       issuer=stack.idp.issuer, dev_idp=True)  # fmt: skip
         # The operator releases the hold (by mistake): the server's own re-check must still stop it.
-        await admin_execute(admin_url, "UPDATE payments.pending_approvals SET held_reason = NULL WHERE id = :i",
-                            i=approval_id)  # fmt: skip
+        code, lines = await _incident_cli(stack, admin_url, "approvals", "release", approval_id, "--server", "payments")
+        assert code == 0 and len(lines) == 1, lines
+        assert lines[0].startswith(f"payments {approval_id} acme/fred@acme release_payment: released by operator")
+        code, _ = await _incident_cli(stack, admin_url, "approvals", "release", approval_id, "--server", "payments")
+        assert code == 1  # nothing held any more
+        assert await admin_rows(
+            admin_url,
+            "SELECT actor_kind, client_id, decision, outcome, split_part(detail, ' ', 1) FROM payments.audit_log "
+            "WHERE approval_id = :i AND client_id = 'operator' ORDER BY seq",
+            i=approval_id,
+        ) == [("cli", "operator", "pending", "ok", "held"), ("cli", "operator", "pending", "ok", "hold")]
         revocations = RevocationList(f"{stack.idp.issuer}/revocations", http)
         await revocations.fetch()
         register_revocations("payments", revocations)  # as the payments server's own page does
