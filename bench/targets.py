@@ -42,7 +42,7 @@ class Issuer:
         """A real access token for `bench@<tenant>` on `server`, signed with the IdP's on-disk key."""
         from idp.keys import KeyRing
         from idp.settings import IdpSettings
-        from idp.tokens import DEV_CLI_CLIENT_ID, Subject, grant_scopes, issue_access_token
+        from idp.tokens import DEV_CLI_CLIENT_ID, Subject, grant_scopes, issue_access_token, new_grant_id
 
         subject = Subject(sub=user_of(tenant), tenant_id=tenant, roles=("supply_chain_manager",))
         port = int(self.url.rsplit(":", 1)[1])
@@ -55,6 +55,7 @@ class Issuer:
             client_id=DEV_CLI_CLIENT_ID,
             server=server,
             scopes=scopes,
+            grant_id=new_grant_id(),
         ).token
 
 

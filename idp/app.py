@@ -93,7 +93,11 @@ def build_app(
         return JSONResponse(server.keys.jwks(), headers={"Cache-Control": "max-age=60"})
 
     async def revocations(request: Request) -> Response:
-        body = {"revoked": server.state.revocation_list(), "generated_at": int(time.time())}
+        body = {
+            "revoked": server.state.revocation_list(),
+            "revoked_grants": server.state.revoked_grants(),
+            "generated_at": int(time.time()),
+        }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def document_problem(params: list[tuple[str, str]]) -> DocumentRefused | FetchesBusy | None:

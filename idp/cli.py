@@ -81,6 +81,21 @@ def idp_add_client(name: str, tenant: str, roles: str) -> None:
     click.echo(f"(the secret is shown once; {clients_file()} keeps only its hash)", err=True)
 
 
+@idp.command("rotate-client-secret")
+@click.argument("client_id")
+def idp_rotate_client_secret(client_id: str) -> None:
+    """Give a confidential client a new secret and enable it again (after an incident disabled it)."""
+    from idp.clients import clients_file, rotate_client_secret
+
+    try:
+        client, secret = rotate_client_secret(client_id)
+    except ValueError as exc:
+        raise click.ClickException(_one_line(exc)) from None
+    click.echo(f"client_id: {client.client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo(f"(the old secret no longer works; {clients_file()} keeps only the new one's hash)", err=True)
+
+
 def _one_line(exc: Exception) -> str:
     # The shell's helper of the same name, repeated: the dev IdP sits below the shell and cannot import it.
     if isinstance(exc, ValidationError):  # name the setting and the rule, never echo the value

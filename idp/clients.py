@@ -11,6 +11,10 @@ Three kinds:
   `$SUPPLYCHAIN_HOME/idp/registered_clients.jsonl` (0600, secrets as hashes), so a restart keeps them;
   they use the authorization code flow only, so every token they get is a user's, after consent.
 
+A client can be *disabled* (`disable_client`, run by `supplychain incident token <client_id>`): it then
+authenticates with nothing and gets no token until an admin rotates its secret (`rotate_client_secret`),
+which enables it again with a new secret (and so a new client-credentials grant, `idp.tokens.client_grant_id`).
+
 Guarantees: redirect URIs match exactly; a secret is compared in constant time against its hash; a
 public client can authenticate only as public, a confidential one only with its secret.
 """
@@ -25,7 +29,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,6 +72,7 @@ class Client(ClientMixin):
     tenant_id: str | None = None  # service clients only
     roles: tuple[str, ...] = ()  # service clients only
     client_id_issued_at: int = 0
+    disabled: bool = False  # after an incident: no authentication, no token, until the secret is rotated
 
     @property
     def is_public(self) -> bool:
@@ -89,16 +94,20 @@ class Client(ClientMixin):
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return self.secret_hash is not None and hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
+        if self.disabled or self.secret_hash is None:
+            return False
+        return hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.disabled:  # a public client has no secret to refuse: refuse its authentication itself
+            return False
         return method == "none" if self.is_public else method in CONFIDENTIAL_AUTH_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in self.grant_types
+        return not self.disabled and grant_type in self.grant_types
 
 
 def acceptable_redirect_uri(uri: object) -> bool:
@@ -257,3 +266,43 @@ def _write_private(path: Path, document: dict[str, Any]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=2)
     staging.replace(path)  # atomic: a running server never reads half a file
+
+
+def disable_client(client_id: str, *, path: Path | None = None, registrations: Path | None = None) -> bool:
+    """Disable a registered client until its secret is rotated; False when no such client is registered here."""
+    path, registrations = path or clients_file(), registrations or registrations_file()
+    dynamic = load_registered_clients(registrations) if registrations.exists() else {}
+    if client_id in dynamic:  # the last line for a client id wins: append the disabled form
+        ClientRegistry(path, registrations).add_dynamic(replace(dynamic[client_id], disabled=True))
+        return True
+    return _replace_service_client(path, client_id, lambda client: replace(client, disabled=True)) is not None
+
+
+def rotate_client_secret(client_id: str, *, path: Path | None = None) -> tuple[Client, str]:
+    """Give a service or sign-in client a new secret and enable it; return it and the secret (shown once).
+
+    Raises `ValueError` for a client that is not a confidential client of the clients file.
+    """
+    secret = secrets.token_urlsafe(32)
+    rotated = _replace_service_client(
+        path or clients_file(),
+        client_id,
+        lambda client: replace(client, secret_hash=hash_secret(secret), disabled=False),
+    )
+    if rotated is None or rotated.is_public:
+        raise ValueError(f"no confidential client {client_id!r} in the clients file")
+    return rotated, secret
+
+
+def _replace_service_client(path: Path, client_id: str, change: Callable[[Client], Client]) -> Client | None:
+    if not path.exists():
+        return None
+    entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8")).get("clients", [])
+    changed = None
+    for index, entry in enumerate(entries):
+        if entry["client_id"] == client_id:
+            changed = change(_client(entry))
+            entries[index] = asdict(changed)
+    if changed is not None:
+        _write_private(path, {"clients": entries})
+    return changed

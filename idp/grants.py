@@ -26,10 +26,12 @@ from idp.tokens import (
     OPENID_SCOPE,
     NoGrantableScope,
     Subject,
+    client_grant_id,
     consentable_scopes,
     fixture_subject,
     grant_scopes,
     issue_access_token,
+    new_grant_id,
     parse_scope,
 )
 
@@ -93,11 +95,17 @@ class _ResourceBoundGrant:
         """(family id, consented scopes, consented resources) when a refresh token goes with the token."""
         return None
 
+    def grant_id(self) -> str:
+        """The grant the token comes from: its refresh family (a client-credentials grant overrides this)."""
+        family = self.refresh_family()
+        return family[0] if family is not None else new_grant_id()
+
     def generate_token(
         self, user: Any = None, scope: Any = None, include_refresh_token: bool = True, **_: Any
     ) -> dict[str, Any]:
         # authlib would call the server's token generator, which cannot see the target resource: issue here.
         request, state = self.request, self.server.state
+        grant_id = self.grant_id()
         issued = issue_access_token(
             settings=self.server.settings,
             keys=self.server.keys,
@@ -105,6 +113,7 @@ class _ResourceBoundGrant:
             client_id=request.client.client_id,
             server=request.target,
             scopes=request.granted,
+            grant_id=grant_id,
         )
         token: dict[str, Any] = {
             "access_token": issued.token,
@@ -113,7 +122,10 @@ class _ResourceBoundGrant:
             "scope": " ".join(issued.scopes),
         }
         family = self.refresh_family()
-        state.record_access_token(family and family[0], issued.jti, issued.expires_at, request.client.client_id)
+        state.record_access_token(
+            family and family[0], issued.jti, issued.expires_at,
+            client_id=request.client.client_id, grant_id=grant_id, subject=request.subject.sub,
+        )  # fmt: skip
         if family is not None:
             family_id, consented, resources = family
             if include_refresh_token and request.target is not None:  # a sign-in gets no refresh token
@@ -224,3 +236,6 @@ class ServiceGrant(_ResourceBoundGrant, ClientCredentialsGrant):
         client = self.request.client
         subject = Subject(sub=client.client_id, tenant_id=client.tenant_id, roles=client.roles)
         self.bind_target(subject=subject, requested=parse_scope(self.request.payload.scope))
+
+    def grant_id(self) -> str:
+        return client_grant_id(self.request.client.secret_hash or "")

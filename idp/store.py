@@ -26,6 +26,7 @@ from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
 from idp.revocations import RevocationStore
+from idp.tokens import new_grant_id
 
 CODE_TTL_SECONDS = 60
 REFRESH_TOKEN_TTL_SECONDS = 8 * 3600
@@ -145,8 +146,8 @@ class IdpState:
     # Refresh tokens and families
 
     def new_family(self) -> str:
-        """A new family id for a fresh authorization."""
-        family_id = secrets.token_urlsafe(12)
+        """A new family id for a fresh authorization: the grant id its tokens carry."""
+        family_id = new_grant_id()
         self.families[family_id] = Family()
         return family_id
 
@@ -165,6 +166,9 @@ class IdpState:
             expires_at=time.time() + REFRESH_TOKEN_TTL_SECONDS,
         )
         self.refresh_tokens[record.digest] = record
+        self.revocations.record_refresh_token(
+            record.digest, grant_id=family_id, client_id=client_id, subject=user_id, expires_at=int(record.expires_at)
+        )
         self.families.setdefault(family_id, Family()).refresh_digests.add(record.digest)
         return token
 
@@ -177,6 +181,8 @@ class IdpState:
         record = self.find_refresh_token(token)
         if record is None or record.revoked or record.is_expired():
             return None
+        if self.revocations.is_grant_revoked(record.family_id):  # revoked by another process (`incident`)
+            return None
         client_revoked_at = self.revocations.client_revoked_at(record.client_id)
         if client_revoked_at is not None and record.issued_at <= client_revoked_at:
             return None
@@ -185,9 +191,11 @@ class IdpState:
             return None
         return record
 
-    def record_access_token(self, family_id: str | None, jti: str, expires_at: int, client_id: str) -> None:
-        """Record an access token as issued, and its family, so revoking the family or client revokes it."""
-        self.revocations.record_issued(jti, client_id, expires_at)
+    def record_access_token(
+        self, family_id: str | None, jti: str, expires_at: int, *, client_id: str, grant_id: str, subject: str
+    ) -> None:
+        """Record an access token as issued, and its family, so revoking the family, grant or client revokes it."""
+        self.revocations.record_issued(jti, client_id, expires_at, grant_id=grant_id, subject=subject)
         if family_id is not None:
             self.families.setdefault(family_id, Family()).access_jtis[jti] = expires_at
 
@@ -200,6 +208,7 @@ class IdpState:
             if digest in self.refresh_tokens:
                 self.refresh_tokens[digest].revoked = True
         self.revocations.revoke_many(family.access_jtis)
+        self.revocations.revoke_grants([family_id])  # published: servers void what the grant asked for
 
     # Access token revocation
 
@@ -215,6 +224,10 @@ class IdpState:
         """The ids of revoked access tokens that have not expired yet."""
         self._purge()
         return self.revocations.revoked_jtis()
+
+    def revoked_grants(self) -> list[str]:
+        """The ids of revoked grants that could still have live tokens or pending requests."""
+        return sorted(self.revocations.revoked_grants())
 
     def _purge(self) -> None:
         # At most once a second: the revocation list is polled every second by each server.

@@ -2,15 +2,18 @@
 
 Guarantees:
 - a token is for exactly one server: `aud` is that server's canonical resource URL (RFC 8707);
+- `grant_id` names what the token came from (an authorization and its refresh tokens, a client secret, a
+  dev mint): revoking that grant revokes the token (`idp.revocations`);
 - its scopes are the requested ones that the subject's roles allow (RBAC, `deployment.policy`) and that
   belong to that server (`<server>:...`, plus `audit:read`, which any server serves); no scope
   requested means everything the roles allow on that server; an empty result is refused;
-- the claims are exactly `iss sub aud exp iat nbf jti client_id scope tenant_id roles`, signed RS256
+- the claims are exactly `iss sub aud exp iat nbf jti client_id scope tenant_id roles grant_id`, signed RS256
   with the newest key, header `{"alg": "RS256", "kid": ..., "typ": "at+jwt"}` (RFC 9068).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Iterable
@@ -28,7 +31,7 @@ from idp.settings import IdpSettings
 
 # Reading the audit trail is a capability every server offers (each keeps its own trail).
 SERVER_WIDE_SCOPES = frozenset({"audit:read"})
-CLAIMS = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "tenant_id", "roles")
+CLAIMS = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "tenant_id", "roles", "grant_id")
 DEV_CLI_CLIENT_ID = "supplychain-cli"
 OPENID_SCOPE = "openid"
 USERINFO_PATH = "/userinfo"
@@ -102,6 +105,7 @@ def issue_access_token(
     client_id: str,
     server: str | None,
     scopes: tuple[str, ...],
+    grant_id: str,
 ) -> IssuedToken:
     """Sign an access token for `subject`, valid on `server` only, carrying exactly `scopes`.
 
@@ -123,6 +127,7 @@ def issue_access_token(
         "scope": " ".join(scopes),
         "tenant_id": subject.tenant_id,
         "roles": list(subject.roles),
+        "grant_id": grant_id,
     }
     key = keys.signing_key()
     token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "at+jwt"})
@@ -146,6 +151,16 @@ def verify_access_token(token: str, *, settings: IdpSettings, keys: KeyRing) -> 
     return claims
 
 
+def new_grant_id() -> str:
+    """A fresh grant id (an authorization, or a dev mint)."""
+    return "gr_" + secrets.token_urlsafe(12)
+
+
+def client_grant_id(secret_hash: str) -> str:
+    """The grant of a client-credentials client's tokens: its current secret, so rotating it starts a new grant."""
+    return "gr_cc_" + hashlib.sha256(secret_hash.encode()).hexdigest()[:24]
+
+
 def fixture_subject(user: str) -> Subject:
     """The subject of a fixture user (`alice@acme`); unknown users raise `ValueError`."""
     if user not in USERS:
@@ -161,12 +176,14 @@ def mint_access_token(*, user: str, server: str, scopes: list[str] | None) -> st
     subject = fixture_subject(user)
     granted = grant_scopes(requested=scopes, roles=subject.roles, server=server)
     settings = IdpSettings()
+    grant_id = new_grant_id()  # a mint is a grant of its own: no refresh token, one access token
     issued = issue_access_token(
-        settings=settings, keys=KeyRing(), subject=subject, client_id=DEV_CLI_CLIENT_ID, server=server, scopes=granted
-    )
+        settings=settings, keys=KeyRing(), subject=subject, client_id=DEV_CLI_CLIENT_ID, server=server,
+        scopes=granted, grant_id=grant_id,
+    )  # fmt: skip
     store = RevocationStore()  # recorded like the server's own tokens, so it can be revoked by client too
     try:
-        store.record_issued(issued.jti, DEV_CLI_CLIENT_ID, issued.expires_at)
+        store.record_issued(issued.jti, DEV_CLI_CLIENT_ID, issued.expires_at, grant_id=grant_id, subject=subject.sub)
     finally:
         store.close()
     return issued.token

@@ -321,6 +321,31 @@ def approvals_list(server: str, tenant: str | None) -> None:
     echo_lines(asyncio.run(listing(admin_url(), server, tenant)))
 
 
+@approvals.command("release")
+@click.argument("approval_id")
+@click.option("--server", "server", type=click.Choice(SERVERS), required=True, help="The server holding it.")
+def approvals_release(approval_id: str, server: str) -> None:
+    """Release the operator's hold on APPROVAL_ID (put by `incident`): it can then be decided on the page,
+    where its requester's grant and roles are checked again. Writes one audit record."""
+    from supplychain.admin import admin_engine
+    from supplychain.embedded import admin_url
+    from supplychain.held_approvals import release_hold
+    from supplychain.terminal import echo_lines, printable
+
+    async def run() -> str:
+        engine = admin_engine(admin_url())
+        try:
+            return await release_hold(engine, server, approval_id)
+        finally:
+            await engine.dispose()
+
+    try:
+        line = asyncio.run(run())
+    except LookupError as exc:
+        raise click.ClickException(printable(_one_line(exc))) from None
+    echo_lines([line])
+
+
 @approvals.command("serve")
 @click.argument("server", type=click.Choice(SERVERS))
 @click.option("--port", type=int, default=None, help="Default: the server's own port (deployment/registry.py).")

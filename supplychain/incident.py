@@ -1,23 +1,32 @@
-"""`supplychain incident token <token_id|client_id>`: the leaked-credential playbook.
+"""`supplychain incident token <credential>` and `incident user <user>`: the leaked-credential playbook.
 
-1. Find what the credential did: every audit record on every server whose `token_id` or `client_id`
-   is the given id, within the window, newest first, with outcomes (read with the admin credential).
-2. Revoke: at the dev authorization server, the token ids found (or the given one), and for a client
-   every access and refresh token issued to it so far, written to the IdP's persistent revocation
-   store (`idp.revocations`, in `$SUPPLYCHAIN_HOME`; the running IdP sees it at once, a stopped one
-   when it starts). Servers poll the revocation list every second and refuse the token within their
-   staleness bound. With another IdP, print what to revoke there instead.
-3. Replace: print the command that mints a token with the same scopes (from the records' `token_scope`).
+1. Contain, whatever leaked (`supplychain.containment`): an access or refresh token revokes its whole
+   grant; a client is disabled until its secret is rotated, and its grants revoked; a user loses every
+   grant. Written to the dev IdP's persistent store; servers see it within their staleness bound.
+   With another IdP, print what to revoke there instead (and count it as left open).
+2. Every pending approval the revoked credential (or user) asked for, on every server, is held (default:
+   it stays pending but cannot run until released) or voided (`--pending cancel`)
+   (`supplychain.held_approvals`).
+3. List what the credential did: every audit record on every server whose `token_id` is one of the
+   grant's tokens (a decision's record carries its requester's token id, so the execution of an
+   approval it asked for is listed) or whose `client_id` is the client, newest first.
+4. Replace: print the command that mints a token with the same scopes (from the records' `token_scope`).
+
+The report ends with what is left open; the command exits non-zero when anything is.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from supplychain.containment import contain_at_dev_idp
+from supplychain.held_approvals import PendingAction, contain_pending
 
 COLUMNS = "occurred_at, tenant_id, user_id, client_id, token_id, token_scope, client_address, tool, decision, outcome"
 
@@ -49,17 +58,20 @@ class Use:
         )
 
 
-async def find_uses(engine: AsyncEngine, servers: tuple[str, ...], credential: str, start: datetime) -> list[Use]:
-    """Every call whose token id or client id is `credential` since `start`, on `servers`, newest first."""
+async def find_uses(
+    engine: AsyncEngine, servers: tuple[str, ...], credential: str, start: datetime, token_ids: Sequence[str] = ()
+) -> list[Use]:
+    """Every call whose token id is `credential` or one of `token_ids`, or whose client id is `credential`,
+    since `start`, on `servers`, newest first."""
     uses: list[Use] = []
     async with engine.connect() as connection:
         for server in servers:
             rows = await connection.execute(
                 text(
                     f"SELECT {COLUMNS}, detail FROM {server}.audit_log "  # noqa: S608
-                    "WHERE (token_id = :id OR client_id = :id) AND occurred_at >= :start"
+                    "WHERE (token_id = :id OR token_id = ANY(:tokens) OR client_id = :id) AND occurred_at >= :start"
                 ),
-                {"id": credential, "start": start},
+                {"id": credential, "tokens": list(token_ids), "start": start},
             )
             uses += [Use(server=server, **row) for row in rows.mappings()]
     uses.sort(key=lambda use: use.occurred_at, reverse=True)
@@ -89,20 +101,6 @@ def is_dev_idp(issuer: str) -> bool:
     return issuer == IdpSettings().issuer
 
 
-def revoke_at_dev_idp(tokens: list[str], client_id: str | None) -> str:
-    """Revoke `tokens` and, if given, every token of `client_id` in the dev IdP's revocation store."""
-    from idp.revocations import RevocationStore  # the shell may import the dev IdP; shared servers never do
-
-    store = RevocationStore()
-    try:
-        known = sum(store.revoke_jti(token) for token in tokens)
-        of_client = store.revoke_client(client_id) if client_id else 0
-    finally:
-        store.close()
-    client = f"; client {client_id}: {of_client} unexpired access token(s) and every refresh token" if client_id else ""
-    return f"token ids {', '.join(tokens) or 'none'} ({known} issued by this IdP){client}"
-
-
 def other_idp_instructions(issuer: str, tokens: list[str], client_id: str | None) -> list[str]:
     """What to do at an authorization server that is not the dev one."""
     lines = [f"the servers trust {issuer}, not the dev authorization server: revoke there, for example"]
@@ -124,21 +122,50 @@ def replacements(uses: list[Use]) -> list[str]:
     ]
 
 
+@dataclass
+class Report:
+    """What the playbook printed, and whether anything is left open (the command then exits 1)."""
+
+    lines: list[str]
+    left_open: int
+
+
 async def respond(
-    engine: AsyncEngine, servers: tuple[str, ...], credential: str, start: datetime, *, issuer: str, dev_idp: bool
-) -> list[str]:
+    engine: AsyncEngine, servers: tuple[str, ...], credential: str, start: datetime, *, issuer: str, dev_idp: bool,
+    as_user: bool = False, pending: PendingAction = "hold",
+) -> Report:  # fmt: skip
     """Run the playbook (see the module docstring); `dev_idp` says whether `issuer` is the dev IdP."""
-    uses = await find_uses(engine, servers, credential, start)
-    tokens = token_ids(uses, credential)
-    client_id = credential if any(use.client_id == credential for use in uses) else None
-    lines = [f"credential {credential}: {'client' if client_id else 'token'}; tokens {', '.join(tokens) or 'none'}"]
+    left_open = 0
     if dev_idp:
-        lines.append(f"revoked at {issuer}: {revoke_at_dev_idp(tokens, client_id)}")
+        contained = contain_at_dev_idp(credential, as_user=as_user)
+        kind: str = contained.kind
+        grants, tokens = contained.grants, contained.token_ids
+        lines = [f"credential {credential}: {kind}; grants {', '.join(grants) or 'none'}"]
+        lines += [f"revoked at {issuer}: {done}" for done in contained.done]
+        lines += [f"NOT DONE: {item}" for item in contained.not_done]
+        left_open += len(contained.not_done)
+        user = contained.user_id if kind == "user" else None
     else:
-        lines += other_idp_instructions(issuer, tokens, client_id)
+        uses = await find_uses(engine, servers, credential, start)
+        tokens = token_ids(uses, credential)
+        client_id = credential if any(use.client_id == credential for use in uses) else None
+        kind = "user" if as_user else "client" if client_id else "token"
+        grants, user = [], credential if as_user else None
+        lines = [f"credential {credential}: {kind}; tokens {', '.join(tokens) or 'none'}"]
+        lines += [f"NOT DONE: {line}" for line in other_idp_instructions(issuer, tokens, client_id)]
+        left_open += 1
+    asked = await contain_pending(
+        engine, servers, grants=grants, tokens=tokens, user=user, action=pending,
+        reason=f"incident: the credential {credential} ({kind}) was revoked",
+    )  # fmt: skip
+    lines.append(f"{len(asked)} pending approval(s) it asked for ({pending}):")
+    lines += [f"  {approval.line()}" for approval in asked]
+    left_open += sum(approval.state == "pending" for approval in asked)
+    uses = await find_uses(engine, servers, credential, start, tokens)
     lines.append(f"{len(uses)} call(s) on {', '.join(servers)} since {start:%Y-%m-%d %H:%M:%S %Z}, newest first:")
     lines += [f"  {use.line()}" for use in uses]
     minted = replacements(uses)
     lines.append("mint a replacement with the same scopes:" if minted else "no token call seen: nothing to replace")
     lines += [f"  {command}" for command in minted]
-    return lines
+    lines.append(f"left open: {left_open}" if left_open else "left open: nothing")
+    return Report(lines, left_open)

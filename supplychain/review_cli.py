@@ -53,23 +53,52 @@ def incident() -> None:
     """Incident response playbooks."""
 
 
+_PENDING = click.option(
+    "--pending", type=click.Choice(["hold", "cancel"]), default="hold", show_default=True,
+    help="What to do with pending approvals it asked for: hold (stay pending, cannot run until released) "
+    "or cancel (end them void).",
+)  # fmt: skip
+_SINCE = click.option("--since", default="24h", show_default=True, help="How far back to list: 90s, 30m, 24h, 7d.")
+_ISSUER = click.option(
+    "--issuer", default=None, help="The authorization server the servers trust (default: their setting)."
+)
+
+
 @incident.command("token")
 @click.argument("credential")
-@click.option("--since", default="24h", show_default=True, help="How far back to list: 90s, 30m, 24h, 7d.")
-@click.option("--issuer", default=None, help="The authorization server the servers trust (default: their setting).")
-def incident_token(credential: str, since: str, issuer: str | None) -> None:
-    """Revoke a leaked token (a token_id, or a client_id), list what it did on every server, print a replacement."""
+@_SINCE
+@_ISSUER
+@_PENDING
+def incident_token(credential: str, since: str, issuer: str | None, pending: str) -> None:
+    """Contain a leaked access token (its token_id), refresh token or client (its client_id): revoke its grant or
+    disable the client, hold or void what it asked for, list what it did; exit 1 if anything is left open."""
+    _run_incident(credential, since, issuer, pending, as_user=False)
+
+
+@incident.command("user")
+@click.argument("user_id")
+@_SINCE
+@_ISSUER
+@_PENDING
+def incident_user(user_id: str, since: str, issuer: str | None, pending: str) -> None:
+    """Contain a compromised user: revoke every grant of theirs, hold or void what they asked for, list it."""
+    _run_incident(user_id, since, issuer, pending, as_user=True)
+
+
+def _run_incident(credential: str, since: str, issuer: str | None, pending: str, *, as_user: bool) -> None:
     import re
     from datetime import UTC, datetime
 
     from supplychain.admin import admin_engine
     from supplychain.embedded import admin_url
-    from supplychain.incident import is_dev_idp, respond
+    from supplychain.incident import Report, is_dev_idp, respond
     from supplychain.review import parse_duration
     from supplychain.servers import load_settings
 
     if not re.fullmatch(r"[A-Za-z0-9._:~+/=@-]{1,200}", credential):
-        raise click.BadParameter(f"{credential[:40]!r} is not a token id or client id", param_hint="CREDENTIAL")
+        raise click.BadParameter(
+            f"{credential[:40]!r} is not a token id, client id or user id", param_hint="CREDENTIAL"
+        )
     if credential == "local":
         raise click.BadParameter("'local' names calls over stdio: no token to revoke", param_hint="CREDENTIAL")
     try:
@@ -79,11 +108,15 @@ def incident_token(credential: str, since: str, issuer: str | None) -> None:
     issuer = issuer or load_settings(SERVERS[0]).issuer_url
     dev_idp = is_dev_idp(issuer)
 
-    async def run() -> list[str]:
+    async def run() -> Report:
         engine = admin_engine(admin_url())
         try:
-            return await respond(engine, SERVERS, credential, start, issuer=issuer, dev_idp=dev_idp)
+            return await respond(engine, SERVERS, credential, start, issuer=issuer, dev_idp=dev_idp,
+                                 as_user=as_user, pending="cancel" if pending == "cancel" else "hold")  # fmt: skip
         finally:
             await engine.dispose()
 
-    echo_lines(asyncio.run(run()))
+    report = asyncio.run(run())
+    echo_lines(report.lines)
+    if report.left_open:
+        sys.exit(1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from securemcp.schema.audit_seq import seq_is_choosable, upgrade_audit_seq
-from securemcp.schema.tables import add_people_and_page_sessions
+from securemcp.schema.tables import complete_older_schema
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,7 +64,7 @@ async def add_page_sessions(conn: AsyncConnection, servers: list[str]) -> list[s
     def upgrade(connection: Connection) -> None:
         with Operations.context(MigrationContext.configure(connection)):
             for server in servers:
-                add_people_and_page_sessions(server)
+                complete_older_schema(server)
 
     await conn.run_sync(upgrade)
     return [

@@ -1,6 +1,7 @@
-"""`supplychain incident token`: a token that made calls over real HTTP is revoked at the dev IdP (its next
-call gets 401), the listing is exactly its calls, newest first, and a replacement with the same scopes is
-printed; a client's tokens, refresh tokens included, are revoked together."""
+"""`supplychain incident token`: a token that made calls over real HTTP has its grant revoked at the dev IdP
+(its next call gets 401), the listing is exactly its calls, newest first, and a replacement with the same
+scopes is printed; a client is disabled and its grants, refresh tokens included, are revoked together; with
+another IdP nothing is revoked here and the report says what is left open."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx2
 import pytest
 
 from deployment.registry import SERVERS
+from idp.revocations import RevocationStore
 from supplychain.admin import admin_engine
 from supplychain.incident import respond
 from tests.http.clients import mcp_client
@@ -64,22 +66,26 @@ async def test_incident_revokes_the_token_lists_exactly_its_calls_and_prints_a_r
     async with mcp_client(stack["returns"].url, mint(stack.idp, user="rita@acme", server="returns")) as client:
         await client.call_tool("list_returns", {})
 
-    lines = await respond(engine, SERVERS, jti, start, issuer=stack.idp.issuer, dev_idp=True)  # type: ignore[arg-type]
+    report = await respond(engine, SERVERS, jti, start, issuer=stack.idp.issuer, dev_idp=True)  # type: ignore[arg-type]
 
-    assert lines[0] == f"credential {jti}: token; tokens {jti}"
-    assert lines[1] == f"revoked at {stack.idp.issuer}: token ids {jti} (1 issued by this IdP)"
-    assert lines[2].startswith("3 call(s) on inventory, logistics, returns, payments since ")
-    listed = lines[3:6]
+    lines, grant = report.lines, claims_of(token)["grant_id"]
+    assert lines[0] == f"credential {jti}: access token; grants {grant}"
+    assert lines[1] == f"revoked at {stack.idp.issuer}: 1 grant(s) revoked (1 unexpired access token(s))"
+    assert lines[2] == "0 pending approval(s) it asked for (hold):"
+    assert lines[3].startswith("3 call(s) on inventory, logistics, returns, payments since ")
+    listed = lines[4:7]
     assert [line.split()[3:6] for line in listed] == [
         ["acme/alice@acme", "get_stock_level", "error"],
         ["acme/alice@acme", "get_stock_level", "ok"],
         ["acme/alice@acme", "list_warehouses", "ok"],
     ]
     assert all(f"token {jti} from 127.0.0.1" in line for line in listed)
-    assert lines[6:] == [
+    assert lines[7:] == [
         "mint a replacement with the same scopes:",
         "  uv run supplychain idp token --user alice@acme --server inventory --scope inventory:read",
+        "left open: nothing",
     ]
+    assert report.left_open == 0
     async with httpx2.AsyncClient(timeout=10) as http:
         await _wait_until_refused(http, inventory, token)
         assert_unauthorized(await call_tool(http, inventory.url, token, "list_warehouses"), inventory)
@@ -92,12 +98,16 @@ async def test_incident_by_client_revokes_its_refresh_tokens(stack: Stack, engin
     async with mcp_client(stack["logistics"].url, leaked["access_token"]) as client:
         await client.call_tool("list_carriers", {})
     client_id, jti = leaked["client_id"], claims_of(leaked["access_token"])["jti"]
-    lines = await respond(engine, SERVERS, client_id, start, issuer=stack.idp.issuer, dev_idp=True)  # type: ignore[arg-type]
-    assert lines[0] == f"credential {client_id}: client; tokens {jti}"
-    assert lines[1] == (
-        f"revoked at {stack.idp.issuer}: token ids {jti} (1 issued by this IdP); "
-        f"client {client_id}: 1 unexpired access token(s) and every refresh token"
-    )
+    grant = claims_of(leaked["access_token"])["grant_id"]
+    report = await respond(engine, SERVERS, client_id, start, issuer=stack.idp.issuer, dev_idp=True)  # type: ignore[arg-type]
+    assert report.lines[:3] == [
+        f"credential {client_id}: client; grants {grant}",
+        f"revoked at {stack.idp.issuer}: client {client_id} disabled: no token until "
+        "`supplychain idp rotate-client-secret`",
+        f"revoked at {stack.idp.issuer}: 1 grant(s) revoked (1 unexpired access token(s))",
+    ]
+    assert any(f"list_carriers ok [not_required] token {jti}" in line for line in report.lines)
+    assert report.lines[-1] == "left open: nothing" and report.left_open == 0
     async with httpx2.AsyncClient(timeout=10) as http:
         refreshed = await http.post(
             f"{stack.idp.issuer}/token",
@@ -107,19 +117,29 @@ async def test_incident_by_client_revokes_its_refresh_tokens(stack: Stack, engin
                 "client_id": leaked["client_id"],
             },
         )
-        assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+        # The client is disabled: it cannot even authenticate to refresh.
+        assert refreshed.status_code == 401 and refreshed.json()["error"] == "invalid_client"
         await _wait_until_refused(http, stack["logistics"], leaked["access_token"])
+    store = RevocationStore()  # and its refresh tokens are dead on their own, should the client come back
+    try:
+        assert store.is_grant_revoked(grant) and store.client_revoked_at(client_id) is not None
+    finally:
+        store.close()
 
 
 async def test_with_another_idp_it_says_what_to_revoke_there_and_revokes_nothing(stack: Stack, engine: object) -> None:
     token = mint(stack.idp, user="bob@globex", server="inventory")
     jti = claims_of(token)["jti"]
-    lines = await respond(engine, SERVERS, jti, datetime.now(UTC), issuer="https://login.example.com", dev_idp=False)  # type: ignore[arg-type]
-    assert (
-        lines[1]
-        == "the servers trust https://login.example.com, not the dev authorization server: revoke there, for example"
-    )
-    assert f"  - the access token with jti {jti} (your IdP's console or admin API)" in lines
+    report = await respond(engine, SERVERS, jti, datetime.now(UTC), issuer="https://login.example.com", dev_idp=False)  # type: ignore[arg-type]
+    assert report.lines[:5] == [
+        f"credential {jti}: token; tokens {jti}",
+        "NOT DONE: the servers trust https://login.example.com, not the dev authorization server: revoke there, "
+        "for example",
+        f"NOT DONE:   - the access token with jti {jti} (your IdP's console or admin API)",
+        "NOT DONE:   servers refuse a revoked token only if your IdP publishes a revocation list they poll",
+        "NOT DONE:   (metadata `supplychain_revocation_list_uri`); otherwise it works until it expires.",
+    ]
+    assert report.lines[-1] == "left open: 1" and report.left_open == 1
     async with httpx2.AsyncClient(timeout=10) as http:
         revocations = (await http.get(f"{stack.idp.issuer}/revocations")).json()["revoked"]
     assert jti not in revocations
@@ -151,9 +171,10 @@ async def test_the_command_revokes_from_another_process(stack: Stack, admin_url:
     result = await anyio.run_process(command, check=False, env=env)
     output = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
-    assert f"revoked at {stack.idp.issuer}: token ids {jti} (1 issued by this IdP)" in output
+    assert f"revoked at {stack.idp.issuer}: 1 grant(s) revoked (1 unexpired access token(s))" in output
     assert "1 call(s) on inventory, logistics, returns, payments since" in output
     assert "globex/bob@globex list_warehouses ok [not_required]" in output
     assert "uv run supplychain idp token --user bob@globex --server inventory --scope inventory:read" in output
+    assert output.splitlines()[-1] == "left open: nothing"
     async with httpx2.AsyncClient(timeout=10) as http:
         await _wait_until_refused(http, inventory, leaked["access_token"])

@@ -17,7 +17,7 @@ import httpx2
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from idp.tokens import DEV_CLI_CLIENT_ID, Subject, fixture_subject, grant_scopes, issue_access_token
+from idp.tokens import DEV_CLI_CLIENT_ID, Subject, fixture_subject, grant_scopes, issue_access_token, new_grant_id
 from tests.http.stack import Idp, Server, probe_until_accepted
 from tests.idp import flows
 
@@ -47,7 +47,13 @@ def mint(
         settings = settings.model_copy(update={"resources": {**settings.resources, server: audience}})
     granted = grant_scopes(requested=scopes, roles=subject.roles, server=server)
     issued = issue_access_token(
-        settings=settings, keys=idp.keys, subject=subject, client_id=DEV_CLI_CLIENT_ID, server=server, scopes=granted
+        settings=settings,
+        keys=idp.keys,
+        subject=subject,
+        client_id=DEV_CLI_CLIENT_ID,
+        server=server,
+        scopes=granted,
+        grant_id=new_grant_id(),
     )
     return issued.token
 

@@ -48,7 +48,20 @@ async def test_full_flow_yields_a_token_with_exactly_the_right_claims(idp: Idp) 
     header, claims = await verified(idp, body["access_token"])
     (key,) = (await idp.http.get("/jwks.json")).json()["keys"]
     assert header == {"alg": "RS256", "kid": key["kid"], "typ": "at+jwt"}
-    assert set(claims) == {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "tenant_id", "roles"}
+    assert set(claims) == {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "client_id",
+        "scope",
+        "tenant_id",
+        "roles",
+        "grant_id",
+    }
     assert claims["iss"] == idp.settings.issuer
     assert claims["sub"] == "alice@acme"
     assert claims["aud"] == "http://127.0.0.1:8101/mcp"

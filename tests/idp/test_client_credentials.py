@@ -6,6 +6,7 @@ import json
 import time
 
 from idp.clients import add_service_client, clients_file
+from idp.tokens import client_grant_id
 from tests.idp.flows import Idp, error_of, register_client, user_tokens, verified
 
 
@@ -34,6 +35,7 @@ async def test_service_client_token_speaks_for_the_client_in_its_tenant(idp: Idp
         "scope": "inventory:read",
         "tenant_id": "acme",
         "roles": ["analyst"],
+        "grant_id": client_grant_id(client.secret_hash or ""),
     }
     assert started <= claims["iat"] <= started + 5
     assert client.client_id.startswith("reorder-bot-") and client.client_id.endswith("@acme")

@@ -73,4 +73,4 @@ async def test_revocation_list_starts_empty_and_is_not_cached(idp: Idp) -> None:
     body = response.json()
     assert body["revoked"] == []
     assert abs(body["generated_at"] - time.time()) < 5
-    assert set(body) == {"revoked", "generated_at"}
+    assert set(body) == {"revoked", "revoked_grants", "generated_at"}

@@ -5,6 +5,7 @@
         ├── NotFoundError           no such record *for this tenant*: another tenant's id gets the
         │                           very same answer as an id that never existed
         ├── ConflictError           the record exists but its state forbids the action
+        │   └── LevelRaisedError    an approval asked at one level, what it acts on now needs a stricter one
         ├── InvalidInputError       input that passed the schema but not the domain rules
         ├── NotApprovedError        a human declined or cancelled; nothing changed
         ├── DeciderRefusedError     this person may not decide this approval (four eyes: never the
@@ -42,6 +43,10 @@ class NotFoundError(SupplyChainError):
 
 class ConflictError(SupplyChainError):
     """The record's current state does not allow the action."""
+
+
+class LevelRaisedError(ConflictError):
+    """What a side effect acts on now needs a stricter approval level than the one it was asked at."""
 
 
 class InvalidInputError(SupplyChainError):

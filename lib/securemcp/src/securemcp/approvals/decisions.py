@@ -17,6 +17,15 @@ only lists. `decide` guarantees, inside the caller's tenant transaction and unde
   and the result is stored on the approval; one audit record names the decider and the level. The
   effect decides the level again on the row it locks, and refuses (`ConflictError`, nothing changed,
   the approval stays pending) when that row now needs a stricter level than this approval's.
+- a held approval (the operator's, `supplychain incident`) cannot be decided until released
+  (`ConflictError`, nothing changed);
+- on approve, before the effect, the exact call is re-checked (`securemcp.approvals.recheck`): the
+  requester's credential is not revoked, their recorded roles still give the tool's scope, the arguments
+  match their digest, and the level was not raised since the question. If any fails, the approval ends
+  `void` with the reason, nothing runs, and the audit record says why.
+
+Every record a decision writes carries the requester's `token_id`, so an incident on that credential
+lists the execution (or the void) it caused.
 """
 
 from __future__ import annotations
@@ -41,8 +50,15 @@ from securemcp.approvals.pending import (
     untrusted_again,
     with_url,
 )
+from securemcp.approvals.recheck import recorded_requester, void_reason
 from securemcp.audit.records import append, canonical_json, redact_arguments
-from securemcp.errors import ConflictError, DeciderRefusedError, NotFoundError, SignInTooOldError
+from securemcp.errors import (
+    ConflictError,
+    DeciderRefusedError,
+    LevelRaisedError,
+    NotFoundError,
+    SignInTooOldError,
+)
 from securemcp.identity.principal import Identity
 from securemcp.ids import new_id
 from securemcp.policy import decide_scope
@@ -127,7 +143,7 @@ async def decidable_approvals(session: AsyncSession, *, schema: str, decider: De
     """The pending, unexpired approvals of the decider's tenant that this person may decide, oldest first."""
     query = text(
         f"SELECT {COLUMNS}, requested_by_person FROM {schema}.pending_approvals WHERE tenant_id = :t "  # noqa: S608
-        "AND status = 'pending' AND expires_at > now() ORDER BY created_at, id LIMIT 500"
+        "AND status = 'pending' AND held_reason IS NULL AND expires_at > now() ORDER BY created_at, id LIMIT 500"
     )
     rows = (await (await session.connection()).execute(query, {"t": decider.tenant_id})).mappings()
     decidable = []
@@ -167,6 +183,10 @@ async def decide(
         raise ConflictError(f"approval {approval_id!r} expired at {status.expires_at.isoformat()}; nothing changed")
     if status.status != "pending":
         raise ConflictError(f"approval {approval_id!r} is already {status.status}; nothing changed")
+    if status.held:
+        raise ConflictError(
+            f"approval {approval_id!r} is held by the operator after a credential incident; nothing changed"
+        )
     now = datetime.now(UTC)
     max_age = timedelta(seconds=ApprovalSettings().approval_sign_in_max_age_seconds)
     if decider.auth_time.tzinfo is None or not (now - max_age <= decider.auth_time <= now + _CLOCK_SKEW):
@@ -175,17 +195,26 @@ async def decide(
         # A sign-in from before the request cannot have seen it: each verified or four-eyes yes is a fresh one.
         raise SignInTooOldError("sign in again: deciding needs a sign-in made after the request")
     result: dict[str, Any] | None = None
+    recorded = await recorded_requester(session, schema, decider.tenant_id, approval_id)
     if decision == "approve":
         tool = executors_for(schema).get(status.tool)
         if tool is None:
             raise ConflictError(f"approval {approval_id!r} is for {status.tool!r}, which this server cannot run")
+        reason = void_reason(schema=schema, status=status, requester=recorded, tool=tool)
+        if reason is not None:
+            return await _void(session, schema=schema, status=status, decider=decider, reason=reason,
+                               token_id=recorded.token_id, now=now)  # fmt: skip
         acting_as = Identity(
             tenant_id=decider.tenant_id, user_id=status.requested_by, roles=frozenset(), scopes=frozenset(),
             client_id=f"approval:{approval_id}",
         )  # fmt: skip
-        # The effect decides the level again on the row it locks: a row that now needs more than this
-        # approval's level is refused, nothing changed (`securemcp.gate.side_effects`).
-        executed = await tool.execute(acting_as, session, status.arguments, status.level)
+        try:
+            # The effect decides the level again on the row it locks (`securemcp.gate.side_effects`) and
+            # raises before writing anything: voiding in the same transaction changes nothing else.
+            executed = await tool.execute(acting_as, session, status.arguments, status.level)
+        except LevelRaisedError as exc:
+            return await _void(session, schema=schema, status=status, decider=decider, reason=str(exc),
+                               token_id=recorded.token_id, now=now)  # fmt: skip
         result = executed.model_dump(mode="json", by_alias=True)
     new_status: Literal["executed", "denied"] = "executed" if decision == "approve" else "denied"
     await (await session.connection()).execute(
@@ -198,7 +227,7 @@ async def decide(
             "result": None if result is None else canonical_json(result),
         },
     )  # fmt: skip
-    await append(session, schema, _decision_record(status, decider, decision, result, now))
+    await append(session, schema, _decision_record(status, decider, decision, result, now, recorded.token_id))
     status.status, status.decided_by, status.decided_at = new_status, decider.user_id, now
     status.result = untrusted_again(result)
     status.message = (
@@ -218,12 +247,36 @@ def _who_may_decide(status: ApprovalStatus, requester: Requester, decider: Decid
     return f"approval {status.approval_id!r} is four_eyes: deciding it needs the decide capability; nothing changed"
 
 
+async def _void(
+    session: AsyncSession, *, schema: str, status: ApprovalStatus, decider: Decider, reason: str,
+    token_id: str | None, now: datetime,
+) -> ApprovalStatus:  # fmt: skip
+    """End the approval `void` with `reason`: nothing ran; one audit record names the reason."""
+    await (await session.connection()).execute(
+        text(
+            f"UPDATE {schema}.pending_approvals SET status = 'void', void_reason = :reason, decided_by = :by, "  # noqa: S608
+            "decided_at = :at WHERE tenant_id = :t AND id = :id AND status = 'pending'"
+        ),
+        {"reason": reason[:1000], "by": decider.user_id, "at": now, "t": decider.tenant_id, "id": status.approval_id},
+    )
+    record = _decision_record(status, decider, "void", None, now, token_id)
+    detail = f"level {status.level}: void, {reason}; approved on the page by {decider.user_id}"
+    record.update(decision="void", outcome="refused", detail=f"{detail}; requested by {status.requested_by}")
+    await append(session, schema, record)
+    status.status, status.decided_by, status.decided_at, status.void_reason = "void", decider.user_id, now, reason
+    status.message = f"{status.tool} was not executed: the approval is void because {reason}."
+    return status
+
+
 def _decision_record(
-    status: ApprovalStatus, decider: Decider, decision: str, result: dict[str, Any] | None, now: datetime
-) -> dict[str, Any]:
-    """The decision's one audit record: the decider as user, the level and the requester in `detail`."""
+    status: ApprovalStatus, decider: Decider, decision: str, result: dict[str, Any] | None, now: datetime,
+    token_id: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The decision's one audit record: the decider as user, the requester's token, the level and the requester
+    in `detail`."""
     verb = "approved and executed" if decision == "approve" else "denied"
     return {
+        "token_id": token_id,
         "id": new_id("au"), "tenant_id": decider.tenant_id, "occurred_at": now, "request_id": None,
         "user_id": decider.user_id, "client_id": PAGE_CLIENT_ID, "actor_kind": "page", "transport": "http",
         "tool": status.tool, "arguments": redact_arguments(status.arguments),

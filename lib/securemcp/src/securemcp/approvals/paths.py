@@ -29,7 +29,14 @@ from mcp.types import CallToolResult, TextContent
 from mcp_types.version import is_version_at_least
 
 from securemcp.approvals.answer import ConfirmAnswer, Deferred, ask
-from securemcp.approvals.pending import ApprovalSettings, ApprovalStatus, Question, insert_pending, load_approval
+from securemcp.approvals.pending import (
+    ApprovalSettings,
+    ApprovalStatus,
+    Question,
+    Requester,
+    insert_pending,
+    load_approval,
+)
 from securemcp.errors import SupplyChainError
 from securemcp.levels import Level
 from securemcp.runtime.caller import Caller
@@ -118,6 +125,8 @@ async def seek_approval(
         requested_by_person=caller.identity.person_id,
         tool=call.tool, arguments=call.arguments, level=level, question=question,
         url_of=lambda approval_id: f"{caller.approvals_url}/{approval_id}",
+        requester=Requester(token_id=call.attribution.token_id, grant_id=call.attribution.grant_id,
+                            roles=tuple(sorted(caller.identity.roles))),
     )  # fmt: skip
     # Waiting for the page: the row must be committed before the URL is shown. Otherwise it joins
     # the call's transaction and commits with the call's audit record.

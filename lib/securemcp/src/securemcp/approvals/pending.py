@@ -31,12 +31,12 @@ from securemcp.errors import NotFoundError
 from securemcp.identity.principal import Identity
 from securemcp.ids import new_id
 from securemcp.levels import Level
-from securemcp.policy import decide_scope
+from securemcp.policy import RolePolicy, decide_scope
 from securemcp.runtime.caller import CallerDep
 from securemcp.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
 
 ApprovalId = Annotated[str, Field(pattern=r"^ap_[0-9a-f]{20}$", description="Approval id, e.g. 'ap_3f9a...'")]
-Status = Literal["pending", "approved", "denied", "expired", "executed"]
+Status = Literal["pending", "approved", "denied", "expired", "executed", "void"]
 
 Executor = Callable[[Identity, AsyncSession, Mapping[str, Any], Level], Awaitable[BaseModel]]
 """Runs a side-effecting tool's effect: (requester, the decision's session, the recorded arguments, the level
@@ -72,9 +72,12 @@ class Question:
 
 @dataclass(frozen=True)
 class ApprovableTool:
-    """What a decision needs to run one side-effecting tool for its requester (`securemcp.gate.side_effects`)."""
+    """What a decision needs to run one side-effecting tool for its requester (`securemcp.gate.side_effects`):
+    the executor, and the scope the requester's roles must still give when it runs."""
 
     execute: Executor
+    scope: str = ""
+    policy: RolePolicy | None = None  # the deployment's; None (no settings, in-memory tests): roles not re-checked
 
 
 _registry: dict[str, dict[str, ApprovableTool]] = {}
@@ -95,7 +98,8 @@ class ApprovalStatus(BaseModel):
 
     `summary` is the sentence the person decides on, built only from trusted fields. `outside_text`
     holds what outsiders wrote (a supplier's name, a customer's note), each marked as untrusted.
-    `url` is the approval page where a signed-in person decides it.
+    `url` is the approval page where a signed-in person decides it. `held` says the operator holds it
+    (it stays pending and cannot run until released); `void_reason` says why a `void` one ended unrun.
     """
 
     approval_id: str
@@ -114,6 +118,17 @@ class ApprovalStatus(BaseModel):
     decided_at: datetime | None = None
     result: dict[str, Any] | None = None
     message: str = ""
+    held: bool = False
+    void_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Requester:
+    """The credential a pending approval was asked with, and the requester's roles then (re-checked at the run)."""
+
+    token_id: str | None = None
+    grant_id: str | None = None
+    roles: tuple[str, ...] = ()
 
 
 def arguments_sha256(arguments: Mapping[str, Any]) -> str:
@@ -125,6 +140,7 @@ async def insert_pending(
     session: AsyncSession, *, schema: str, tenant_id: str, requested_by: str, tool: str,
     arguments: Mapping[str, Any], level: Level, question: Question, url_of: Callable[[str], str],
     requested_by_person: str | None = None,
+    requester: Requester = Requester(),
 ) -> ApprovalStatus:  # fmt: skip
     """Record a pending approval in `session`'s (tenant) transaction and return it; `requested_by_person` is
     what four eyes and `verified` compare (`securemcp.approvals.decisions.same_person`)."""
@@ -140,15 +156,18 @@ async def insert_pending(
     await (await session.connection()).execute(
         text(
             f"INSERT INTO {schema}.pending_approvals (id, tenant_id, requested_by, tool, arguments, "  # noqa: S608
-            "arguments_sha256, summary, outside_text, level, created_at, expires_at, requested_by_person) VALUES (:id, "
-            ":tenant, :user, :tool, CAST(:arguments AS jsonb), :sha, :summary, CAST(:outside AS jsonb), :level, "
-            ":created, :expires, :person)"
+            "arguments_sha256, summary, outside_text, level, created_at, expires_at, requested_by_person, "
+            "requester_token_id, requester_grant_id, requester_roles) VALUES (:id, :tenant, :user, :tool, "
+            "CAST(:arguments AS jsonb), :sha, :summary, CAST(:outside AS jsonb), :level, :created, :expires, "
+            ":person, :token_id, :grant_id, CAST(:roles AS jsonb))"
         ),
         {
             "id": approval_id, "tenant": tenant_id, "user": requested_by, "tool": tool,
             "arguments": canonical_json(row.arguments), "sha": row.arguments_sha256, "summary": row.summary,
             "outside": canonical_json(dict(question.outside_text)), "level": level,
             "created": row.created_at, "expires": row.expires_at, "person": requested_by_person,
+            "token_id": requester.token_id, "grant_id": requester.grant_id,
+            "roles": canonical_json(sorted(requester.roles)),
         },
     )  # fmt: skip
     return row
@@ -156,7 +175,7 @@ async def insert_pending(
 
 COLUMNS = (
     "id AS approval_id, status, level, tool, arguments, arguments_sha256, summary, outside_text, requested_by, "
-    "created_at, expires_at, decided_by, decided_at, result"
+    "created_at, expires_at, decided_by, decided_at, result, held_reason IS NOT NULL AS held, void_reason"
 )
 
 

@@ -3,6 +3,8 @@
 - `token_id`: the verified token's `jti`. A token without one (another IdP, accepted with
   `REVOCATION=none`) is named `sha256:` + the first 32 hex digits of its SHA-256, never by the token
   itself. `local` over stdio, where there is no token.
+- `grant_id` (not an audit column): the grant the token came from, when the issuer names one; a
+  pending approval records it, so revoking the grant voids the approval (`securemcp.approvals.recheck`).
 - `token_scope`: that token's `scope` claim, so a replacement can be minted with the same scopes.
 - `trace_id`: the OpenTelemetry trace id of the call (`securemcp.observability.telemetry`).
 - `client_address`: the peer address in the HTTP request scope. Behind the gateway, uvicorn puts the
@@ -34,6 +36,7 @@ class Attribution:
     client_address: str | None = None
     # None: the tool's own name. "unknown" for names the server did not register (bounded metric labels).
     metric_tool: str | None = None
+    grant_id: str | None = None
 
     def fields(self) -> dict[str, str | None]:
         """The audit record's columns."""
@@ -64,11 +67,13 @@ def client_address_of(scope: Any) -> str | None:
 def attribution_of(request: Any, *, known_tool: bool = True, token: AccessToken | None = None) -> Attribution:
     """The attribution of the call being served: its token (default: the request's), trace and peer."""
     token = token if token is not None else get_access_token()
-    scope = (token.claims or {}).get("scope") if token is not None else None
+    claims = (token.claims or {}) if token is not None else {}
+    scope, grant_id = claims.get("scope"), claims.get("grant_id")
     return Attribution(
         token_id=token_id_of(token),
         token_scope=scope[:1000] if isinstance(scope, str) else None,
         trace_id=current_trace_id(),
         client_address=client_address_of(request) if request is not None else None,
         metric_tool=None if known_tool else "unknown",
+        grant_id=grant_id[:200] if isinstance(grant_id, str) and grant_id else None,
     )

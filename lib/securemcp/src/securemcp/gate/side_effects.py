@@ -48,16 +48,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from securemcp.approvals.answer import ConfirmAnswer, Deferred, require_approval
 from securemcp.approvals.paths import seek_approval
 from securemcp.approvals.pending import ApprovableTool, Question
-from securemcp.errors import ConflictError
+from securemcp.errors import LevelRaisedError
 from securemcp.gate.idempotency import ARGUMENT as IDEMPOTENCY_KEY
 from securemcp.gate.idempotency import IdempotencyKey
 from securemcp.gate.tool_gate import ToolRule
 from securemcp.identity.principal import Identity
 from securemcp.levels import Level, LevelRule, rank, strictest
+from securemcp.policy import RolePolicy
 from securemcp.runtime.caller import Caller, CallerDep
 from securemcp.untrusted import fenced
 
 ArgumentsT = TypeVar("ArgumentsT")
+
 TargetT = TypeVar("TargetT")
 
 # The only level a yes given in band proves (`securemcp.approvals.paths`); the others are decided on the page.
@@ -124,7 +126,7 @@ class SideEffect(Generic[ArgumentsT, TargetT]):
         if rank(needed) > rank(asked_at):
             # Fail closed: the row changed after the question, and the person who said yes was not the one
             # this call now needs (e.g. a payment raised above the four-eyes threshold meanwhile).
-            raise ConflictError(
+            raise LevelRaisedError(
                 f"{self.name} now needs {needed} approval, more than the {asked_at} it was asked at: what it acts "
                 "on changed after the question; nothing changed"
             )
@@ -168,7 +170,7 @@ class SideEffect(Generic[ArgumentsT, TargetT]):
         )  # fmt: skip
         return tool
 
-    def executor(self, floor: Level) -> ApprovableTool:
+    def executor(self, floor: Level, policy: RolePolicy | None = None) -> ApprovableTool:
         """What a decision on the approval page runs: the recorded arguments, checked against the tool's own
         schema (unknown ones refused), executed at the approval's level or refused."""
         fields = _parameters(self.arguments)
@@ -184,7 +186,7 @@ class SideEffect(Generic[ArgumentsT, TargetT]):
             chosen = build(**{field.name: getattr(values, field.name) for field in fields})
             return await self.execute(who, session, chosen, asked_at=asked_at, floor=floor)
 
-        return ApprovableTool(execute)
+        return ApprovableTool(execute, scope=self.scope, policy=policy)
 
 
 def _parameters(arguments: type[Any]) -> list[inspect.Parameter]:

@@ -82,7 +82,8 @@ def approval_floors(tools: ToolTable, settings: ServerSettings | None) -> dict[s
 def approval_executors(tools: ToolTable, settings: ServerSettings | None) -> dict[str, ApprovableTool]:
     """What the approval page runs for each side effect of `tools` once a person decides it."""
     floors = approval_floors(tools, settings)
-    return {tool.name: tool.executor(floors[tool.name]) for tool in tools if isinstance(tool, SideEffect)}
+    policy = settings.policy if settings is not None else None
+    return {tool.name: tool.executor(floors[tool.name], policy) for tool in tools if isinstance(tool, SideEffect)}
 
 
 def _with_step_up_note(description: str, scope: str, server_name: str) -> str:

@@ -16,7 +16,8 @@ A token is accepted only if every check below passes; any failure means "no toke
 3. The identity it describes is well-formed (`securemcp.identity.principal.identity_from_claims`), it names its
    person by the configured claim (`securemcp.identity.person`), and its scopes are re-checked against the RBAC
    policy: a scope the user's roles may not hold is dropped.
-4. Its `jti` is not on the issuer's revocation list, and that list is fresh (polled every second;
+4. Its `jti` is not on the issuer's revocation list, nor its `grant_id` (if it carries one) among the
+   revoked grants the list also publishes, and that list is fresh (polled every second;
    if it could not be fetched for longer than the staleness bound, every token is refused).
 
 Verified tokens are cached by a hash of the token until they expire, so the hot path does no
@@ -91,7 +92,11 @@ async def discover(issuer: str, client: httpx2.AsyncClient) -> IssuerEndpoints:
 
 
 class RevocationList:
-    """Revoked token ids from the issuer, with the time of the last successful fetch.
+    """Revoked token ids and grant ids from the issuer, with the time of the last successful fetch.
+
+    A grant is what a token came from (an authorization with its refresh tokens, a client secret): the
+    issuer's optional `revoked_grants` list lets a server refuse a whole grant's tokens, and void an
+    approval its requester asked for with one of them, without asking the issuer per call.
 
     `poll` runs for the life of the server. `check` refuses everything once the list is older than
     `max_staleness` seconds: not knowing about revocations is treated like a revocation (fail closed).
@@ -102,6 +107,7 @@ class RevocationList:
         self._client = client
         self.max_staleness = max_staleness_seconds
         self._revoked: frozenset[str] = frozenset()
+        self._revoked_grants: frozenset[str] = frozenset()
         self._fetched_at = float("-inf")
 
     async def fetch(self) -> None:
@@ -109,11 +115,13 @@ class RevocationList:
         try:
             response = await self._client.get(self.url)
             response.raise_for_status()
-            revoked = response.json()["revoked"]
-        except (httpx2.HTTPError, ValueError, KeyError) as exc:
+            body = response.json()
+            revoked, grants = body["revoked"], body.get("revoked_grants", [])
+        except (httpx2.HTTPError, ValueError, KeyError, AttributeError) as exc:
             logger.warning("revocation list unavailable: %s", type(exc).__name__)
             return
         self._revoked = frozenset(str(jti) for jti in revoked)
+        self._revoked_grants = frozenset(str(grant) for grant in grants)
         self._fetched_at = time.monotonic()
 
     async def poll(self, interval_seconds: float = 1.0) -> None:
@@ -122,11 +130,22 @@ class RevocationList:
             await self.fetch()
             await anyio.sleep(interval_seconds)
 
-    def check(self, jti: str | None) -> bool:
-        """True when a token with this `jti` may be used now."""
-        if time.monotonic() - self._fetched_at > self.max_staleness:
+    @property
+    def fresh(self) -> bool:
+        """True when the list was fetched within the staleness bound."""
+        return time.monotonic() - self._fetched_at <= self.max_staleness
+
+    def check(self, jti: str | None, grant_id: str | None = None) -> bool:
+        """True when a token with this `jti` (from grant `grant_id`, if it names one) may be used now."""
+        if not self.fresh:
             return False
-        return jti is not None and jti not in self._revoked
+        return jti is not None and jti not in self._revoked and grant_id not in self._revoked_grants
+
+    def revoked(self, *, token_id: str | None, grant_id: str | None) -> bool:
+        """True when this token or its grant is on the list (the caller checks `fresh` first)."""
+        return (token_id is not None and token_id in self._revoked) or (
+            grant_id is not None and grant_id in self._revoked_grants
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +203,8 @@ class JWTVerifier(TokenVerifier):
         if cached.expires_at is not None and cached.expires_at + self.leeway < time.time():
             self._cache.pop(digest, None)
             return None
-        if self.revocations is not None and not self.revocations.check((cached.claims or {}).get("jti")):
+        claims = cached.claims or {}
+        if self.revocations is not None and not self.revocations.check(claims.get("jti"), claims.get("grant_id")):
             return None
         return cached
 

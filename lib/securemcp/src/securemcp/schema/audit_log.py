@@ -23,7 +23,7 @@ from securemcp.schema.tenancy import isolate_by_tenant
 # Who may write a record: a tool call (`mcp`), a command (`cli`), or the approval page deciding (`page`).
 ACTOR_KINDS = "'mcp', 'cli', 'page'"
 # A replayed call (same idempotency key) leaves its own record, with decision `replayed`.
-DECISIONS = "'not_required', 'approved', 'declined', 'cancelled', 'unanswerable', 'pending', 'replayed'"
+DECISIONS = "'not_required', 'approved', 'declined', 'cancelled', 'unanswerable', 'pending', 'replayed', 'void'"
 
 
 def create_audit_log(schema: str) -> None:
@@ -80,3 +80,11 @@ def create_audit_log(schema: str) -> None:
         f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_log_is_append_only()"
     )
     op.execute(f"GRANT SELECT, INSERT ON {schema}.audit_log TO {schema}_svc")
+
+
+def allow_void_decisions(schema: str) -> None:
+    """For an `audit_log` made before approvals could end `void`: the decision check `create_audit_log` now makes."""
+    schema = schema_name(schema)
+    op.execute(f"""ALTER TABLE {schema}.audit_log
+        DROP CONSTRAINT audit_log_decision_check,
+        ADD CONSTRAINT audit_log_decision_check CHECK (decision IN ({DECISIONS}))""")

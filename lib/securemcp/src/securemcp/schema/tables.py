@@ -1,8 +1,8 @@
 """Every table, function and grant the library reads and writes in a server schema, in one call."""
 
-from securemcp.schema.approvals import add_requester_person, create_pending_approvals
+from securemcp.schema.approvals import add_incident_columns, add_requester_person, create_pending_approvals
 from securemcp.schema.audit_append import create_audit_append_functions
-from securemcp.schema.audit_log import create_audit_log
+from securemcp.schema.audit_log import allow_void_decisions, create_audit_log
 from securemcp.schema.idempotency import create_idempotency_keys
 from securemcp.schema.page_sessions import create_page_sessions
 
@@ -24,8 +24,11 @@ def create_security_tables(schema: str) -> None:
     create_page_sessions(schema)
 
 
-def add_people_and_page_sessions(schema: str) -> None:
-    """The step for a schema made before the requester's person and the pages' server-side sessions
-    (`supplychain db upgrade-squashed` runs it): the same DDL `create_security_tables` now ends with."""
+def complete_older_schema(schema: str) -> None:
+    """For a schema made before this version's approval and page-session tables (`supplychain db
+    upgrade-squashed` runs it): what `create_security_tables` now makes that such a schema lacks, the
+    requester's credential and person on pending approvals, `void` decisions and the page sessions."""
+    add_incident_columns(schema)
+    allow_void_decisions(schema)
     add_requester_person(schema)
     create_page_sessions(schema)
