@@ -17,6 +17,7 @@ from securemcp.approvals.pending import ApprovalStatus, register_executors
 from securemcp.audit.chain import BrokenLink, verify_chains
 from securemcp.errors import SupplyChainError
 from securemcp.identity.principal import Identity, identity_from_roles
+from securemcp.identity.tokens import RevocationList
 from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -157,7 +158,12 @@ def decider(user: str, *, signed_in_ago: timedelta = timedelta(seconds=5), tenan
 
 
 async def decide_as(
-    server_urls: dict[str, str], server: str, who: Decider, approval_id: str, decision: Literal["approve", "deny"]
+    server_urls: dict[str, str],
+    server: str,
+    who: Decider,
+    approval_id: str,
+    decision: Literal["approve", "deny"],
+    revocations: RevocationList | None = None,
 ) -> ApprovalStatus:
     """What the approval page does on POST: `decide` in a tenant transaction, with the server's own credential."""
     # The page runs inside the server process, whose `build_server` registered the executors; here, the test does.
@@ -165,7 +171,10 @@ async def decide_as(
     engine = create_engine(server_urls[server])
     try:
         async with decision_transaction(engine, who) as session:
-            return await decide(session, schema=server, decider=who, approval_id=approval_id, decision=decision)
+            return await decide(
+                session, schema=server, decider=who, approval_id=approval_id, decision=decision,
+                revocations=revocations,
+            )  # fmt: skip
     finally:
         await engine.dispose()
 

@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from securemcp.approvals.recheck import register_revocations
 from securemcp.errors import ConflictError
 from securemcp.identity.tokens import RevocationList
 
@@ -123,9 +122,9 @@ async def test_an_approval_asked_with_a_revoked_grant_ends_void_when_approved(
         ) == [("cli", "operator", "pending", "ok", "held"), ("cli", "operator", "pending", "ok", "hold")]
         revocations = RevocationList(f"{stack.idp.issuer}/revocations", http)
         await revocations.fetch()
-        register_revocations("payments", revocations)  # as the payments server's own page does
         before = await admin_rows(admin_url, "SELECT status FROM payments.payments WHERE id = :i", i=ACME_PENDING)
-        status = await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "approve")
+        # as the payments server's own page does, with the list its token verifier polls
+        status = await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "approve", revocations)
     fresh_jti = claims_of(fresh["access_token"])["jti"]
     assert status.status == "void"
     assert status.void_reason == f"the credential fred@acme asked with was revoked (token {fresh_jti})"

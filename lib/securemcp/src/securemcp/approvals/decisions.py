@@ -60,6 +60,7 @@ from securemcp.errors import (
     SignInTooOldError,
 )
 from securemcp.identity.principal import Identity
+from securemcp.identity.tokens import RevocationList
 from securemcp.ids import new_id
 from securemcp.policy import decide_scope
 from securemcp.tenancy.database import tenant_transaction
@@ -171,8 +172,14 @@ async def decide(
     decider: Decider,
     approval_id: str,
     decision: Literal["approve", "deny"],
+    revocations: RevocationList | None = None,
 ) -> ApprovalStatus:
-    """Approve (run exactly the recorded call, as the requester, once) or deny one approval; see the module."""
+    """Approve (run exactly the recorded call, as the requester, once) or deny one approval; see the module.
+
+    `revocations` is the list the server's token verifier polls: with it, an approval whose requester's
+    token or grant was revoked ends void. Without one (stdio, the standalone pages) only the operator's
+    hold or void (`supplychain incident`) stops it.
+    """
     status = await load_approval(session, schema, decider.tenant_id, approval_id, lock=True)
     requester = await requester_of(session, schema=schema, tenant_id=decider.tenant_id, approval_id=approval_id)
     if not (may_see(requester, decider, schema) or may_decide(status, requester, decider, schema)):
@@ -200,7 +207,7 @@ async def decide(
         tool = executors_for(schema).get(status.tool)
         if tool is None:
             raise ConflictError(f"approval {approval_id!r} is for {status.tool!r}, which this server cannot run")
-        reason = void_reason(schema=schema, status=status, requester=recorded, tool=tool)
+        reason = void_reason(schema=schema, status=status, requester=recorded, tool=tool, revocations=revocations)
         if reason is not None:
             return await _void(session, schema=schema, status=status, decider=decider, reason=reason,
                                token_id=recorded.token_id, now=now)  # fmt: skip

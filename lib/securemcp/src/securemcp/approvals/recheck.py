@@ -30,14 +30,6 @@ from securemcp.approvals.pending import ApprovableTool, ApprovalStatus, argument
 from securemcp.errors import ConflictError
 from securemcp.identity.tokens import RevocationList
 
-_revocations: dict[str, RevocationList] = {}
-
-
-def register_revocations(schema: str, revocations: RevocationList | None) -> None:
-    """Let `decide` on server `schema` read the revocation list its token verifier polls."""
-    if revocations is not None:
-        _revocations[schema] = revocations
-
 
 @dataclass(frozen=True)
 class RecordedRequester:
@@ -59,10 +51,14 @@ async def recorded_requester(session: AsyncSession, schema: str, tenant: str, ap
 
 
 def void_reason(
-    *, schema: str, status: ApprovalStatus, requester: RecordedRequester, tool: ApprovableTool
+    *,
+    schema: str,
+    status: ApprovalStatus,
+    requester: RecordedRequester,
+    tool: ApprovableTool,
+    revocations: RevocationList | None,
 ) -> str | None:
     """Why this approval may no longer run (None: it may); `ConflictError` when revocations are unknown now."""
-    revocations = _revocations.get(schema)
     # Without a list (stdio, standalone pages) the operator's hold or void (`supplychain incident`) stops it.
     if revocations is not None and (requester.token_id or requester.grant_id):
         if not revocations.fresh:
@@ -77,4 +73,4 @@ def void_reason(
     return None
 
 
-__all__ = ["RecordedRequester", "recorded_requester", "register_revocations", "void_reason"]
+__all__ = ["RecordedRequester", "recorded_requester", "void_reason"]

@@ -53,7 +53,6 @@ from starlette.types import ASGIApp
 
 from securemcp.approvals.pages.app import pages_routes
 from securemcp.approvals.pages.config import pages_config
-from securemcp.approvals.recheck import register_revocations
 from securemcp.gate.tool_gate import ToolRule
 from securemcp.http.gate import HttpGate
 from securemcp.http.guards import HostOriginGuard, TokenInQueryGuard, pages_transport_security, transport_security
@@ -151,8 +150,8 @@ def build_http_app(
         resource_name=f"supplychain {server.name}",
     )
     metadata_paths = {route.path for route in metadata_routes}
-    pages = pages_routes(pages_config(settings), lambda: _engine_of(settings))
-    register_revocations(settings.server_name, issuer.revocations)  # a page decision re-checks the requester's grant
+    # A page decision re-checks the requester's token and grant against the list this server polls.
+    pages = pages_routes(pages_config(settings), lambda: _engine_of(settings), issuer.revocations)
     routes: list[BaseRoute] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"]), *pages]
     refusals = RefusalLog(settings.server_name, lambda: _engine_of(settings))
     for route in sdk_app.router.routes:

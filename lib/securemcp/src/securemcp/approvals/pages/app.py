@@ -52,6 +52,7 @@ from securemcp.approvals.pages.sessions import (
 from securemcp.approvals.pages.signin import SignIn, SignInFailed
 from securemcp.approvals.pages.views import Views
 from securemcp.errors import SignInTooOldError
+from securemcp.identity.tokens import RevocationList
 from securemcp.settings import PAGES_PATH
 
 logger = logging.getLogger(__name__)
@@ -63,13 +64,15 @@ _FORGED = "This form did not come from this page or has expired; nothing was cha
 _UNREACHABLE = "The sign-in service cannot be reached right now. Try again shortly."
 
 
-def pages_routes(config: PagesConfig, engine: Callable[[], AsyncEngine | None]) -> list[BaseRoute]:
+def pages_routes(
+    config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationList | None = None
+) -> list[BaseRoute]:
     """The routes to add to a server's app: the pages under `/approvals`, the list also without a slash.
 
     Starlette would answer `/approvals` with a redirect built from the request's own URL, which behind the
     gateway lacks the `/<server>` prefix; serving the list there directly avoids the wrong address.
     """
-    mount = Mount(PAGES_PATH, app=approval_pages(config, engine))
+    mount = Mount(PAGES_PATH, app=approval_pages(config, engine, revocations))
     return [Route(PAGES_PATH, _AsListPath(mount), methods=["GET"]), mount]
 
 
@@ -85,11 +88,13 @@ class _AsListPath:
         await self.mount.handle({**scope, **child}, receive, send)
 
 
-def approval_pages(config: PagesConfig, engine: Callable[[], AsyncEngine | None]) -> ASGIApp:
+def approval_pages(
+    config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationList | None = None
+) -> ASGIApp:
     """The pages app for `config`; `engine()` gives the server's database engine while it runs."""
     views = Views(config)
     sign_in = SignIn(config)
-    decisions = Decisions(config, engine)
+    decisions = Decisions(config, engine, revocations)
     cookie = session_cookie(config)
 
     def database() -> AsyncEngine:

@@ -35,6 +35,7 @@ from securemcp.errors import (
     SignInTooOldError,
     TemporarilyUnavailableError,
 )
+from securemcp.identity.tokens import RevocationList
 from securemcp.policy import RolePolicy
 
 logger = logging.getLogger(__name__)
@@ -55,9 +56,12 @@ def decider_of(person: SignedIn, policy: RolePolicy) -> Decider:
 class Decisions:
     """Reads and decides approvals for signed-in people, in their own tenant only."""
 
-    def __init__(self, config: PagesConfig, engine: Callable[[], AsyncEngine | None]) -> None:
+    def __init__(
+        self, config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationList | None = None
+    ) -> None:
         self.config = config
         self._engine = engine
+        self._revocations = revocations  # the server's token verifier's list: a decision re-checks the requester
 
     def _transaction(self, person: SignedIn) -> Any:
         engine = self._engine()
@@ -107,7 +111,7 @@ class Decisions:
                     raise ConflictError("the arguments shown are not the approval's; nothing changed")
                 approval = await decide(
                     session, schema=self.config.server, decider=decider, approval_id=approval_id,
-                    decision="approve" if decision == "approve" else "deny",
+                    decision="approve" if decision == "approve" else "deny", revocations=self._revocations,
                 )  # fmt: skip
         except (NotFoundError, DeciderRefusedError, ConflictError, SignInTooOldError) as refusal:
             await self.record_refusal(person, approval_id, decision, str(refusal), current)
