@@ -62,7 +62,10 @@ class HttpGate:
             await self.app(scope, receive, send)
             return
         if not isinstance(user, AuthenticatedUser):
-            self.refusals.unauthenticated()  # no tenant: logged, never recorded (`securemcp.http.refusals`)
+            # No tenant: logged, never recorded (`securemcp.http.refusals`). A request with no credential at
+            # all is how every OAuth client discovers the metadata: a challenge, not a refused token.
+            if any(name == b"authorization" for name, _ in scope.get("headers", ())):
+                self.refusals.unauthenticated()
             await self._unauthorized(scope, receive, send)
             return
         try:

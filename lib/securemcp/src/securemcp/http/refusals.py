@@ -17,7 +17,7 @@ live in this process: with N workers each aggregates its own requests (up to 2N 
 tenant and reason, the counts still adding up); a worker killed without its shutdown loses only the
 summary of its open minutes (their first records are written).
 
-A request refused without a verified token (401) has no tenant, hence no chain: writing it in some
+A request whose token was refused (401) has no tenant, hence no chain: writing it in some
 tenant's chain would let anyone write there. It is counted per minute and logged, one warning line
 per minute at most (the first 401 of the minute, then the count of the minute when it closes).
 """
