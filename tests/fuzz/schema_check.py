@@ -43,7 +43,6 @@ for _name in _BY_PYDANTIC:
     _CHECKER.checks(_name)(_pydantic_reads(_name))
 
 
-@_CHECKER.checks("hostname")
 def _hostname(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -52,6 +51,9 @@ def _hostname(value: object) -> bool:
         0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-" and label.replace("-", "").isalnum()
         for label in labels
     )
+
+
+_CHECKER.checks("hostname")(_hostname)
 
 
 def validator(schema: Mapping[str, Any] | bool) -> Draft202012Validator:

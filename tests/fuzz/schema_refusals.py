@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -212,10 +212,18 @@ class Refusals:
         elif isinstance(extra, Mapping) and (refused := self.value(extra, f"{where}{{}}")) is not None:
             changes.append(st.tuples(self.valid.names(schema, where, patterns, declared), refused))
         valid = self.valid.object(schema, where)
-        ways = [st.tuples(valid, change).map(lambda pair: {**pair[0], pair[1][0]: pair[1][1]}) for change in changes]
-        for name in schema.get("required", []):
-            ways.append(valid.map(lambda found, name=name: {key: v for key, v in found.items() if key != name}))
+        ways = [st.tuples(valid, change).map(_with_change) for change in changes]
+        ways += [valid.map(_without(name)) for name in schema.get("required", [])]
         return _one_of(ways)
+
+
+def _with_change(pair: tuple[dict[str, Any], tuple[str, Any]]) -> dict[str, Any]:
+    found, (name, value) = pair
+    return {**found, name: value}
+
+
+def _without(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda found: {key: value for key, value in found.items() if key != name}
 
 
 def _under_any(name: str, patterns: Mapping[str, Any]) -> bool:
@@ -232,7 +240,7 @@ def _kind(value: Any) -> str:
 
 def _containers(kinds: set[str]) -> list[st.SearchStrategy[Any]]:
     """The container kinds none of `kinds` accepts: a list, an object, or (for containers) a number."""
-    options = [] if "array" in kinds else [A_LIST]
+    options: list[st.SearchStrategy[Any]] = [] if "array" in kinds else [A_LIST]
     options += [] if "object" in kinds else [AN_OBJECT]
     if kinds <= {"array", "object"}:
         options.append(st.integers())
@@ -246,17 +254,20 @@ def _one_of(options: Sequence[st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]
 def _numbers(schema: Mapping[str, Any], *, integer: bool) -> list[st.SearchStrategy[Any]]:
     """Numbers beyond a bound, on an open bound, off the `multipleOf`, or (for an integer) with a fraction."""
     options: list[st.SearchStrategy[Any]] = []
-    finite = {"allow_nan": False, "allow_infinity": False}
     if "maximum" in schema:
         high = schema["maximum"]
-        above = st.integers(min_value=math.floor(high) + 1) if integer else st.floats(high, exclude_min=True, **finite)
-        options.append(above)
+        options.append(
+            st.integers(min_value=math.floor(high) + 1)
+            if integer
+            else st.floats(min_value=high, exclude_min=True, allow_nan=False, allow_infinity=False)
+        )
     if "minimum" in schema:
         low = schema["minimum"]
-        below = (
-            st.integers(max_value=math.ceil(low) - 1) if integer else st.floats(None, low, exclude_max=True, **finite)
+        options.append(
+            st.integers(max_value=math.ceil(low) - 1)
+            if integer
+            else st.floats(max_value=low, exclude_max=True, allow_nan=False, allow_infinity=False)
         )
-        options.append(below)
     for bound in ("exclusiveMinimum", "exclusiveMaximum"):
         if bound in schema and (not integer or float(schema[bound]).is_integer()):
             options.append(st.just(int(schema[bound]) if integer else schema[bound]))

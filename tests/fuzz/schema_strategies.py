@@ -319,7 +319,7 @@ def _integer_multiple(step: float, where: str) -> int:
 
 
 def _within(value: float, schema: Mapping[str, Any]) -> bool:
-    return (
+    return bool(
         value >= schema.get("minimum", -math.inf)
         and value <= schema.get("maximum", math.inf)
         and value > schema.get("exclusiveMinimum", -math.inf)

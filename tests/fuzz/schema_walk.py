@@ -66,8 +66,8 @@ def merged(first: Mapping[str, Any], second: Mapping[str, Any], where: str) -> d
     return out
 
 
-def _target(reference: str, root: Mapping[str, Any], where: str) -> Mapping[str, Any]:
-    """What a local reference (`#`, `#/$defs/Name`, any `#/...` pointer) points at in `root`."""
+def _target(reference: str, root: Mapping[str, Any], where: str) -> Any:
+    """What a local reference (`#`, `#/$defs/Name`, any `#/...` pointer) points at in `root`: a schema."""
     if not reference.startswith("#"):
         raise UnsupportedSchema(where, f"only local references are supported, not {reference!r}")
     found: Any = root

@@ -146,21 +146,34 @@ def test_a_bounded_array_is_drawn_at_both_bounds_and_refused_beyond_them_or_for_
 def test_an_overlapping_one_of_draws_from_both_branches_but_never_where_both_accept() -> None:
     drawn = valid_value(SHAPES["overlapping oneOf"])
     assert find(drawn, lambda value: value < 5) < 5 and find(drawn, lambda value: value > 10) > 10
-    _every(drawn, lambda value: pytest.fail(f"{value} is in both branches") if 5 <= value <= 10 else None)
+
+    def in_one_branch_only(value: int) -> None:
+        assert not 5 <= value <= 10, value
+
+    _every(drawn, in_one_branch_only)
 
 
 def test_a_decimal_is_drawn_as_amounts_with_two_places_as_text_or_number() -> None:
     drawn = valid_value(SHAPES["decimal (number or string)"])
     text = find(drawn, lambda value: isinstance(value, str))
     assert Decimal(text) == Decimal(text).quantize(Decimal("0.01")) and 0 < Decimal(text) <= 1000
-    _every(drawn, lambda value: Decimal(str(value)).as_tuple().exponent >= -2 or pytest.fail(str(value)))
+
+    def two_places_at_most(value: Any) -> None:
+        exponent = Decimal(str(value)).as_tuple().exponent
+        assert isinstance(exponent, int) and exponent >= -2, value
+
+    _every(drawn, two_places_at_most)
 
 
 def test_known_values_are_drawn_for_the_items_of_the_argument_of_that_name() -> None:
     schema = {"type": "object", "properties": {"item_ids": SHAPES["array with bounds and item pattern"]}}
     drawn = valid_arguments(schema, {"item_ids": ["it_beef", "not an id"]})
     assert "it_beef" in find(drawn, lambda found: "it_beef" in found.get("item_ids", []))["item_ids"]
-    _every(drawn, lambda found: "not an id" not in found.get("item_ids", []) or pytest.fail("drew a misfit"))
+
+    def only_fitting_values(found: dict[str, Any]) -> None:
+        assert "not an id" not in found.get("item_ids", []), found
+
+    _every(drawn, only_fitting_values)
 
 
 @pytest.mark.parametrize(
@@ -263,8 +276,12 @@ def _accepted_by_the_sdk(arguments: dict[str, Any]) -> bool:
 
 def test_arguments_drawn_from_a_typed_tools_schema_are_accepted_by_the_sdk() -> None:
     judge = validator(SCHEMA)
-    _every(valid_arguments(SCHEMA, {}), lambda found: judge.validate(found) or _accepted_by_the_sdk(found) or
-           pytest.fail(f"the SDK refused {found!r}"))  # fmt: skip
+
+    def accepted(found: dict[str, Any]) -> None:
+        judge.validate(found)
+        assert _accepted_by_the_sdk(found), found
+
+    _every(valid_arguments(SCHEMA, {}), accepted)
 
 
 def test_arguments_drawn_as_refusals_of_a_typed_tools_schema_are_refused_by_the_sdk_and_the_schema() -> None:

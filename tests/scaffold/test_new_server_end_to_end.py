@@ -2,15 +2,18 @@
 then the whole suite passes there.
 
 The copy is what a team gets from a clone: the files git tracks, plus this checkout's uncommitted and
-untracked ones (so the test checks the code as it is now), committed in a fresh repository. The
-scaffold runs there with this interpreter and `PYTHONPATH` pointing at the copy (no second virtual
-environment); `git status` must then show only the new server's files plus the registry, policy and
-compose lines: nothing else was edited. A team then writes its domain: here, one hand edit adds a second
-side-effecting tool whose argument is a list (`close_items`), the reviewed tool snapshot is refreshed,
-and the server is committed. Then `pytest` runs every test of the copy (this one excepted, so it does
-not run itself again) with its own embedded Postgres, and must pass: every cross-server test takes the
-new server and its new tool, and no test pins the example servers. HAProxy, Chromium and the
-TypeScript SDK tests skip in the copy only where they would skip here. Finally the tests wrote nothing.
+untracked ones (so the test checks the code as it is now), committed in a fresh repository. Everything
+runs there as the README says, through `uv run` with the copy's own environment (`uv` makes it from
+pyproject.toml with this interpreter, so no code of this checkout can stand in for the copy's).
+
+`uv run supplychain new-server warranty`; `git status` must then show only the new server's files plus
+the registry, policy and compose lines: nothing else was edited. A team then writes its domain: here,
+one hand edit adds a second side-effecting tool whose argument is a list (`close_items`), the reviewed
+tool snapshot is refreshed, and the server is committed. Then `uv run pytest` runs every test of the
+copy (this one excepted, so it does not run itself again) with its own embedded Postgres, and must
+pass: every cross-server test takes the new server and its new tool, and no test pins the example
+servers. HAProxy, Chromium and the TypeScript SDK tests skip in the copy only where they would skip
+here. Finally the tests wrote nothing.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
 
-from supplychain.scaffold.writer import CLI_MODULE
 from tests.conftest import PROGRAM_MARKERS
 
 pytestmark = pytest.mark.slow
@@ -170,11 +173,14 @@ def clone(tmp_path: Path) -> Path:
     return copy
 
 
-def _run_in(copy: Path, *arguments: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
-    # The copy's packages and library before this checkout's (both installed here in editable mode).
-    env["PYTHONPATH"] = os.pathsep.join([str(copy), str(copy / "lib" / "securemcp" / "src")])
-    return subprocess.run([sys.executable, *arguments], cwd=copy, env=env, capture_output=True, text=True,
+def _uv_run(copy: Path, *arguments: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`uv run <arguments>` in the copy, with its own environment (made on first use, with this Python)."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("needs uv (the README's install step)")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SUPPLYCHAIN_", "VIRTUAL_ENV"))}
+    env["UV_PYTHON"] = sys.executable  # this interpreter, never a download
+    return subprocess.run([uv, "run", *arguments], cwd=copy, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)  # fmt: skip
 
 
@@ -199,7 +205,7 @@ def _skips_here_too(test_id: str, message: str) -> bool:
 def test_a_new_server_with_a_second_side_effect_passes_the_whole_suite_with_no_other_edit(
     clone: Path, tmp_path: Path
 ) -> None:
-    made = _run_in(clone, "-m", CLI_MODULE, "new-server", NAME, timeout=120)
+    made = _uv_run(clone, "supplychain", "new-server", NAME, timeout=600)
     assert made.returncode == 0, made.stderr
     written = [line.removeprefix("wrote ") for line in made.stdout.splitlines() if line.startswith("wrote ")]
     # 15 new files, the registry and policy edits, the tool snapshot and compose.yaml
@@ -213,18 +219,24 @@ def test_a_new_server_with_a_second_side_effect_passes_the_whole_suite_with_no_o
     assert "Edit or delete those lines" in made.stdout
 
     add_second_side_effect(clone)
-    snapshot = _run_in(clone, "-m", CLI_MODULE, "tools", "snapshot", "--server", NAME, timeout=120)
+    snapshot = _uv_run(clone, "supplychain", "tools", "snapshot", "--server", NAME, timeout=120)
     assert snapshot.returncode == 0, snapshot.stderr
     assert '"name": "close_items"' in (clone / "tests" / "snapshots" / f"{NAME}_tools.json").read_text()
     _git(clone, "add", "-A")
     _git(clone, "commit", "-q", "-m", f"{NAME}, with a second side effect")
 
     report = tmp_path / "whole-suite.xml"
+    # A short base folder: HAProxy refuses a stats socket path over 97 characters, and the gateway tests
+    # put theirs under it (this test's own tmp_path is already longer than that allows).
+    basetemp = Path(tempfile.mkdtemp(prefix="whole-suite-"))
     started = time.monotonic()
-    whole = _run_in(
-        clone, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--basetemp", str(tmp_path / "whole-suite"),
-        "--junitxml", str(report), "--ignore", THIS_TEST, timeout=WHOLE_SUITE_SECONDS,
-    )  # fmt: skip
+    try:
+        whole = _uv_run(
+            clone, "pytest", "-p", "no:cacheprovider", "-q", "--basetemp", str(basetemp), "--junitxml", str(report),
+            "--ignore", THIS_TEST, timeout=WHOLE_SUITE_SECONDS,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(basetemp, ignore_errors=True)
     print(f"whole suite in the copy: {time.monotonic() - started:.0f} s; {whole.stdout.strip().splitlines()[-1]}")
     outcomes = _outcomes(report)
     failed = {test_id: message for test_id, (outcome, message) in outcomes.items() if outcome in {"failed", "error"}}
