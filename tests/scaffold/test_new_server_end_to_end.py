@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -173,15 +175,27 @@ def clone(tmp_path: Path) -> Path:
     return copy
 
 
-def _uv_run(copy: Path, *arguments: str, timeout: float) -> subprocess.CompletedProcess[str]:
+def _uv_run(copy: Path, *arguments: str, timeout: float, **env_vars: str) -> subprocess.CompletedProcess[str]:
     """`uv run <arguments>` in the copy, with its own environment (made on first use, with this Python)."""
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("needs uv (the README's install step)")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SUPPLYCHAIN_", "VIRTUAL_ENV"))}
     env["UV_PYTHON"] = sys.executable  # this interpreter, never a download
+    env.update(env_vars)
     return subprocess.run([uv, "run", *arguments], cwd=copy, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)  # fmt: skip
+
+
+@contextmanager
+def _short_folder() -> Iterator[Path]:
+    """A base folder for a child pytest with a short path, removed afterwards: HAProxy refuses a stats socket
+    path over 97 characters, and the gateway tests put theirs under it (this test's tmp_path is too long)."""
+    folder = Path(tempfile.mkdtemp(prefix="suite-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _outcomes(report: Path) -> dict[str, tuple[str, str]]:
@@ -219,24 +233,29 @@ def test_a_new_server_with_a_second_side_effect_passes_the_whole_suite_with_no_o
     assert "Edit or delete those lines" in made.stdout
 
     add_second_side_effect(clone)
+    # The team reviews what changed and writes it down: the tool list, and the new schema (as
+    # tests/shared/test_migrations.py says; until then its snapshot tests skip the new server).
     snapshot = _uv_run(clone, "supplychain", "tools", "snapshot", "--server", NAME, timeout=120)
     assert snapshot.returncode == 0, snapshot.stderr
     assert '"name": "close_items"' in (clone / "tests" / "snapshots" / f"{NAME}_tools.json").read_text()
+    with _short_folder() as basetemp:
+        schema = _uv_run(
+            clone, "pytest", "-p", "no:cacheprovider", "-q", "--basetemp", str(basetemp),
+            "tests/shared/test_migrations.py", "-k", f"snapshot and {NAME}",
+            timeout=300, SUPPLYCHAIN_UPDATE_SNAPSHOTS="1",
+        )  # fmt: skip
+    assert schema.returncode == 0 and "1 passed" in schema.stdout, schema.stdout[-3000:]
+    assert (clone / "tests" / "snapshots" / f"schema_{NAME}.json").is_file()
     _git(clone, "add", "-A")
     _git(clone, "commit", "-q", "-m", f"{NAME}, with a second side effect")
 
     report = tmp_path / "whole-suite.xml"
-    # A short base folder: HAProxy refuses a stats socket path over 97 characters, and the gateway tests
-    # put theirs under it (this test's own tmp_path is already longer than that allows).
-    basetemp = Path(tempfile.mkdtemp(prefix="whole-suite-"))
     started = time.monotonic()
-    try:
+    with _short_folder() as basetemp:
         whole = _uv_run(
             clone, "pytest", "-p", "no:cacheprovider", "-q", "--basetemp", str(basetemp), "--junitxml", str(report),
             "--ignore", THIS_TEST, timeout=WHOLE_SUITE_SECONDS,
         )  # fmt: skip
-    finally:
-        shutil.rmtree(basetemp, ignore_errors=True)
     print(f"whole suite in the copy: {time.monotonic() - started:.0f} s; {whole.stdout.strip().splitlines()[-1]}")
     outcomes = _outcomes(report)
     failed = {test_id: message for test_id, (outcome, message) in outcomes.items() if outcome in {"failed", "error"}}
