@@ -54,77 +54,61 @@ EXPECTED_STATUS = {
 WHOLE_SUITE_SECONDS = 3600  # about 15 minutes on 2 busy cores; the bound only stops a hung child
 
 # ----------------------------------------------------------------------------------------------------------
-# THE HAND EDIT: a second side-effecting tool, `close_items(item_ids: list[ItemId])`, in today's form: a
-# question (`seek_close_items_approval`), an effect (`execute_close_items`), the tool itself, its line in
-# `APPROVABLE`, its row in server.py's `TOOLS`, its `SideEffect` in tests/<name>/cases.py, and the two
-# generated tests that list the tools. When the way a side effect is declared changes, re-express these
-# edits here, and nowhere else. Each edit is (file, text found exactly once, its replacement); `{name}` is
-# the new server's name.
-CLOSE_ITEMS = '''ItemIds = Annotated[list[ItemId], Field(min_length=1, max_length=5, description="1 to 5 item ids")]
+# THE HAND EDIT: a second side-effecting tool, `close_items(item_ids: list[ItemId])`, declared the way the
+# scaffold declares `close_item` (one `SideEffect` in tools.py: its arguments, the rows it locks, the
+# question, the effect), its row in server.py's `TOOLS`, its `SideEffect` case in tests/<name>/cases.py,
+# and the two generated tests that list the tools. When the way a side effect is declared changes,
+# re-express these edits here, and nowhere else. Each edit is (file, text found exactly once, its
+# replacement); `{name}` is the new server's name.
+CLOSE_ITEMS = '''
 
-
-async def seek_close_items_approval(
-    ctx: Context, item_ids: list[str], caller: CallerDep
-) -> Elicit[ConfirmAnswer] | Deferred:
-    """Approval question for close_items, naming every item (trusted fields only)."""
-    async with caller.lookup() as session:
-        for item_id in item_ids:
-            item = await service.get_item(session=session, tenant_id=caller.identity.tenant_id, item_id=item_id)
-            if item is None:
-                raise NotFoundError("item", item_id)
-            if item.status != ItemStatus.open:
-                raise ConflictError(f"item {item_id!r} is {item.status}, not open; nothing changed")
-    return await seek_approval(
-        ctx,
-        caller,
-        Question(
-            f"Close items {', '.join(item_ids)} "
-            f"(organisation {caller.identity.tenant_id}, requested by {caller.identity.user_id})."
-        ),
-    )
-
-
-async def execute_close_items(who: Identity, session: AsyncSession, *, item_ids: list[str]) -> list[ItemPublic]:
-    """close_items' effect: every item closes, or (one is not open) none does."""
-    return [await execute_close_item(who, session, item_id=item_id) for item_id in item_ids]
-
-
-async def close_items(
-    caller: CallerDep,
-    item_ids: ItemIds,
-    approval: Annotated[ElicitationResult[ConfirmAnswer], Resolve(seek_close_items_approval)],
-    idempotency_key: IdempotencyKey = None,
-) -> list[ItemPublic]:
+@dataclass(frozen=True)
+class CloseItems:
     """Close several open items at once. A human is asked to approve it first."""
-    require_approval(approval, "close_items")
-    async with caller.transaction() as session:
-        return await execute_close_items(caller.identity, session, item_ids=item_ids)
+
+    item_ids: Annotated[list[ItemId], Field(min_length=1, max_length=5, description="1 to 5 item ids")]
 
 
-APPROVABLE = {
+async def open_items(who: Identity, session: AsyncSession, request: CloseItems) -> list[Item]:
+    """The items to close, locked; refused unless every one is still open."""
+    return [await open_item(who, session, CloseItem(item_id=item_id)) for item_id in request.item_ids]
+
+
+def close_items_question(items: list[Item], who: Identity) -> Question:
+    """Every item as it stands, from trusted fields only."""
+    named = ", ".join(f"{item.id} ({item.code})" for item in items)
+    return Question(f"Close items {named} (organisation {who.tenant_id}, requested by {who.user_id}).")
+
+
+async def close_all(who: Identity, session: AsyncSession, items: list[Item]) -> ItemPage:
+    """Mark every locked item closed by `who`; the closed items, as one page."""
+    return ItemPage(items=[await close(who, session, item) for item in items], next_cursor=None)
+
+
+close_items = SideEffect(
+    name="close_items",
+    title="Close items",
+    scope="{name}:write",
+    arguments=CloseItems,
+    lock=open_items,
+    level="confirm",
+    question=close_items_question,
+    effect=close_all,
+    annotations=CLOSE,
+)
 '''
 SECOND_SIDE_EFFECT = [
-    ("servers/{name}/tools.py", "\nAPPROVABLE = {\n", "\n" + CLOSE_ITEMS),
-    (
-        "servers/{name}/tools.py",
-        '    "close_item": approvable(close_item, execute_close_item),\n',
-        '    "close_item": approvable(close_item, execute_close_item),\n'
-        '    "close_items": approvable(close_items, execute_close_items),\n',
-    ),
+    ("servers/{name}/tools.py", "    annotations=CLOSE,\n)\n", "    annotations=CLOSE,\n)\n" + CLOSE_ITEMS),
     (
         "servers/{name}/server.py",
-        "    **common_tools(NAME),",
-        "    tools.close_items: ToolSpec(\n"
-        '        ToolRule("{name}:write", side_effect=True, level="confirm"), CLOSE, "Close items"\n'
-        "    ),\n"
-        "    **common_tools(NAME),",
+        "    *common_tools(NAME),",
+        "    tools.close_items,  # a second side effect, whose argument is a list\n    *common_tools(NAME),",
     ),
     (
         "tests/{name}/cases.py",
         '    "close_item": SideEffect(',
-        '    "close_items": SideEffect(\n'
-        '        "alice@acme", {"item_ids": [ACME_OPEN, ACME_OTHER_OPEN]}, {"item_ids": [ACME_OPEN]}\n'
-        "    ),\n"
+        '    "close_items": SideEffect("alice@acme", {"item_ids": [ACME_OPEN, ACME_OTHER_OPEN]}, '
+        '{"item_ids": [ACME_OPEN]}),\n'
         '    "close_item": SideEffect(',
     ),
     (
