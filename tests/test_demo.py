@@ -11,7 +11,7 @@ import sys
 import anyio
 import pytest
 
-from deployment.registry import SERVERS
+from deployment.registry import IDP_PORT, REGISTRY, SERVERS
 from tests.helpers import admin_rows
 
 pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.slow]
@@ -22,7 +22,11 @@ def _env(admin_url: str) -> dict[str, str]:
     return {**env, "SUPPLYCHAIN_HOME": os.environ["SUPPLYCHAIN_HOME"], "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url}
 
 
-def _free_port_run(count: int = 5) -> int:
+# The demo's HTTP stack keeps each server's distance from the authorization server (`port_from`).
+DEMO_PORTS = max(server.port for server in REGISTRY.values()) - IDP_PORT + 1
+
+
+def _free_port_run(count: int = DEMO_PORTS) -> int:
     """A base port with `count` free consecutive ports after it (the demo's HTTP stack)."""
     for _ in range(50):
         base = random.randint(20_000, 40_000)  # noqa: S311 (not security-relevant)
@@ -105,8 +109,8 @@ async def test_demo_over_http_with_oauth_steps_up_and_runs_the_whole_scenario(ad
 @pytest.mark.haproxy
 async def test_demo_through_the_gateway_discovers_oauth_steps_up_and_approves_across_haproxy(admin_url: str) -> None:
     before = await _open_reorders(admin_url)
-    base = _free_port_run(6)
-    gateway = base + 5  # the run's sixth port: HAProxy (the replicas use base+1..4 on 127.0.0.x)
+    base = _free_port_run(DEMO_PORTS + 1)
+    gateway = base + DEMO_PORTS  # the run's last port: HAProxy (the replicas use the servers' ports on 127.0.0.x)
     code, out, err = await _demo(
         admin_url, "--yes", "--transport", "gateway", "--base-port", str(base), "--gateway-port", str(gateway)
     )

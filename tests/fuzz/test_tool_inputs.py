@@ -11,6 +11,11 @@ Through a real MCP client (in memory, `tests.helpers.mcp_client`) against the re
   an error (the JSON-RPC invalid-params error or a tool error), no question to the human, no row
   changed, one audit record.
 
+Every tool's strategies are built from its schema before the first call (tests/fuzz/tool_strategies.py):
+a tool with an argument the fuzzer cannot draw fails the test, naming it. Each drawn argument object is
+also judged against the tool's schema (valid ones accepted, invalid ones refused), so a fault in the
+strategies cannot pass for a fault, or a success, of the server.
+
 Hypothesis runs in a worker thread and hands each call back to the test's event loop, where the
 client and the admin connection live (`anyio.from_thread.run`).
 """
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -37,8 +42,9 @@ from deployment.registry import SERVERS
 from fixtures.tenants import USERS
 from supplychain.admin import admin_engine
 from tests.fuzz.conftest import FUZZ
-from tests.fuzz.schema_strategies import invalid_arguments, valid_arguments
+from tests.fuzz.schema_check import validator
 from tests.fuzz.tenancy import Ledger, foreign_values, sent_values
+from tests.fuzz.tool_strategies import tool_arguments
 from tests.helpers import Human, mcp_client, without_approvals
 from tests.server_cases import cases
 
@@ -72,13 +78,11 @@ async def ledger(admin_url: str) -> AsyncIterator[Ledger]:
 
 
 class KnownValues(dict[str, list[str]]):
-    """Every argument name gets the same real values (the schema's pattern keeps the fitting ones), and
-    free-text arguments with a domain format get well-formed examples, so calls get past validation."""
-
-    WELL_FORMED: ClassVar[dict[str, list[str]]] = {"amount": ["0.01", "1.00", "12.50"]}
+    """Every argument name gets the same real values (the schema's pattern keeps the fitting ones), so
+    calls get past validation to the rows."""
 
     def get(self, key: str, default: Any = None) -> list[str]:  # type: ignore[override]
-        return self.WELL_FORMED.get(key, self["*"])
+        return self["*"]
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[Any, MCPError | None]:
@@ -123,11 +127,15 @@ async def test_valid_arguments_never_crash_leak_or_touch_another_tenant(admin_ur
     async with mcp_client(server, identity, human=human) as client, ledger(admin_url) as books:
         tools = (await client.list_tools()).tools
         owners = await books.owners()
-        values = KnownValues({"*": sorted(owners)})
+        strategies = tool_arguments(
+            server, {tool.name: tool.input_schema for tool in tools}, KnownValues({"*": sorted(owners)})
+        )
+        judges = {tool.name: validator(tool.input_schema) for tool in tools}
         sent: set[str] = set()
         made: list[str] = []
 
         async def one_call(tool: Any, arguments: dict[str, Any], approve: bool) -> None:
+            assert judges[tool.name].is_valid(arguments), (tool.name, arguments)  # the strategy's own fault
             human.approve = approve
             before_all = await books.snapshot(server)
             before_others = await books.snapshot(server, except_tenant=identity.tenant_id)
@@ -159,7 +167,7 @@ async def test_valid_arguments_never_crash_leak_or_touch_another_tenant(admin_ur
             side_effect = not (tool.annotations and tool.annotations.read_only_hint)
             approvals = st.booleans() if side_effect else st.just(False)
 
-            cases = st.tuples(st.just(tool), valid_arguments(tool.input_schema, values), approvals)
+            cases = st.tuples(st.just(tool), strategies[tool.name].valid, approvals)
             await anyio.to_thread.run_sync(fuzz, cases, one_call)
     print(f"{server}: {len(made)} valid calls over {len(tools)} tools, {len(human.questions)} approvals asked")
 
@@ -170,10 +178,13 @@ async def test_invalid_arguments_get_a_clear_error_and_change_nothing(admin_url:
     human = Human()
     async with mcp_client(server, identity, human=human) as client, ledger(admin_url) as books:
         tools = (await client.list_tools()).tools
-        values = KnownValues({"*": sorted(await books.owners())})
+        known = KnownValues({"*": sorted(await books.owners())})
+        strategies = tool_arguments(server, {tool.name: tool.input_schema for tool in tools}, known)
+        judges = {tool.name: validator(tool.input_schema) for tool in tools}
         made: list[str] = []
 
         async def one_call(tool: Any, arguments: dict[str, Any]) -> None:
+            assert not judges[tool.name].is_valid(arguments), (tool.name, arguments)  # the strategy's own fault
             before = await books.snapshot(server)
             records = await books.audit_count(server)
             result, error = await call(client, tool.name, arguments)
@@ -185,6 +196,6 @@ async def test_invalid_arguments_get_a_clear_error_and_change_nothing(admin_url:
             assert await books.audit_count(server) == records + 1, (tool.name, arguments)
 
         for tool in tools:
-            cases = st.tuples(st.just(tool), invalid_arguments(tool.input_schema, values))
+            cases = st.tuples(st.just(tool), strategies[tool.name].refused)
             await anyio.to_thread.run_sync(fuzz, cases, one_call)
     print(f"{server}: {len(made)} invalid calls over {len(tools)} tools")

@@ -12,7 +12,7 @@ import pytest
 from tests.gateway.conftest import Edge
 from tests.pages.browser import chromium, decide, new_page, open_signed_in
 from tests.pages.requests import approval_row, payment_row, pending
-from tests.payments.fixture_ids import ACME_PENDING
+from tests.payments.builders import ACME_PENDING
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium, pytest.mark.haproxy]
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from securemcp.settings import SettingsError
 
+from deployment.registry import SERVERS, replica_address
 from idp.keys import KeyRing
 from supplychain.cli import main
 from supplychain.gateway import GatewayError, keys_from_jwks, render
@@ -54,11 +55,15 @@ def test_render_writes_the_run_folder_and_refuses_a_jwks_without_keys(tmp_path: 
     folder = tmp_path / "run"
     kid = ring.signing_key().kid
     assert f'jwt_verify("RS256","{folder}/keys/{kid}.pem") if {{ var(txn.kid) -m str {kid} }}' in config
-    assert "server inventory-1 127.0.0.11:8101" in config and "server payments-2 127.0.0.42:8104" in config
+    for server in SERVERS:  # each server's two replicas, at its registry addresses
+        assert f"    server {server}-1 {replica_address(server, 0)}\n" in config
+        assert f"    server {server}-2 {replica_address(server, 1)}\n" in config
     assert (folder / "tenant-limits.map").read_text() == "acme 50\n"
     # the gateway's own origin too: the approval pages' forms post back to it
     assert (folder / "origins.lst").read_text() == f"https://app.example.test\n{settings.public_url}\n"
-    assert (folder / "pages-routes.map").read_text().startswith("^/inventory/approvals(/.*)?$ inventory\n")
+    assert (folder / "pages-routes.map").read_text() == "".join(
+        f"^/{server}/approvals(/.*)?$ {server}\n" for server in SERVERS
+    )
     assert stat.S_IMODE((folder / "tls.pem").stat().st_mode) == 0o600
     assert not re.search(r"\$\{\w+\}", config)  # every placeholder filled
     with pytest.raises(GatewayError, match="no RS256/ES256 signing key"):

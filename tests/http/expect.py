@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import httpx2
 
+from deployment.registry import REGISTRY
 from tests.http.rpc import challenge, error_of
 from tests.http.stack import Server
 
-# The 401 challenge offers the reading scope only; writing scopes are asked for by step-up (403).
-READ_SCOPE = {
-    "inventory": "inventory:read",
-    "logistics": "logistics:read",
-    "returns": "returns:read",
-    "payments": "payments:read",
-}
 UNAUTHORIZED_BODY = {"error": "invalid_token", "error_description": "Authentication required"}
 
 
 def assert_unauthorized(response: httpx2.Response, server: Server) -> None:
-    """401, `Bearer error="invalid_token"` naming the server's metadata document, and the JSON error."""
+    """401, `Bearer error="invalid_token"` naming the server's metadata document, and the JSON error.
+
+    The challenge offers the server's reading scope only; writing scopes are asked for by step-up (403)."""
     assert response.status_code == 401, (response.status_code, response.text)
     assert response.headers["www-authenticate"] == (
         f'Bearer error="invalid_token", error_description="Authentication required", '
-        f'scope="{READ_SCOPE[server.name]}", resource_metadata="{server.metadata_url}"'
+        f'scope="{REGISTRY[server.name].read_scope}", resource_metadata="{server.metadata_url}"'
     )
     assert challenge(response)["resource_metadata"] == server.metadata_url
     assert response.json() == UNAUTHORIZED_BODY

@@ -1,4 +1,4 @@
-"""Real servers on loopback for the HTTP tests: the dev IdP and the four resource servers.
+"""Real servers on loopback for the HTTP tests: the dev IdP and the resource servers (tests/http: every registered one).
 
 Each app is served by uvicorn on a socket bound before its settings are made (so every URL names the
 real port), in a thread of its own with its own event loop: the servers keep serving while a test

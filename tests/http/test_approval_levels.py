@@ -13,7 +13,7 @@ from tests.http.clients import mcp_client
 from tests.http.stack import Stack
 from tests.http.tokens import flow_token
 from tests.logistics.builders import IN_TRANSIT, reroute_args
-from tests.payments.fixture_ids import ACME_PENDING
+from tests.payments.builders import ACME_PENDING
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

@@ -31,7 +31,7 @@ from tests.http.clients import mcp_client
 from tests.http.rpc import call_tool
 from tests.http.stack import Stack
 from tests.http.tokens import claims_of, flow_token
-from tests.payments.fixture_ids import ACME_PENDING
+from tests.payments.builders import ACME_PENDING
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

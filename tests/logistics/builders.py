@@ -6,6 +6,7 @@ from typing import Any
 
 from mcp_types import CallToolResult
 from securemcp.ids import fixture_id
+from securemcp.untrusted import UntrustedText
 
 from fixtures.logistics import SHIPMENTS
 
@@ -21,6 +22,11 @@ GLOBEX_SHIPMENT_IDS = {fixture_id("sh", f"globex/{tracking}") for tracking, *_ i
 def text(result: CallToolResult) -> str:
     """The first text block of a tool result: the message a tool error carries."""
     return str(getattr(result.content[0], "text", ""))
+
+
+def untrusted(text: str) -> dict[str, str]:
+    """A carrier-written field as structured output carries it."""
+    return UntrustedText.of(text).model_dump()
 
 
 def reroute_args(

@@ -9,19 +9,23 @@ from securemcp.errors import ConflictError
 
 from tests.helpers import (
     Human,
+    PagePerson,
     admin_rows,
     decide_as,
     decider,
     mcp_client,
+    on_the_page,
     pending_approval_id,
     snapshot,
     without_approvals,
 )
-from tests.logistics.builders import DELIVERED, IN_TRANSIT, RETURNED, reroute_args, text
+from tests.logistics.builders import DELIVERED, IN_TRANSIT, RETURNED, reroute_args, text, untrusted
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
 REROUTE_ERROR = "Error executing tool reroute_shipment: "
+
+
 TOO_LATE = "too late to reroute; nothing changed"
 
 
@@ -96,3 +100,36 @@ async def test_reroute_rechecks_the_shipment_when_decided(admin_url: str, server
     ) == [("AMS-1",)]
     reroutes = await admin_rows(admin_url, "SELECT count(*) FROM logistics.tracking_events WHERE kind = 'rerouted'")
     assert reroutes == [(0,)]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_approved_reroute_changes_destination_and_records_an_event(
+    admin_url: str, server_urls: dict[str, str], mode: str
+) -> None:
+    human = PagePerson(server_urls, "logistics", "alice@acme")  # verified: alice says yes on the page
+    async with mcp_client("logistics", "alice@acme", human=human, mode=mode) as client:
+        result = await on_the_page(server_urls, "logistics", await client.call_tool("reroute_shipment", reroute_args()))
+    assert not result.is_error, text(result)
+    assert result.structured_content is not None
+    event = result.structured_content["event"]
+    assert result.structured_content["shipment"]["destination"] == "RTM-2"
+    assert result.structured_content["shipment"]["status"] == "in_transit"
+    assert result.structured_content["previous_destination"] == "AMS-1"
+    assert {key: event[key] for key in ("kind", "detail", "location", "recorded_by")} == {
+        "kind": "rerouted",
+        "detail": untrusted("destination AMS-1 -> RTM-2 (reason: warehouse_capacity)"),
+        "location": None,
+        "recorded_by": "alice@acme",
+    }
+    assert await admin_rows(
+        admin_url, "SELECT destination_code, status FROM logistics.shipments WHERE id = :i", i=IN_TRANSIT
+    ) == [("RTM-2", "in_transit")]
+    assert await admin_rows(
+        admin_url,
+        "SELECT id, tenant_id, kind, detail, location, recorded_by FROM logistics.tracking_events "
+        "WHERE shipment_id = :i AND kind = 'rerouted'",
+        i=IN_TRANSIT,
+    ) == [
+        (event["id"], "acme", "rerouted", "destination AMS-1 -> RTM-2 (reason: warehouse_capacity)", None, "alice@acme")
+    ]
+    assert [request.mode for request in human.requests] == ["url"]

@@ -9,7 +9,7 @@ from tests.http.stack import Stack
 from tests.pages.browser import chromium, decide, new_page, open_signed_in, sign_in_at_idp
 from tests.pages.conftest import pages_url
 from tests.pages.requests import approval_row, payment_row, pending
-from tests.payments.fixture_ids import ACME_PENDING, GLOBEX_PAYMENTS
+from tests.payments.builders import ACME_PENDING, GLOBEX_PAYMENTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 

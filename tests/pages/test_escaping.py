@@ -17,7 +17,7 @@ from tests.http.stack import Stack
 from tests.pages.browser import Watched, chromium, new_page, open_signed_in
 from tests.pages.conftest import pages_url
 from tests.pages.requests import pending
-from tests.payments.fixture_ids import ACME_PAYMENTS
+from tests.payments.builders import ACME_PAYMENTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 

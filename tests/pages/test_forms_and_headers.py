@@ -9,7 +9,7 @@ from tests.http.stack import Stack
 from tests.pages.browser import chromium, new_page, open_signed_in
 from tests.pages.conftest import pages_url
 from tests.pages.requests import approval_row, pending
-from tests.payments.fixture_ids import ACME_PENDING
+from tests.payments.builders import ACME_PENDING
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 

@@ -20,7 +20,7 @@ from tests.helpers import identity
 from tests.http.stack import Served, loopback_socket, serve, start_idp
 from tests.pages.browser import chromium, decide, new_page, open_signed_in
 from tests.pages.requests import payment_row
-from tests.payments.fixture_ids import ACME_PENDING
+from tests.payments.builders import ACME_PENDING
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 

@@ -18,7 +18,7 @@ from tests.http.stack import Stack
 from tests.pages.browser import DOCS, chromium, new_page, open_signed_in
 from tests.pages.conftest import pages_url
 from tests.pages.requests import pending
-from tests.payments.fixture_ids import ACME_INJECTED, ACME_PENDING
+from tests.payments.builders import ACME_INJECTED, ACME_PENDING
 
 pytestmark = [pytest.mark.slow, pytest.mark.chromium]
 PNG = b"\x89PNG\r\n\x1a\n"

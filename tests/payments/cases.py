@@ -1,6 +1,6 @@
 """What the cross-server tests need from payments (the names are described in tests/server_cases.py)."""
 
-from tests.payments.fixture_ids import ACME_INJECTED, ACME_PENDING, ACME_UNREFUNDED
+from tests.payments.builders import ACME_INJECTED, ACME_PENDING, ACME_UNREFUNDED
 from tests.server_cases import SideEffect
 
 ROLES = {

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tests.helpers import admin_rows, snapshot
-from tests.payments.fixture_ids import ACME_PARTLY_REFUNDED, ACME_PENDING
+from tests.payments.builders import ACME_PARTLY_REFUNDED, ACME_PENDING
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

@@ -11,7 +11,7 @@ from securemcp.tenancy.database import create_engine, tenant_transaction
 
 from servers.payments import service
 from tests.helpers import Human, admin_rows, identity, mcp_client, on_the_page, snapshot
-from tests.payments.fixture_ids import ACME_CHARGES, ACME_PARTLY_REFUNDED, ACME_UNREFUNDED
+from tests.payments.builders import ACME_CHARGES, ACME_PARTLY_REFUNDED, ACME_UNREFUNDED
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

@@ -10,12 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fixtures.returns import return_id
-
-CRUSHED_BOX = return_id("acme", "crushed-box")
-SET_TENANT = "SELECT set_config('app.tenant_id', :tenant, true)"
+from tests.returns.builders import CRUSHED_BOX
 
 pytestmark = pytest.mark.usefixtures("seeded")
+
+SET_TENANT = "SELECT set_config('app.tenant_id', :tenant, true)"
 
 
 @pytest.fixture

@@ -13,14 +13,10 @@ from securemcp.errors import FORBIDDEN
 from securemcp.identity.principal import identity_from_roles
 
 from deployment.policy import POLICY
-from fixtures.returns import INJECTION_RETURN_ID, RETURNS, return_id
+from fixtures.returns import INJECTION_RETURN_ID
 from supplychain.servers import load_settings, server_for
 from tests.helpers import HOSTILE_STRINGS, Human, mcp_client, snapshot
-
-CRUSHED_BOX = return_id("acme", "crushed-box")
-ACME_IDS = [return_id("acme", name) for name, *_ in RETURNS["acme"]]
-GLOBEX_IDS = [return_id("globex", name) for name, *_ in RETURNS["globex"]]
-MISSING_ID = "rma_" + "0" * 20  # well-formed, exists in no tenant
+from tests.returns.builders import ACME_IDS, CRUSHED_BOX, GLOBEX_IDS, MISSING_ID
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -177,3 +173,27 @@ async def test_hostile_strings_in_every_string_argument_are_refused(
         assert (await client.call_tool("get_return", {"return_id": CRUSHED_BOX})).is_error is False
     assert human.questions == []
     assert await snapshot(admin_url, "returns") == before
+
+
+READ = {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True, "open_world_hint": False}
+
+
+DECIDE = {"read_only_hint": False, "destructive_hint": True, "idempotent_hint": True, "open_world_hint": False}
+
+
+async def test_tools_list_shows_every_returns_tool_with_truthful_annotations() -> None:
+    async with mcp_client("returns", "rita@acme") as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert sorted(tools) == ["approve_return", "get_approval", "get_return", "list_returns", "reject_return"]
+    for name, expected in [
+        ("list_returns", READ),
+        ("get_return", READ),
+        ("get_approval", READ),
+        ("approve_return", DECIDE),
+        ("reject_return", DECIDE),
+    ]:
+        assert tools[name].annotations.model_dump(exclude_none=True, exclude={"title"}) == expected
+        assert tools[name].input_schema["additionalProperties"] is False
+    # The approval and the caller are injected: the model cannot see or fill them.
+    assert sorted(tools["reject_return"].input_schema["properties"]) == ["idempotency_key", "reason", "return_id"]
+    assert sorted(tools["approve_return"].input_schema["properties"]) == ["idempotency_key", "return_id"]

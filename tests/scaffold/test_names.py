@@ -57,11 +57,27 @@ def test_a_good_name_passes(name: str) -> None:
     check_name(name, SERVERS)
 
 
+# Where the checkout's code and deployment files live (the library is under lib/).
+CODE_FOLDERS = (
+    "lib",
+    "deployment",
+    "supplychain",
+    "servers",
+    "idp",
+    "demo",
+    "bench",
+    "loadtest",
+    "tests",
+    "deploy",
+    ".ci",
+)
+
+
 def _settings_in_the_checkout() -> set[str]:
     """Every `SUPPLYCHAIN_<WORD>_...` variable the checkout's code and deployment files name."""
     root = Path(__file__).resolve().parents[2]
     found: set[str] = set()
-    for folder in ("shared", "supplychain", "servers", "idp", "demo", "bench", "loadtest", "tests", "deploy", ".ci"):
+    for folder in CODE_FOLDERS:
         for path in (root / folder).rglob("*"):
             if path.is_file() and path.suffix in {".py", ".j2", ".yaml", ".yml", ".sh", ""}:
                 found |= set(re.findall(r"SUPPLYCHAIN_([A-Z0-9]+_[A-Z0-9_]+)", path.read_text(errors="ignore")))

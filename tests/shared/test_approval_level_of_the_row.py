@@ -32,7 +32,7 @@ from tests.helpers import (
     pending_approval_id,
     snapshot,
 )
-from tests.payments.fixture_ids import ACME_PAYMENTS, ACME_PENDING
+from tests.payments.builders import ACME_PAYMENTS, ACME_PENDING
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

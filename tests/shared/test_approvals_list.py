@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from tests.helpers import Human, admin_rows, mcp_client, pending_approval_id
-from tests.payments.fixture_ids import ACME_PENDING
+from tests.payments.builders import ACME_PENDING
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from supplychain.admin import admin_engine
 from supplychain.servers import server_parameters
 from tests.helpers import Human, admin_rows, decide_as, decider, mcp_client, snapshot, without_approvals
-from tests.payments.fixture_ids import ACME_PENDING
+from tests.payments.builders import ACME_PENDING
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

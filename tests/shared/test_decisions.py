@@ -23,7 +23,7 @@ from tests.helpers import (
     snapshot,
     without_approvals,
 )
-from tests.payments.fixture_ids import ACME_PARTLY_REFUNDED, ACME_PENDING
+from tests.payments.builders import ACME_PARTLY_REFUNDED, ACME_PENDING
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

@@ -14,6 +14,8 @@ from deployment.policy import ALL_SCOPES, POLICY, ROLE_SCOPES, scopes_for_roles
 from deployment.registry import REGISTRY, SERVERS
 from tests.server_cases import cases
 
+# The handbook's role table for the example servers and the auditor (scopes of a server no longer in the
+# registry drop out: the examples are there to be replaced).
 DESIGN = {
     "supply_chain_manager": {
         "inventory:read", "logistics:read", "returns:read", "inventory:reorder", "logistics:reroute",
@@ -29,10 +31,12 @@ DESIGN = {
 }  # fmt: skip
 
 
-def test_role_table_matches_the_design_on_the_four_servers() -> None:
+def test_role_table_matches_the_design_on_the_registered_example_servers() -> None:
     """A server added later may grant these roles its own scopes (by a line), never change these."""
-    designed = set().union(*DESIGN.values())
-    assert {role: set(ROLE_SCOPES[role] & designed) for role in DESIGN} == DESIGN
+    registered = {"audit:read"}.union(*(server.scopes for server in REGISTRY.values()))
+    designed = {role: scopes & registered for role, scopes in DESIGN.items()}
+    in_the_design = set().union(*designed.values())
+    assert {role: ROLE_SCOPES[role] & in_the_design for role in DESIGN} == designed
 
 
 def test_each_role_holds_exactly_what_each_servers_lines_grant_it() -> None:

@@ -19,7 +19,7 @@ from securemcp.identity.principal import IdentityError, identity_from_claims
 
 from deployment.policy import POLICY
 from tests.helpers import admin_rows, decide_as, mcp_client, pending_approval_id, snapshot
-from tests.payments.fixture_ids import ACME_PENDING
+from tests.payments.builders import ACME_PENDING
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

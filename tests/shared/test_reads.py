@@ -86,14 +86,13 @@ def _read_statements(module: object) -> Iterator[tuple[str, ReadStatement[Any]]]
                 yield f"{name}{combination}", value(**dict(zip(flags, combination, strict=True)))
 
 
-def test_every_read_statement_of_every_server_compares_tenant_id_with_the_callers_tenant() -> None:
+@pytest.mark.parametrize("server", SERVERS)
+def test_every_read_statement_of_every_server_compares_tenant_id_with_the_callers_tenant(server: str) -> None:
     found = 0
-    for server in SERVERS:
-        for name, statement in _read_statements(importlib.import_module(f"servers.{server}.service")):
-            found += 1
-            number = statement.parameters.index("tenant_id") + 1
-            where = statement.sql.split("WHERE", 1)[-1]
-            assert re.search(rf"\.tenant_id = \${number}\b", where), f"{server}.{name} does not filter by tenant"
-    # Six constants (five single-row lookups and track_shipment's events) and the 32 filter combinations
-    # of the eight list builders (inventory 3, logistics 2, returns 1, payments 2).
-    assert found >= 38
+    for name, statement in _read_statements(importlib.import_module(f"servers.{server}.service")):
+        found += 1
+        number = statement.parameters.index("tenant_id") + 1
+        where = statement.sql.split("WHERE", 1)[-1]
+        assert re.search(rf"\.tenant_id = \${number}\b", where), f"{server}.{name} does not filter by tenant"
+    # Every server reads (a list tool at least): a scan that found nothing would pass without checking.
+    assert found > 0

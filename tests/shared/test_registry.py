@@ -41,8 +41,16 @@ def test_the_migration_branches_are_the_registered_servers() -> None:
     assert sorted(branches) == sorted(SERVERS)
 
 
-def test_ports_and_replica_addresses_follow_the_entry_not_the_position() -> None:
-    assert port_from("payments", 9100) == 9104 and port_from("inventory", 8100) == 8101
-    assert replica_address("logistics", 1) == "127.0.0.22:8102"
-    with pytest.raises(ValueError, match="unknown server 'not_registered'; choose one of inventory, logistics"):
+@pytest.mark.parametrize("name", SERVERS)
+def test_ports_and_replica_addresses_follow_the_entry_not_the_position(name: str) -> None:
+    server = REGISTRY[name]
+    assert port_from(name, IDP_PORT) == server.port  # its own port in the default stack
+    assert port_from(name, IDP_PORT + 1000) == server.port + 1000  # a moved stack moves every port alike
+    assert replica_address(name, 0) == f"127.0.0.{10 * server.segment + 1}:{server.port}"
+    assert replica_address(name, 1, port=9000) == f"127.0.0.{10 * server.segment + 2}:9000"
+
+
+def test_an_unregistered_name_is_refused_naming_every_registered_server() -> None:
+    with pytest.raises(ValueError) as refused:
         entry("not_registered")
+    assert str(refused.value) == f"unknown server 'not_registered'; choose one of {', '.join(SERVERS)}"

@@ -30,7 +30,7 @@ from tests.helpers import (
     pending_approval_id,
 )
 from tests.logistics.builders import reroute_args
-from tests.payments.fixture_ids import ACME_PAYMENTS
+from tests.payments.builders import ACME_PAYMENTS
 
 pytestmark = pytest.mark.usefixtures("seeded")
 

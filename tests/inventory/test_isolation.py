@@ -1,18 +1,15 @@
-"""Inventory tools through a real in-memory MCP client against the real database."""
+"""What the inventory server refuses: other tenants' rows, missing scopes, writes in read-only mode, hostile
+input, unknown arguments."""
 
 from __future__ import annotations
 
 import pytest
 from mcp.shared.exceptions import MCPError
-from securemcp.ids import fixture_id
 
-from tests.helpers import HOSTILE_STRINGS, Human, admin_rows, mcp_client, snapshot
+from tests.helpers import HOSTILE_STRINGS, Human, mcp_client, snapshot
+from tests.inventory.builders import ACME_OPEN_REORDER, UNKNOWN_REORDER
 
 pytestmark = pytest.mark.usefixtures("seeded")
-
-ACME_OPEN_REORDER = fixture_id("ro", "acme/0")
-ACME_RECEIVED_REORDER = fixture_id("ro", "acme/1")
-UNKNOWN_REORDER = "ro_" + "0" * 20
 
 
 async def test_list_warehouses_shows_only_the_callers_tenant() -> None:
@@ -25,118 +22,6 @@ async def test_list_warehouses_shows_only_the_callers_tenant() -> None:
         ],
         "next_cursor": None,
     }
-
-
-async def test_list_stock_levels_below_reorder_point_pages_through_every_row() -> None:
-    seen: list[tuple[str, str]] = []
-    cursor = None
-    async with mcp_client("inventory", "alice@acme") as client:
-        for _ in range(10):
-            arguments = {"below_reorder_point": True, "limit": 3, **({"cursor": cursor} if cursor else {})}
-            page = (await client.call_tool("list_stock_levels", arguments)).structured_content
-            assert page is not None
-            seen += [(item["warehouse"], item["sku"]) for item in page["items"]]
-            assert all(item["below_reorder_point"] for item in page["items"])
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-    assert len(seen) == len(set(seen))
-    assert seen == sorted(seen)
-    assert ("AMS-1", "TAPE-48") in seen and ("AMS-1", "BOLT-M8") not in seen
-    assert {warehouse for warehouse, _ in seen} <= {"AMS-1", "RTM-2"}
-
-
-async def test_get_stock_level_returns_computed_availability() -> None:
-    async with mcp_client("inventory", "alice@acme") as client:
-        result = await client.call_tool("get_stock_level", {"sku": "BOLT-M8", "warehouse": "AMS-1"})
-    assert result.structured_content == {
-        "sku": "BOLT-M8",
-        "description": "Hex bolt M8 x 40, zinc",
-        "warehouse": "AMS-1",
-        "on_hand": 1200,
-        "reserved": 100,
-        "available": 1100,
-        "reorder_point": 500,
-        "reorder_quantity": 2000,
-        "below_reorder_point": False,
-    }
-
-
-async def test_list_reorders_filters_by_status() -> None:
-    async with mcp_client("inventory", "ana@acme") as client:
-        result = await client.call_tool("list_reorders", {"status": "open"})
-    assert result.structured_content is not None
-    assert [item["id"] for item in result.structured_content["items"]] == [ACME_OPEN_REORDER]
-
-
-async def test_create_reorder_with_approval_writes_one_row(admin_url: str) -> None:
-    human = Human()
-    async with mcp_client("inventory", "alice@acme", human=human) as client:
-        result = await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 400})
-    assert result.is_error is False
-    created = result.structured_content
-    assert created is not None and created["status"] == "open" and created["requested_by"] == "alice@acme"
-    assert human.questions == [
-        "Create a purchase reorder of 400 x TAPE-48 for warehouse AMS-1 (organisation acme, requested by "
-        "alice@acme).\n\nApprove this action?"
-    ]
-    rows = await admin_rows(
-        admin_url, "SELECT tenant_id, sku, quantity, status FROM inventory.reorders WHERE id = :i", i=created["id"]
-    )
-    assert rows == [("acme", "TAPE-48", 400, "open")]
-
-
-async def test_create_reorder_works_for_handshake_era_clients_too(admin_url: str) -> None:
-    async with mcp_client("inventory", "alice@acme", human=Human(), mode="legacy") as client:
-        result = await client.call_tool("create_reorder", {"sku": "BOX-L", "warehouse": "RTM-2", "quantity": 5})
-    assert result.is_error is False
-
-
-@pytest.mark.parametrize(("action", "approve"), [("accept", False), ("decline", True), ("cancel", True)])
-async def test_create_reorder_not_approved_changes_nothing(admin_url: str, action: str, approve: bool) -> None:
-    before = await snapshot(admin_url, "inventory")
-    async with mcp_client("inventory", "alice@acme", human=Human(action, approve)) as client:
-        result = await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 400})
-    assert result.is_error is True
-    answer = "declined" if action == "accept" else action
-    assert result.content[0].text.endswith(f"create_reorder was not approved ({answer}); nothing changed")
-    assert await snapshot(admin_url, "inventory") == before
-
-
-async def test_client_that_cannot_be_asked_gets_a_pending_approval_and_nothing_changes(admin_url: str) -> None:
-    before = await snapshot(admin_url, "inventory")
-    async with mcp_client("inventory", "alice@acme", human=None) as client:
-        result = await client.call_tool("create_reorder", {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 1})
-    assert result.is_error is False and result.structured_content is not None
-    assert result.structured_content["status"] == "pending"
-    assert result.structured_content["approval_id"].startswith("ap_")
-    assert f"Decide it at {result.structured_content['url']} " in result.content[0].text
-    after = await snapshot(admin_url, "inventory")
-    assert len(after.pop("pending_approvals")) == len(before.pop("pending_approvals")) + 1
-    assert after == before
-
-
-async def test_cancel_reorder_with_approval(admin_url: str) -> None:
-    human = Human()
-    async with mcp_client("inventory", "alice@acme", human=human) as client:
-        result = await client.call_tool("cancel_reorder", {"reorder_id": ACME_OPEN_REORDER})
-    assert result.structured_content is not None and result.structured_content["status"] == "cancelled"
-    assert ACME_OPEN_REORDER in human.questions[0] and "organisation acme" in human.questions[0]
-    rows = await admin_rows(
-        admin_url, "SELECT status, cancelled_by FROM inventory.reorders WHERE id = :i", i=ACME_OPEN_REORDER
-    )
-    assert rows == [("cancelled", "alice@acme")]
-
-
-async def test_cancel_reorder_that_is_not_open_is_a_conflict_asked_of_nobody(admin_url: str) -> None:
-    human = Human()
-    before = await snapshot(admin_url, "inventory")
-    async with mcp_client("inventory", "alice@acme", human=human) as client:
-        result = await client.call_tool("cancel_reorder", {"reorder_id": ACME_RECEIVED_REORDER})
-    assert result.is_error is True
-    assert f"reorder '{ACME_RECEIVED_REORDER}' is received, not open; nothing changed" in result.content[0].text
-    assert human.questions == []
-    assert await snapshot(admin_url, "inventory") == before
 
 
 async def test_globex_cannot_cancel_acme_reorder_and_sees_the_same_answer_as_for_no_reorder(admin_url: str) -> None:

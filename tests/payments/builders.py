@@ -1,4 +1,4 @@
-"""Ids of the payments fixture records the tests refer to (see fixtures/payments.py)."""
+"""Payments test data: fixture ids by name (see fixtures/payments.py), and the read tools in listing order."""
 
 from securemcp.ids import fixture_id
 
@@ -17,3 +17,5 @@ ACME_FULLY_REFUNDED = ACME_CHARGES[2]  # 89.99 EUR in two refunds
 
 UNKNOWN_PAYMENT = "pay_" + "0" * 20
 UNKNOWN_CHARGE = "ch_" + "0" * 20
+
+READ_TOOLS = ["list_payments", "get_payment", "list_charges", "get_charge"]
