@@ -95,18 +95,23 @@ async def test_a_payment_raised_after_the_question_is_not_released_by_its_verifi
     await _set_amount(admin_url, SMALL, RAISED)
     before = await snapshot(admin_url, "payments")
 
-    with pytest.raises(ConflictError) as refused:  # fred may decide a verified approval, but the row now needs more
-        await decide_as(server_urls, "payments", decider("fred@acme"), approval_id, "approve")
-    assert str(refused.value) == (
+    # fred may decide a verified approval, but the row now needs more: the approval ends void, with the reason.
+    ended = await decide_as(server_urls, "payments", decider("fred@acme"), approval_id, "approve")
+    assert (ended.status, ended.void_reason) == (
+        "void",
         "release_payment now needs four_eyes approval, more than the verified it was asked at: what it acts on "
-        "changed after the question; nothing changed"
+        "changed after the question; nothing changed",
     )
-    with pytest.raises(DeciderRefusedError):  # and a second person cannot decide what was asked of fred alone
+    with pytest.raises(ConflictError):  # nobody can decide it any more: not fred again
+        await decide_as(server_urls, "payments", decider("fred@acme"), approval_id, "approve")
+    with pytest.raises(DeciderRefusedError):  # and a second person never could decide what was asked of fred alone
         await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "approve")
 
-    assert await snapshot(admin_url, "payments") == before  # not released, and the approval is still pending
+    after = await snapshot(admin_url, "payments")
+    domain = {name for name in before if name != "pending_approvals"}  # the approval itself ended void
+    assert {name: after[name] for name in domain} == {name: before[name] for name in domain}
     assert await _payment(admin_url, SMALL) == ("pending_approval", None, RAISED)
-    assert await _approval(admin_url, approval_id) == ("verified", "pending")
+    assert await _approval(admin_url, approval_id) == ("verified", "void")
 
 
 # The same rule on a side effect whose least level is `confirm`, so that a yes is given in band.

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("seeded")
 
 @pytest.fixture
 async def pending_approvals(seeded: None, admin_url: str) -> None:
-    """One pending approval and one idempotency key per tenant on every server: the seed has none."""
+    """One pending approval, idempotency key and page session per tenant on every server: the seed has none."""
     engine = admin_engine(admin_url)
     try:
         async with engine.begin() as conn:
@@ -44,6 +44,20 @@ async def pending_approvals(seeded: None, admin_url: str) -> None:
                             "'{}'::jsonb, now(), now() + interval '1 day')"
                         ),
                         {"t": tenant, "u": f"someone@{tenant}", "sha": "0" * 64},
+                    )
+                    # And one approval-page session (`securemcp.approvals.pages.sessions`), written only at sign-in.
+                    await conn.execute(
+                        text(
+                            f"INSERT INTO {server}.page_sessions (id_sha256, tenant_id, user_id, person_id, roles, "
+                            "auth_time, csrf_token, expires_at) VALUES (:h, :t, :u, :p, '[]'::jsonb, now(), 'csrf', "
+                            "now() + interval '1 hour')"
+                        ),
+                        {
+                            "h": f"{number}" * 64,
+                            "t": tenant,
+                            "u": f"someone@{tenant}",
+                            "p": f"issuer sub=someone@{tenant}",
+                        },
                     )
     finally:
         await engine.dispose()

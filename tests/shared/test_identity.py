@@ -14,6 +14,8 @@ from deployment.policy import ALL_SCOPES, POLICY, ROLE_SCOPES, scopes_for_roles
 from deployment.registry import REGISTRY, SERVERS
 from tests.server_cases import cases
 
+ISSUER = "https://idp.example.test"  # a verified token always names its issuer (JWTVerifier checks it)
+
 # The handbook's role table for the example servers and the auditor (scopes of a server no longer in the
 # registry drop out: the examples are there to be replaced).
 DESIGN = {
@@ -77,14 +79,20 @@ def test_a_grant_of_a_scope_no_server_defines_is_refused() -> None:
 
 def test_token_scopes_the_role_may_not_hold_are_ignored() -> None:
     claims = {
-        "tenant_id": "acme", "sub": "ana@acme", "roles": ["analyst"],
+        "iss": ISSUER, "tenant_id": "acme", "sub": "ana@acme", "roles": ["analyst"],
         "scope": "inventory:read payments:refund inventory:reorder",
     }  # fmt: skip
     assert identity_from_claims(claims, POLICY).scopes == {"inventory:read"}
 
 
 def test_unknown_roles_in_a_token_grant_nothing() -> None:
-    claims = {"tenant_id": "acme", "sub": "x@acme", "roles": ["root", "admin"], "scope": "payments:refund"}
+    claims = {
+        "iss": ISSUER,
+        "tenant_id": "acme",
+        "sub": "x@acme",
+        "roles": ["root", "admin"],
+        "scope": "payments:refund",
+    }
     identity = identity_from_claims(claims, POLICY)
     assert identity.roles == frozenset() and identity.scopes == frozenset()
 
@@ -122,7 +130,7 @@ def test_read_only_mode_keeps_only_reading_scopes() -> None:
 
 def test_a_token_identity_holds_its_scopes_and_knows_what_its_roles_would_allow() -> None:
     """What a step-up could add is the roles' scopes, never a claimed scope the roles do not allow."""
-    claims = {"tenant_id": "acme", "sub": "alice@acme", "roles": ["supply_chain_manager", "owner"]}
+    claims = {"iss": ISSUER, "tenant_id": "acme", "sub": "alice@acme", "roles": ["supply_chain_manager", "owner"]}
     alice = identity_from_claims({**claims, "scope": "inventory:read payments:refund"}, POLICY)
     assert alice.scopes == {"inventory:read"}
     assert alice.roles_allow("inventory:reorder") and not alice.has_scope("inventory:reorder")
