@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterable
@@ -22,6 +23,7 @@ from securemcp.tenancy.database import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from deployment.policy import POLICY
 from fixtures.tenants import USERS
@@ -157,6 +159,26 @@ def decider(user: str, *, signed_in_ago: timedelta = timedelta(seconds=5), tenan
     )  # fmt: skip
 
 
+async def _signed_in_at_the_requesters_issuer(
+    session: AsyncSession, server: str, who: Decider, approval_id: str
+) -> Decider:
+    """`who` as the approval page knows them after signing in at the dev IdP: a person id made of the
+    issuer that signed the requester's token and `sub` (the default person claim), which the dev IdP
+    sets to the user id. A decider built with its own person id is left as it is."""
+    if who.person_id is not None:
+        return who
+    row = (
+        await (await session.connection()).execute(
+            text(f"SELECT requested_by_person FROM {server}.pending_approvals WHERE id = :id"),
+            {"id": approval_id},
+        )
+    ).first()
+    if row is None or row[0] is None:
+        return who
+    issuer = str(row[0]).rsplit(" sub=", 1)[0]
+    return dataclasses.replace(who, person_id=f"{issuer} sub={who.user_id}")
+
+
 async def decide_as(
     server_urls: dict[str, str],
     server: str,
@@ -171,6 +193,7 @@ async def decide_as(
     engine = create_engine(server_urls[server])
     try:
         async with decision_transaction(engine, who) as session:
+            who = await _signed_in_at_the_requesters_issuer(session, server, who, approval_id)
             return await decide(
                 session, schema=server, decider=who, approval_id=approval_id, decision=decision,
                 revocations=revocations,

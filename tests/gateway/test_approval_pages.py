@@ -27,7 +27,7 @@ async def test_priya_signs_in_and_approves_through_the_gateway(edge: Edge, seede
         assert page.url == url
         await decide(page, "approve")
         assert "approved and executed by priya@acme" in await page.inner_text("main")
-        cookie = next(c for c in await context.cookies() if c["name"] == "supplychain_approvals_payments")
+        cookie = next(c for c in await context.cookies() if c["name"] == "__Secure-supplychain_approvals_payments")
         assert cookie["path"] == "/payments/approvals"
         assert cookie["secure"] is True and cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
         # the list without a trailing slash stays under the gateway's prefix

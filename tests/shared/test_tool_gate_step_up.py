@@ -27,7 +27,10 @@ REORDER = {"sku": "TAPE-48", "warehouse": "AMS-1", "quantity": 1}
 @contextmanager
 def alice_with_read_only_token() -> Iterator[None]:
     """As if HTTP had verified alice@acme's token (supply_chain_manager) holding inventory:read only."""
-    claims = {"sub": "alice@acme", "tenant_id": "acme", "roles": ["supply_chain_manager"], "scope": "inventory:read"}
+    claims = {
+        "iss": "https://idp.example.test", "sub": "alice@acme", "tenant_id": "acme",
+        "roles": ["supply_chain_manager"], "scope": "inventory:read",
+    }  # fmt: skip
     token = AccessToken(token="t", client_id="c", scopes=["inventory:read"], subject="alice@acme", claims=claims)
     reset = auth_context_var.set(AuthenticatedUser(token))
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 
+from mcp.types import PARSE_ERROR
 from starlette.types import Message, Scope, Send
 
 from securemcp.gate.tool_gate import REACHED
@@ -41,7 +42,9 @@ def watching_refusals(scope: Scope, send: Send, on_refused: OnRefused) -> Send:
             if message.get("more_body", False):
                 return
             body = b"".join(part.get("body", b"") for part in held[1:])
-            await on_refused(*_reason_of(held[0]["status"], body))
+            refusal = _reason_of(held[0]["status"], body)
+            if refusal is not None:
+                await on_refused(*refusal)
             for part in held:
                 await send(part)
             held.clear()
@@ -51,11 +54,18 @@ def watching_refusals(scope: Scope, send: Send, on_refused: OnRefused) -> Send:
     return watched
 
 
-def _reason_of(status: int, body: bytes) -> tuple[str, str]:
-    """The reason and message of an error answer (a JSON-RPC error, or another refusal by its status)."""
+# A body the SDK cannot parse is recorded, as a refused call of its tool, by `securemcp.audit.unreadable`.
+ALREADY_RECORDED = frozenset({PARSE_ERROR})
+
+
+def _reason_of(status: int, body: bytes) -> tuple[str, str] | None:
+    """The reason and message of an error answer (a JSON-RPC error, or another refusal by its status);
+    None for a refusal recorded elsewhere."""
     try:
         error = json.loads(body).get("error")
         code, message = error["code"], str(error["message"])
     except (ValueError, AttributeError, KeyError, TypeError):
         return f"http_{status}", body[:200].decode("utf-8", "replace")
+    if code in ALREADY_RECORDED:
+        return None
     return REASONS.get(code, f"jsonrpc_{code}"), message[:200]
