@@ -46,6 +46,9 @@ def rotate_and_reload_under_load(edge: Edge) -> None:
                     statuses.append(list_tools(http, url, old_token).status_code)
                 except httpx2.HTTPError as exc:
                     errors.append(repr(exc))
+                # Paced under the edge's default tenant limit (100 per 10 s): this test is about keys, and
+                # a faster loop would be refused by the limit, not by the rotation.
+                stop.wait(0.15)
 
     caller = threading.Thread(target=keep_calling, name="rotation-client")
     caller.start()
