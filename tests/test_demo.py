@@ -67,7 +67,8 @@ FOUR_EYES_STEPS = [
 
 
 async def _assert_released_once_by_priya(admin_url: str) -> None:
-    """The demo's approval: executed, decided by priya, the payment released as fred, and one decision record."""
+    """The demo's approval: executed, decided by priya, the payment released as fred; the page recorded
+    fred's refused attempt and priya's decision."""
     rows = await admin_rows(
         admin_url,
         "SELECT a.id, a.status, a.decided_by, p.status, p.released_by FROM payments.pending_approvals a "
@@ -76,10 +77,14 @@ async def _assert_released_once_by_priya(admin_url: str) -> None:
     assert [row[1:] for row in rows] == [("executed", "priya@acme", "released", "fred@acme")]
     # The audit trail survives reseeding: count only this approval's decision records.
     decisions = await admin_rows(
-        admin_url, "SELECT user_id, detail FROM payments.audit_log WHERE actor_kind = 'page' AND approval_id = :id",
+        admin_url,
+        "SELECT user_id, outcome, detail FROM payments.audit_log WHERE actor_kind = 'page' AND approval_id = :id "
+        "ORDER BY seq",
         id=rows[0][0],
     )  # fmt: skip
-    assert len(decisions) == 1 and decisions[0][0] == "priya@acme" and "level four_eyes" in decisions[0][1]
+    assert [(user, outcome) for user, outcome, _ in decisions] == [("fred@acme", "refused"), ("priya@acme", "ok")]
+    assert decisions[0][2].startswith("approve refused on the approval page: ")
+    assert "level four_eyes" in decisions[1][2]
 
 
 async def _open_reorders(admin_url: str) -> int:

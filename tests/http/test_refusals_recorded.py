@@ -19,7 +19,7 @@ from tests.helpers import admin_rows, snapshot, verify_audit
 from tests.http.conftest import ExtraServer
 from tests.http.rpc import bearer, call_tool, modern_request
 from tests.http.stack import Stack
-from tests.http.tokens import mint
+from tests.http.tokens import claims_of, mint
 
 RECORD = (
     "SELECT tool, user_id, outcome, arguments, detail, token_id FROM inventory.audit_log WHERE seq > :s ORDER BY seq"
@@ -30,8 +30,10 @@ async def last_seq(admin_url: str) -> int:
     return int((await admin_rows(admin_url, "SELECT coalesce(max(seq), 0) FROM inventory.audit_log"))[0][0])
 
 
-async def records_since(admin_url: str, seq: int) -> list[tuple[Any, ...]]:
-    return await admin_rows(admin_url, RECORD, s=seq)
+async def records_since(admin_url: str, seq: int, token: str | None = None) -> list[tuple[Any, ...]]:
+    """The records after `seq`; with `token`, only that token's (other tests' servers write meanwhile)."""
+    rows = await admin_rows(admin_url, RECORD, s=seq)
+    return rows if token is None else [row for row in rows if row[5] == claims_of(token)["jti"]]
 
 
 def refusal(rows: list[tuple[Any, ...]]) -> list[tuple[str, int, str]]:
@@ -55,8 +57,8 @@ async def test_six_calls_at_three_a_minute_are_all_accounted_for(
         token = mint(stack.idp, user="alice@acme", server="inventory", audience=inventory.url)
         async with httpx2.AsyncClient(timeout=10) as http:
             answers = [await call_tool(http, inventory.url, token, "list_warehouses") for _ in range(6)]
-        during = await records_since(admin_url, start)
-    after = await records_since(admin_url, start)  # the server stopped: the open minute's summary is written
+        during = await records_since(admin_url, start, token)
+    after = await records_since(admin_url, start, token)  # the server stopped: the open minute's summary is written
     assert [answer.status_code for answer in answers] == [200, 200, 200, 429, 429, 429]
     assert [(row[0], row[2]) for row in during] == [("list_warehouses", "ok")] * 3 + [("(transport)", "refused")]
     assert refusal(during) == [("rate_limited", 1, "refused")]  # the first 429 of the minute, at once
