@@ -158,12 +158,14 @@ async def run_migrations(engine: AsyncEngine) -> None:
         unknown = [name for name in await applied_revisions(conn) or [] if name not in known_revisions()]
         if unknown:  # Alembic would fail deep inside with "Can't locate revision"
             raise AdminError(f"db init: {unknown_revisions_message(unknown)}")
+        # Before anything is migrated: the same revision, run before the library's DDL changed, which
+        # Alembic cannot tell; refused with nothing changed, not even a new server's first revision.
+        outdated = await servers_with_a_choosable_seq(conn)
+        if outdated:
+            raise AdminError(f"db init: {choosable_seq_message(outdated)}")
         await conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
         await conn.run_sync(upgrade)
         await conn.execute(text("RESET ROLE"))
-        outdated = await servers_with_a_choosable_seq(conn)
-        if outdated:  # the same revision, run before the library's DDL changed: Alembic cannot tell
-            raise AdminError(f"db init: {choosable_seq_message(outdated)}")
 
 
 async def _require_passwords_locally(engine: AsyncEngine) -> None:

@@ -45,12 +45,15 @@ async def draw_seq_by_trigger(conn: AsyncConnection, servers: list[str]) -> list
 
 
 def lacks_page_sessions(connection: Connection, schema: str) -> bool:
-    """True for a schema made before the pages' server-side sessions and the requester's person."""
-    found = connection.execute(
-        text("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = :schema AND tablename = 'page_sessions'"),
-        {"schema": schema},
-    ).first()
-    return found is None
+    """True for a schema whose security tables predate the page sessions and the requester's person; a
+    schema with no security tables yet (a server not migrated) is `db init`'s, not an upgrade's."""
+    tables = {
+        name
+        for (name,) in connection.execute(
+            text("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = :schema"), {"schema": schema}
+        )
+    }
+    return "pending_approvals" in tables and "page_sessions" not in tables
 
 
 async def servers_without_page_sessions(conn: AsyncConnection) -> list[str]:
