@@ -138,9 +138,13 @@ class SideEffect(Generic[ArgumentsT, TargetT]):
         build = cast(Callable[..., ArgumentsT], self.arguments)
 
         async def ask(ctx: Context, caller: Caller, **values: Any) -> Elicit[ConfirmAnswer] | Deferred:
-            # Before anyone is asked: a short read of its own, so no transaction is held while a person decides.
-            async with caller.lookup() as session:
-                target = await self.target(caller.identity, session, build(**values))
+            arguments = build(**values)
+            if self.lock is None:  # the arguments are the target: nothing to read, no database round trip
+                target = cast(TargetT, arguments)
+            else:
+                # Before anyone is asked: a short read of its own, so no transaction is held while a person decides.
+                async with caller.lookup() as session:
+                    target = await self.target(caller.identity, session, arguments)
             level = self.level_for(target, floor)
             return await seek_approval(ctx, caller, self.question(target, caller.identity), level)
 
