@@ -108,7 +108,7 @@ async def test_an_oversized_body_is_recorded(stack: Stack, admin_url: str) -> No
         note = "x" * inventory.settings.max_body_bytes
         response = await call_tool(http, inventory.url, token, "list_warehouses", {"note": note})
     assert (response.status_code, response.json()) == (413, {"error": "request body too large"})
-    rows = await records_since(admin_url, start)
+    rows = await records_since(admin_url, start, token)
     assert [(row[0], row[1], row[2], row[3]["refusal"], row[3]["count"]) for row in rows] == [
         ("(transport)", "alice@acme", "refused", "body_too_large", 1)
     ]
@@ -125,7 +125,7 @@ async def sdk_refused(stack: Stack, admin_url: str, *, mcp_name: str, meta: bool
     start = await last_seq(admin_url)
     async with httpx2.AsyncClient(timeout=10) as http:
         response = await http.post(inventory.url, json=request["json"], headers={**request["headers"], **bearer(token)})
-    return response, await records_since(admin_url, start)
+    return response, await records_since(admin_url, start, token)
 
 
 async def test_a_name_header_that_disagrees_with_the_body_is_recorded(stack: Stack, admin_url: str) -> None:
