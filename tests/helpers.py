@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -287,3 +289,23 @@ async def fresh_database(admin_url: str, prefix: str, schemas: Iterable[str]) ->
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+# Running a server as Claude Desktop does: a stdio subprocess with a local identity from its environment.
+
+
+def serve_command(server: str) -> list[str]:
+    """`supplychain serve <server> --transport stdio` in this interpreter."""
+    return [sys.executable, "-m", "supplychain.cli", "serve", server, "--transport", "stdio"]
+
+
+def local_identity(user: str) -> dict[str, str]:
+    """The phase 1 identity of a fixture user: its tenant and roles as the server reads them at start."""
+    tenant, roles = USERS[user]
+    return {"SUPPLYCHAIN_TENANT": tenant, "SUPPLYCHAIN_USER": user, "SUPPLYCHAIN_ROLES": ",".join(roles)}
+
+
+def stdio_env(**extra: str) -> dict[str, str]:
+    """This test session's environment without its `SUPPLYCHAIN_*` settings, plus its home and `extra`."""
+    base = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
+    return {**base, "SUPPLYCHAIN_HOME": os.environ["SUPPLYCHAIN_HOME"], **extra}
