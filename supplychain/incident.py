@@ -17,6 +17,7 @@ The report ends with what is left open; the command exits non-zero when anything
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,6 +131,13 @@ class Report:
     left_open: int
 
 
+def shown(credential: str, kind: str) -> str:
+    """How the report and the records name `credential`: a secret (a refresh token, or anything too long
+    or JWT-shaped to be an id) only by a SHA-256 prefix, so the playbook never copies a token anywhere."""
+    secret = kind == "refresh token" or len(credential) > 64 or credential.count(".") == 2
+    return f"sha256:{hashlib.sha256(credential.encode()).hexdigest()[:16]}" if secret else credential
+
+
 async def respond(
     engine: AsyncEngine, servers: tuple[str, ...], credential: str, start: datetime, *, issuer: str, dev_idp: bool,
     as_user: bool = False, pending: PendingAction = "hold",
@@ -140,7 +148,7 @@ async def respond(
         contained = contain_at_dev_idp(credential, as_user=as_user)
         kind: str = contained.kind
         grants, tokens = contained.grants, contained.token_ids
-        lines = [f"credential {credential}: {kind}; grants {', '.join(grants) or 'none'}"]
+        lines = [f"credential {shown(credential, kind)}: {kind}; grants {', '.join(grants) or 'none'}"]
         lines += [f"revoked at {issuer}: {done}" for done in contained.done]
         lines += [f"NOT DONE: {item}" for item in contained.not_done]
         left_open += len(contained.not_done)
@@ -151,12 +159,12 @@ async def respond(
         client_id = credential if any(use.client_id == credential for use in uses) else None
         kind = "user" if as_user else "client" if client_id else "token"
         grants, user = [], credential if as_user else None
-        lines = [f"credential {credential}: {kind}; tokens {', '.join(tokens) or 'none'}"]
+        lines = [f"credential {shown(credential, kind)}: {kind}; tokens {', '.join(tokens) or 'none'}"]
         lines += [f"NOT DONE: {line}" for line in other_idp_instructions(issuer, tokens, client_id)]
         left_open += 1
     asked = await contain_pending(
         engine, servers, grants=grants, tokens=tokens, user=user, action=pending,
-        reason=f"incident: the credential {credential} ({kind}) was revoked",
+        reason=f"incident: the credential {shown(credential, kind)} ({kind}) was revoked",
     )  # fmt: skip
     lines.append(f"{len(asked)} pending approval(s) it asked for ({pending}):")
     lines += [f"  {approval.line()}" for approval in asked]

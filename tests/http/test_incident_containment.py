@@ -7,6 +7,7 @@ disables the client (its secret mints nothing, its tokens are refused, its payme
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -269,3 +270,35 @@ async def test_incident_user_revokes_every_grant_of_fred_and_holds_what_he_asked
     assert code == 0, lines
     assert f"  payments  {approval_id} acme/fred@acme release_payment: held" in lines
     assert lines[-1] == "left open: nothing"
+
+
+async def test_a_leaked_refresh_token_is_contained_and_named_only_by_its_digest(
+    stack: Stack, engine: Any, admin_url: str
+) -> None:
+    """The playbook takes the refresh token itself, revokes its grant, and copies the secret nowhere:
+    not into the report, the operator's hold on the approval, nor any audit record."""
+    start = datetime.now(UTC)
+    async with httpx2.AsyncClient(timeout=10) as http:
+        _leaked, fresh, approval_id = await _leak_refresh_and_ask(stack, http)
+        secret = fresh["refresh_token"]
+        grant = claims_of(fresh["access_token"])["grant_id"]
+
+        report = await respond(engine, SERVERS, secret, start, issuer=stack.idp.issuer, dev_idp=True)
+
+        digest = hashlib.sha256(secret.encode()).hexdigest()[:16]
+        assert report.lines[0] == f"credential sha256:{digest}: refresh token; grants {grant}"
+        assert f"  payments  {approval_id} acme/fred@acme release_payment: held" in report.lines
+        assert not any(secret in line for line in report.lines)
+        await _wait_until_refused(http, stack["payments"].url, fresh["access_token"])
+        assert (await _refresh(http, stack, fresh)).status_code == 400
+    stored = await admin_rows(
+        admin_url,
+        "SELECT count(*) FROM payments.pending_approvals WHERE held_reason LIKE :s OR arguments::text LIKE :s",
+        s=f"%{secret}%",
+    )
+    recorded = await admin_rows(
+        admin_url,
+        "SELECT count(*) FROM payments.audit_log WHERE detail LIKE :s OR arguments::text LIKE :s",
+        s=f"%{secret}%",
+    )
+    assert stored == recorded == [(0,)]
