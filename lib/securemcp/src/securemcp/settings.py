@@ -195,8 +195,12 @@ class ServerSettings(BaseSettings):
 
     @property
     def listen_port(self) -> int:
-        """The port to listen on: the configured one, else the server's default."""
-        return self.port if self.port is not None else self.default_port
+        """The port to listen on: the configured one, else the server's default (its settings class's)."""
+        if self.port is not None:
+            return self.port
+        if not self.default_port:  # 0 would bind a random port and advertise a resource URL nobody can reach
+            raise SettingsError(f"{type(self).__name__} names no default_port: set it, or set PORT")
+        return self.default_port
 
     @property
     def tls(self) -> bool:
