@@ -99,16 +99,19 @@ async def test_a_flood_of_a_thousand_429s_leaves_at_most_two_records(
     assert (await verify_audit(admin_url, "inventory"))[1] == []
 
 
-async def test_an_oversized_body_is_recorded(stack: Stack, admin_url: str) -> None:
-    inventory = stack["inventory"]
-    token = mint(stack.idp, user="alice@acme", server="inventory")
+async def test_an_oversized_body_is_recorded(stack: Stack, extra_server: ExtraServer, admin_url: str) -> None:
     start = await last_seq(admin_url)
     before = await snapshot(admin_url, "inventory")
-    async with httpx2.AsyncClient(timeout=10) as http:
-        note = "x" * inventory.settings.max_body_bytes
-        response = await call_tool(http, inventory.url, token, "list_warehouses", {"note": note})
-    assert (response.status_code, response.json()) == (413, {"error": "request body too large"})
-    rows = await records_since(admin_url, start, token)
+    await away_from_a_minute_boundary(20)
+    # A server of its own: on the session's server another test's 413 for acme in the same minute
+    # would already have taken the minute's first record, and this one would wait for the summary.
+    with extra_server("inventory") as inventory:
+        token = mint(stack.idp, user="alice@acme", server="inventory", audience=inventory.url)
+        async with httpx2.AsyncClient(timeout=10) as http:
+            note = "x" * inventory.settings.max_body_bytes
+            response = await call_tool(http, inventory.url, token, "list_warehouses", {"note": note})
+        assert (response.status_code, response.json()) == (413, {"error": "request body too large"})
+        rows = await records_since(admin_url, start, token)
     assert [(row[0], row[1], row[2], row[3]["refusal"], row[3]["count"]) for row in rows] == [
         ("(transport)", "alice@acme", "refused", "body_too_large", 1)
     ]
@@ -116,20 +119,27 @@ async def test_an_oversized_body_is_recorded(stack: Stack, admin_url: str) -> No
     assert await snapshot(admin_url, "inventory") == before  # the record aside, nothing changed
 
 
-async def sdk_refused(stack: Stack, admin_url: str, *, mcp_name: str, meta: bool) -> tuple[httpx2.Response, list[Any]]:
-    inventory = stack["inventory"]
-    token = mint(stack.idp, user="ana@acme", server="inventory")
+async def sdk_refused(
+    stack: Stack, extra_server: ExtraServer, admin_url: str, *, mcp_name: str, meta: bool
+) -> tuple[httpx2.Response, list[Any]]:
+    """One refused call on a server of its own (the minute's first refusal of its kind is recorded at once)."""
     request = modern_request("tools/call", {"name": "list_warehouses", "arguments": {}}, name=mcp_name)
     if not meta:
         del request["json"]["params"]["_meta"]
     start = await last_seq(admin_url)
-    async with httpx2.AsyncClient(timeout=10) as http:
-        response = await http.post(inventory.url, json=request["json"], headers={**request["headers"], **bearer(token)})
-    return response, await records_since(admin_url, start, token)
+    await away_from_a_minute_boundary(20)
+    with extra_server("inventory") as inventory:
+        token = mint(stack.idp, user="ana@acme", server="inventory", audience=inventory.url)
+        async with httpx2.AsyncClient(timeout=10) as http:
+            headers = {**request["headers"], **bearer(token)}
+            response = await http.post(inventory.url, json=request["json"], headers=headers)
+        return response, await records_since(admin_url, start, token)
 
 
-async def test_a_name_header_that_disagrees_with_the_body_is_recorded(stack: Stack, admin_url: str) -> None:
-    response, rows = await sdk_refused(stack, admin_url, mcp_name="create_reorder", meta=True)
+async def test_a_name_header_that_disagrees_with_the_body_is_recorded(
+    stack: Stack, extra_server: ExtraServer, admin_url: str
+) -> None:
+    response, rows = await sdk_refused(stack, extra_server, admin_url, mcp_name="create_reorder", meta=True)
     message = "mcp-name header does not match the request body's 'name' parameter"
     assert response.status_code == 400
     assert response.json()["error"] == {"code": -32020, "message": message}
@@ -138,8 +148,10 @@ async def test_a_name_header_that_disagrees_with_the_body_is_recorded(stack: Sta
     ]
 
 
-async def test_a_call_without_its_meta_envelope_is_recorded(stack: Stack, admin_url: str) -> None:
-    response, rows = await sdk_refused(stack, admin_url, mcp_name="list_warehouses", meta=False)
+async def test_a_call_without_its_meta_envelope_is_recorded(
+    stack: Stack, extra_server: ExtraServer, admin_url: str
+) -> None:
+    response, rows = await sdk_refused(stack, extra_server, admin_url, mcp_name="list_warehouses", meta=False)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == -32602 and error["message"].startswith("params._meta must be an object")
