@@ -2,15 +2,15 @@
 
 Each server runs in its own process (`supplychain serve <name> --transport http`) so that each holds
 only its own database credential, exactly as in a deployment.
-- phase 2 (`running_stack`): the authorization server on `base`, each server `base` plus the distance
-  of its registry port from 8100 (`deployment.registry.port_from`); the defaults are 8100..8104;
+- phase 2 (`running_stack`): `supplychain idp serve --base-port base` and `supplychain serve <name>
+  --base-port base`: the authorization server on `base`, each server `base` plus the distance of its
+  registry port from 8100 (`deployment.registry.port_from`); the defaults are 8100..8104;
 - phase 3 (`running_gateway`): the authorization server on `base`, two replicas of each server on
   their own 127.0.0.x addresses, and HAProxy in front on 127.0.0.1:8443 (`supplychain.gateway_up`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from securemcp.settings import home_dir
 
-from deployment.registry import SERVERS, entry, port_from
+from deployment.registry import SERVERS, loopback_issuer, loopback_resources, port_from
 from supplychain.processes import StartFailed, stop_process, wait_until_answering
 
 __all__ = ["Stack", "StartFailed", "running_gateway", "running_stack", "stack_environment"]
@@ -38,19 +38,14 @@ class Stack:
 
 
 def stack_environment(base_port: int) -> tuple[dict[str, str], Stack]:
-    """The environment every process of the stack shares, and the URLs it will answer on."""
-    issuer = f"http://127.0.0.1:{base_port}"
-    urls = {server: f"http://127.0.0.1:{port_from(server, base_port)}/mcp" for server in SERVERS}
+    """The environment every process of the stack shares, and the URLs it will answer on.
+
+    Only the home is handed down: where each process listens comes from `--base-port` on its command
+    line, the same option a person gives `supplychain idp serve` and `supplychain serve` by hand.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
-    env |= {
-        "SUPPLYCHAIN_HOME": str(home_dir()),
-        "SUPPLYCHAIN_IDP_PORT": str(base_port),
-        "SUPPLYCHAIN_IDP_RESOURCES": json.dumps(urls),
-    }
-    for server in SERVERS:
-        prefix = entry(server).env_prefix
-        env |= {f"{prefix}PORT": str(port_from(server, base_port)), f"{prefix}ISSUER_URL": issuer}
-    return env, Stack(issuer=issuer, server_urls=urls)
+    env["SUPPLYCHAIN_HOME"] = str(home_dir())
+    return env, Stack(issuer=loopback_issuer(base_port), server_urls=loopback_resources(base_port))
 
 
 @contextmanager
@@ -58,9 +53,10 @@ def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> I
     """Run the authorization server and every registered server until the block ends."""
     env, stack = stack_environment(base_port)
     command = [sys.executable, "-m", "supplychain.cli"]
-    processes = [subprocess.Popen([*command, "idp", "serve"], env=env)]  # noqa: S603
+    placed = ["--base-port", str(base_port)]
+    processes = [subprocess.Popen([*command, "idp", "serve", *placed], env=env)]  # noqa: S603
     processes += [
-        subprocess.Popen([*command, "serve", server, "--transport", "http"], env=env)  # noqa: S603
+        subprocess.Popen([*command, "serve", server, "--transport", "http", *placed], env=env)  # noqa: S603
         for server in SERVERS
     ]
     try:

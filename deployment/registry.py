@@ -74,8 +74,9 @@ REGISTRY: Mapping[str, ServerEntry] = MappingProxyType(
 
 SERVERS: tuple[str, ...] = tuple(REGISTRY)
 
-# The dev authorization server's default port. `supplychain demo --base-port B` moves it to B and
-# every server by the same distance, so a server's demo port is still its own, never its position.
+# The dev authorization server's default port. `--base-port B` (on `demo`, `serve`, `idp serve` and
+# `idp token`) moves it to B and every server by the same distance, so a server's port is still its own,
+# never its position.
 IDP_PORT = 8100
 # The HAProxy gateway's default port (phase 3): every server's public address is `<gateway>/<server>/mcp`.
 GATEWAY_PORT = 8443
@@ -92,6 +93,16 @@ def entry(name: str) -> ServerEntry:
 def port_from(name: str, base_port: int) -> int:
     """Server `name`'s port in a stack whose authorization server is on `base_port` (`IDP_PORT`: its own)."""
     return base_port + entry(name).port - IDP_PORT
+
+
+def loopback_issuer(base_port: int) -> str:
+    """The dev authorization server's issuer in a loopback stack whose base is `base_port`."""
+    return f"http://127.0.0.1:{base_port}"
+
+
+def loopback_resources(base_port: int) -> dict[str, str]:
+    """Every server's canonical resource URL (RFC 8707) in a loopback stack whose base is `base_port`."""
+    return {name: f"http://127.0.0.1:{port_from(name, base_port)}/mcp" for name in SERVERS}
 
 
 def replica_address(name: str, replica: int, port: int | None = None) -> str:

@@ -19,17 +19,29 @@ def idp() -> None:
     """The dev authorization server (development, tests and demos only)."""
 
 
+# The same option, with the same meaning, as on `supplychain demo` and `supplychain serve`.
+base_port_option = click.option(
+    "--base-port", type=click.IntRange(1, 65535), default=None,
+    help="A loopback stack moved to BASE: the authorization server on BASE, each server at its registry "
+    "distance from it (as `supplychain serve --base-port BASE` and `supplychain demo --base-port BASE`).",
+)  # fmt: skip
+
+
 @idp.command("serve")
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1; loopback only).")
 @click.option("--port", type=int, default=None, help="Port (default 8100).")
-def idp_serve(host: str | None, port: int | None) -> None:
+@base_port_option
+def idp_serve(host: str | None, port: int | None, base_port: int | None) -> None:
     """Run the dev authorization server (issuer http://127.0.0.1:8100 by default)."""
     from securemcp.settings import SettingsError
 
     from idp.app import serve as serve_idp
-    from idp.settings import IdpSettings
+    from idp.settings import IdpSettings, base_port_overrides
 
+    if port is not None and base_port is not None:
+        raise click.UsageError("give --port or --base-port, not both")
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    overrides |= base_port_overrides(base_port)
     try:
         settings = IdpSettings(**overrides)
     except (SettingsError, ValueError) as exc:
@@ -43,12 +55,19 @@ def idp_serve(host: str | None, port: int | None) -> None:
 @click.option("--user", required=True, help="A fixture user, e.g. alice@acme.")
 @click.option("--server", "server_name", required=True, type=click.Choice(SERVERS), help="The token's audience.")
 @click.option("--scope", default=None, help="Space-separated scopes (default: all the roles allow on that server).")
-def idp_token(user: str, server_name: str, scope: str | None) -> None:
-    """DEV ONLY: print an access token signed with the on-disk key (the dev server need not run)."""
+@base_port_option
+def idp_token(user: str, server_name: str, scope: str | None, base_port: int | None) -> None:
+    """DEV ONLY: print an access token signed with the on-disk key (the dev server need not run).
+
+    The token is the one `idp serve` with the same options and `SUPPLYCHAIN_HOME` would issue: its
+    issuer, its signing key, and the server's resource URL in that stack as audience.
+    """
+    from idp.settings import IdpSettings, base_port_overrides
     from idp.tokens import mint_access_token, parse_scope
 
     try:
-        click.echo(mint_access_token(user=user, server=server_name, scopes=parse_scope(scope)))
+        settings = IdpSettings(**base_port_overrides(base_port))
+        click.echo(mint_access_token(user=user, server=server_name, scopes=parse_scope(scope), settings=settings))
     except ValueError as exc:
         raise click.ClickException(_one_line(exc)) from None
 

@@ -18,12 +18,23 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from securemcp.settings import home_dir, reject_unknown_variables
 
-from deployment.registry import IDP_PORT, REGISTRY, SERVERS
+from deployment.registry import IDP_PORT, SERVERS, loopback_resources
 
 ENV_PREFIX = "SUPPLYCHAIN_IDP_"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = IDP_PORT
-DEFAULT_RESOURCES = {name: f"http://127.0.0.1:{server.port}/mcp" for name, server in REGISTRY.items()}
+DEFAULT_RESOURCES = loopback_resources(IDP_PORT)
+
+
+def base_port_overrides(base_port: int | None) -> dict[str, Any]:
+    """The settings of the IdP in a loopback stack moved to `base_port` (`--base-port`), or none.
+
+    Its port is the base and each server's resource URL sits at its registry distance from it, as
+    `supplychain serve --base-port` places the servers: the tokens it issues name the audiences they serve.
+    """
+    if base_port is None:
+        return {}
+    return {"port": base_port, "resources": loopback_resources(base_port)}
 
 
 def idp_dir() -> Path:

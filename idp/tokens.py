@@ -169,13 +169,17 @@ def fixture_subject(user: str) -> Subject:
     return Subject(sub=user, tenant_id=tenant, roles=tuple(sorted(roles)))
 
 
-def mint_access_token(*, user: str, server: str, scopes: list[str] | None) -> str:
-    """DEV ONLY: sign a token for a fixture user with the on-disk key, by the same rules as the server."""
+def mint_access_token(*, user: str, server: str, scopes: list[str] | None, settings: IdpSettings | None = None) -> str:
+    """DEV ONLY: sign a token for a fixture user with the on-disk key, by the same rules as the server.
+
+    `settings` names the IdP the token is minted as (its issuer, and the server's resource URL as
+    audience); by default the one `SUPPLYCHAIN_IDP_*` describes.
+    """
     if server not in SERVERS:
         raise ValueError(f"unknown server {server!r}; servers: {', '.join(SERVERS)}")
     subject = fixture_subject(user)
     granted = grant_scopes(requested=scopes, roles=subject.roles, server=server)
-    settings = IdpSettings()
+    settings = settings or IdpSettings()
     grant_id = new_grant_id()  # a mint is a grant of its own: no refresh token, one access token
     issued = issue_access_token(
         settings=settings, keys=KeyRing(), subject=subject, client_id=DEV_CLI_CLIENT_ID, server=server,

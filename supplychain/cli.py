@@ -10,7 +10,7 @@ import click
 from pydantic import ValidationError
 from securemcp.settings import ServerSettings
 
-from deployment.registry import SERVERS, entry
+from deployment.registry import SERVERS, entry, loopback_issuer, port_from
 
 
 @click.group()
@@ -130,6 +130,11 @@ def audit_checkpoint(servers: tuple[str, ...]) -> None:
 @click.option(
     "--port", type=int, default=None, help="HTTP: port (default: the server's own, from deployment/registry.py)."
 )
+@click.option(
+    "--base-port", type=click.IntRange(1, 65535), default=None,
+    help="HTTP: a loopback stack moved to BASE: the server at its registry distance from BASE, its issuer "
+    "http://127.0.0.1:BASE (run `supplychain idp serve --base-port BASE`; as `supplychain demo --base-port`).",
+)  # fmt: skip
 @click.option("--read-only", is_flag=True, help="Honour only reading scopes, whatever the roles allow.")
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -137,7 +142,15 @@ def audit_checkpoint(servers: tuple[str, ...]) -> None:
     "own pool, token cache and rate-limit counters (a tenant gets up to N x RATE_LIMIT: the gateway's limit is "
     "the one that holds); a 2025-11-25 session must stay on its worker's connection.",
 )  # fmt: skip
-def serve(server: str, transport: str, host: str | None, port: int | None, read_only: bool, workers: int) -> None:
+def serve(
+    server: str,
+    transport: str,
+    host: str | None,
+    port: int | None,
+    base_port: int | None,
+    read_only: bool,
+    workers: int,
+) -> None:
     """Run one server (or `all` over HTTP). Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""
     from securemcp.audit.checkpoints import CheckpointSettings
     from securemcp.identity.principal import IdentityError, local_identity_from_env
@@ -146,13 +159,19 @@ def serve(server: str, transport: str, host: str | None, port: int | None, read_
 
     from supplychain.servers import load_settings, server_for
 
+    if base_port is not None and port is not None:
+        raise click.UsageError("give --port or --base-port, not both")
+    if base_port is not None and transport == "stdio" and server != "all":
+        raise click.UsageError("--base-port places HTTP servers: add --transport http")
     configure_logging(server_log_level())
     if server == "all":
-        _serve_all(host=host, read_only=read_only)
+        _serve_all(host=host, base_port=base_port, read_only=read_only)
         return
     overrides: dict[str, object] = {"read_only": True} if read_only else {}
     if transport == "http":
         overrides |= {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+        if base_port is not None:
+            overrides |= {"port": port_from(server, base_port), "issuer_url": loopback_issuer(base_port)}
     try:
         settings = load_settings(server, **overrides)
         settings.resolved_database_url()  # fail now, not at the first call
@@ -210,6 +229,7 @@ def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> N
         prefix = entry(server).env_prefix
         os.environ |= {_WORKER_SERVER: server, f"{prefix}HOST": settings.host}
         os.environ[f"{prefix}PORT"] = str(settings.listen_port)
+        os.environ[f"{prefix}ISSUER_URL"] = settings.issuer_url  # `--base-port` moves it
         if settings.request_state_keys() is None:
             # One sealing key for all workers, so an approval asked by one worker is accepted by another.
             import secrets
@@ -237,12 +257,13 @@ def _serve_http(server: str, settings: ServerSettings, *, workers: int = 1) -> N
     )
 
 
-def _serve_all(*, host: str | None, read_only: bool) -> None:
+def _serve_all(*, host: str | None, base_port: int | None, read_only: bool) -> None:
     """Each server in its own process, so each holds only its own credential."""
     import signal
     import subprocess
 
     extra = [*(["--host", host] if host else []), *(["--read-only"] if read_only else [])]
+    extra += ["--base-port", str(base_port)] if base_port is not None else []
     children = [
         subprocess.Popen([sys.executable, "-m", "supplychain.cli", "serve", name, "--transport", "http", *extra])  # noqa: S603
         for name in SERVERS

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import secrets
+import socket
 import sys
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from deployment.policy import POLICY
+from deployment.registry import IDP_PORT, REGISTRY
 from fixtures.tenants import USERS
 from supplychain.admin import OWNER_ROLE, admin_engine
 from supplychain.servers import approval_executors, load_settings, server_for
@@ -309,3 +312,26 @@ def stdio_env(**extra: str) -> dict[str, str]:
     """This test session's environment without its `SUPPLYCHAIN_*` settings, plus its home and `extra`."""
     base = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
     return {**base, "SUPPLYCHAIN_HOME": os.environ["SUPPLYCHAIN_HOME"], **extra}
+
+
+# A loopback stack placed by `--base-port`: the IdP on the base, each server at its registry distance from it.
+STACK_PORTS = max(server.port for server in REGISTRY.values()) - IDP_PORT + 1
+
+
+def free_port_run(count: int = STACK_PORTS) -> int:
+    """A base port with `count` free consecutive ports from it (a stack placed by `--base-port`)."""
+    for _ in range(50):
+        base = random.randint(20_000, 40_000)  # noqa: S311 (not security-relevant)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no run of free ports")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import socket
 import sys
 
 import anyio
 import pytest
 
-from deployment.registry import IDP_PORT, REGISTRY, SERVERS
-from tests.helpers import admin_rows
+from deployment.registry import SERVERS
+from tests.helpers import STACK_PORTS, admin_rows, free_port_run
 
 pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.slow]
 
@@ -20,29 +18,6 @@ pytestmark = [pytest.mark.usefixtures("seeded"), pytest.mark.slow]
 def _env(admin_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
     return {**env, "SUPPLYCHAIN_HOME": os.environ["SUPPLYCHAIN_HOME"], "SUPPLYCHAIN_ADMIN_DATABASE_URL": admin_url}
-
-
-# The demo's HTTP stack keeps each server's distance from the authorization server (`port_from`).
-DEMO_PORTS = max(server.port for server in REGISTRY.values()) - IDP_PORT + 1
-
-
-def _free_port_run(count: int = DEMO_PORTS) -> int:
-    """A base port with `count` free consecutive ports after it (the demo's HTTP stack)."""
-    for _ in range(50):
-        base = random.randint(20_000, 40_000)  # noqa: S311 (not security-relevant)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no run of free ports")
 
 
 async def _demo(admin_url: str, *args: str) -> tuple[int, str, str]:
@@ -93,7 +68,7 @@ async def _open_reorders(admin_url: str) -> int:
 
 async def test_demo_over_http_with_oauth_steps_up_and_runs_the_whole_scenario(admin_url: str) -> None:
     before = await _open_reorders(admin_url)
-    code, out, err = await _demo(admin_url, "--yes", "--base-port", str(_free_port_run()))
+    code, out, err = await _demo(admin_url, "--yes", "--base-port", str(free_port_run()))
     assert code == 0, err
     for expected in [
         "browser: log in as alice@acme (dev password)",
@@ -114,8 +89,8 @@ async def test_demo_over_http_with_oauth_steps_up_and_runs_the_whole_scenario(ad
 @pytest.mark.haproxy
 async def test_demo_through_the_gateway_discovers_oauth_steps_up_and_approves_across_haproxy(admin_url: str) -> None:
     before = await _open_reorders(admin_url)
-    base = _free_port_run(DEMO_PORTS + 1)
-    gateway = base + DEMO_PORTS  # the run's last port: HAProxy (the replicas use the servers' ports on 127.0.0.x)
+    base = free_port_run(STACK_PORTS + 1)
+    gateway = base + STACK_PORTS  # the run's last port: HAProxy (the replicas use the servers' ports on 127.0.0.x)
     code, out, err = await _demo(
         admin_url, "--yes", "--transport", "gateway", "--base-port", str(base), "--gateway-port", str(gateway)
     )
