@@ -23,7 +23,10 @@ from deployment.registry import GATEWAY_PORT, IDP_PORT, SERVERS
 @click.option("--base-port", type=int, default=IDP_PORT, show_default=True,
               help="HTTP: authorization server port; each server keeps its registry distance from it.")  # fmt: skip
 @click.option("--gateway-port", type=int, default=GATEWAY_PORT, show_default=True, help="gateway: HAProxy's port.")
-def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int) -> None:
+@click.option("--keep", is_flag=True,
+              help="Leave the embedded Postgres running afterwards (`supplychain db stop` stops it). Without it "
+                   "the demo stops the embedded Postgres it started; one running before is left running.")  # fmt: skip
+def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int, keep: bool) -> None:
     """The main job: embedded Postgres, every registered server, and a scripted agent run."""
     from securemcp.observability.logs import configure_logging
 
@@ -32,29 +35,45 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_
     from demo.four_eyes import FourEyesFailed
     from demo.stack import StartFailed
     from supplychain.admin import database_is_seeded, init_database, seed_database
-    from supplychain.embedded import admin_url
+    from supplychain.embedded import admin_url, embedded_status, external_admin_url
     from supplychain.gateway import GatewayError
 
     configure_logging()
     click.echo("Preparing the database (embedded Postgres unless SUPPLYCHAIN_ADMIN_DATABASE_URL is set) ...")
-    url = admin_url()
-    asyncio.run(init_database(url))
-    if reset or not asyncio.run(database_is_seeded(url)):
-        asyncio.run(seed_database(url))
-        click.echo("Loaded the fixture tenants acme and globex.")
-    run = (
-        run_stdio(assume_yes=assume_yes)
-        if transport == "stdio"
-        else run_http(
-            assume_yes=assume_yes, base_port=base_port, via_gateway=transport == "gateway", gateway_port=gateway_port
-        )
-    )
+    # Asked before anything starts: the demo stops only what it started itself.
+    started_here = external_admin_url() is None and embedded_status() != "running"
     try:
-        asyncio.run(run)
+        url = admin_url()
+        asyncio.run(init_database(url))
+        if reset or not asyncio.run(database_is_seeded(url)):
+            asyncio.run(seed_database(url))
+            click.echo("Loaded the fixture tenants acme and globex.")
+        if transport == "stdio":
+            asyncio.run(run_stdio(assume_yes=assume_yes))
+        else:
+            via_gateway = transport == "gateway"
+            asyncio.run(
+                run_http(assume_yes=assume_yes, base_port=base_port, via_gateway=via_gateway, gateway_port=gateway_port)
+            )
     # Failures may arrive grouped by task groups.
     except* (DemoFailed, BrowserFailed, FourEyesFailed, StartFailed, GatewayError) as failures:
         click.secho(f"demo failed: {_innermost(failures)}", fg="red", err=True)
         sys.exit(1)
+    finally:
+        if external_admin_url() is None:  # a database you configured is yours to run and stop
+            click.echo(_leave_embedded_database(started_here=started_here, keep=keep))
+
+
+def _leave_embedded_database(*, started_here: bool, keep: bool) -> str:
+    """Stop the embedded Postgres if this demo started it and `--keep` was not given; say what became of it."""
+    from supplychain.embedded import stop_embedded
+
+    if not started_here:
+        return "The embedded Postgres was running before the demo: left running (`supplychain db stop` stops it)."
+    if keep:
+        return "The embedded Postgres is left running (--keep): `supplychain db stop` stops it."
+    stop_embedded()
+    return "Stopped the embedded Postgres the demo started (`--keep` leaves it running)."
 
 
 @click.command("claude-config")

@@ -3,7 +3,8 @@
 Order of choice: `SUPPLYCHAIN_ADMIN_DATABASE_URL` (an existing Postgres you run) → the embedded
 server under `$SUPPLYCHAIN_HOME/pgdata`. The embedded server listens on a Unix socket only (no TCP
 port to reach from elsewhere). It is left running after the command that started it exits, so
-`db start` and `db stop` work as a pair.
+`db start` and `db stop` work as a pair. `demo` is the exception: it stops the cluster it started
+unless given `--keep` (`demo.cli`).
 """
 
 from __future__ import annotations
