@@ -29,7 +29,7 @@ CLI = [sys.executable, "-m", "supplychain.cli"]
 @contextmanager
 def running(*commands: list[str], probes: list[str]) -> Iterator[None]:
     """`supplychain <command>` for each of `commands` until the block ends, once every probe answers."""
-    processes = [subprocess.Popen([*CLI, *command], env=stdio_env()) for command in commands]  # noqa: S603
+    processes = [subprocess.Popen([*CLI, *command], env=stdio_env()) for command in commands]
     try:
         wait_until_answering(probes, processes, timeout=60)
         yield
