@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     # Coroutine tests run on anyio's plugin (`anyio_mode = "auto"` in pyproject.toml): pytest-asyncio's
-    # fixture teardown breaks the MCP client's cancel scopes (see the SDK notes).
+    # fixture teardown breaks the MCP client's cancel scopes (docs/testing.md says how, and how it was checked).
     return "asyncio"
 
 

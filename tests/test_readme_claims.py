@@ -33,6 +33,7 @@ _TEST_COUNT = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d{3,})\s+tests\b")
 # up to the end of the code span, a comment, a parenthesis or the end of the line.
 _COMMAND = re.compile(r"(?<![\w./$-])supplychain((?:[ \t]+[^\s`\\#;,()\"']+)*)")
 _SHELL_BREAKS = {"&&", "||", "|", ">", ">>", "2>&1"}
+_PLACEHOLDER = re.compile(r"^(<.+>|\.\.\.|…|[A-Z][A-Z_]*)$")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def problems_of(shown: Shown, root: click.Group = main) -> list[str]:
             takes_value = "=" not in word and not (option.is_flag or option.count)
             continue
         if isinstance(command, click.Group):
+            if _PLACEHOLDER.match(word):
+                break  # `supplychain ...`, `supplychain <command>`: any subcommand
             names = word.split("|")  # `db start|stop|status`: each of them
             unknown = [name for name in names if name not in command.commands]
             if unknown:
@@ -151,6 +154,7 @@ def test_a_misspelled_command_is_named_with_its_place(line: str, problem: str) -
         "uv run supplychain incident token <token_id|client_id> [--since 24h]       # leaked-credential playbook",
         "uv run supplychain idp token --user alice@acme --server inventory --base-port 9100",
         "the `supplychain` command, `python -m supplychain.cli`, SUPPLYCHAIN_HOME, postgresql:///supplychain",
+        "every `supplychain ...` command, `uv run supplychain <command> --help`, `supplychain gateway COMMAND`",
     ],
 )
 def test_placeholders_values_and_other_uses_of_the_name_are_not_misread(line: str) -> None:
