@@ -61,7 +61,8 @@ async def list_warehouses(url: str, token: str, *, wait_for_keys: bool = False) 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("seeded")
-async def test_server_idp_and_token_moved_by_one_base_port_work_together() -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])  # 2: each worker process reads the moved settings itself
+async def test_server_idp_and_token_moved_by_one_base_port_work_together(workers: str) -> None:
     base = free_port_run()
     port = port_from("inventory", base)
     assert port != REGISTRY["inventory"].port  # really moved off the default stack
@@ -69,7 +70,7 @@ async def test_server_idp_and_token_moved_by_one_base_port_work_together() -> No
     metadata = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"
     with running(
         ["idp", "serve", "--base-port", str(base)],
-        ["serve", "inventory", "--transport", "http", "--base-port", str(base)],
+        ["serve", "inventory", "--transport", "http", "--base-port", str(base), "--workers", workers],
         probes=[f"{issuer}/.well-known/oauth-authorization-server", metadata],
     ):
         async with httpx2.AsyncClient(timeout=10) as http:
