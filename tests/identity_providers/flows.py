@@ -77,9 +77,7 @@ async def _submit(http: httpx2.AsyncClient, page: httpx2.Response, person: Perso
     return await http.post(urljoin(str(page.url), action.group(1)), data=form)
 
 
-async def access_token_response(
-    provider: OidcProvider, person: Person, *, resource: str, scope: str
-) -> dict[str, Any]:
+async def access_token_response(provider: OidcProvider, person: Person, *, resource: str, scope: str) -> dict[str, Any]:
     """The token response the MCP client gets for `person` on `resource` (RFC 8707) with `scope`."""
     verifier, challenge = pkce_pair()
     params = {
@@ -138,7 +136,12 @@ async def id_token_response(provider: OidcProvider, person: Person, *, redirect_
         response = await http.post(
             f"{provider.issuer}/token",
             auth=(APPROVALS_CLIENT_ID, provider.approvals_client_secret),
-            data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier},
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": verifier,
+            },
         )
     if response.status_code != 200:
         raise FlowFailed(f"token endpoint: HTTP {response.status_code} {response.text}")

@@ -122,8 +122,9 @@ async def test_id_token_of_a_plain_openid_sign_in_for_the_approval_pages(globex_
     """The confidential client (client_secret_basic) gets an ID token naming the person by UUID, with
     `roles`, `groups`, `auth_time` and the nonce sent; no `tenant_id` (the issuer is globex's own)."""
     gwen = GLOBEX_PEOPLE["gwen"]
-    body = await id_token_response(globex_idp.provider, gwen, redirect_uri=globex_idp.approvals_callback("inventory"))
-    claims = verified(body["id_token"], globex_idp.provider.jwks(), audience=APPROVALS_CLIENT_ID, issuer=globex_idp.issuer)
+    provider = globex_idp.provider
+    body = await id_token_response(provider, gwen, redirect_uri=globex_idp.approvals_callback("inventory"))
+    claims = verified(body["id_token"], provider.jwks(), audience=APPROVALS_CLIENT_ID, issuer=provider.issuer)
     assert claims["sub"] == gwen.subject
     assert claims["nonce"] == body["sent_nonce"]
     assert claims["roles"] == ["finance"]
@@ -139,8 +140,10 @@ async def test_the_approval_client_must_authenticate(globex_idp: GlobexIdp) -> N
     original = provider.approvals_client_secret
     provider.approvals_client_secret = "not-the-secret"
     try:
-        with pytest.raises(FlowFailed, match="HTTP 401 .*invalid_client"):
-            await id_token_response(provider, GLOBEX_PEOPLE["bob"], redirect_uri=globex_idp.approvals_callback("inventory"))
+        with pytest.raises(FlowFailed, match=r"HTTP 401 .*invalid_client"):
+            await id_token_response(
+                provider, GLOBEX_PEOPLE["bob"], redirect_uri=globex_idp.approvals_callback("inventory")
+            )
     finally:
         provider.approvals_client_secret = original
 
