@@ -203,10 +203,12 @@ def _outcomes(report: Path) -> dict[str, tuple[str, str]]:
 
 
 def _skips_here_too(test_id: str, message: str) -> bool:
-    """A skip the parent suite makes too: a program missing here, or the TypeScript SDK (tests/interop)
-    where it cannot be installed (with REQUIRE_TS_SDK_INTEROP=1 that is a failure in both)."""
+    """A skip the parent suite makes too: a program missing here, or what npm supplies (the TypeScript SDK
+    of tests/interop, oidc-provider of tests/identity_providers) where it cannot be installed (with
+    REQUIRE_TS_SDK_INTEROP=1 or REQUIRE_OIDC_PROVIDER=1 that is a failure in both)."""
     missing = [program for program in PROGRAM_MARKERS if shutil.which(program) is None]
-    return any(f"{program} is not installed" in message for program in missing) or test_id.startswith("tests.interop.")
+    from_npm = test_id.startswith(("tests.interop.", "tests.identity_providers."))
+    return any(f"{program} is not installed" in message for program in missing) or from_npm
 
 
 def test_a_new_server_with_a_second_side_effect_passes_the_whole_suite_with_no_other_edit(
