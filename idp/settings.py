@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,7 +102,10 @@ class EnterpriseIdp(BaseModel):
             keys = jwks.get("keys")
             if not isinstance(keys, list) or not keys or any(not isinstance(k, dict) or "d" in k for k in keys):
                 raise ValueError("jwks must be {'keys': [...]} with public keys only")
-            KeySet.import_key_set(jwks)  # raises on a malformed key: refused at start, not at the first token
+            try:  # a malformed key is refused at start, not at the first token
+                KeySet.import_key_set(jwks)
+            except JoseError as exc:
+                raise ValueError(f"jwks holds a key that cannot be used: {exc.error}") from None
         return jwks
 
     @model_validator(mode="after")
