@@ -177,6 +177,16 @@ async def test_a_bad_id_jag_is_refused_and_nothing_is_issued(
     assert issued_to(client.client_id) == []
 
 
+async def test_the_request_cannot_name_another_resource_than_the_id_jag(
+    enterprise: EnterpriseStack, agent: tuple[Client, str]
+) -> None:
+    client, secret = agent
+    payments = enterprise.idp.settings.resources["payments"]
+    response = await exchange(enterprise, id_jag(enterprise, client), (client.client_id, secret), resource=payments)
+    assert_refused(response, 400, "invalid_target", "The request's 'resource' is not the one the assertion names.")
+    assert issued_to(client.client_id) == []
+
+
 async def test_globex_key_signing_as_acmes_issuer_is_refused(
     enterprise: EnterpriseStack, agent: tuple[Client, str]
 ) -> None:
