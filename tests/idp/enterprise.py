@@ -1,10 +1,10 @@
 """Stand-ins for the tenants' enterprise IdPs, and a dev IdP and inventory server that trust them (ID-JAG tests).
 
-A stand-in is NOT a third-party IdP (Okta, Entra ID, ...), which cannot run here: it is a test RSA key
-pair whose JWKS a small Starlette app serves over loopback HTTP, and which signs ID-JAGs with authlib's
-own `IDJAGGrant.sign`. That is all the dev authorization server sees of a real one (leg 2 of SEP-990).
-It has no sign-in and no RFC 8693 token exchange; `exchange_id_token` is leg 1 as test code, because
-authlib has no RFC 8693 server (its module is empty).
+A stand-in (`demo.enterprise_idp`) is NOT a third-party IdP (Okta, Entra ID, ...), which cannot run
+here: it is a test RSA key pair whose JWKS a small Starlette app serves over loopback HTTP, and which
+signs ID-JAGs with authlib's own `IDJAGGrant.sign`. That is all the dev authorization server sees of a
+real one (leg 2 of SEP-990). Its leg-1 exchange (RFC 8693) is demo and test code: authlib has no RFC
+8693 server.
 
 Everything else is real: the dev IdP over loopback HTTP (`tests.http.stack.start_idp`) with the stand-ins
 configured as `enterprise_idps`, and an inventory server pointed at it.
@@ -13,21 +13,12 @@ configured as `enterprise_idps`, and an inventory server pointed at it.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from authlib.oauth2.drafts import IDJAGGrant
-from joserfc import jwt
-from joserfc.jwk import RSAKey
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
+from demo.enterprise_idp import StandInIdp, enterprise_idps_app
 from idp.revocations import revocations_file
 from tests.http.stack import Idp, Server, loopback_socket, resource_url, serve, start_idp, start_server
 from tests.http.tokens import wait_until_accepting
@@ -35,46 +26,6 @@ from tests.http.tokens import wait_until_accepting
 # acme and globex each sign in at their own IdP; initech's is configured nowhere.
 TENANT_IDPS = {"acme": "acme", "globex": "globex"}
 UNLISTED = "initech"
-
-
-@dataclass
-class StandInIdp:
-    """One tenant's enterprise IdP as the dev authorization server sees it: an issuer and a signing key."""
-
-    issuer: str
-    key: RSAKey
-
-    def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.key.as_dict(private=False)]}
-
-    def id_jag(
-        self,
-        *,
-        audience: str,
-        subject: str,
-        client_id: str,
-        resource: str | None,
-        scope: str | None = None,
-        lifetime: int = 300,
-        issued_at: int | None = None,
-        **claims: Any,
-    ) -> str:
-        """An ID-JAG as leg 1 would return it (`claims` adds or overrides claims)."""
-        issued_at = issued_at or int(time.time())
-        jti = claims.pop("jti", None)  # `sign` sets the claim itself (a fresh one when None)
-        extra = {k: v for k, v in {"resource": resource, "scope": scope, **claims}.items() if v is not None}
-        return str(
-            IDJAGGrant.sign(
-                self.key, self.issuer, audience, subject, client_id, jti=jti,
-                issued_at=issued_at, expires_at=issued_at + lifetime, claims=extra,
-                alg="RS256", header={"kid": self.key.kid},
-            )
-        )  # fmt: skip
-
-    def plain_jwt(self, **claims: Any) -> str:
-        """A JWT with the same key but `typ` `JWT`: an ID token or any other assertion, not an ID-JAG."""
-        header = {"alg": "RS256", "kid": self.key.kid, "typ": "JWT"}
-        return jwt.encode(header, claims, self.key, algorithms=["RS256"])
 
 
 @dataclass
@@ -90,25 +41,13 @@ class EnterpriseStack:
         return self.idp.issuer
 
 
-def stand_in_app(idps: dict[str, StandInIdp]) -> Starlette:
-    """Serves `/<name>/jwks.json` for each stand-in."""
-
-    async def jwks(request: Request) -> JSONResponse:
-        return JSONResponse(idps[request.path_params["name"]].jwks())
-
-    return Starlette(routes=[Route("/{name}/jwks.json", jwks)])
-
-
 @contextmanager
 def enterprise_stack(keys_dir: Path) -> Iterator[EnterpriseStack]:
     """The stand-ins' JWKS on loopback, the dev IdP trusting acme's and globex's, and an inventory server."""
     jwks_sock = loopback_socket()
     base = f"http://127.0.0.1:{jwks_sock.getsockname()[1]}"
-    idps = {
-        name: StandInIdp(issuer=f"{base}/{name}", key=RSAKey.generate_key(2048, parameters={"kid": f"{name}-1"}))
-        for name in (*TENANT_IDPS, UNLISTED)
-    }
-    served_jwks = serve(stand_in_app(idps), jwks_sock, label="enterprise-idps", lifespan="off")
+    idps = {name: StandInIdp.generate(f"{base}/{name}", f"{name}-1") for name in (*TENANT_IDPS, UNLISTED)}
+    served_jwks = serve(enterprise_idps_app(idps), jwks_sock, label="enterprise-idps", lifespan="off")
     inventory_sock = loopback_socket()
     trusted = [
         {"issuer": idps[name].issuer, "tenant": tenant, "jwks_url": f"{idps[name].issuer}/jwks.json"}

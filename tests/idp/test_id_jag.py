@@ -9,8 +9,6 @@ recorded no token for the client.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -18,26 +16,15 @@ import jwt
 import pytest
 from joserfc.jwk import RSAKey
 
+from demo.enterprise_idp import StandInIdp
 from idp.clients import Client, add_agent_client
 from idp.revocations import RevocationStore
 from tests.http.rpc import call_tool, result_of
-from tests.idp.enterprise import EnterpriseStack, StandInIdp, enterprise_stack, issued_to
+from tests.idp.enterprise import EnterpriseStack, issued_to
 from tests.idp.flows import REDIRECT_URI
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
-
-
-@pytest.fixture(scope="module")
-def enterprise(server_urls: dict[str, str], supplychain_home: Path) -> Iterator[EnterpriseStack]:
-    with enterprise_stack(supplychain_home / "id-jag-tests" / "idp-keys") as stack:
-        yield stack
-
-
-@pytest.fixture
-def agent() -> tuple[Client, str]:
-    """A confidential agent client, registered at the dev IdP for the jwt-bearer grant (fresh per test)."""
-    return add_agent_client(name="Enterprise agent")
 
 
 def id_jag(stack: EnterpriseStack, agent: Client, *, by: str = "acme", subject: str = "alice", **kwargs: Any) -> str:
