@@ -43,9 +43,10 @@ class EnterpriseKeys:
 
     def __init__(self, idps: list[EnterpriseIdp]) -> None:
         self._idps = {idp.issuer: idp for idp in idps}
-        self._fetched: dict[str, _Fetched] = {
-            idp.issuer: _Fetched(KeySet.import_key_set(idp.jwks), float("inf")) for idp in idps if idp.jwks
-        }
+        self._fetched: dict[str, _Fetched] = {}
+        for idp in idps:
+            if idp.jwks:  # inline keys never go stale (checked when the settings were read)
+                self._fetched[idp.issuer] = _Fetched(KeySet.import_key_set(idp.jwks), float("inf"))  # type: ignore[arg-type]
 
     def key_set(self, issuer: str) -> KeySet | None:
         """The keys of `issuer` as last fetched (None if it is not configured or was never reachable)."""

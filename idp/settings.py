@@ -103,7 +103,7 @@ class EnterpriseIdp(BaseModel):
             if not isinstance(keys, list) or not keys or any(not isinstance(k, dict) or "d" in k for k in keys):
                 raise ValueError("jwks must be {'keys': [...]} with public keys only")
             try:  # a malformed key is refused at start, not at the first token
-                KeySet.import_key_set(jwks)
+                KeySet.import_key_set(jwks)  # type: ignore[arg-type]  # checked: a dict with a "keys" list
             except JoseError as exc:
                 raise ValueError(f"jwks holds a key that cannot be used: {exc.error}") from None
         return jwks
