@@ -23,18 +23,24 @@ from deployment.registry import GATEWAY_PORT, IDP_PORT, SERVERS
 @click.option("--base-port", type=int, default=IDP_PORT, show_default=True,
               help="HTTP: authorization server port; each server keeps its registry distance from it.")  # fmt: skip
 @click.option("--gateway-port", type=int, default=GATEWAY_PORT, show_default=True, help="gateway: HAProxy's port.")
-def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int) -> None:
+@click.option("--enterprise", is_flag=True,
+              help="Enterprise-managed authorization (SEP-990): an agent reaches inventory with each tenant's "
+                   "company-IdP identity (ID-JAG), no consent screen (over HTTP).")  # fmt: skip
+def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int, enterprise: bool) -> None:
     """The main job: embedded Postgres, every registered server, and a scripted agent run."""
     from securemcp.observability.logs import configure_logging
 
     from demo.agent import DemoFailed, run_http, run_stdio
     from demo.browser import BrowserFailed
+    from demo.enterprise import run_enterprise
     from demo.four_eyes import FourEyesFailed
     from demo.stack import StartFailed
     from supplychain.admin import database_is_seeded, init_database, seed_database
     from supplychain.embedded import admin_url
     from supplychain.gateway import GatewayError
 
+    if enterprise and transport != "http":
+        raise click.UsageError("--enterprise runs over HTTP (phase 2): leave out --transport")
     configure_logging()
     click.echo("Preparing the database (embedded Postgres unless SUPPLYCHAIN_ADMIN_DATABASE_URL is set) ...")
     url = admin_url()
@@ -43,7 +49,9 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_
         asyncio.run(seed_database(url))
         click.echo("Loaded the fixture tenants acme and globex.")
     run = (
-        run_stdio(assume_yes=assume_yes)
+        run_enterprise(base_port=base_port)
+        if enterprise
+        else run_stdio(assume_yes=assume_yes)
         if transport == "stdio"
         else run_http(
             assume_yes=assume_yes, base_port=base_port, via_gateway=transport == "gateway", gateway_port=gateway_port

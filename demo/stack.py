@@ -37,8 +37,8 @@ class Stack:
     ca_file: Path | None = None  # the CA clients must trust (phase 3: the gateway's dev certificate)
 
 
-def stack_environment(base_port: int) -> tuple[dict[str, str], Stack]:
-    """The environment every process of the stack shares, and the URLs it will answer on."""
+def stack_environment(base_port: int, extra: dict[str, str] | None = None) -> tuple[dict[str, str], Stack]:
+    """The environment every process of the stack shares (plus `extra`), and the URLs it will answer on."""
     issuer = f"http://127.0.0.1:{base_port}"
     urls = {server: f"http://127.0.0.1:{port_from(server, base_port)}/mcp" for server in SERVERS}
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
@@ -50,13 +50,15 @@ def stack_environment(base_port: int) -> tuple[dict[str, str], Stack]:
     for server in SERVERS:
         prefix = entry(server).env_prefix
         env |= {f"{prefix}PORT": str(port_from(server, base_port)), f"{prefix}ISSUER_URL": issuer}
-    return env, Stack(issuer=issuer, server_urls=urls)
+    return env | (extra or {}), Stack(issuer=issuer, server_urls=urls)
 
 
 @contextmanager
-def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> Iterator[Stack]:
-    """Run the authorization server and every registered server until the block ends."""
-    env, stack = stack_environment(base_port)
+def running_stack(
+    base_port: int = 8100, *, timeout_seconds: float = 120.0, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Run the authorization server and every registered server until the block ends (`extra_env` for all)."""
+    env, stack = stack_environment(base_port, extra_env)
     command = [sys.executable, "-m", "supplychain.cli"]
     processes = [subprocess.Popen([*command, "idp", "serve"], env=env)]  # noqa: S603
     processes += [
