@@ -23,21 +23,29 @@ from deployment.registry import GATEWAY_PORT, IDP_PORT, SERVERS
 @click.option("--base-port", type=int, default=IDP_PORT, show_default=True,
               help="HTTP: authorization server port; each server keeps its registry distance from it.")  # fmt: skip
 @click.option("--gateway-port", type=int, default=GATEWAY_PORT, show_default=True, help="gateway: HAProxy's port.")
+@click.option("--enterprise", is_flag=True,
+              help="Enterprise-managed authorization (SEP-990): an agent reaches inventory with each tenant's "
+                   "company-IdP identity (ID-JAG), no consent screen (over HTTP).")  # fmt: skip
 @click.option("--keep", is_flag=True,
               help="Leave the embedded Postgres running afterwards (`supplychain db stop` stops it). Without it "
                    "the demo stops the embedded Postgres it started; one running before is left running.")  # fmt: skip
-def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int, keep: bool) -> None:
+def demo(
+    assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_port: int, enterprise: bool, keep: bool
+) -> None:
     """The main job: embedded Postgres, every registered server, and a scripted agent run."""
     from securemcp.observability.logs import configure_logging
 
     from demo.agent import DemoFailed, run_http, run_stdio
     from demo.browser import BrowserFailed
+    from demo.enterprise import run_enterprise
     from demo.four_eyes import FourEyesFailed
     from demo.stack import StartFailed
     from supplychain.admin import database_is_seeded, init_database, seed_database
     from supplychain.embedded import admin_url, embedded_status, external_admin_url
     from supplychain.gateway import GatewayError
 
+    if enterprise and transport != "http":
+        raise click.UsageError("--enterprise runs over HTTP (phase 2): leave out --transport")
     configure_logging()
     click.echo("Preparing the database (embedded Postgres unless SUPPLYCHAIN_ADMIN_DATABASE_URL is set) ...")
     # Asked before anything starts: the demo stops only what it started itself.
@@ -48,7 +56,9 @@ def demo(assume_yes: bool, reset: bool, transport: str, base_port: int, gateway_
         if reset or not asyncio.run(database_is_seeded(url)):
             asyncio.run(seed_database(url))
             click.echo("Loaded the fixture tenants acme and globex.")
-        if transport == "stdio":
+        if enterprise:
+            asyncio.run(run_enterprise(base_port=base_port))
+        elif transport == "stdio":
             asyncio.run(run_stdio(assume_yes=assume_yes))
         else:
             via_gateway = transport == "gateway"

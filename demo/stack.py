@@ -37,21 +37,23 @@ class Stack:
     ca_file: Path | None = None  # the CA clients must trust (phase 3: the gateway's dev certificate)
 
 
-def stack_environment(base_port: int) -> tuple[dict[str, str], Stack]:
-    """The environment every process of the stack shares, and the URLs it will answer on.
+def stack_environment(base_port: int, extra: dict[str, str] | None = None) -> tuple[dict[str, str], Stack]:
+    """The environment every process of the stack shares (plus `extra`), and the URLs it will answer on.
 
     Only the home is handed down: where each process listens comes from `--base-port` on its command
     line, the same option a person gives `supplychain idp serve` and `supplychain serve` by hand.
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_")}
     env["SUPPLYCHAIN_HOME"] = str(home_dir())
-    return env, Stack(issuer=loopback_issuer(base_port), server_urls=loopback_resources(base_port))
+    return env | (extra or {}), Stack(issuer=loopback_issuer(base_port), server_urls=loopback_resources(base_port))
 
 
 @contextmanager
-def running_stack(base_port: int = 8100, *, timeout_seconds: float = 120.0) -> Iterator[Stack]:
-    """Run the authorization server and every registered server until the block ends."""
-    env, stack = stack_environment(base_port)
+def running_stack(
+    base_port: int = 8100, *, timeout_seconds: float = 120.0, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Run the authorization server and every registered server until the block ends (`extra_env` for all)."""
+    env, stack = stack_environment(base_port, extra_env)
     command = [sys.executable, "-m", "supplychain.cli"]
     placed = ["--base-port", str(base_port)]
     processes = [subprocess.Popen([*command, "idp", "serve", *placed], env=env)]  # noqa: S603

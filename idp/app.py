@@ -29,6 +29,7 @@ from fixtures.tenants import DEV_PASSWORDS, USERS
 from idp.cimd import DocumentRefused, is_document_client_id
 from idp.clients import ClientRegistry
 from idp.fetch_slots import FetchesBusy
+from idp.id_jag import JWT_BEARER
 from idp.keys import KeyRing
 from idp.login_forms import LoginForms, set_login_cookie
 from idp.oidc import UserInfoRefused, needs_password, request_digest, userinfo
@@ -252,6 +253,9 @@ def build_app(
 
     async def token(request: Request) -> Response:
         snap = await snapshot(request)
+        params = dict(snap.params)
+        if params.get("grant_type") == JWT_BEARER:  # authlib is synchronous: fetch the IdP's keys first
+            await server.enterprise.prepare(params.get("assertion"))
         busy = await busy_document(snap.params)
         return busy or respond(lambda: server.create_token_response(snap))
 

@@ -1,12 +1,15 @@
 """OAuth clients of the dev authorization server.
 
-Three kinds:
+Four kinds:
 - *service clients* (confidential, `client_credentials` only), made by `supplychain idp add-client`,
   bound to one tenant and a set of roles, persisted in `$SUPPLYCHAIN_HOME/idp/clients.json` (0600)
   with only a hash of their secret; their `client_id` has the form `name-xxxxxxxx@tenant`, so as a
   token subject it is a well-formed user id of that tenant;
 - *sign-in clients* (confidential, authorization code only), made by `add_sign_in_client` for pages
   that sign people in with OpenID Connect (the approval pages), persisted in the same file;
+- *agent clients* (confidential, the jwt-bearer grant only), made by `add_agent_client` for agents that
+  present their users' enterprise ID-JAGs (`idp.id_jag`), persisted in the same file; bound to no tenant:
+  the tenant of each token comes from the issuer of the ID-JAG;
 - *dynamic clients* registered through RFC 7591 (Claude Desktop, the MCP Inspector), appended to
   `$SUPPLYCHAIN_HOME/idp/registered_clients.jsonl` (0600, secrets as hashes), so a restart keeps them;
   they use the authorization code flow only, so every token they get is a user's, after consent.
@@ -41,6 +44,7 @@ from deployment.policy import scopes_for_roles
 from idp.settings import idp_dir, is_loopback_host, private_dir
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_DYNAMIC_CLIENTS = 10_000
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,47}$")
 
@@ -107,6 +111,8 @@ class Client(ClientMixin):
         return response_type == "code" and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type == JWT_BEARER_GRANT_TYPE and self.is_public:  # SEP-990: confidential clients only
+            return False
         return not self.disabled and grant_type in self.grant_types
 
 
@@ -247,6 +253,27 @@ def add_sign_in_client(*, name: str, redirect_uris: list[str], path: Path | None
         token_endpoint_auth_method=CONFIDENTIAL_AUTH_METHODS[0],
         grant_types=("authorization_code",),
         redirect_uris=tuple(redirect_uris),
+        secret_hash=hash_secret(secret),
+        client_id_issued_at=int(time.time()),
+    )
+    _append(path, client)
+    return client, secret
+
+
+def add_agent_client(*, name: str, path: Path | None = None) -> tuple[Client, str]:
+    """Register a confidential client that presents enterprise ID-JAGs (jwt-bearer grant); return it and its secret.
+
+    The secret is returned once and stored only as a hash. Raises `ValueError` on a bad name.
+    """
+    path = path or clients_file()
+    if not _NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"client name {name!r}: 1-48 letters, digits, spaces, '.', '_' or '-'")
+    secret = secrets.token_urlsafe(32)
+    client = Client(
+        client_id=f"agent-{secrets.token_hex(12)}",
+        client_name=name,
+        token_endpoint_auth_method=CONFIDENTIAL_AUTH_METHODS[0],
+        grant_types=(JWT_BEARER_GRANT_TYPE,),
         secret_hash=hash_secret(secret),
         client_id_issued_at=int(time.time()),
     )

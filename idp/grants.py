@@ -73,7 +73,7 @@ class S256CodeChallenge(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
-class _ResourceBoundGrant:
+class ResourceBoundGrant:
     """Shared by the grants: bind the request to one server, then issue a JWT for it."""
 
     request: Any
@@ -139,7 +139,7 @@ class _ResourceBoundGrant:
         return token
 
 
-class CodeGrant(_ResourceBoundGrant, AuthorizationCodeGrant):
+class CodeGrant(ResourceBoundGrant, AuthorizationCodeGrant):
     """Authorization code with PKCE, for public and confidential clients."""
 
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(PUBLIC_OR_CONFIDENTIAL)
@@ -199,7 +199,7 @@ class CodeGrant(_ResourceBoundGrant, AuthorizationCodeGrant):
         self.server.state.use_code(authorization_code, self._family_id)
 
 
-class RefreshGrant(_ResourceBoundGrant, RefreshTokenGrant):
+class RefreshGrant(ResourceBoundGrant, RefreshTokenGrant):
     """Rotating refresh tokens; each refresh names its `resource` and may narrow the consented scopes."""
 
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(PUBLIC_OR_CONFIDENTIAL)
@@ -226,7 +226,7 @@ class RefreshGrant(_ResourceBoundGrant, RefreshTokenGrant):
         refresh_token.used = True
 
 
-class ServiceGrant(_ResourceBoundGrant, ClientCredentialsGrant):
+class ServiceGrant(ResourceBoundGrant, ClientCredentialsGrant):
     """Client credentials for service clients: the client is the subject, in its registered tenant and roles."""
 
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]

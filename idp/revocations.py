@@ -15,7 +15,9 @@ Guarantees:
   refuse any token of that grant, and void its pending approvals when they would run);
 - refresh tokens are recorded by SHA-256 digest with their grant, so another process can name the grant
   of a leaked refresh token;
-- a revocation written by another process is seen at the next read (SQLite's `data_version`).
+- a revocation written by another process is seen at the next read (SQLite's `data_version`);
+- an enterprise ID-JAG (`idp.id_jag`) is good once: its issuer and `jti` are kept until it expires, so a
+  replay is refused across restarts and by a second process sharing this file.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS revoked (jti TEXT PRIMARY KEY, expires_at INTEGER NOT
 CREATE TABLE IF NOT EXISTS revoked_clients (client_id TEXT PRIMARY KEY, revoked_at REAL NOT NULL,
                                             until INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS revoked_grants (grant_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS used_assertions (issuer TEXT NOT NULL, jti TEXT NOT NULL, until INTEGER NOT NULL,
+                                            PRIMARY KEY (issuer, jti));
 """
 # Files written before grants were recorded lack these columns (SQLite cannot add them IF NOT EXISTS).
 _ADDED_COLUMNS = {"grant_id": "TEXT NOT NULL DEFAULT ''", "subject": "TEXT NOT NULL DEFAULT ''"}
@@ -91,6 +95,12 @@ class RevocationStore:
             "INSERT OR REPLACE INTO refresh_tokens VALUES (?, ?, ?, ?, ?)",
             (digest, grant_id, client_id, subject, expires_at),
         )
+
+    def use_assertion(self, issuer: str, jti: str, *, until: int) -> bool:
+        """Record an assertion as used until `until`; False when it was used before (a replay)."""
+        with self._transaction():  # one statement decides: two processes cannot both see it unused
+            cursor = self._db.execute("INSERT OR IGNORE INTO used_assertions VALUES (?, ?, ?)", (issuer, jti, until))
+        return cursor.rowcount == 1
 
     def grant_of_access_token(self, jti: str) -> tuple[str, str, str] | None:
         """(grant id, client id, subject) of an access token this issuer recorded, if any."""
@@ -206,7 +216,7 @@ class RevocationStore:
                 self._db.execute("DELETE FROM issued WHERE expires_at <= ?", (int(now) - GRANT_RULE_SECONDS,))
                 for table in ("revoked", "refresh_tokens"):
                     self._db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (int(now),))  # noqa: S608
-                for table in ("revoked_clients", "revoked_grants"):
+                for table in ("revoked_clients", "revoked_grants", "used_assertions"):
                     self._db.execute(f"DELETE FROM {table} WHERE until <= ?", (int(now),))  # noqa: S608
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if self._cache is None or version != self._seen_version:  # another process wrote

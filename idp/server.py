@@ -25,7 +25,9 @@ from deployment.policy import ALL_SCOPES
 from idp.cimd import ClientMetadataDocuments, is_document_client_id
 from idp.clients import Client, ClientRegistry
 from idp.endpoints import Introspection, Registration, Revocation
+from idp.enterprise import EnterpriseKeys
 from idp.grants import CodeGrant, RefreshGrant, S256CodeChallenge, ServiceGrant
+from idp.id_jag import ID_JAG_PROFILE, JWT_BEARER, EnterpriseGrant
 from idp.keys import KeyRing
 from idp.oidc import IdTokens, discovery_metadata
 from idp.settings import IdpSettings
@@ -127,9 +129,11 @@ class DevAuthorizationServer(AuthorizationServer):
         super().__init__(scopes_supported=SCOPES_SUPPORTED)
         self.settings, self.keys, self.clients, self.state = settings, keys, clients, state
         self.documents = ClientMetadataDocuments(settings)
+        self.enterprise = EnterpriseKeys(settings.enterprise_idps)
         self.register_grant(CodeGrant, [S256CodeChallenge(required=True), IdTokens(self)])
         self.register_grant(RefreshGrant)
         self.register_grant(ServiceGrant)
+        self.register_grant(EnterpriseGrant)
         self.register_endpoint(Registration)
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
@@ -138,6 +142,10 @@ class DevAuthorizationServer(AuthorizationServer):
     def metadata(self) -> dict[str, Any]:
         """RFC 8414 authorization server metadata, with what OpenID Connect Discovery adds (one document)."""
         url = self.settings.url
+        grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+        # Advertised once an enterprise IdP is configured: before that, every ID-JAG is refused.
+        profiles = [ID_JAG_PROFILE] if self.settings.enterprise_idps else []
+        enterprise = {"authorization_grant_profiles_supported": profiles} if profiles else {}
         return {
             "issuer": self.settings.issuer,
             "authorization_endpoint": url("/authorize"),
@@ -148,7 +156,7 @@ class DevAuthorizationServer(AuthorizationServer):
             "jwks_uri": url("/jwks.json"),
             "supplychain_revocation_list_uri": url("/revocations"),
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": [*grant_types, JWT_BEARER] if enterprise else grant_types,
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
@@ -157,6 +165,7 @@ class DevAuthorizationServer(AuthorizationServer):
             "authorization_response_iss_parameter_supported": True,
             "client_id_metadata_document_supported": True,
             **discovery_metadata(url),
+            **enterprise,
         }
 
     def query_client(self, client_id: str) -> Client | None:

@@ -3,8 +3,10 @@
 Guarantees: the issuer is an absolute http(s) URL without a trailing slash, query or fragment; every
 server has exactly one canonical resource URL (RFC 8707) and no two servers share one; access tokens
 live 5 to 15 minutes; the server binds to loopback unless `allow_remote` says otherwise; client
-metadata documents are fetched from public addresses only unless `cimd_allow_private` says otherwise. Unknown
-`SUPPLYCHAIN_IDP_*` variables are refused, so a typo never leaves a setting at its default.
+metadata documents are fetched from public addresses only unless `cimd_allow_private` says otherwise;
+each enterprise IdP (`enterprise_idps`, whose ID-JAGs `idp.id_jag` accepts) speaks for exactly one tenant,
+no issuer is listed twice and no tenant is bound to two issuers. Unknown `SUPPLYCHAIN_IDP_*` variables (and
+unknown keys in an enterprise IdP's entry) are refused, so a typo never leaves a setting at its default.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from securemcp.settings import home_dir, reject_unknown_variables
 
 from deployment.registry import IDP_PORT, SERVERS, loopback_resources
+from fixtures.tenants import TENANTS
 
 ENV_PREFIX = "SUPPLYCHAIN_IDP_"
 DEFAULT_HOST = "127.0.0.1"
@@ -67,6 +72,60 @@ def _check_url(url: str, what: str) -> str:
     return url
 
 
+class EnterpriseIdp(BaseModel):
+    """A company's identity provider whose ID-JAGs (SEP-990) this server accepts, for one tenant only.
+
+    Its keys come from `jwks_url` (https, or http on loopback for development) or inline `jwks`: exactly one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str
+    tenant: str
+    jwks_url: str | None = None
+    jwks: dict[str, Any] | None = None
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, issuer: str) -> str:
+        return _check_url(issuer, "enterprise issuer")
+
+    @field_validator("tenant")
+    @classmethod
+    def _check_tenant(cls, tenant: str) -> str:
+        if tenant not in TENANTS:  # the dev IdP knows the people of its fixture tenants only
+            raise ValueError(f"unknown tenant {tenant!r}; tenants: {', '.join(TENANTS)}")
+        return tenant
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _check_jwks_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parts = urlsplit(_check_url(url, "jwks_url"))
+            if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
+                raise ValueError(f"jwks_url must be https (or http on loopback), got {url!r}")
+        return url
+
+    @field_validator("jwks")
+    @classmethod
+    def _check_jwks(cls, jwks: dict[str, Any] | None) -> dict[str, Any] | None:
+        if jwks is not None:
+            keys = jwks.get("keys")
+            if not isinstance(keys, list) or not keys or any(not isinstance(k, dict) or "d" in k for k in keys):
+                raise ValueError("jwks must be {'keys': [...]} with public keys only")
+            try:  # a malformed key is refused at start, not at the first token
+                KeySet.import_key_set(jwks)  # type: ignore[arg-type]  # checked: a dict with a "keys" list
+            except JoseError as exc:
+                raise ValueError(f"jwks holds a key that cannot be used: {exc.error}") from None
+        return jwks
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> EnterpriseIdp:
+        if (self.jwks_url is None) == (self.jwks is None):
+            raise ValueError(f"enterprise issuer {self.issuer!r}: give exactly one of jwks_url and jwks")
+        return self
+
+
 class IdpSettings(BaseSettings):
     """Issuer, listening address, token lifetime and the four servers' resource URLs."""
 
@@ -89,6 +148,8 @@ class IdpSettings(BaseSettings):
     # Fetches in flight at once, overall and per client id: anyone can name a slow server as client_id.
     cimd_max_fetches: int = Field(default=8, ge=1, le=64)
     cimd_max_fetches_per_client: int = Field(default=1, ge=1, le=8)
+    # Enterprise-managed authorization (SEP-990): the company IdPs whose ID-JAGs are accepted, one tenant each.
+    enterprise_idps: list[EnterpriseIdp] = Field(default_factory=list)
 
     def __init__(self, **values: Any) -> None:
         reject_unknown_variables(ENV_PREFIX, type(self).model_fields)
@@ -123,6 +184,24 @@ class IdpSettings(BaseSettings):
         if len(set(merged.values())) != len(merged):
             raise ValueError("two servers share a resource URL: a token's audience would be ambiguous")
         return merged
+
+    @model_validator(mode="after")
+    def _check_enterprise_idps(self) -> IdpSettings:
+        issuers = [idp.issuer for idp in self.enterprise_idps]
+        tenants = [idp.tenant for idp in self.enterprise_idps]
+        for issuer in issuers:
+            if issuers.count(issuer) > 1:
+                raise ValueError(f"enterprise issuer {issuer!r} is listed twice")
+        for tenant in tenants:
+            if tenants.count(tenant) > 1:  # one issuer per tenant: two would both speak for its people
+                raise ValueError(f"tenant {tenant!r} is bound to two enterprise issuers")
+        if self.issuer in issuers:
+            raise ValueError("an enterprise issuer cannot be this authorization server itself")
+        return self
+
+    def enterprise_idp(self, issuer: str) -> EnterpriseIdp | None:
+        """The configured enterprise IdP whose issuer is exactly `issuer`, if any."""
+        return next((idp for idp in self.enterprise_idps if idp.issuer == issuer), None)
 
     @field_validator("host")
     @classmethod

@@ -158,3 +158,19 @@ async def test_claude_config_for_http_names_each_server_url_and_no_credential() 
         "args": ["-y", "mcp-remote@0.15", "http://127.0.0.1:8104/mcp"],
     }
     assert "Bearer" not in done.stdout.decode() and "password" not in done.stdout.decode()
+
+
+async def test_demo_enterprise_reaches_inventory_with_each_tenants_idp_and_no_consent(admin_url: str) -> None:
+    code, out, err = await _demo(admin_url, "--enterprise", "--base-port", str(free_port_run()))
+    assert code == 0, err
+    for expected in [
+        "(confidential, jwt-bearer grant only)",
+        "── 1. alice signs in at acme's IdP; the agent lists inventory's warehouses",
+        "alice@acme sees: AMS-1 (Amsterdam), RTM-2 (Rotterdam)",
+        "bob@globex sees: CHI-1 (Chicago), DAL-1 (Dallas)",
+        "refused, as it must be: Token exchange failed (400): "
+        '{"error": "invalid_grant", "error_description": "Invalid \'sub\' value in assertion"}',
+        "No login page, no consent page",
+    ]:
+        assert expected in out, out
+    assert "browser:" not in out  # no login or consent page was opened

@@ -102,7 +102,7 @@ async def track_shipment(caller: CallerDep, shipment_id: ShipmentId) -> Annotate
     return fenced(tracking)
 
 
-# The side effect. Approval level and why: README "Approval levels". Diverting goods is a classic fraud: verified.
+# The side effect. Approval level and why: docs/controls/approvals.md. Diverting goods is a classic fraud: verified.
 
 # A reroute overwrites the destination (destructive); repeating it changes nothing more, since a shipment
 # already headed to that warehouse is refused (idempotent).

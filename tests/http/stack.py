@@ -99,10 +99,11 @@ class Idp:
         return self.settings.issuer
 
 
-def start_idp(keys_dir: Path, resources: dict[str, str]) -> Idp:
-    """The dev IdP on a free port, its keys in `keys_dir`, its tokens' audiences from `resources`."""
+def start_idp(keys_dir: Path, resources: dict[str, str], **overrides: Any) -> Idp:
+    """The dev IdP on a free port, its keys in `keys_dir`, its tokens' audiences from `resources` (other
+    settings from `overrides`)."""
     sock = loopback_socket()
-    settings = IdpSettings(port=sock.getsockname()[1], resources=resources)
+    settings = IdpSettings(port=sock.getsockname()[1], resources=resources, **overrides)
     keys = KeyRing(keys_dir)
     keys.signing_key()  # made now: a key made lazily by two threads at once would be two keys
     app = build_app(settings, keys=keys)

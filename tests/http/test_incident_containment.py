@@ -102,6 +102,41 @@ async def test_a_leaked_token_is_contained_with_its_grant_and_its_pending_paymen
     assert second.left_open == 0 and f"  payments  {approval_id} acme/fred@acme release_payment: held" in second.lines
 
 
+async def test_pending_cancel_voids_the_payment_with_one_operator_record_and_it_can_never_run(
+    stack: Stack, engine: Any, admin_url: str, server_urls: dict[str, str]
+) -> None:
+    async with httpx2.AsyncClient(timeout=10) as http:
+        leaked, _, approval_id = await _leak_refresh_and_ask(stack, http)
+    before = await admin_rows(admin_url, "SELECT status FROM payments.payments WHERE id = :i", i=ACME_PENDING)
+    jti = claims_of(leaked["access_token"])["jti"]
+    report = await respond(engine, SERVERS, jti, datetime.now(UTC), issuer=stack.idp.issuer, dev_idp=True,
+                           pending="cancel")  # fmt: skip
+    assert f"  payments  {approval_id} acme/fred@acme release_payment: void" in report.lines
+    assert report.left_open == 0
+    [(status, void_reason, decided_by)] = await admin_rows(
+        admin_url, "SELECT status, void_reason, decided_by FROM payments.pending_approvals WHERE id = :i", i=approval_id
+    )
+    assert status == "void" and decided_by.startswith("operator") and jti in void_reason
+    records = await admin_rows(
+        admin_url,
+        "SELECT actor_kind, client_id, user_id, decision, outcome, detail FROM payments.audit_log "
+        "WHERE approval_id = :i AND client_id = 'operator' ORDER BY seq",
+        i=approval_id,
+    )
+    assert [row[:5] for row in records] == [("cli", "operator", decided_by, "void", "refused")]
+    assert records[0][5].startswith(f"void by the operator {decided_by}: ")
+    assert records[0][5].endswith("; requested by fred@acme")
+    # Voided is final: a second person's approval cannot run it, and the operator has no hold to release.
+    with pytest.raises(ConflictError):
+        await decide_as(server_urls, "payments", decider("priya@acme"), approval_id, "approve")
+    code, _ = await _incident_cli(stack, admin_url, "approvals", "release", approval_id, "--server", "payments")
+    assert code == 1
+    assert await admin_rows(admin_url, "SELECT status FROM payments.payments WHERE id = :i", i=ACME_PENDING) == before
+    again = await respond(engine, SERVERS, jti, datetime.now(UTC), issuer=stack.idp.issuer, dev_idp=True,
+                          pending="cancel")  # fmt: skip
+    assert not any(approval_id in line for line in again.lines if line.startswith("  payments"))  # nothing pending
+
+
 async def test_an_approval_asked_with_a_revoked_grant_ends_void_when_approved(
     stack: Stack, engine: Any, admin_url: str, server_urls: dict[str, str]
 ) -> None:

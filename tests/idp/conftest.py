@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ import pytest
 import uvicorn
 
 from idp.app import build_app
+from idp.clients import Client, add_agent_client
 from idp.settings import IdpSettings
+from tests.idp.enterprise import EnterpriseStack, enterprise_stack
 from tests.idp.flows import Idp
 
 
@@ -56,3 +58,16 @@ async def idp(idp_home: Path, idp_overrides: dict[str, Any]) -> AsyncIterator[Id
             yield Idp(settings=settings, http=http, app=app)
         server.should_exit = True
     sock.close()
+
+
+@pytest.fixture(scope="package")
+def enterprise(server_urls: dict[str, str], supplychain_home: Path) -> Iterator[EnterpriseStack]:
+    """acme's and globex's stand-in enterprise IdPs, a dev IdP that trusts them, and an inventory server."""
+    with enterprise_stack(supplychain_home / "id-jag-tests" / "idp-keys") as stack:
+        yield stack
+
+
+@pytest.fixture
+def agent(enterprise: EnterpriseStack) -> tuple[Client, str]:
+    """A confidential agent client, registered at the dev IdP for the jwt-bearer grant (fresh per test)."""
+    return add_agent_client(name="Enterprise agent")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from joserfc.jwk import RSAKey
 from pydantic import ValidationError
 from securemcp.settings import SettingsError
 
 from deployment.registry import REGISTRY
 from idp.settings import DEFAULT_RESOURCES, IdpSettings
+
+PUBLIC_JWK = RSAKey.generate_key(2048, parameters={"kid": "k1"}).as_dict(private=False)
 
 
 def test_defaults(idp_home: Path) -> None:
@@ -72,3 +76,34 @@ def test_binding_beyond_loopback_needs_allow_remote(idp_home: Path) -> None:
         IdpSettings(host="0.0.0.0")  # noqa: S104
     assert IdpSettings(host="0.0.0.0", allow_remote=True, issuer="https://idp.example").host == "0.0.0.0"  # noqa: S104
     assert IdpSettings(port=8200).issuer == "http://127.0.0.1:8200"
+
+
+ACME_IDP = {"issuer": "https://acme.okta.example", "tenant": "acme", "jwks_url": "https://acme.okta.example/keys"}
+
+
+def test_enterprise_idps_from_the_environment(idp_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    globex = {"issuer": "https://login.globex.example", "tenant": "globex", "jwks": {"keys": [PUBLIC_JWK]}}
+    monkeypatch.setenv("SUPPLYCHAIN_IDP_ENTERPRISE_IDPS", json.dumps([ACME_IDP, globex]))
+    settings = IdpSettings()
+    assert settings.enterprise_idp("https://acme.okta.example") == settings.enterprise_idps[0]
+    assert settings.enterprise_idp("https://acme.okta.example/") is None  # issuers compare exactly
+    assert [idp.tenant for idp in settings.enterprise_idps] == ["acme", "globex"]
+
+
+@pytest.mark.parametrize(
+    ("idps", "message"),
+    [
+        ([{**ACME_IDP, "tenants": ["acme"]}], "enterprise_idps.0.tenants\n  Extra inputs are not permitted"),
+        ([ACME_IDP, {**ACME_IDP, "tenant": "globex"}], "'https://acme.okta.example' is listed twice"),
+        ([ACME_IDP, {**ACME_IDP, "issuer": "https://other.example"}], "tenant 'acme' is bound to two enterprise"),
+        ([{**ACME_IDP, "tenant": "initech"}], "unknown tenant 'initech'"),
+        ([{k: v for k, v in ACME_IDP.items() if k != "jwks_url"}], "give exactly one of jwks_url and jwks"),
+        ([{**ACME_IDP, "jwks": {"keys": [PUBLIC_JWK]}}], "give exactly one of jwks_url and jwks"),
+        ([{**ACME_IDP, "jwks_url": "http://acme.okta.example/keys"}], "jwks_url must be https"),
+        ([{**ACME_IDP, "jwks_url": None, "jwks": {"keys": [{"kty": "RSA"}]}}], "jwks holds a key that cannot be used"),
+        ([{**ACME_IDP, "issuer": "http://127.0.0.1:8100"}], "cannot be this authorization server itself"),
+    ],
+)
+def test_enterprise_idps_are_parsed_strictly(idp_home: Path, idps: list[dict[str, object]], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        IdpSettings(enterprise_idps=idps)

@@ -19,7 +19,9 @@ from securemcp.identity.principal import IdentityError, identity_from_claims
 
 from deployment.policy import POLICY
 from tests.helpers import admin_rows, decide_as, mcp_client, pending_approval_id, snapshot
-from tests.payments.builders import ACME_PENDING
+from tests.payments.builders import ACME_PAYMENTS, ACME_PENDING
+
+ACME_SMALL_PENDING = ACME_PAYMENTS[1]  # 3480.50 EUR: under the four-eyes threshold, so `verified`
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -38,10 +40,10 @@ def _id_token_claims() -> dict[str, object]:
             "auth_time": int(time.time())}  # fmt: skip
 
 
-async def _release_requested_with(person_claim: str) -> str:
+async def _release_requested_with(person_claim: str, payment_id: str = ACME_PENDING) -> str:
     requester = identity_from_claims(_access_token_claims(), POLICY, person_claim=person_claim)
     async with mcp_client("payments", requester) as client:
-        return pending_approval_id(await client.call_tool("release_payment", {"payment_id": ACME_PENDING}))
+        return pending_approval_id(await client.call_tool("release_payment", {"payment_id": payment_id}))
 
 
 async def test_with_person_claim_oid_the_requester_cannot_approve_their_own_four_eyes_release(
@@ -88,3 +90,37 @@ async def test_person_claim_setting_refuses_what_cannot_name_a_person(
     monkeypatch.setenv("SUPPLYCHAIN_PAYMENTS_PERSON_CLAIM", claim)
     with pytest.raises(ValueError, match="PERSON_CLAIM"):
         PaymentsSettings()
+
+
+async def test_with_person_claim_oid_the_requester_verifies_their_own_release_under_another_sub(
+    admin_url: str, server_urls: dict[str, str]
+) -> None:
+    approval_id = await _release_requested_with("oid", ACME_SMALL_PENDING)
+    assert await admin_rows(
+        admin_url, "SELECT level FROM payments.pending_approvals WHERE id = :i", i=approval_id
+    ) == [("verified",)]  # fmt: skip
+    # Someone else with the same roles (another oid) may not decide it: `verified` is the requester's own.
+    other = decider_of(_person({**_id_token_claims(), "sub": "pages-0a11@acme", "oid": "another-oid"}, "oid"), POLICY)
+    before = await snapshot(admin_url, "payments")
+    with pytest.raises(DeciderRefusedError, match=r"\(verified\) can be decided only by its requester"):
+        await decide_as(server_urls, "payments", other, approval_id, "approve")
+    assert await snapshot(admin_url, "payments") == before
+    # The requester, signed in on the pages' client under another `sub`, is the same person by `oid`.
+    decided = await decide_as(server_urls, "payments", decider_of(_person(_id_token_claims(), "oid"), POLICY),
+                              approval_id, "approve")  # fmt: skip
+    assert (decided.status, decided.decided_by) == ("executed", "pages-91bd@acme")
+    assert await admin_rows(
+        admin_url, "SELECT status, released_by FROM payments.payments WHERE id = :i", i=ACME_SMALL_PENDING
+    ) == [("released", "mcpclient-7f3a@acme")]  # fmt: skip
+
+
+async def test_with_the_default_sub_pairwise_subjects_a_verified_release_can_never_be_decided(
+    admin_url: str, server_urls: dict[str, str]
+) -> None:
+    # The other half of the README's warning: the requester's own sign-in is another `sub`, so not them.
+    approval_id = await _release_requested_with("sub", ACME_SMALL_PENDING)
+    before = await snapshot(admin_url, "payments")
+    with pytest.raises(DeciderRefusedError, match=r"\(verified\) can be decided only by its requester"):
+        await decide_as(server_urls, "payments", decider_of(_person(_id_token_claims(), "sub"), POLICY),
+                        approval_id, "approve")  # fmt: skip
+    assert await snapshot(admin_url, "payments") == before

@@ -11,8 +11,11 @@ agent can decide through a tool.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 
 
@@ -34,6 +37,13 @@ class RolePolicy:
         if unknown:
             raise ValueError(f"the role policy grants scope(s) no server defines: {', '.join(unknown)}")
         return cls(MappingProxyType({role: frozenset(scopes) for role, scopes in grants.items()}))
+
+    @cached_property
+    def version(self) -> str:
+        """A digest of the whole table (16 hex digits): an approval records the version it was asked under,
+        and does not run under another (`securemcp.approvals.recheck`). Equal tables, equal versions."""
+        table = {role: sorted(scopes) for role, scopes in sorted(self.grants.items())}
+        return hashlib.sha256(json.dumps(table, separators=(",", ":")).encode()).hexdigest()[:16]
 
     def knows(self, role: str) -> bool:
         """True for a role the policy defines."""

@@ -34,6 +34,7 @@ from securemcp.approvals.pending import (
     ApprovalStatus,
     Question,
     Requester,
+    executors_for,
     insert_pending,
     load_approval,
 )
@@ -119,6 +120,8 @@ async def seek_approval(
     if level == "confirm" and can_be_asked(ctx):
         return ask(question.sentence)
     call.decision = "pending"  # before any transaction opens: the call waits for no answer in it
+    executor = executors_for(call.schema).get(call.tool)
+    policy = executor.policy if executor is not None else None
     wait_here = level == "verified" and can_open_urls(ctx) and not input_required_era(ctx)
     recorded = dict(
         schema=call.schema, tenant_id=caller.identity.tenant_id, requested_by=caller.identity.user_id,
@@ -126,7 +129,8 @@ async def seek_approval(
         tool=call.tool, arguments=call.arguments, level=level, question=question,
         url_of=lambda approval_id: f"{caller.approvals_url}/{approval_id}",
         requester=Requester(token_id=call.attribution.token_id, grant_id=call.attribution.grant_id,
-                            roles=tuple(sorted(caller.identity.roles))),
+                            roles=tuple(sorted(caller.identity.roles)),
+                            policy_version=policy.version if policy is not None else None),
     )  # fmt: skip
     # Waiting for the page: the row must be committed before the URL is shown. Otherwise it joins
     # the call's transaction and commits with the call's audit record.

@@ -129,6 +129,7 @@ class Requester:
     token_id: str | None = None
     grant_id: str | None = None
     roles: tuple[str, ...] = ()
+    policy_version: str | None = None  # `RolePolicy.version` when asked; None without a policy (in-memory tests)
 
 
 def arguments_sha256(arguments: Mapping[str, Any]) -> str:
@@ -157,9 +158,9 @@ async def insert_pending(
         text(
             f"INSERT INTO {schema}.pending_approvals (id, tenant_id, requested_by, tool, arguments, "  # noqa: S608
             "arguments_sha256, summary, outside_text, level, created_at, expires_at, requested_by_person, "
-            "requester_token_id, requester_grant_id, requester_roles) VALUES (:id, :tenant, :user, :tool, "
-            "CAST(:arguments AS jsonb), :sha, :summary, CAST(:outside AS jsonb), :level, :created, :expires, "
-            ":person, :token_id, :grant_id, CAST(:roles AS jsonb))"
+            "requester_token_id, requester_grant_id, requester_roles, requester_policy_version) VALUES (:id, :tenant, "
+            ":user, :tool, CAST(:arguments AS jsonb), :sha, :summary, CAST(:outside AS jsonb), :level, :created, "
+            ":expires, :person, :token_id, :grant_id, CAST(:roles AS jsonb), :policy_version)"
         ),
         {
             "id": approval_id, "tenant": tenant_id, "user": requested_by, "tool": tool,
@@ -167,7 +168,7 @@ async def insert_pending(
             "outside": canonical_json(dict(question.outside_text)), "level": level,
             "created": row.created_at, "expires": row.expires_at, "person": requested_by_person,
             "token_id": requester.token_id, "grant_id": requester.grant_id,
-            "roles": canonical_json(sorted(requester.roles)),
+            "roles": canonical_json(sorted(requester.roles)), "policy_version": requester.policy_version,
         },
     )  # fmt: skip
     return row

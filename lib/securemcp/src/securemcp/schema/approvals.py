@@ -4,12 +4,13 @@ A row is one side-effecting call waiting for a person: the request as it was mad
 the arguments and their hash, the summary, expiry), the level it must be approved at, and the outside
 text its question shows apart from the trusted fields.
 
-It also records the credential that asked (`requester_token_id`, `requester_grant_id`) and the
-requester's roles then (`requester_roles`): the run re-checks them (`securemcp.approvals.recheck`),
+It also records the credential that asked (`requester_token_id`, `requester_grant_id`), the
+requester's roles then (`requester_roles`) and the role policy's version (`requester_policy_version`):
+the run re-checks them (`securemcp.approvals.recheck`),
 and an incident finds, holds or voids what a leaked credential asked for. `held_reason` is written only
 by the operator (`supplychain incident`): a held approval stays pending and cannot run until released.
 A `void` approval ended without running: its grant was revoked, its requester's roles no longer allow
-the tool, its level was raised, or the operator voided it; `void_reason` says which.
+the tool, the role policy changed, its level was raised, or the operator voided it; `void_reason` says which.
 """
 
 from alembic import op
@@ -44,6 +45,7 @@ def create_pending_approvals(schema: str) -> None:
             requester_token_id text CHECK (length(requester_token_id) <= 200),
             requester_grant_id text CHECK (length(requester_grant_id) <= 200),
             requester_roles  jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(requester_roles) = 'array'),
+            requester_policy_version text CHECK (requester_policy_version ~ '^[0-9a-f]{{16}}$'),
             held_reason      text CHECK (length(held_reason) <= 1000),
             void_reason      text CHECK (length(void_reason) <= 1000),
             CHECK ((status = 'void') = (void_reason IS NOT NULL))
@@ -76,6 +78,7 @@ def add_incident_columns(schema: str) -> None:
         ADD COLUMN requester_token_id text CHECK (length(requester_token_id) <= 200),
         ADD COLUMN requester_grant_id text CHECK (length(requester_grant_id) <= 200),
         ADD COLUMN requester_roles jsonb NOT NULL DEFAULT '[]'::jsonb CHECK (jsonb_typeof(requester_roles) = 'array'),
+        ADD COLUMN requester_policy_version text CHECK (requester_policy_version ~ '^[0-9a-f]{{16}}$'),
         ADD COLUMN held_reason text CHECK (length(held_reason) <= 1000),
         ADD COLUMN void_reason text CHECK (length(void_reason) <= 1000),
         DROP CONSTRAINT pending_approvals_status_check,
