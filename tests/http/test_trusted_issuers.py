@@ -100,17 +100,24 @@ def entra_and_keycloak() -> Iterator[tuple[StandInIdp, StandInIdp]]:
 
 
 def issuers_file(
-    path: Path, stack: Stack, entra: StandInIdp, keycloak: StandInIdp, *, globex_at: str = "entra"
+    path: Path,
+    stack: Stack,
+    entra: StandInIdp,
+    keycloak: StandInIdp,
+    *,
+    globex_at: str = "entra",
+    keycloak_first: bool = False,
 ) -> Path:
     """The dev IdP for acme, Entra for two tenants by `tid`, Keycloak for one; globex is Entra's or Keycloak's."""
     entra_tenant = "globex" if globex_at == "entra" else "umbrella"
     keycloak_tenant = "globex" if globex_at == "keycloak" else "umbrella"
-    text = f"""
+    dev = f"""
 [[issuer]]
 issuer = "{stack.idp.issuer}"
 tenants = ["acme", "readiness-probe"]
 tenant_claim = "tenant_id"
-
+"""
+    entra_table = f"""
 [[issuer]]
 issuer = "{entra.issuer}"
 tenants = ["{entra_tenant}", "initech"]
@@ -124,7 +131,8 @@ person = "oid"
 scopes = "scp"
 roles = "groups"
 role_table = {{ "{MANAGERS_GROUP}" = "supply_chain_manager" }}
-
+"""
+    keycloak_table = f"""
 [[issuer]]
 issuer = "{keycloak.issuer}"
 tenant = "{keycloak_tenant}"
@@ -132,7 +140,7 @@ revocation = "none"
 [issuer.claims]
 roles = "realm_access.roles"
 """
-    path.write_text(text)
+    path.write_text(keycloak_table + dev + entra_table if keycloak_first else dev + entra_table + keycloak_table)
     return path
 
 
@@ -237,9 +245,9 @@ async def test_one_issuers_outage_leaves_the_others_tokens_alone(
     stack: Stack, extra_server: ExtraServer, entra_and_keycloak: tuple[StandInIdp, StandInIdp], tmp_path: Path
 ) -> None:
     entra, keycloak = entra_and_keycloak
-    path = issuers_file(tmp_path / "issuers.toml", stack, entra, keycloak)
+    path = issuers_file(tmp_path / "issuers.toml", stack, entra, keycloak, keycloak_first=True)
     keycloak.hanging.set()  # down before the server starts: its discovery never answers
-    # extra_server returns once the dev IdP's probe token is accepted: the hung issuer holds nothing up
+    # extra_server returns once the dev IdP's probe token is accepted: the hung issuer, listed first, holds nothing up
     with extra_server("inventory", trusted_issuers_file=path) as inventory:
         async with httpx2.AsyncClient(timeout=15) as http:
             entra.hanging.set()  # and now Entra's keys stop answering: a token with a new kid waits for them
