@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from securemcp.approvals.pages.signin import SignInFailed, _person
 from securemcp.identity.issuers import ClaimMapping, TenantMismatch, TrustedIssuer
 from securemcp.identity.issuers_file import load_trusted_issuers
 from securemcp.identity.keys import pinned_algorithm
@@ -145,3 +146,15 @@ def test_refusals_are_logged_once_per_check_and_issuer_per_ten_seconds_with_the_
         "token refused: audience check failed (issuer 'https://acme.okta.example'): not issued for this server's"
         " audience",
     ]
+
+
+def test_the_approval_pages_read_id_tokens_through_the_same_mapping() -> None:
+    mapping = ClaimMapping(person="oid", roles="groups", role_table={"g-approvers": "approver"})
+    entra = TrustedIssuer(issuer="https://login.example/t/v2.0", tenants=frozenset({"globex"}), claims=mapping)
+    id_token = {"iss": entra.issuer, "sub": "pairwise-for-the-pages", "oid": "0000-66f3", "auth_time": 1_700_000_000,
+                "groups": ["g-approvers", "g-unmapped"]}  # fmt: skip
+    person = _person(id_token, entra)
+    assert (person.tenant_id, person.user_id, person.roles) == ("globex", "pairwise-for-the-pages", {"approver"})
+    assert person.person_id == "https://login.example/t/v2.0 oid=0000-66f3"
+    with pytest.raises(SignInFailed, match="token claims tenant 'acme', its issuer speaks for 'globex'"):
+        _person(id_token | {"tenant_id": "acme"}, entra)
