@@ -37,6 +37,7 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -70,6 +71,8 @@ from securemcp.settings import ServerSettings
 
 # The guards live in `securemcp.http.guards` and the gate in `securemcp.http.gate`; these names stay importable here.
 __all__ = ["HostOriginGuard", "HttpGate", "Issuer", "TokenInQueryGuard", "build_http_app", "transport_security"]
+
+logger = logging.getLogger(__name__)
 
 
 class Issuer:
@@ -129,11 +132,15 @@ class Issuer:
                 pollers.start_soon(_poll_keys, keys)
             if configured_jwks and state.revocations is None and keys.algorithms is not None:
                 return  # nothing to discover
+            failures = 0
             while True:
                 try:
                     endpoints = await discover(state.trusted.issuer, self.client)
                     break
-                except IssuerUnavailable:
+                except IssuerUnavailable as error:
+                    if failures == 0:  # once per outage: the refused tokens' log lines say the rest
+                        logger.warning("issuer %s: %s; retrying every second", state.trusted.issuer, error)
+                    failures += 1
                     await anyio.sleep(1.0)  # tokens needing what it would tell are refused meanwhile
             keys.discovered_algorithms = endpoints.signing_algorithms
             if configured_jwks:

@@ -140,6 +140,12 @@ class TrustedIssuer:
         return tenant
 
 
+def issuer_for_any_tenant(issuer_url: str, *, person_claim: str = DEFAULT_PERSON_CLAIM) -> TrustedIssuer:
+    """The one issuer of a deployment without an issuers file: any tenant, named by its `tenant_id` claim."""
+    mapping = ClaimMapping(person=person_claim)
+    return TrustedIssuer(issuer=issuer_url, tenants=None, claims=mapping, tenant_claim=LEGACY_TENANT_CLAIM)
+
+
 class TrustedIssuers:
     """The table of trusted issuers, by issuer URL (exact string match, as `iss` is compared)."""
 
@@ -155,8 +161,7 @@ class TrustedIssuers:
     @classmethod
     def single(cls, issuer_url: str, *, person_claim: str = DEFAULT_PERSON_CLAIM) -> TrustedIssuers:
         """The table of a deployment without an issuers file: one issuer, any tenant from its `tenant_id` claim."""
-        mapping = ClaimMapping(person=person_claim)
-        return cls([TrustedIssuer(issuer=issuer_url, tenants=None, claims=mapping, tenant_claim=LEGACY_TENANT_CLAIM)])
+        return cls([issuer_for_any_tenant(issuer_url, person_claim=person_claim)])
 
     def get(self, issuer_url: object) -> TrustedIssuer | None:
         """The trusted issuer with this exact URL, or None."""

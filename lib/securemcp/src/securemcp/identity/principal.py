@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from securemcp.identity.issuers import LEGACY_TENANT_CLAIM, ClaimError, ClaimMapping, TrustedIssuer
+from securemcp.identity.issuers import ClaimError, TrustedIssuer, issuer_for_any_tenant
 from securemcp.policy import RolePolicy, UnknownRoleError, read_only
 from securemcp.settings import DEFAULT_PERSON_CLAIM
 
@@ -119,9 +119,7 @@ def local_identity_from_env(
 @lru_cache(maxsize=16)
 def _one_issuer_for_any_tenant(person_claim: str) -> TrustedIssuer:
     """The issuer of a deployment without an issuers file (`TrustedIssuers.single`), whatever its URL."""
-    return TrustedIssuer(
-        issuer="", tenants=None, claims=ClaimMapping(person=person_claim), tenant_claim=LEGACY_TENANT_CLAIM
-    )
+    return issuer_for_any_tenant("", person_claim=person_claim)
 
 
 def identity_from_claims(

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from securemcp.approvals.pages.config import PagesConfig
-from securemcp.identity.issuers import ClaimError, TenantMismatch, TrustedIssuer, TrustedIssuers
+from securemcp.identity.issuers import ClaimError, TenantMismatch, TrustedIssuer, issuer_for_any_tenant
 from securemcp.identity.principal import TENANT_ID_PATTERN, USER_ID_PATTERN, IdentityError, person_id
 from securemcp.settings import secrets_dir
 
@@ -64,8 +64,7 @@ def _person(claims: dict[str, Any], issuer: TrustedIssuer | str) -> SignedIn:
     """The person an ID token names, read through the sign-in issuer's claim mapping, as its access tokens are
     (`securemcp.identity.principal.identity_from_claims`); `issuer` a person claim alone: one issuer, any tenant."""
     if isinstance(issuer, str):
-        issuer = TrustedIssuers.single("", person_claim=issuer).get("")  # type: ignore[assignment]
-    assert isinstance(issuer, TrustedIssuer)
+        issuer = issuer_for_any_tenant("", person_claim=issuer)
     missing = [name for name in _REQUIRED if name not in claims]
     if missing:
         raise SignInFailed(f"ID token lacks {', '.join(missing)}")
@@ -160,8 +159,7 @@ class SignIn:
         if claims is None:
             raise SignInFailed("the IdP returned no ID token (is `openid` allowed for this client?)")
         claims = dict(claims)
-        issuer = self.config.issuer or TrustedIssuers.single(self.config.issuer_url).get(self.config.issuer_url)
-        assert issuer is not None
+        issuer = self.config.issuer or issuer_for_any_tenant(self.config.issuer_url)
         missing = _from_userinfo(issuer, claims)
         if missing:
             claims.update(await self._userinfo(client, token, claims.get("sub"), missing))
