@@ -7,8 +7,11 @@ algorithm a JWK published without `alg` is pinned to (`securemcp.identity.keys.p
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from securemcp.approvals.pages.signin import SignInFailed, _person
 from securemcp.identity.issuers import ClaimMapping, TenantMismatch, TrustedIssuer
@@ -158,3 +161,20 @@ def test_the_approval_pages_read_id_tokens_through_the_same_mapping() -> None:
     assert person.person_id == "https://login.example/t/v2.0 oid=0000-66f3"
     with pytest.raises(SignInFailed, match="token claims tenant 'acme', its issuer speaks for 'globex'"):
         _person(id_token | {"tenant_id": "acme"}, entra)
+
+
+@pytest.mark.usefixtures("server_urls")
+async def test_the_cli_refuses_to_serve_with_a_mistaken_issuers_file_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "issuers.toml"
+    path.write_text(GOOD.replace('tenant = "acme"', 'tenant = "acme"\naudiance = "x"'))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPLYCHAIN_INVENTORY_")}
+    env["SUPPLYCHAIN_INVENTORY_TRUSTED_ISSUERS_FILE"] = str(path)
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [sys.executable, "-m", "supplychain.cli", "serve", "inventory", "--transport", "http"], env=env, check=False
+        )
+    assert done.returncode == 2
+    assert done.stderr.decode() == (
+        f"supplychain serve inventory: refusing to start: {path}:4: unknown key 'audiance' in [[issuer]]; known: "
+        "algorithms, audience, claims, issuer, jwks_url, revocation, tenant, tenant_claim, tenant_table, tenants\n"
+    )
