@@ -153,6 +153,7 @@ def serve(
 ) -> None:
     """Run one server (or `all` over HTTP). Over stdio the caller is SUPPLYCHAIN_TENANT / _USER / _ROLES."""
     from securemcp.audit.checkpoints import CheckpointSettings
+    from securemcp.identity.issuers_file import sign_in_issuer, trusted_issuers_of
     from securemcp.identity.principal import IdentityError, local_identity_from_env
     from securemcp.observability.logs import configure_logging, server_log_level
     from securemcp.settings import SettingsError
@@ -179,6 +180,7 @@ def serve(
             identity = local_identity_from_env(settings.policy, read_only_mode=settings.read_only)
         else:
             settings.check_http_exposure()
+            sign_in_issuer(settings, trusted_issuers_of(settings))  # the trusted-issuers file: read it now
         CheckpointSettings().check_transport(transport)  # audit checkpoint settings: fail now, not at shutdown
     except (IdentityError, SettingsError, ValueError) as exc:
         click.echo(f"supplychain serve {server}: refusing to start: {_one_line(exc)}", err=True)

@@ -6,9 +6,13 @@ import operator
 from collections.abc import Callable
 
 import pytest
-from securemcp.identity.principal import IdentityError, identity_from_roles, local_identity_from_env
+from securemcp.identity.principal import (
+    IdentityError,
+    identity_from_claims,
+    identity_from_roles,
+    local_identity_from_env,
+)
 from securemcp.policy import RolePolicy
-from securemcp.runtime.caller import identity_from_claims
 
 from deployment.policy import ALL_SCOPES, POLICY, ROLE_SCOPES, scopes_for_roles
 from deployment.registry import REGISTRY, SERVERS

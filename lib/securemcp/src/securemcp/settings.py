@@ -87,6 +87,8 @@ class DeploymentSettings(BaseSettings):
     tools: str | None = Field(default=None, pattern=r"^[a-z0-9_*, ]+$")
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=7 * 24)
     audit_export: str | None = Field(default=None, pattern=r"^(stdout|/.+)$")  # SIEM sink, `securemcp.audit.export`
+    # The trusted issuers of every server that names no file of its own (`securemcp.identity.issuers_file`).
+    trusted_issuers_file: Path | None = None
 
     def tool_patterns(self) -> tuple[str, ...] | None:
         """The allow-list as patterns, or None when every tool is allowed."""
@@ -128,6 +130,10 @@ class ServerSettings(BaseSettings):
     public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+/mcp$")
     issuer_url: str = Field(default="http://127.0.0.1:8100", pattern=r"^https?://[^\s?#]+$")
     jwks_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # The issuers this server trusts, each bound to its tenants, with its claim mapping: a TOML file
+    # (`securemcp.identity.issuers_file`). Unset (and no SUPPLYCHAIN_TRUSTED_ISSUERS_FILE): one issuer,
+    # ISSUER_URL (keys at JWKS_URL, else discovered), naming any tenant in its `tenant_id` claim.
+    trusted_issuers_file: Path | None = None
     # The JWKS is re-read this often whatever requests arrive: the bound on forgetting a removed key
     # (its cached tokens stop working) and on learning a new one even if no token names it yet.
     key_refresh_seconds: float = Field(default=300.0, ge=1, le=3600)
@@ -174,6 +180,10 @@ class ServerSettings(BaseSettings):
     @classmethod
     def _person_claim_names_a_person(cls, claim: str) -> str:
         return check_person_claim(claim)
+
+    def issuers_file(self) -> Path | None:
+        """This server's trusted-issuers file: its own setting, else the deployment's, else None."""
+        return self.trusted_issuers_file or DeploymentSettings().trusted_issuers_file
 
     def request_state_keys(self) -> list[bytes] | None:
         """The shared request-state key (value, then `_FILE`), or None for a per-process key."""

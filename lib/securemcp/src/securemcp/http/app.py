@@ -29,13 +29,15 @@ ids bound to the token's principal) and adds what the SDK leaves to us, each vis
 - metadata that lists the scopes this server understands;
 - `GET /healthz` for the gateway's health checks: unauthenticated, and it says only "ok";
 - the approval pages under `/approvals` (`securemcp.approvals.pages`), where signed-in people decide approvals;
-- the issuer's keys (re-read every `KEY_REFRESH_SECONDS`) and revocation list, fetched in the
-  background for the life of the app.
+- metadata that lists every trusted issuer in `authorization_servers` (`Issuer`);
+- each trusted issuer's keys (re-read every `KEY_REFRESH_SECONDS`) and revocation list, fetched in the
+  background for the life of the app, each issuer on its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,8 +61,10 @@ from securemcp.http.guards import HostOriginGuard, TokenInQueryGuard, pages_tran
 from securemcp.http.header_values import TrimmedHeaderValues
 from securemcp.http.refusals import RefusalLog
 from securemcp.http.sessions import SessionQuota
+from securemcp.identity.issuers import TrustedIssuer
+from securemcp.identity.issuers_file import sign_in_issuer, trusted_issuers_of
 from securemcp.identity.keys import IssuerUnavailable, KeySet
-from securemcp.identity.tokens import JWTVerifier, RevocationList, discover
+from securemcp.identity.tokens import IssuerState, JWTVerifier, RevocationList, discover
 from securemcp.observability.request_id import RequestIdMiddleware
 from securemcp.runtime.caller import running_state
 from securemcp.settings import ServerSettings
@@ -68,50 +72,93 @@ from securemcp.settings import ServerSettings
 # The guards live in `securemcp.http.guards` and the gate in `securemcp.http.gate`; these names stay importable here.
 __all__ = ["HostOriginGuard", "HttpGate", "Issuer", "TokenInQueryGuard", "build_http_app", "transport_security"]
 
+logger = logging.getLogger(__name__)
+
 
 class Issuer:
-    """The authorization server as a resource server sees it: keys and revocations, kept fresh."""
+    """The trusted authorization servers as a resource server sees them: each one's keys and revocations,
+    kept fresh apart, so one issuer's outage leaves the others' tokens alone.
+
+    The table comes from the trusted-issuers file (`securemcp.identity.issuers_file`) or, without one, is
+    ISSUER_URL alone speaking for any tenant. The approval pages sign people in at ISSUER_URL, which a file
+    must therefore list (its claim mapping then reads the pages' ID tokens too).
+    """
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.client = httpx2.AsyncClient(timeout=5.0, follow_redirects=False)
-        self.keys = KeySet(settings.jwks_url or "", self.client, refresh_interval_seconds=settings.key_refresh_seconds)
-        self.revocations: RevocationList | None = (
+        self.trusted = trusted_issuers_of(settings)
+        self.pages_issuer = pages_issuer = sign_in_issuer(settings, self.trusted)
+        self.states = [self._state_of(trusted) for trusted in self.trusted]
+        pages_state = next(state for state in self.states if state.trusted is pages_issuer)
+        # The pages' issuer's: what a page decision re-checks the requester's token against.
+        self.keys, self.revocations = pages_state.keys, pages_state.revocations
+
+    def _state_of(self, trusted: TrustedIssuer) -> IssuerState:
+        settings = self.settings
+        configured_jwks = trusted.jwks_url or (settings.jwks_url if trusted.issuer == settings.issuer_url else None)
+        keys = KeySet(configured_jwks or "", self.client, refresh_interval_seconds=settings.key_refresh_seconds,
+                      algorithms=trusted.algorithms)  # fmt: skip
+        revocation = trusted.revocation or settings.revocation
+        revocations = (
             RevocationList("", self.client, max_staleness_seconds=settings.revocation_staleness_seconds)
-            if settings.revocation == "list"
+            if revocation == "list"
             else None
         )
+        return IssuerState(trusted=trusted, keys=keys, revocations=revocations,
+                           audience=trusted.audience or settings.resource_url)  # fmt: skip
 
     def verifier(self) -> JWTVerifier:
         """The token verifier for this server's audience."""
         return JWTVerifier(
-            issuer=self.settings.issuer_url,
+            issuers=self.states,
             resource_url=self.settings.resource_url,
-            keys=self.keys,
-            revocations=self.revocations,
             policy=self.settings.policy,
             leeway_seconds=self.settings.clock_leeway_seconds,
             read_only_mode=self.settings.read_only,
-            person_claim=self.settings.person_claim,
         )
 
     async def run(self) -> None:
-        """Discover the issuer (retrying until it answers), then poll its keys and revocations forever."""
-        while True:
-            try:
-                endpoints = await discover(self.settings.issuer_url, self.client)
-                break
-            except IssuerUnavailable:
-                await anyio.sleep(1.0)  # tokens are refused meanwhile: there are no keys yet
-        self.keys.url = self.settings.jwks_url or endpoints.jwks_url
-        with contextlib.suppress(IssuerUnavailable):  # if it fails, the first unknown kid refreshes again
-            await self.keys.refresh()
+        """Keep every issuer's keys and revocations fresh, each on its own, forever."""
+        async with anyio.create_task_group() as issuers:
+            for state in self.states:
+                issuers.start_soon(self._keep_fresh, state)
+
+    async def _keep_fresh(self, state: IssuerState) -> None:
+        """Discover the issuer (retrying until it answers) unless its configuration says all, then poll."""
+        keys, configured_jwks = state.keys, bool(state.keys.url)
         async with anyio.create_task_group() as pollers:
-            pollers.start_soon(self.keys.poll)
-            if self.revocations is not None and endpoints.revocation_list_url is not None:
-                self.revocations.url = endpoints.revocation_list_url
-                pollers.start_soon(self.revocations.poll)
+            if configured_jwks:
+                pollers.start_soon(_poll_keys, keys)
+            if configured_jwks and state.revocations is None and keys.algorithms is not None:
+                return  # nothing to discover
+            failures = 0
+            while True:
+                try:
+                    endpoints = await discover(state.trusted.issuer, self.client)
+                    break
+                except IssuerUnavailable as error:
+                    if failures == 0:  # once per outage: the refused tokens' log lines say the rest
+                        logger.warning("issuer %s: %s; retrying every second", state.trusted.issuer, error)
+                    failures += 1
+                    await anyio.sleep(1.0)  # tokens needing what it would tell are refused meanwhile
+            keys.discovered_algorithms = endpoints.signing_algorithms
+            if configured_jwks:
+                with contextlib.suppress(IssuerUnavailable):  # keys without `alg` may be usable now
+                    await keys.refresh()
+            else:
+                keys.url = endpoints.jwks_url
+                pollers.start_soon(_poll_keys, keys)
+            if state.revocations is not None and endpoints.revocation_list_url is not None:
+                state.revocations.url = endpoints.revocation_list_url
+                pollers.start_soon(state.revocations.poll)
             # With no list URL the revocation list is never fresh: every token is refused, as asked.
+
+
+async def _poll_keys(keys: KeySet) -> None:
+    with contextlib.suppress(IssuerUnavailable):  # if it fails, the first unknown kid refreshes again
+        await keys.refresh()
+    await keys.poll()
 
 
 async def _healthz(_: Request) -> Response:
@@ -144,14 +191,15 @@ def build_http_app(
     scopes = sorted({rule.scope for rule in rules.values()})
     metadata_routes = create_protected_resource_routes(
         resource_url=AnyHttpUrl(settings.resource_url),
-        # A plain string: AnyHttpUrl would add a trailing slash and no longer equal the issuer.
-        authorization_servers=[settings.issuer_url],  # type: ignore[list-item]
+        # Every trusted issuer: a client may use any of them (MCP authorization, several authorization
+        # servers). Plain strings: AnyHttpUrl would add a trailing slash and no longer equal the issuer.
+        authorization_servers=issuer.trusted.urls,  # type: ignore[arg-type]
         scopes_supported=scopes,
         resource_name=f"supplychain {server.name}",
     )
     metadata_paths = {route.path for route in metadata_routes}
     # A page decision re-checks the requester's token and grant against the list this server polls.
-    pages = pages_routes(pages_config(settings), lambda: _engine_of(settings), issuer.revocations)
+    pages = pages_routes(pages_config(settings, issuer.pages_issuer), lambda: _engine_of(settings), issuer.revocations)
     routes: list[BaseRoute] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"]), *pages]
     refusals = RefusalLog(settings.server_name, lambda: _engine_of(settings))
     for route in sdk_app.router.routes:

@@ -25,7 +25,9 @@ from securemcp.gate.tool_gate import ToolRule
 from securemcp.http.guards import json_response
 from securemcp.http.refusals import RefusalLog
 from securemcp.http.refused_calls import watching_refusals
-from securemcp.identity.principal import Identity, IdentityError, identity_from_claims
+from securemcp.identity.principal import Identity, IdentityError
+from securemcp.identity.tokens import TENANT_REFUSAL
+from securemcp.identity.verified import identity_of_token
 from securemcp.observability.request_id import current_request_id
 from securemcp.policy import reading_scope
 from securemcp.runtime.caller import running_state
@@ -64,14 +66,17 @@ class HttpGate:
         if not isinstance(user, AuthenticatedUser):
             # No tenant: logged, never recorded (`securemcp.http.refusals`). A request with no credential at
             # all is how every OAuth client discovers the metadata: a challenge, not a refused token.
-            if any(name == b"authorization" for name, _ in scope.get("headers", ())):
+            authorization = next((value for name, value in scope.get("headers", ()) if name == b"authorization"), None)
+            if authorization is not None:
                 self.refusals.unauthenticated()
+                await self._record_tenant_refusal(scope, authorization)
             await self._unauthorized(scope, receive, send)
             return
         try:
-            identity = identity_from_claims(
-                user.access_token.claims or {}, self.settings.policy, read_only_mode=self.settings.read_only
-            )
+            identity = identity_of_token(
+                user.access_token, self.settings.policy, read_only_mode=self.settings.read_only,
+                person_claim=self.settings.person_claim,
+            )  # fmt: skip
         except IdentityError:
             await self.app(scope, receive, send)
             return
@@ -116,6 +121,21 @@ class HttpGate:
 
             send = watching_refusals(scope, send, refused)
         await self.app(scope, _replay(body, receive), send)
+
+    async def _record_tenant_refusal(self, scope: Scope, authorization: bytes) -> None:
+        """A token its issuer signed but that named another tenant: a record in the bound tenant's chain.
+
+        Only a token whose signature verified gets here (`securemcp.identity.tokens.TENANT_REFUSAL`), so
+        only the bound tenant's own issuer can write such a record; the refusal log aggregates a flood.
+        """
+        refusal = TENANT_REFUSAL.get()
+        if refusal is None:
+            return
+        TENANT_REFUSAL.set(None)
+        if authorization.decode("latin-1")[7:] != refusal.token.token:  # not this request's token
+            return
+        attribution = attribution_of(scope, token=refusal.token)
+        await self.refusals.refused(refusal.identity, "tenant_mismatch", refusal.reason, attribution)
 
     def _step_up(self, identity: Identity, needed: str) -> ASGIApp:
         """403 asking for the scopes the token holds on this server plus `needed`, all allowed by the roles.

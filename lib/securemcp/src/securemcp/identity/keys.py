@@ -19,6 +19,30 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 MAX_REMEMBERED_UNKNOWN_KIDS = 1024
+# The algorithm a JWK without `alg` (optional in RFC 7517) is pinned to, by its key type and curve.
+ALGORITHM_OF_KEY_TYPE = {("RSA", None): "RS256", ("EC", "P-256"): "ES256"}
+
+
+def pinned_algorithm(
+    entry: dict[str, object], configured: frozenset[str] | None, discovered: frozenset[str] | None = None
+) -> str | None:
+    """The one algorithm a published JWK may verify with, or None to ignore the key.
+
+    A key's own `alg` must be allowed (and configured, if the issuer's algorithms are configured). A key
+    without one (RFC 7517 makes it optional) is pinned from its type and curve (RSA: RS256, EC P-256:
+    ES256), and only if the issuer says it signs with that algorithm: its configured `algorithms`, else its
+    discovery metadata's `id_token_signing_alg_values_supported`. Nothing maps to `none` or HMAC.
+    """
+    algorithm = entry.get("alg")
+    if algorithm is None:
+        curve = entry.get("crv") if entry.get("kty") == "EC" else None
+        algorithm = ALGORITHM_OF_KEY_TYPE.get((str(entry.get("kty")), curve if isinstance(curve, str) else None))
+        said = configured if configured is not None else discovered
+        if algorithm is None or said is None or algorithm not in said:
+            return None
+    if algorithm not in ALLOWED_ALGORITHMS or (configured is not None and algorithm not in configured):
+        return None
+    return str(algorithm)
 
 
 class IssuerUnavailable(RuntimeError):
@@ -46,8 +70,13 @@ class KeySet:
         min_refresh_seconds: float = 1.0,
         refresh_interval_seconds: float = 300.0,
         negative_ttl_seconds: float = 30.0,
+        algorithms: frozenset[str] | None = None,
     ) -> None:
         self.url = jwks_url
+        # What the issuer signs with: `algorithms` as configured, `discovered_algorithms` from its metadata
+        # (set once discovered); a key without `alg` needs one of them (`pinned_algorithm`).
+        self.algorithms = algorithms
+        self.discovered_algorithms: frozenset[str] | None = None
         self._client = client
         self._min_refresh = min_refresh_seconds
         self.refresh_interval = refresh_interval_seconds
@@ -65,7 +94,7 @@ class KeySet:
         self._lock = anyio.Lock()
 
     async def refresh(self) -> None:
-        """Fetch the JWKS now; keys whose algorithm is not allowed are ignored."""
+        """Fetch the JWKS now; keys whose algorithm is not allowed are ignored (`pinned_algorithm`)."""
         async with self._lock:  # a request arriving meanwhile waits for these keys, not a fetch of its own
             await self._fetch()
 
@@ -91,9 +120,12 @@ class KeySet:
         keys: dict[str, jwt.PyJWK] = {}
         fingerprints: dict[str, str] = {}
         for entry in jwks.get("keys", []):
-            if entry.get("alg") in ALLOWED_ALGORITHMS and entry.get("use", "sig") == "sig" and entry.get("kid"):
+            if not isinstance(entry, dict):
+                continue
+            algorithm = pinned_algorithm(entry, self.algorithms, self.discovered_algorithms)
+            if algorithm is not None and entry.get("use", "sig") == "sig" and entry.get("kid"):
                 try:
-                    keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=entry["alg"])
+                    keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=algorithm)
                 except jwt.PyJWTError:
                     logger.warning("ignoring unusable JWK kid=%r", entry.get("kid"))
                     continue

@@ -11,14 +11,18 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from securemcp.identity.issuers import ClaimError, TrustedIssuer, issuer_for_any_tenant
 from securemcp.policy import RolePolicy, UnknownRoleError, read_only
 from securemcp.settings import DEFAULT_PERSON_CLAIM
 
 TENANT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
-USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._+-]{1,64}@[a-z][a-z0-9-]{1,62}$")
 _CLAIM_VALUE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces: subjects, oids, emails
+# A user id is whatever subject the tenant's IdP issues (`alice@acme`, a UUID, `auth0|64f1c2`, an e-mail
+# address): printable ASCII without spaces, so it is safe in logs, terminals and audit records as is.
+USER_ID_PATTERN = _CLAIM_VALUE
 
 
 class IdentityError(ValueError):
@@ -112,30 +116,46 @@ def local_identity_from_env(
     )
 
 
+@lru_cache(maxsize=16)
+def _one_issuer_for_any_tenant(person_claim: str) -> TrustedIssuer:
+    """The issuer of a deployment without an issuers file (`TrustedIssuers.single`), whatever its URL."""
+    return issuer_for_any_tenant("", person_claim=person_claim)
+
+
 def identity_from_claims(
     claims: Mapping[str, Any],
     policy: RolePolicy,
     *,
     read_only_mode: bool = False,
     person_claim: str = DEFAULT_PERSON_CLAIM,
+    issuer: TrustedIssuer | None = None,
 ) -> Identity:
-    """The identity a verified token describes; its scopes are re-checked against the RBAC policy, and its
-    person is the issuer plus `person_claim` (a token without that claim is refused)."""
-    roles = claims.get("roles") or []
-    scope = claims.get("scope") or ""
-    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles) or not isinstance(scope, str):
-        raise IdentityError("malformed roles or scope claim")
+    """The identity a verified token of `issuer` describes, read through its claim mapping.
+
+    Its tenant is the one its issuer decides (`TrustedIssuer.tenant_of`, which raises
+    `securemcp.identity.issuers.TenantMismatch` for a token naming another); its scopes are re-checked
+    against the RBAC policy; its person is the issuer plus the mapping's person claim (a token without
+    it is refused). Without `issuer`: one issuer for any tenant, named by `tenant_id`, person by `person_claim`.
+    """
+    issuer = issuer or _one_issuer_for_any_tenant(person_claim)
+    mapping = issuer.claims
+    try:
+        tenant = issuer.tenant_of(claims)
+        roles = mapping.roles_of(claims)
+        requested = mapping.scopes_of(claims)
+    except ClaimError as error:
+        raise IdentityError(str(error)) from None
     # Roles the policy does not define grant nothing; they are dropped rather than trusted.
     known_roles = frozenset(role for role in roles if policy.knows(role))
     return identity_from_roles(
-        tenant_id=str(claims.get("tenant_id", "")),
+        tenant_id=tenant,
         user_id=str(claims.get("sub", "")),
         roles=known_roles,
         policy=policy,
-        requested_scopes=frozenset(scope.split()),
+        requested_scopes=requested,
         client_id=str(claims.get("client_id", "") or claims.get("azp", "") or "unknown"),
         read_only_mode=read_only_mode,
-        person=person_id(claims, person_claim),
+        person=person_id(claims, mapping.person),
     )
 
 

@@ -128,15 +128,16 @@ class RequestContextMiddleware:
 
 
 def _bind_caller_of(ctx: ServerRequestContext[Any, Any]) -> None:
-    """Bind the verified caller: the token's claims over HTTP, the configured local identity over stdio.
+    """Bind the verified caller: the token's subject over HTTP, the configured local identity over stdio.
 
     Read directly rather than through `securemcp.runtime.caller` (which builds scopes too): this runs for every
     message, and keeps this module free of imports from `shared`, so any module may import it.
     """
     token = get_access_token()
     if token is not None:
-        claims = token.claims or {}
-        bind_caller(tenant=str(claims.get("tenant_id", "")), user=str(claims.get("sub", "")))
+        # `<tenant>/<user>`, as the verifier wrote it: the tenant its issuer decided, whatever the claims say.
+        tenant, _, user = (token.subject or "").partition("/")
+        bind_caller(tenant=tenant, user=user)
         return
     local = getattr(ctx.lifespan_context, "local_identity", None)
     if local is not None:

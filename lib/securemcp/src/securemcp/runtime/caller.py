@@ -20,7 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from securemcp.audit.checkpoints import checkpointing
 from securemcp.audit.export import configure_export
 from securemcp.errors import SupplyChainError
-from securemcp.identity.principal import Identity, IdentityError, identity_from_claims
+from securemcp.identity.principal import Identity, IdentityError
+from securemcp.identity.verified import identity_of_token
 from securemcp.observability.telemetry import configure_telemetry
 from securemcp.policy import RolePolicy
 from securemcp.runtime.unit_of_work import current_call
@@ -139,9 +140,7 @@ def current_identity(state: ServerState) -> Identity:
     """
     token = get_access_token()
     if token is not None:
-        return identity_from_claims(
-            token.claims or {}, state.policy, read_only_mode=state.read_only, person_claim=state.person_claim
-        )
+        return identity_of_token(token, state.policy, read_only_mode=state.read_only, person_claim=state.person_claim)
     if state.local_identity is not None:
         return state.local_identity
     raise IdentityError("no authenticated caller")

@@ -19,6 +19,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from securemcp.approvals.pending import ApprovalSettings
+from securemcp.identity.issuers import TrustedIssuer
+from securemcp.identity.issuers_file import sign_in_issuer, trusted_issuers_of
 from securemcp.policy import RolePolicy
 from securemcp.settings import ServerSettings, SettingsError, approval_url
 
@@ -35,7 +37,9 @@ class PagesConfig:
     max_sign_in_age: timedelta
     session_key: bytes
     policy: RolePolicy  # the deployment's: what a signed-in person's roles allow on this page
-    person_claim: str = "sub"  # names one person in ID tokens as in access tokens (`securemcp.identity.principal`)
+    # The sign-in issuer's claim mapping and tenants: ID tokens are read as its access tokens are
+    # (None: ISSUER_URL alone, for any tenant named by `tenant_id`, the person by `sub`).
+    issuer: TrustedIssuer | None = None
 
     @property
     def cookie_path(self) -> str:
@@ -62,8 +66,11 @@ def pages_base_url(settings: ServerSettings) -> str:
     return approval_url(settings)
 
 
-def pages_config(settings: ServerSettings) -> PagesConfig:
-    """The pages' configuration from the server's settings (reads or makes the cookie key)."""
+def pages_config(settings: ServerSettings, issuer: TrustedIssuer | None = None) -> PagesConfig:
+    """The pages' configuration from the server's settings (reads or makes the cookie key); `issuer` is the
+    sign-in issuer from the server's trusted issuers (default: read them from `settings`)."""
+    if issuer is None:
+        issuer = sign_in_issuer(settings, trusted_issuers_of(settings))
     secret = settings.approvals_client_secret
     if secret is None and settings.approvals_client_secret_file is not None:
         secret_text: str | None = settings.approvals_client_secret_file.read_text(encoding="utf-8").strip()
@@ -81,7 +88,7 @@ def pages_config(settings: ServerSettings) -> PagesConfig:
         max_sign_in_age=timedelta(seconds=ApprovalSettings().approval_sign_in_max_age_seconds),
         session_key=session_key(settings),
         policy=settings.policy,
-        person_claim=settings.person_claim,
+        issuer=issuer,
     )
 
 

@@ -3,7 +3,11 @@
 Guarantees (authlib's Starlette client does the protocol; this module says what it must accept):
 - the IdP is found by its issuer URL alone (OpenID discovery), and an ID token counts only if its
   `iss` is exactly the configured issuer, its `aud` this client, its nonce the one sent, its
-  signature one of the issuer's keys, and it names a well-formed user, tenant, roles and `auth_time`;
+  signature one of the issuer's keys, and it names a well-formed user and `auth_time`;
+- the tenant, roles and person are read through the issuer's claim mapping, as its access tokens are
+  (`securemcp.identity.issuers`): the tenant its issuer decides (a `tenant_id` claim naming another is
+  refused), roles mapped from the configured claim; a roles or tenant claim missing from the ID token
+  is taken from userinfo, if userinfo names the same subject;
 - PKCE (S256) and `state` on every sign-in; `max_age` asks the IdP for a recent authentication, and
   `prompt=login` forces a new one when the person must sign in again;
 - with no client id configured (the dev IdP), the server registers itself once per issuer and
@@ -17,6 +21,7 @@ import fcntl
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,14 +34,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from securemcp.approvals.pages.config import PagesConfig
+from securemcp.identity.issuers import ClaimError, TenantMismatch, TrustedIssuer, issuer_for_any_tenant
 from securemcp.identity.principal import TENANT_ID_PATTERN, USER_ID_PATTERN, IdentityError, person_id
 from securemcp.settings import secrets_dir
 
 logger = logging.getLogger(__name__)
 
-# Every claim the pages read must be present; the issuer must be the configured one, not whatever
-# the discovery document says (a tampered or mixed-up document cannot name another issuer).
-_REQUIRED = ("sub", "tenant_id", "roles", "auth_time")
+# The ID token must say when the person authenticated; the issuer must be the configured one, not
+# whatever the discovery document says (a tampered or mixed-up document cannot name another issuer).
+_REQUIRED = ("sub", "auth_time")
 
 
 class SignInFailed(Exception):
@@ -54,24 +60,36 @@ class SignedIn:
     person_id: str  # the issuer plus the configured person claim: what four eyes compares
 
 
-def _person(claims: dict[str, Any], person_claim: str) -> SignedIn:
+def _person(claims: dict[str, Any], issuer: TrustedIssuer | str) -> SignedIn:
+    """The person an ID token names, read through the sign-in issuer's claim mapping, as its access tokens are
+    (`securemcp.identity.principal.identity_from_claims`); `issuer` a person claim alone: one issuer, any tenant."""
+    if isinstance(issuer, str):
+        issuer = issuer_for_any_tenant("", person_claim=issuer)
     missing = [name for name in _REQUIRED if name not in claims]
     if missing:
         raise SignInFailed(f"ID token lacks {', '.join(missing)}")
-    user, tenant, roles, auth_time = (claims[name] for name in _REQUIRED)
+    user, auth_time = claims["sub"], claims["auth_time"]
     if not isinstance(user, str) or not USER_ID_PATTERN.fullmatch(user):
         raise SignInFailed("malformed subject")
-    if not isinstance(tenant, str) or not TENANT_ID_PATTERN.fullmatch(tenant):
-        raise SignInFailed("malformed tenant_id")
-    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-        raise SignInFailed("malformed roles")
     if not isinstance(auth_time, int | float) or isinstance(auth_time, bool):
         raise SignInFailed("malformed auth_time")
     try:
-        person = person_id(claims, person_claim)
-    except IdentityError as error:
+        tenant = issuer.tenant_of(claims)
+        roles = issuer.claims.roles_of(claims)
+        person = person_id(claims, issuer.claims.person)
+    except (ClaimError, TenantMismatch, IdentityError) as error:
         raise SignInFailed(str(error)) from None
-    return SignedIn(user, tenant, frozenset(roles), datetime.fromtimestamp(auth_time, UTC), person)
+    if not TENANT_ID_PATTERN.fullmatch(tenant):
+        raise SignInFailed("malformed tenant")
+    return SignedIn(user, tenant, roles, datetime.fromtimestamp(auth_time, UTC), person)
+
+
+def _from_userinfo(issuer: TrustedIssuer, claims: Mapping[str, Any]) -> tuple[str, ...]:
+    """The claims the mapping reads that the ID token lacks: many IdPs put roles and groups only in userinfo."""
+    wanted = [issuer.claims.roles.split(".")[0]]
+    if issuer.tenant_claim is not None:
+        wanted.append(issuer.tenant_claim)
+    return tuple(name for name in wanted if name not in claims)
 
 
 def id_token_claims_options(issuer_url: str, client_id: str) -> dict[str, Any]:
@@ -137,10 +155,26 @@ class SignIn:
             raise SignInFailed(f"{type(error).__name__}: {error}") from None
         except Exception as error:  # authlib's claim errors (joserfc) have no common base with the above
             raise SignInFailed(f"{type(error).__name__}") from None
-        claims = token.get("userinfo")
+        claims = token.get("userinfo")  # authlib's name for the verified ID token's claims
         if claims is None:
             raise SignInFailed("the IdP returned no ID token (is `openid` allowed for this client?)")
-        return _person(dict(claims), self.config.person_claim)
+        claims = dict(claims)
+        issuer = self.config.issuer or issuer_for_any_tenant(self.config.issuer_url)
+        missing = _from_userinfo(issuer, claims)
+        if missing:
+            claims.update(await self._userinfo(client, token, claims.get("sub"), missing))
+        return _person(claims, issuer)
+
+    async def _userinfo(self, client: Any, token: Any, sub: object, names: tuple[str, ...]) -> dict[str, Any]:
+        """`names` from the userinfo endpoint, when it names the ID token's own subject (OpenID Connect 5.3.2)."""
+        try:
+            info = await client.userinfo(token=token)
+        except Exception as error:  # no userinfo endpoint, or it refused: the mapping then finds nothing
+            logger.info("approval pages: no userinfo (%s)", type(error).__name__)
+            return {}
+        if info.get("sub") != sub:
+            raise SignInFailed("userinfo names another subject than the ID token")
+        return {name: info[name] for name in names if name in info}
 
 
 def _registration_file(config: PagesConfig) -> Path:
