@@ -11,8 +11,9 @@ the tenant of the session is still the one the signing IdP decides, so a wrong o
 - every cross-issuer attempt is refused with the exact 401 and nothing written: dev IdP tokens naming
   globex, and mallory's oidc-provider token naming acme;
 - in Chromium, alice is sent to the dev IdP and bob to oidc-provider, and each decides their own reroute;
-- signed in at one tenant's IdP, the other tenant's approval (its own URL, or the hint forged) is the
-  not-found page of an unknown id, and a decision posted for it changes nothing;
+- signed in at one tenant's IdP (an approver, who may see every approval of their own tenant), the other
+  tenant's approval (its own URL, or the hint forged) is the not-found page of an unknown id, and a
+  decision posted for it changes nothing;
 - bob@globex signing in at acme's IdP (the dev IdP knows him) gets no session.
 """
 
@@ -63,6 +64,10 @@ class TenantPerson:
 
 ALICE = TenantPerson("alice", "alice@acme", "acme", IN_TRANSIT, "RTM-2")
 BOB = TenantPerson("bob", GLOBEX_PEOPLE["bob"].subject, "globex", fixture_id("sh", "globex/SKY-900203"), "DAL-1")
+# Approvers (`<server>:decide`): each may see every pending approval of their own tenant on the pages, so
+# only the session's tenant keeps the other tenant's approval from them.
+PRIYA = TenantPerson("priya", "priya@acme", "acme", "", "")
+OLGA = TenantPerson("olga", GLOBEX_PEOPLE["olga"].subject, "globex", "", "")
 
 
 @dataclass
@@ -86,8 +91,8 @@ class TwoIdps:
 
     async def sign_in(self, page: Page, person: TenantPerson) -> None:
         """At the login page the approval pages sent the browser to."""
-        if person is ALICE:
-            await sign_in_at_idp(page, "alice@acme")
+        if person.tenant == "acme":
+            await sign_in_at_idp(page, person.user_id)
         else:
             await sign_in_at_oidc_provider(page, person.user_id)
 
@@ -262,7 +267,11 @@ async def pending_reroute(two: TwoIdps, person: TenantPerson) -> dict[str, Any]:
 
 
 @pytest.mark.chromium
-@pytest.mark.parametrize(("me", "other"), [(BOB, ALICE), (ALICE, BOB)], ids=["bob-at-globex", "alice-at-acme"])
+@pytest.mark.parametrize(
+    ("me", "other"),
+    [(OLGA, ALICE), (PRIYA, BOB), (BOB, ALICE)],
+    ids=["olga-at-globex", "priya-at-acme", "bob-at-globex"],
+)
 async def test_a_session_from_one_tenants_idp_never_reaches_the_other_tenants_approval(
     two: TwoIdps, seeded: None, admin_url: str, me: TenantPerson, other: TenantPerson
 ) -> None:
