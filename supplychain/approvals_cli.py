@@ -39,7 +39,7 @@ async def listing(admin_url: str, server: str, tenant: str | None) -> list[str]:
             f"{status.approval_id}  {status.level}  {status.tool}  tenant {tenant_id}  requested by "
             f"{status.requested_by}  expires {status.expires_at.isoformat()}",
             f"    {status.summary}",
-            f"    decide at {approval_url(settings, status.approval_id)}",
+            f"    decide at {approval_url(settings, status.approval_id, tenant=tenant_id)}",
         ]
     scope = f" for tenant {tenant}" if tenant else ""
     return lines or [f"{server}: no pending approvals{scope}"]

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import secrets
 import socket
 import sys
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from mcp import Client
 from mcp_types import ElicitResult, TextContent
@@ -129,7 +131,8 @@ def pending_approval_id(result: Any) -> str:
     assert result.is_error is False, result.content
     assert result.structured_content is not None and result.structured_content["status"] == "pending"
     approval_id = str(result.structured_content["approval_id"])
-    assert result.structured_content["url"].endswith(f"/approvals/{approval_id}")
+    # The page's URL names the approval's tenant: where the person is sent to sign in (home-realm discovery).
+    assert re.search(rf"/approvals/{approval_id}\?tenant=[a-z][a-z0-9-]+$", result.structured_content["url"])
     assert f"Decide it at {result.structured_content['url']} " in result.content[0].text
     return approval_id
 
@@ -150,7 +153,7 @@ class PagePerson:
         self.requests.append(params)
         if getattr(params, "mode", None) != "url":
             return ElicitResult(action="accept", content={"approve": True})
-        approval_id = params.url.rsplit("/", 1)[1]
+        approval_id = urlsplit(params.url).path.rsplit("/", 1)[1]
         await decide_as(self.server_urls, self.server, decider(self.user), approval_id, self.decision)
         return ElicitResult(action="accept")
 

@@ -32,7 +32,7 @@ async def test_four_eyes_over_http_with_an_auto_yes_client_releases_nothing(
         result = await client.call_tool("release_payment", {"payment_id": ACME_PENDING})
     approval_id = pending_approval_id(result)
     assert result.structured_content is not None and result.structured_content["level"] == "four_eyes"
-    assert result.structured_content["url"] == payments.url.removesuffix("/mcp") + f"/approvals/{approval_id}"
+    assert result.structured_content["url"] == f"{payments.origin}/approvals/{approval_id}?tenant=acme"
     assert human.questions == []
     assert without_approvals(await snapshot(admin_url, "payments")) == without_approvals(before)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +63,15 @@ def oidc_provider_installed() -> None:
     ensure_installed()
 
 
-@pytest.fixture(scope="session")
-def globex_idp(oidc_provider_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlobexIdp]:
-    """oidc-provider as globex's IdP, knowing `GLOBEX_SERVERS` on sockets bound for them."""
+@contextmanager
+def globex_idp_on_new_sockets(workdir: Path) -> Iterator[GlobexIdp]:
+    """oidc-provider as globex's IdP, knowing `GLOBEX_SERVERS` on sockets newly bound for them (a socket can
+    be served once: each module that serves servers for the IdP needs its own)."""
     sockets = {server: loopback_socket() for server in GLOBEX_SERVERS}
     try:
         urls = {server: resource_url(sock.getsockname()[1]) for server, sock in sockets.items()}
         provider = start_oidc_provider(
-            tmp_path_factory.mktemp("globex-idp"),
+            workdir,
             resources={urls[server]: scopes_of(server) for server in GLOBEX_SERVERS},
             approvals_callbacks=[pages_callback(urls[server]) for server in GLOBEX_SERVERS],
         )
@@ -80,6 +82,13 @@ def globex_idp(oidc_provider_installed: None, tmp_path_factory: pytest.TempPathF
     finally:
         for sock in sockets.values():
             sock.close()  # a server served on it has closed it already; closing twice is harmless
+
+
+@pytest.fixture(scope="session")
+def globex_idp(oidc_provider_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlobexIdp]:
+    """oidc-provider as globex's IdP, knowing `GLOBEX_SERVERS` on sockets bound for them."""
+    with globex_idp_on_new_sockets(tmp_path_factory.mktemp("globex-idp")) as idp:
+        yield idp
 
 
 @pytest.fixture

@@ -64,6 +64,11 @@ GLOBEX_PEOPLE: dict[str, Person] = {
             "a9c4e7d2-1b3f-4e8a-b6d5-0f2e9c8b7a64", "gwen", "Gwen Ledger",
             roles=("finance",), groups=("GLOBEX-Finance", "GLOBEX-All-Staff"),
         ),
+        # globex's approver: may see and decide globex's approvals on the pages, and nobody else's.
+        Person(
+            "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f", "olga", "Olga Oversight",
+            roles=("approver",), groups=("GLOBEX-Approvers", "GLOBEX-All-Staff"),
+        ),
         # A directory entry someone got wrong: her tokens say she is in acme. The servers must refuse
         # them, whatever claim the globex IdP asserts.
         Person(

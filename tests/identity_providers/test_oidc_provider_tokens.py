@@ -23,7 +23,7 @@ from typing import Any
 import httpx2
 import pytest
 from mcp_types import ElicitResult
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 from securemcp.ids import fixture_id
 
 from tests.helpers import Human, admin_rows, snapshot
@@ -34,7 +34,7 @@ from tests.http.stack import Server, start_server
 from tests.identity_providers.conftest import GLOBEX_SERVERS, GlobexIdp
 from tests.identity_providers.flows import access_token
 from tests.identity_providers.provider import APPROVALS_CLIENT_ID, GLOBEX_PEOPLE, MCP_CLIENT_ID, Person
-from tests.pages.browser import chromium, decide, new_page
+from tests.pages.browser import chromium, decide, new_page, sign_in_at_oidc_provider
 
 pytestmark = pytest.mark.slow
 
@@ -150,18 +150,6 @@ async def test_a_globex_token_for_inventory_is_refused_by_logistics(
     assert_unauthorized(response, logistics)
 
 
-async def sign_in_at_oidc_provider(page: Page, person: Person) -> None:
-    """oidc-provider's dev login (the subject, any password), then its consent page's Continue."""
-    await page.wait_for_selector("input[name=login]")
-    await page.fill("input[name=login]", person.subject)
-    await page.fill("input[name=password]", "any password: the dev login checks none")
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state()
-    if await page.locator("input[name=prompt][value=consent]").count():
-        await page.click("button[type=submit]")
-        await page.wait_for_load_state()
-
-
 class BrowserPerson:
     """The MCP client's URL handler: the approval page opens in Chromium, `person` signs in at globex's
     IdP and approves."""
@@ -176,7 +164,7 @@ class BrowserPerson:
         self.urls.append(params.url)
         _, page, _ = await new_page(self.browser)
         await page.goto(params.url)
-        await sign_in_at_oidc_provider(page, self.person)
+        await sign_in_at_oidc_provider(page, self.person.subject)
         await page.wait_for_url(lambda current: "/approvals" in current and "/auth/" not in current)
         await decide(page, "approve")
         assert "approved and executed by" in await page.inner_text("main")
@@ -199,7 +187,7 @@ async def test_bob_signs_in_at_oidc_provider_on_the_approval_page_and_his_rerout
     assert result.is_error is False, result.content
     status = result.structured_content
     assert status is not None and (status["status"], status["level"]) == ("executed", "verified")
-    assert person.urls == [f"{logistics.origin}/approvals/{status['approval_id']}"]
+    assert person.urls == [f"{logistics.origin}/approvals/{status['approval_id']}?tenant=globex"]
     rows = await admin_rows(
         admin_url, "SELECT tenant_id, destination_code FROM logistics.shipments WHERE id = :i", i=GLOBEX_IN_TRANSIT
     )

@@ -82,6 +82,19 @@ async def sign_in_at_idp(page: Page, user: str) -> None:
         await page.wait_for_load_state()
 
 
+async def sign_in_at_oidc_provider(page: Page, subject: str) -> None:
+    """On oidc-provider's dev login page (globex's IdP, tests/identity_providers): the person's subject and any
+    password, then its consent page's Continue when it shows one."""
+    await page.wait_for_selector("input[name=login]")
+    await page.fill("input[name=login]", subject)
+    await page.fill("input[name=password]", "any password: the dev login checks none")
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state()
+    if await page.locator("input[name=prompt][value=consent]").count():
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state()
+
+
 async def open_signed_in(page: Page, url: str, user: str) -> None:
     """Open `url` of the approval pages, signing in at the IdP on the way when asked to."""
     await page.goto(url)

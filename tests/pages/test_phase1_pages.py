@@ -50,7 +50,7 @@ async def test_a_stdio_servers_four_eyes_release_is_approved_on_the_standalone_p
         result = await fred.call_tool("release_payment", {"payment_id": ACME_PENDING})
         status = result.structured_content
         assert status is not None and status["status"] == "pending"
-        assert status["url"] == f"http://127.0.0.1:{port}/approvals/{status['approval_id']}"
+        assert status["url"] == f"http://127.0.0.1:{port}/approvals/{status['approval_id']}?tenant=acme"
         async with chromium() as browser:
             _, page, _ = await new_page(browser)
             await open_signed_in(page, status["url"], "priya@acme")

@@ -57,7 +57,7 @@ async def test_a_verified_reroute_completes_once_after_alice_approves_in_the_bro
     assert status is not None and (status["status"], status["level"], status["decided_by"]) == (
         "executed", "verified", "alice@acme",
     )  # fmt: skip
-    assert person.urls == [f"{logistics.origin}/approvals/{status['approval_id']}"]
+    assert person.urls == [f"{logistics.origin}/approvals/{status['approval_id']}?tenant=acme"]
     rows = await admin_rows(admin_url, "SELECT destination_code FROM logistics.shipments WHERE id = :i", i=IN_TRANSIT)
     assert rows == [("RTM-2",)]
     [(events,)] = await admin_rows(

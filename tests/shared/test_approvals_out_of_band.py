@@ -130,7 +130,7 @@ async def test_the_cli_lists_with_urls_and_decides_nothing(admin_url: str) -> No
     listed = await anyio.run_process([*command, "list", "--server", "payments", "--tenant", "acme"], env=env)
     shown = listed.stdout.decode()
     assert f"{pending['approval_id']}  four_eyes  release_payment  tenant acme  requested by fred@acme" in shown
-    assert f"decide at http://127.0.0.1:8104/approvals/{pending['approval_id']}" in shown
+    assert f"decide at http://127.0.0.1:8104/approvals/{pending['approval_id']}?tenant=acme\n" in shown
     other = await anyio.run_process([*command, "list", "--server", "payments", "--tenant", "globex"], env=env)
     assert other.stdout.decode().strip() == "payments: no pending approvals for tenant globex"
     before = await snapshot(admin_url, "payments")

@@ -176,5 +176,6 @@ async def test_the_cli_refuses_to_serve_with_a_mistaken_issuers_file_in_one_line
     assert done.returncode == 2
     assert done.stderr.decode() == (
         f"supplychain serve inventory: refusing to start: {path}:4: unknown key 'audiance' in [[issuer]]; known: "
-        "algorithms, audience, claims, issuer, jwks_url, revocation, tenant, tenant_claim, tenant_table, tenants\n"
+        "algorithms, approvals, audience, claims, issuer, jwks_url, revocation, tenant, tenant_claim, tenant_table, "
+        "tenants\n"
     )

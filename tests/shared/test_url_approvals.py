@@ -53,7 +53,7 @@ async def test_url_elicitation_completes_a_verified_call_once(
     assert status is not None and (status["status"], status["level"], status["decided_by"]) == (
         "executed", "verified", "alice@acme",
     )  # fmt: skip
-    assert request.url == status["url"] and status["url"].endswith(f"/approvals/{status['approval_id']}")
+    assert request.url == status["url"] and status["url"].endswith(f"/approvals/{status['approval_id']}?tenant=acme")
     assert status["result"]["shipment"]["destination"] == "RTM-2"
     assert await _shipment(admin_url) == [("RTM-2", "in_transit")]
     assert await _reroute_events(admin_url) == 1
@@ -112,7 +112,7 @@ async def test_a_client_without_url_elicitation_gets_the_pending_result_with_the
         result = await client.call_tool("reroute_shipment", reroute_args())
     approval_id = pending_approval_id(result)
     assert result.structured_content is not None and result.structured_content["level"] == "verified"
-    assert result.structured_content["url"] == f"http://127.0.0.1:8102/approvals/{approval_id}"
+    assert result.structured_content["url"] == f"http://127.0.0.1:8102/approvals/{approval_id}?tenant=acme"
     assert without_approvals(await snapshot(admin_url, "logistics")) == without_approvals(before)
 
 

@@ -66,6 +66,7 @@ def check_person_claim(claim: str) -> str:
     return claim
 
 
+TENANT_HINT = "tenant"  # an approval URL's query parameter naming its tenant (`approval_page_url`)
 PAGES_PATH = "/approvals"  # each server's approval pages, beside its MCP endpoint (`securemcp.approvals.pages`)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TOOL_PATTERN = r"^[a-z][a-z0-9_]*\*?$"  # a tool name, or a prefix ending in `*`
@@ -277,11 +278,21 @@ class ServerSettings(BaseSettings):
             ) from None
 
 
-def approval_url(settings: ServerSettings, approval_id: str | None = None) -> str:
-    """The approval page of `settings`' server: the list, or one approval's page.
+def approval_url(settings: ServerSettings, approval_id: str | None = None, *, tenant: str | None = None) -> str:
+    """The approval page of `settings`' server: the list, or one approval's page (of `tenant`).
 
     Derived from the server's public resource URL (`.../mcp`), so behind the gateway it is
     `https://<gateway>/<server>/approvals/...`.
     """
     base = settings.resource_url.removesuffix("/mcp") + PAGES_PATH
-    return base if approval_id is None else f"{base}/{approval_id}"
+    return base if approval_id is None else approval_page_url(base, approval_id, tenant)
+
+
+def approval_page_url(pages_url: str, approval_id: str, tenant: str | None) -> str:
+    """One approval's page under `pages_url`, naming its tenant (`?tenant=`) when known.
+
+    The tenant is a hint for home-realm discovery only: the page signs the person in at the IdP bound to
+    it. Who is signed in, and so which tenant's approvals can be seen, is decided by that IdP's ID token.
+    """
+    page = f"{pages_url}/{approval_id}"
+    return page if tenant is None else f"{page}?{TENANT_HINT}={tenant}"

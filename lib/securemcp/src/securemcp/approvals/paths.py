@@ -42,6 +42,7 @@ from securemcp.errors import SupplyChainError
 from securemcp.levels import Level
 from securemcp.runtime.caller import Caller
 from securemcp.runtime.unit_of_work import current_call
+from securemcp.settings import approval_page_url
 from securemcp.untrusted import fenced
 
 POLL_SECONDS = 0.5  # one short read per poll while a 2025-11-25 call waits for the page
@@ -127,7 +128,7 @@ async def seek_approval(
         schema=call.schema, tenant_id=caller.identity.tenant_id, requested_by=caller.identity.user_id,
         requested_by_person=caller.identity.person_id,
         tool=call.tool, arguments=call.arguments, level=level, question=question,
-        url_of=lambda approval_id: f"{caller.approvals_url}/{approval_id}",
+        url_of=lambda approval_id: approval_page_url(caller.approvals_url, approval_id, caller.identity.tenant_id),
         requester=Requester(token_id=call.attribution.token_id, grant_id=call.attribution.grant_id,
                             roles=tuple(sorted(caller.identity.roles)),
                             policy_version=policy.version if policy is not None else None),

@@ -33,6 +33,7 @@ from securemcp.ids import new_id
 from securemcp.levels import Level
 from securemcp.policy import RolePolicy, decide_scope
 from securemcp.runtime.caller import CallerDep
+from securemcp.settings import approval_page_url
 from securemcp.untrusted import UNTRUSTED_NOTICE, UntrustedText, fenced
 
 ApprovalId = Annotated[str, Field(pattern=r"^ap_[0-9a-f]{20}$", description="Approval id, e.g. 'ap_3f9a...'")]
@@ -214,9 +215,10 @@ def status_of(row: dict[str, Any]) -> ApprovalStatus:
     return status
 
 
-def with_url(status: ApprovalStatus, page: str) -> ApprovalStatus:
-    """`status` with its page URL, `page` being the approval list's URL."""
-    status.url = f"{page}/{status.approval_id}"
+def with_url(status: ApprovalStatus, page: str, tenant: str | None = None) -> ApprovalStatus:
+    """`status` with its page URL, `page` being the approval list's URL and `tenant` its tenant (the page's
+    home-realm hint, `securemcp.settings.approval_page_url`)."""
+    status.url = approval_page_url(page, status.approval_id, tenant)
     return status
 
 
@@ -231,5 +233,5 @@ async def get_approval(caller: CallerDep, approval_id: ApprovalId) -> Annotated[
     if status.requested_by != caller.identity.user_id and not caller.identity.has_scope(decide_scope(caller.schema)):
         raise NotFoundError("approval", approval_id)
     if caller.approvals_url:
-        with_url(status, caller.approvals_url)
+        with_url(status, caller.approvals_url, caller.identity.tenant_id)
     return fenced(status)

@@ -45,6 +45,7 @@ from securemcp.errors import NotFoundError
 from securemcp.gate.tool_gate import tool_error
 from securemcp.runtime.caller import ServerState
 from securemcp.runtime.unit_of_work import CallUnitOfWork, current_call
+from securemcp.settings import approval_page_url
 from securemcp.tenancy.database import tenant_transaction
 
 INPUT_KEY = "approval_page"
@@ -129,7 +130,7 @@ class DeferredApprovals:
             or status.arguments_sha256 != arguments_sha256(call.arguments)
         ):
             raise NotFoundError("approval", approval_id)
-        status.url = f"{state.approvals_url}/{approval_id}"
+        status.url = approval_page_url(state.approvals_url, approval_id, call.identity.tenant_id)
         answer = ((ctx.params or {}).get("inputResponses") or {}).get(INPUT_KEY)
         declined = isinstance(answer, dict) and answer.get("action") in ("decline", "cancel")
         if status.status == "pending" and not declined:

@@ -80,8 +80,8 @@ class Issuer:
     kept fresh apart, so one issuer's outage leaves the others' tokens alone.
 
     The table comes from the trusted-issuers file (`securemcp.identity.issuers_file`) or, without one, is
-    ISSUER_URL alone speaking for any tenant. The approval pages sign people in at ISSUER_URL, which a file
-    must therefore list (its claim mapping then reads the pages' ID tokens too).
+    ISSUER_URL alone speaking for any tenant. The approval pages sign people in at the issuer bound to the
+    approval's tenant, else at ISSUER_URL, which a file must therefore list.
     """
 
     def __init__(self, settings: ServerSettings) -> None:
@@ -93,6 +93,12 @@ class Issuer:
         pages_state = next(state for state in self.states if state.trusted is pages_issuer)
         # The pages' issuer's: what a page decision re-checks the requester's token against.
         self.keys, self.revocations = pages_state.keys, pages_state.revocations
+
+    def revocations_for(self, tenant: str) -> RevocationList | None:
+        """The revocation list of the issuer speaking for `tenant`: where its people's tokens are revoked, so a
+        page decision re-checks a requester's token there (and another issuer's outage does not hold it up)."""
+        bound = self.trusted.speaking_for(tenant)
+        return next((state.revocations for state in self.states if state.trusted is bound), None)
 
     def _state_of(self, trusted: TrustedIssuer) -> IssuerState:
         settings = self.settings
@@ -199,7 +205,7 @@ def build_http_app(
     )
     metadata_paths = {route.path for route in metadata_routes}
     # A page decision re-checks the requester's token and grant against the list this server polls.
-    pages = pages_routes(pages_config(settings, issuer.pages_issuer), lambda: _engine_of(settings), issuer.revocations)
+    pages = pages_routes(pages_config(settings, issuer.trusted), lambda: _engine_of(settings), issuer.revocations_for)
     routes: list[BaseRoute] = [*metadata_routes, Route("/healthz", _healthz, methods=["GET"]), *pages]
     refusals = RefusalLog(settings.server_name, lambda: _engine_of(settings))
     for route in sdk_app.router.routes:

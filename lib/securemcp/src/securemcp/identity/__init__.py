@@ -5,7 +5,7 @@ Public names:
   `IdentityError`;
 - `tokens.JWTVerifier` (the MCP SDK's `TokenVerifier`), `tokens.RevocationList`, `tokens.discover`;
 - `keys.KeySet` (an issuer's JWKS, cached and refreshed), `keys.pinned_algorithm`;
-- `issuers.TrustedIssuer`, `ClaimMapping`, `TrustedIssuers`; `issuers_file.load_trusted_issuers`,
+- `issuers.TrustedIssuer`, `ClaimMapping`, `TrustedIssuers`, `PagesClient`; `issuers_file.load_trusted_issuers`,
   `trusted_issuers_of`; `verified.VerifiedToken`, `identity_of_token`; `refused_tokens.RefusedTokenLog`;
 - `resource_server.resource_server_auth` (RFC 9728 metadata), `request_state_security`.
 

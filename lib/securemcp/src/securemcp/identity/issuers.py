@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -83,6 +84,15 @@ class ClaimMapping:
 
 
 @dataclass(frozen=True)
+class PagesClient:
+    """The approval pages' OpenID Connect client registered at one issuer: its id, and the file holding its
+    secret (None: a public client, PKCE alone). The secret itself is read where the pages start."""
+
+    client_id: str
+    client_secret_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class TrustedIssuer:
     """One issuer the server believes, and what it may say (see the module docstring)."""
 
@@ -98,6 +108,8 @@ class TrustedIssuer:
     tenant_claim: str | None = None  # a multi-tenant issuer only (Entra: `tid`)
     tenant_table: Mapping[str, str] | None = None  # tenant claim values to tenant ids; unmapped: refused
     revocation: Literal["list", "none"] | None = None  # None: the server's REVOCATION setting
+    # The approval pages' client at this issuer; None: the settings' for ISSUER_URL, else RFC 7591 registration.
+    approvals: PagesClient | None = None
 
     def __post_init__(self) -> None:
         if self.tenant_table is not None:
@@ -166,6 +178,13 @@ class TrustedIssuers:
     def get(self, issuer_url: object) -> TrustedIssuer | None:
         """The trusted issuer with this exact URL, or None."""
         return self._by_url.get(issuer_url) if isinstance(issuer_url, str) else None
+
+    def speaking_for(self, tenant: str) -> TrustedIssuer | None:
+        """The issuer bound to `tenant` (at most one: the file refuses a tenant claimed twice), or None; the
+        one issuer of a deployment without a file speaks for every tenant."""
+        return next(
+            (issuer for issuer in self._by_url.values() if issuer.tenants is None or tenant in issuer.tenants), None
+        )
 
     def __iter__(self) -> Any:
         return iter(self._by_url.values())

@@ -10,15 +10,20 @@ person = "oid"
 scopes = "scp"
 roles = "groups"
 role_table = { "5b7c..." = "supply_chain_manager" }
+[issuer.approvals]                    # optional: the approval pages' client at this issuer
+client_id = "supplychain-approval-pages"
+client_secret_file = "secrets/entra-pages-secret"   # relative to this file's folder
 ```
 
 Keys of `[[issuer]]`: `issuer`, `tenant` or `tenants`, `jwks_url`, `audience`, `algorithms`, `tenant_claim`,
-`tenant_table`, `revocation`, `claims`; keys of `claims`: `person`, `scopes`, `roles`, `role_table`.
+`tenant_table`, `revocation`, `claims`, `approvals`; keys of `claims`: `person`, `scopes`, `roles`,
+`role_table`; keys of `approvals`: `client_id`, `client_secret_file` (a secret is never written in this file).
 
 Any mistake stops the start with one line, `<file>:<line>: <what is wrong>`: an unknown key, a wrong type,
 an issuer listed twice, a tenant claimed by two issuers, a malformed tenant id, a `tenant_claim` without a
 `tenant_table` on a one-tenant issuer (its issuer already decides the tenant), a multi-tenant issuer without
-a `tenant_claim`, a table naming a tenant the issuer does not speak for, a role the policy does not define.
+a `tenant_claim`, a table naming a tenant the issuer does not speak for, a role the policy does not define,
+an `approvals` table without a `client_id`, or whose secret file cannot be read or is empty.
 tomllib reports no line for a key, so the line is found in the text (`_Lines`).
 """
 
@@ -30,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from securemcp.identity.issuers import ClaimMapping, TrustedIssuer, TrustedIssuers
+from securemcp.identity.issuers import ClaimMapping, PagesClient, TrustedIssuer, TrustedIssuers
 from securemcp.identity.keys import ALLOWED_ALGORITHMS
 from securemcp.identity.principal import TENANT_ID_PATTERN
 from securemcp.policy import RolePolicy
@@ -38,9 +43,10 @@ from securemcp.settings import ServerSettings, SettingsError, check_person_claim
 
 ISSUER_KEYS = frozenset({
     "issuer", "tenant", "tenants", "jwks_url", "audience", "algorithms", "tenant_claim", "tenant_table",
-    "revocation", "claims",
+    "revocation", "claims", "approvals",
 })  # fmt: skip
 CLAIMS_KEYS = frozenset({"person", "scopes", "roles", "role_table"})
+APPROVALS_KEYS = frozenset({"client_id", "client_secret_file"})
 _URL = re.compile(r"^https?://[\x21-\x7e]+$")
 _CLAIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:-]{0,63}$")
 _ROLES_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_:-]{0,63}(\.[A-Za-z_][A-Za-z0-9_:-]{0,63}){0,3}$")
@@ -74,7 +80,7 @@ class _Lines:
             if hit is not None:
                 return hit + 1
         hit = next((i for i in range(sub_start, end) if pattern.match(self.lines[i])), None)
-        return (hit if hit is not None else start) + 1
+        return (hit if hit is not None else sub_start) + 1  # a missing key: the header of its table
 
 
 class _Fault(Exception):
@@ -104,7 +110,7 @@ def load_trusted_issuers(path: Path, *, policy: RolePolicy | None = None) -> Tru
     seen_tenants: dict[str, int] = {}
     for index, table in enumerate(document["issuer"]):
         try:
-            issuer = _issuer(table, policy)
+            issuer = _issuer(table, policy, folder=path.parent)
             if issuer.issuer in seen_urls:
                 raise _Fault(f"issuer {issuer.issuer!r} listed twice (first at line {seen_urls[issuer.issuer]})",
                              "issuer")  # fmt: skip
@@ -121,7 +127,7 @@ def load_trusted_issuers(path: Path, *, policy: RolePolicy | None = None) -> Tru
     return TrustedIssuers(issuers)
 
 
-def _issuer(table: Mapping[str, Any], policy: RolePolicy | None) -> TrustedIssuer:
+def _issuer(table: Mapping[str, Any], policy: RolePolicy | None, *, folder: Path) -> TrustedIssuer:
     for key in table:
         if key not in ISSUER_KEYS:
             raise _Fault(f"unknown key {key!r} in [[issuer]]; known: {', '.join(sorted(ISSUER_KEYS))}", key)
@@ -159,6 +165,7 @@ def _issuer(table: Mapping[str, Any], policy: RolePolicy | None) -> TrustedIssue
         tenant_claim=tenant_claim,
         tenant_table=tenant_table,
         revocation=revocation,
+        approvals=_pages_client(table.get("approvals"), folder),
     )
 
 
@@ -202,6 +209,41 @@ def _claims(table: Any, policy: RolePolicy | None) -> ClaimMapping:
             raise _Fault(f"role_table maps {value!r} to {role!r}, a role the policy does not define", value,
                          "claims.role_table")  # fmt: skip
     return ClaimMapping(person=person, scopes=scopes, roles=roles, role_table=role_table)
+
+
+def _pages_client(table: Any, folder: Path) -> PagesClient | None:
+    """The `[issuer.approvals]` table: the pages' client id and where its secret is (checked readable now, so a
+    missing secret stops the start at its line rather than the first sign-in)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise _Fault("approvals must be a table", "approvals")
+    for key in table:
+        if key not in APPROVALS_KEYS:
+            raise _Fault(f"unknown key {key!r} in [issuer.approvals]; known: {', '.join(sorted(APPROVALS_KEYS))}",
+                         key, "approvals")  # fmt: skip
+    client_id = table.get("client_id")
+    if not isinstance(client_id, str) or not _TABLE_VALUE.fullmatch(client_id):
+        raise _Fault(f"[issuer.approvals] needs a client_id (printable, no spaces), not {client_id!r}", "client_id",
+                     "approvals")  # fmt: skip
+    secret_file = table.get("client_secret_file")
+    if secret_file is None:
+        return PagesClient(client_id)
+    if not isinstance(secret_file, str) or not secret_file:
+        raise _Fault("client_secret_file must be a path", "client_secret_file", "approvals")
+    path = folder / secret_file  # an absolute path stays as it is
+    if not read_pages_secret(path):
+        raise _Fault(f"client_secret_file {secret_file!r} cannot be read or is empty", "client_secret_file",
+                     "approvals")  # fmt: skip
+    return PagesClient(client_id, path)
+
+
+def read_pages_secret(path: Path) -> str:
+    """The pages' client secret held in `path`, stripped ("" when it cannot be read)."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _string(table: Mapping[str, Any], key: str, pattern: re.Pattern[str], *, required: bool = False) -> str | None:

@@ -1,21 +1,25 @@
 """The approval pages of one server, as an ASGI app mounted at `/approvals` of its HTTP app.
 
     GET  /approvals                 the signed-in person's decidable approvals in their organisation
-    GET  /approvals/{id}            one approval: the decision sentence, outside text apart, the form
+    GET  /approvals/{id}?tenant=t   one approval: the decision sentence, outside text apart, the form; `tenant`
+                                    (optional) says where to sign in when nobody is (home-realm discovery)
     POST /approvals/{id}            approve or deny (CSRF token first, then a fresh sign-in, then the decision;
                                     a sign-in too old gets a page that moves on to the IdP with prompt=login)
-    GET  /approvals/auth/login      sign in at the IdP (OpenID Connect, `securemcp.approvals.pages.signin`); with a
-                                    session already, only from these pages, else a button to press (login CSRF)
+    GET  /approvals/auth/login      sign in at the IdP of `?tenant=` (else ISSUER_URL's; OpenID Connect,
+                                    `securemcp.approvals.pages.signin`); with a session already, only from these
+                                    pages, else a button to press (login CSRF)
     POST /approvals/auth/login      that button (CSRF token first)
     GET  /approvals/auth/callback   back from the IdP: a new server-side session replaces the old one
     POST /approvals/auth/logout     end the session on the server
     GET  /approvals/static/approvals.css
 
-Guarantees: nothing is shown or decided without a signed-in person; the tenant is the ID token's,
-never the URL's; a decision runs only through `securemcp.approvals.decisions.decide`, which checks the level, the
-person, the expiry and that it was not decided before; every answer carries `securemcp.approvals.pages.hygiene`'s
-headers; the session lives on the server (`securemcp.approvals.pages.sessions`) and its cookie, only a random id, is
-HttpOnly, SameSite=Strict, and `__Host-` (or `__Secure-` behind the gateway) under TLS.
+Guarantees: nothing is shown or decided without a signed-in person; the tenant is the one the signing
+issuer decides, never the URL's: a URL's tenant only chooses the IdP to sign in at, and every approval is
+read in the session's tenant, so a wrong or forged one leads to the same not-found page as an unknown id;
+a decision runs only through `securemcp.approvals.decisions.decide`, which checks the level, the person, the
+expiry and that it was not decided before; every answer carries `securemcp.approvals.pages.hygiene`'s
+headers; the session lives on the server (`securemcp.approvals.pages.sessions`) and its cookie, only a
+random id, is HttpOnly, SameSite=Strict, and `__Host-` (or `__Secure-` behind the gateway) under TLS.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from securemcp.approvals.pages.config import PagesConfig
-from securemcp.approvals.pages.decide import Decisions, PagesUnavailable
+from securemcp.approvals.pages.decide import Decisions, PagesUnavailable, RevocationsFor
 from securemcp.approvals.pages.hygiene import CSRF_FIELD, PageHeaders, csrf_matches
 from securemcp.approvals.pages.sessions import (
     SESSION_SECONDS,
@@ -52,8 +56,8 @@ from securemcp.approvals.pages.sessions import (
 from securemcp.approvals.pages.signin import SignIn, SignInFailed
 from securemcp.approvals.pages.views import Views
 from securemcp.errors import SignInTooOldError
-from securemcp.identity.tokens import RevocationList
-from securemcp.settings import PAGES_PATH
+from securemcp.identity.principal import TENANT_ID_PATTERN
+from securemcp.settings import PAGES_PATH, TENANT_HINT
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ _UNREACHABLE = "The sign-in service cannot be reached right now. Try again short
 
 
 def pages_routes(
-    config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationList | None = None
+    config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationsFor | None = None
 ) -> list[BaseRoute]:
     """The routes to add to a server's app: the pages under `/approvals`, the list also without a slash.
 
@@ -89,7 +93,7 @@ class _AsListPath:
 
 
 def approval_pages(
-    config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationList | None = None
+    config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationsFor | None = None
 ) -> ASGIApp:
     """The pages app for `config`; `engine()` gives the server's database engine while it runs."""
     views = Views(config)
@@ -106,20 +110,29 @@ def approval_pages(
     async def session_of(request: Request) -> PageSession | None:
         return await load_page_session(database(), schema=config.server, session_id=request.cookies.get(cookie.name))
 
-    def sign_in_url(next_path: str, *, again: bool = False) -> str:
-        return config.url(f"/auth/login?next={quote(next_path, safe='')}" + ("&again=1" if again else ""))
+    def sign_in_url(next_path: str, tenant: str | None, *, again: bool = False) -> str:
+        return config.url(
+            f"/auth/login?next={quote(next_path, safe='')}"
+            + (f"&{TENANT_HINT}={tenant}" if tenant is not None else "")
+            + ("&again=1" if again else "")
+        )
 
-    def to_sign_in(next_path: str) -> Response:
-        return RedirectResponse(sign_in_url(next_path), status_code=303)
+    def to_sign_in(next_path: str, tenant: str | None) -> Response:
+        return RedirectResponse(sign_in_url(next_path, tenant), status_code=303)
 
-    def after_post_to_sign_in(next_path: str, *, again: bool, message: str) -> Response:
+    def after_post_to_sign_in(next_path: str, tenant: str, *, again: bool, message: str) -> Response:
         # Not a redirect: after a form post, CSP `form-action 'self'` stops a redirect chain that leaves
         # this origin (for the IdP). A page that moves on by itself (no script) is a plain navigation.
-        return views.page("bounce.html", title="Sign in", target=sign_in_url(next_path, again=again), message=message)
+        target = sign_in_url(next_path, tenant, again=again)
+        return views.page("bounce.html", title="Sign in", target=target, message=message)
 
     def common(session: PageSession | None) -> dict[str, Any]:
         return {"person": None if session is None else session.person,
                 "csrf_token": "" if session is None else session.csrf_token}  # fmt: skip
+
+    def tenant_hint(value: object) -> str | None:
+        # Only chooses where to sign in; anything but a well-formed tenant id is no hint at all.
+        return value if isinstance(value, str) and TENANT_ID_PATTERN.fullmatch(value) else None
 
     def only_pages_path(next_path: str) -> str:
         # Only a path of these pages: the sign-in must never become an open redirect.
@@ -128,7 +141,7 @@ def approval_pages(
     async def list_page(request: Request) -> Response:
         session = await session_of(request)
         if session is None:
-            return to_sign_in("")
+            return to_sign_in("", tenant_hint(request.query_params.get(TENANT_HINT)))
         approvals = await decisions.decidable(session.person)
         return views.page("list.html", title="Approvals waiting for you", approvals=approvals, **common(session))
 
@@ -136,9 +149,11 @@ def approval_pages(
         approval_id = request.path_params["approval_id"]
         session = await session_of(request)
         if session is None:
-            return to_sign_in(f"/{approval_id}" if _APPROVAL_ID.fullmatch(approval_id) else "")
+            next_path = f"/{approval_id}" if _APPROVAL_ID.fullmatch(approval_id) else ""
+            return to_sign_in(next_path, tenant_hint(request.query_params.get(TENANT_HINT)))
         if not _APPROVAL_ID.fullmatch(approval_id):
             return views.not_found(**common(session))
+        # Read in the session's tenant, whatever tenant the URL names: another's id is simply not there.
         return await decisions.show(views, session.person, approval_id, common(session))
 
     async def decide_page(request: Request) -> Response:
@@ -165,24 +180,27 @@ def approval_pages(
         except SignInTooOldError:  # nothing was decided: sign in again at the IdP, then decide
             minutes = max(1, int(config.max_sign_in_age.total_seconds() // 60))
             message = f"Deciding needs a sign-in from the last {minutes} minutes. Sign in again; nothing was decided."
-            return after_post_to_sign_in(f"/{approval_id}", again=True, message=message)
+            # Again at the IdP the session came from: the one bound to the session's tenant.
+            return after_post_to_sign_in(f"/{approval_id}", session.person.tenant_id, again=True, message=message)
 
-    async def start_sign_in(request: Request, next_path: str, *, again: bool) -> Response:
+    async def start_sign_in(request: Request, next_path: str, tenant: str | None, *, again: bool) -> Response:
         request.session[_NEXT] = only_pages_path(next_path)
         try:
-            return await sign_in.redirect(request, again=again)
+            return await sign_in.redirect(request, config.sign_in_for(tenant), again=again)
         except (SignInFailed, OSError, ValueError) as error:
             logger.warning("approval pages: cannot start a sign-in at the IdP: %s: %s", type(error).__name__, error)
             return views.message(title="Sign-in unavailable", status=503, message=_UNREACHABLE)
 
     async def login(request: Request) -> Response:
         next_path = only_pages_path(request.query_params.get("next", ""))
+        tenant = tenant_hint(request.query_params.get(TENANT_HINT))
         session = await session_of(request)
         if session is not None and request.headers.get("sec-fetch-site") != "same-origin":
             # Login CSRF: a link from elsewhere (or a typed address) must not replace a signed-in session
             # unasked. Our own pages navigate here same-origin; anything else gets a button to press.
-            return views.page("switch.html", title="Sign in again", next_path=next_path, **common(session))
-        return await start_sign_in(request, next_path, again=request.query_params.get("again") == "1")
+            return views.page("switch.html", title="Sign in again", next_path=next_path, tenant=tenant or "",
+                              **common(session))  # fmt: skip
+        return await start_sign_in(request, next_path, tenant, again=request.query_params.get("again") == "1")
 
     async def login_confirmed(request: Request) -> Response:
         async with request.form(max_files=0, max_fields=4, max_part_size=1024) as form:
@@ -190,7 +208,8 @@ def approval_pages(
         session = await session_of(request)
         if session is None or not csrf_matches(session.csrf_token, submitted.get(CSRF_FIELD)):
             return views.message(title="Forbidden", status=403, kind="refused", message=_FORGED)
-        return await start_sign_in(request, submitted.get("next", ""), again=submitted.get("again") == "1")
+        tenant = tenant_hint(submitted.get(TENANT_HINT))
+        return await start_sign_in(request, submitted.get("next", ""), tenant, again=submitted.get("again") == "1")
 
     async def callback(request: Request) -> Response:
         if request.headers.get("sec-fetch-site") == "cross-site" and "bounced" not in request.query_params:

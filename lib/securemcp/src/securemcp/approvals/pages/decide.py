@@ -40,6 +40,8 @@ from securemcp.policy import RolePolicy
 
 logger = logging.getLogger(__name__)
 
+RevocationsFor = Callable[[str], RevocationList | None]  # a tenant's issuer's revocation list, if it keeps one
+
 
 class PagesUnavailable(Exception):
     """The server's database engine is not running (the server is starting or stopping)."""
@@ -57,11 +59,12 @@ class Decisions:
     """Reads and decides approvals for signed-in people, in their own tenant only."""
 
     def __init__(
-        self, config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationList | None = None
+        self, config: PagesConfig, engine: Callable[[], AsyncEngine | None], revocations: RevocationsFor | None = None
     ) -> None:
         self.config = config
         self._engine = engine
-        self._revocations = revocations  # the server's token verifier's list: a decision re-checks the requester
+        # Per tenant, its issuer's list as the token verifier polls it: a decision re-checks the requester there.
+        self._revocations = revocations
 
     def _transaction(self, person: SignedIn) -> Any:
         engine = self._engine()
@@ -111,7 +114,8 @@ class Decisions:
                     raise ConflictError("the arguments shown are not the approval's; nothing changed")
                 approval = await decide(
                     session, schema=self.config.server, decider=decider, approval_id=approval_id,
-                    decision="approve" if decision == "approve" else "deny", revocations=self._revocations,
+                    decision="approve" if decision == "approve" else "deny",
+                    revocations=self._revocations(person.tenant_id) if self._revocations is not None else None,
                 )  # fmt: skip
         except (NotFoundError, DeciderRefusedError, ConflictError, SignInTooOldError) as refusal:
             await self.record_refusal(person, approval_id, decision, str(refusal), current)
