@@ -81,8 +81,13 @@ class EnterpriseGrant(ResourceBoundGrant, IDJAGGrant):
         target = resolve_target(self.server, [resource])
         if any(requested != resource for requested in self.request.payload.datalist.get("resource", [])):
             raise InvalidTargetError("The request's 'resource' is not the one the assertion names.")
+        # The scopes come from the assertion: without a `scope` claim authlib would take the request's,
+        # and an empty list would mean "whatever the roles allow". Neither is the enterprise IdP's word.
+        asserted = self.request.id_jag_claims.get("scope")
+        if not isinstance(asserted, str) or not asserted.split() or not scopes:
+            raise InvalidScopeError("The assertion grants no 'scope': the token's scopes come from it.")
         try:
-            granted = grant_scopes(requested=scopes or None, roles=user.roles, server=target)
+            granted = grant_scopes(requested=scopes, roles=user.roles, server=target)
         except NoGrantableScope:
             raise InvalidScopeError("None of the assertion's scopes may be granted for this resource.") from None
         self.request.subject, self.request.target, self.request.granted = user, target, granted

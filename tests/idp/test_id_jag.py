@@ -105,6 +105,22 @@ async def test_scopes_come_from_the_id_jag_and_the_roles_never_from_the_request(
     assert issued_to(client.client_id) == ["ana@acme"]
 
 
+@pytest.mark.parametrize(
+    ("scope", "asked"),
+    [(None, "inventory:read inventory:reorder"), (None, ""), ("", ""), (" ", "")],
+    ids=["no scope claim, the request asks", "no scope claim", "empty", "blank"],
+)
+async def test_an_id_jag_that_grants_no_scope_is_refused_whatever_the_request_asks(
+    enterprise: EnterpriseStack, agent: tuple[Client, str], scope: str | None, asked: str
+) -> None:
+    # authlib alone would take the request's scope (no claim) or grant every scope the roles allow (empty).
+    client, secret = agent
+    assertion = id_jag(enterprise, client, jti=f"jti-{client.client_id}-{scope!r}-{asked!r}", scope=scope)
+    refused = await exchange(enterprise, assertion, (client.client_id, secret), scope=asked)
+    assert_refused(refused, 400, "invalid_scope", "The assertion grants no 'scope': the token's scopes come from it.")
+    assert issued_to(client.client_id) == []
+
+
 async def test_a_used_id_jag_is_refused_and_recorded_on_disk(
     enterprise: EnterpriseStack, agent: tuple[Client, str]
 ) -> None:
