@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -24,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-NODE = REPO / ".tools" / "node22" / "node_modules" / "node" / "bin" / "node"
+from tests.npm_tools import NODE, REPO
+from tests.npm_tools import ensure_installed as install_tool
+
 PROVIDER_DIR = REPO / ".tools" / "oidc-provider"
 PROVIDER_VERSION = "9.13.3"  # the version scripts/oidc-provider.sh pins
 INSTALL = REPO / "scripts" / "oidc-provider.sh"
@@ -93,27 +92,10 @@ def installed() -> bool:
     return bool(json.loads(package.read_text(encoding="utf-8")).get("version") == PROVIDER_VERSION)
 
 
-def unavailable(reason: str) -> None:
-    """Skip the caller with `reason`, or fail it where the provider is required (CI)."""
-    if os.environ.get(REQUIRE_VARIABLE) == "1":
-        pytest.fail(f"the oidc-provider tests must run here ({REQUIRE_VARIABLE}=1): {reason}")
-    pytest.skip(reason)
-
-
 def ensure_installed() -> None:
     """Install Node 22 and oidc-provider with `scripts/oidc-provider.sh` (it does nothing when present),
     or skip the caller saying why not."""
-    if installed():
-        return
-    if shutil.which("npm") is None or shutil.which("bash") is None:
-        unavailable("npm is not installed: Node 22 and oidc-provider come from npm (bash scripts/oidc-provider.sh)")
-    try:
-        done = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True, timeout=600, check=False)
-    except subprocess.TimeoutExpired:
-        unavailable("installing Node 22 and oidc-provider from npm took over 10 minutes")
-    else:
-        if done.returncode != 0 or not installed():
-            unavailable(f"scripts/oidc-provider.sh could not install them: {done.stderr.strip()[-300:]}")
+    install_tool("oidc-provider", INSTALL, installed, require_variable=REQUIRE_VARIABLE)
 
 
 def free_port() -> int:

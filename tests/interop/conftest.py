@@ -7,9 +7,6 @@ unless `REQUIRE_TS_SDK_INTEROP=1` (set by `.ci/run`), which makes that a failure
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +15,8 @@ import pytest
 
 from tests.http.running import running_stack
 from tests.http.stack import Stack
+from tests.npm_tools import NODE, REPO, ensure_installed
 
-REPO = Path(__file__).resolve().parents[2]
-NODE = REPO / ".tools" / "node22" / "node_modules" / "node" / "bin" / "node"
 SDK_DIR = REPO / ".tools" / "ts-sdk"
 INSTALL = REPO / "scripts" / "ts-sdk.sh"
 
@@ -37,25 +33,10 @@ def _installed() -> bool:
     return NODE.is_file() and (SDK_DIR / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json").is_file()
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("REQUIRE_TS_SDK_INTEROP") == "1":
-        pytest.fail(f"the TypeScript SDK interop test must run here: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def ts_sdk() -> TypeScriptSdk:
     """Node 22 and the SDK, installed by `scripts/ts-sdk.sh` on first use (it does nothing when present)."""
-    if not _installed():
-        if shutil.which("npm") is None or shutil.which("bash") is None:
-            _unavailable("npm is not installed: Node 22 and @modelcontextprotocol/sdk come from npm")
-        try:
-            done = subprocess.run(["bash", str(INSTALL)], capture_output=True, text=True, timeout=600, check=False)
-        except subprocess.TimeoutExpired:
-            _unavailable("installing Node 22 and the SDK from npm took over 10 minutes")
-        else:
-            if done.returncode != 0 or not _installed():
-                _unavailable(f"scripts/ts-sdk.sh could not install them: {done.stderr.strip()[-300:]}")
+    ensure_installed("@modelcontextprotocol/sdk", INSTALL, _installed, require_variable="REQUIRE_TS_SDK_INTEROP")
     return TypeScriptSdk(node=NODE, sdk_dir=SDK_DIR)
 
 
