@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from deployment.registry import SERVERS
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 LIBRARY = REPO / "lib" / "securemcp" / "src" / "securemcp"
@@ -29,13 +31,23 @@ NAME = re.compile(r"`([A-Za-z_][\w.]*)`")
 TEST_PATH = re.compile(r"`(tests/[\w/<>.-]+)`")
 
 
+def each_server(path: str) -> list[str]:
+    """`path` for every registered server where it says `<server>` or `<name>` (else `path` itself)."""
+    if "<server>" not in path and "<name>" not in path:
+        return [path]
+    return [path.replace("<server>", name).replace("<name>", name) for name in SERVERS]
+
+
 def resolve(path: str) -> Path:
-    """A path as the pages write it: under the library (with or without `securemcp/`) or the repository."""
-    path = path.replace("<server>", "inventory").replace("<name>", "inventory")
-    for candidate in (LIBRARY / path, LIBRARY.parent / path, REPO / path):
-        if candidate.exists():
-            return candidate
-    raise AssertionError(f"{path} names no file of the library or the repository")
+    """A path as the pages write it: under the library (with or without `securemcp/`) or the repository;
+    one with `<server>` must exist for every registered server (the first is returned)."""
+    found = []
+    for each in each_server(path):
+        candidate = next((c for c in (LIBRARY / each, LIBRARY.parent / each, REPO / each) if c.exists()), None)
+        if candidate is None:
+            raise AssertionError(f"{each} names no file of the library or the repository")
+        found.append(candidate)
+    return found[0]
 
 
 def defined_names(module: Path) -> dict[str, set[str]]:
@@ -79,7 +91,8 @@ def test_every_test_a_control_page_names_exists(page: Path) -> None:
     named = TEST_PATH.findall(page.read_text(encoding="utf-8"))
     assert named, f"{page.name} names no test that attacks its control"
     for path in named:
-        assert (REPO / path.replace("<server>", "inventory")).exists(), f"{page.name}: {path} does not exist"
+        for each in each_server(path):
+            assert (REPO / each).exists(), f"{page.name}: {each} does not exist"
 
 
 def defines(subpackage: str, dotted: str) -> bool:

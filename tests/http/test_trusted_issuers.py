@@ -32,7 +32,7 @@ from tests.http.conftest import ExtraServer
 from tests.http.expect import assert_scope_refused, assert_unauthorized
 from tests.http.rpc import call_tool, result_of
 from tests.http.stack import Served, Server, Stack, loopback_socket, serve
-from tests.http.tokens import mint
+from tests.http.tokens import claims_of, mint
 
 ENTRA_TID_GLOBEX = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 ENTRA_TID_INITECH = "0b3c4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f"
@@ -193,7 +193,7 @@ async def test_a_globex_bound_issuers_token_claiming_acme_is_refused_and_recorde
             claiming = keycloak.token(claims | {"tenant_id": "acme"})
             answer = await call_tool(http, inventory.url, claiming, "list_warehouses")
             assert_unauthorized(answer, inventory)
-            jti = jwt.decode(claiming, options={"verify_signature": False})["jti"]
+            jti = claims_of(claiming)["jti"]
             rows = await admin_rows(
                 admin_url,
                 "SELECT tenant_id, user_id, tool, outcome, arguments, detail FROM inventory.audit_log "

@@ -7,8 +7,6 @@ The dev login takes any password; the login it is given becomes the subject, so 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import secrets
 from typing import Any
@@ -23,6 +21,7 @@ from tests.identity_providers.provider import (
     OidcProvider,
     Person,
 )
+from tests.idp.flows import pkce
 
 _PROMPT = re.compile(r'<input type="hidden" name="prompt" value="(\w+)"/>')
 _ACTION = re.compile(r'<form autocomplete="off" action="([^"]+)" method="post">')
@@ -30,13 +29,6 @@ _ACTION = re.compile(r'<form autocomplete="off" action="([^"]+)" method="post">'
 
 class FlowFailed(Exception):
     """The provider did not lead to a code (an error redirect, an unexpected page)."""
-
-
-def pkce_pair() -> tuple[str, str]:
-    """A code verifier and its S256 challenge (RFC 7636)."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
 
 
 async def authorization_code(
@@ -79,7 +71,7 @@ async def _submit(http: httpx2.AsyncClient, page: httpx2.Response, person: Perso
 
 async def access_token_response(provider: OidcProvider, person: Person, *, resource: str, scope: str) -> dict[str, Any]:
     """The token response the MCP client gets for `person` on `resource` (RFC 8707) with `scope`."""
-    verifier, challenge = pkce_pair()
+    verifier, challenge = pkce()
     params = {
         "client_id": MCP_CLIENT_ID,
         "response_type": "code",
@@ -118,7 +110,7 @@ async def id_token_response(provider: OidcProvider, person: Person, *, redirect_
     """The token response of the approval pages' confidential client for a plain `openid` sign-in by
     `person` (client_secret_basic at the token endpoint; PKCE, a nonce and `max_age` as the pages send
     them: oidc-provider puts `auth_time` in the ID token only when `max_age` is asked for)."""
-    verifier, challenge = pkce_pair()
+    verifier, challenge = pkce()
     nonce = secrets.token_urlsafe(16)
     params = {
         "client_id": APPROVALS_CLIENT_ID,

@@ -14,6 +14,7 @@ import httpx2
 import jwt
 import pytest
 
+from tests.http.tokens import claims_of
 from tests.identity_providers.conftest import GlobexIdp, scopes_of
 from tests.identity_providers.flows import FlowFailed, access_token, id_token_response
 from tests.identity_providers.provider import APPROVALS_CLIENT_ID, GLOBEX_PEOPLE, MCP_CLIENT_ID, OidcProvider
@@ -88,7 +89,7 @@ async def test_each_token_names_only_the_server_it_was_asked_for(globex_idp: Glo
     gwen = GLOBEX_PEOPLE["gwen"]
     resource = globex_idp.resource("logistics")
     token = await access_token(globex_idp.provider, gwen, resource=resource, scope="logistics:read")
-    claims = jwt.decode(token, options={"verify_signature": False})
+    claims = claims_of(token)
     assert claims["aud"] == resource
     assert claims["scope"] == "logistics:read"
     assert claims["roles"] == ["finance"]
@@ -102,7 +103,7 @@ async def test_scopes_are_limited_to_those_the_resource_server_defines(globex_id
     bob = GLOBEX_PEOPLE["bob"]
     resource = globex_idp.resource("inventory")
     token = await access_token(globex_idp.provider, bob, resource=resource, scope="inventory:read payments:release")
-    claims = jwt.decode(token, options={"verify_signature": False})
+    claims = claims_of(token)
     assert claims["scope"] == "inventory:read"
     assert "payments:release" not in scopes_of("inventory")
 
@@ -113,7 +114,7 @@ async def test_the_misconfigured_directory_entry_claims_acme(globex_idp: GlobexI
     token = await access_token(
         globex_idp.provider, mallory, resource=globex_idp.resource("inventory"), scope="inventory:read"
     )
-    claims = jwt.decode(token, options={"verify_signature": False})
+    claims = claims_of(token)
     assert claims["iss"] == globex_idp.issuer
     assert claims["tenant_id"] == "acme"
 

@@ -83,10 +83,10 @@ class TwoIdps:
 
     async def token(self, person: TenantPerson, server: str, scope: str) -> str:
         """`person`'s access token for `server`, from their own tenant's IdP."""
-        if person is ALICE:
-            return mint(self.acme, user="alice@acme", server=server, scopes=scope.split())
+        if person.tenant == "acme":  # the dev IdP: its people are fixture users
+            return mint(self.acme, user=person.user_id, server=server, scopes=scope.split())
         return await access_token(
-            self.globex.provider, GLOBEX_PEOPLE["bob"], resource=self.globex.resource(server), scope=scope
+            self.globex.provider, GLOBEX_PEOPLE[person.name], resource=self.globex.resource(server), scope=scope
         )
 
     async def sign_in(self, page: Page, person: TenantPerson) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from deployment.policy import POLICY
-from tests.helpers import admin_rows, decide_as, decider, mcp_client, pending_approval_id, snapshot
+from tests.helpers import admin_execute, admin_rows, decide_as, decider, mcp_client, pending_approval_id, snapshot
 from tests.payments.builders import ACME_PAYMENTS
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -51,8 +51,8 @@ async def test_an_approval_asked_under_another_role_policy_ends_void(
     admin_url: str, server_urls: dict[str, str]
 ) -> None:
     approval_id = await _asked_by_fred()
-    await admin_rows(
-        admin_url, "UPDATE payments.pending_approvals SET requester_policy_version = :v WHERE id = :i RETURNING id",
+    await admin_execute(
+        admin_url, "UPDATE payments.pending_approvals SET requester_policy_version = :v WHERE id = :i",
         v=OLDER_POLICY, i=approval_id,
     )  # fmt: skip
     reason = f"the role policy changed since it was asked (version {OLDER_POLICY}, now {POLICY.version})"
