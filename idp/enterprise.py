@@ -22,7 +22,7 @@ import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp.settings import EnterpriseIdp
+from idp.settings import EnterpriseIdp, is_signing_key
 
 REFRESH_SECONDS = 300
 REFETCH_SECONDS = 10
@@ -86,7 +86,10 @@ async def _fetch(url: str) -> KeySet | None:
             response = await http.get(url)
         if response.status_code != 200 or len(response.content) > MAX_JWKS_BYTES:
             raise ValueError(f"status {response.status_code}, {len(response.content)} bytes")
-        return KeySet.import_key_set(response.json())
+        body = response.json()
+        # Only asymmetric keys for the allowed algorithms: an "oct" key would let HS256 assertions verify
+        # (authlib's grant does not name the algorithms it accepts).
+        return KeySet.import_key_set({"keys": [key for key in body["keys"] if is_signing_key(key)]})
     except (httpx2.HTTPError, ValueError, JoseError, TypeError, KeyError) as exc:
         log.warning("enterprise JWKS %s could not be fetched: %s", url, type(exc).__name__)
         return None

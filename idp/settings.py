@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from securemcp.identity.keys import ALLOWED_ALGORITHMS
 from securemcp.settings import home_dir, reject_unknown_variables
 
 from deployment.registry import IDP_PORT, SERVERS, loopback_resources
@@ -72,6 +73,14 @@ def _check_url(url: str, what: str) -> str:
     return url
 
 
+def is_signing_key(entry: object) -> bool:
+    """A public RSA or EC key whose `alg`, if it names one, is allowed (RS256, ES256): what an enterprise
+    IdP's JWKS may hold. Never a symmetric ("oct") key, with which an HS256 assertion would verify."""
+    if not isinstance(entry, dict) or "d" in entry or entry.get("kty") not in {"RSA", "EC"}:
+        return False
+    return entry.get("alg") is None or entry.get("alg") in ALLOWED_ALGORITHMS
+
+
 class EnterpriseIdp(BaseModel):
     """A company's identity provider whose ID-JAGs (SEP-990) this server accepts, for one tenant only.
 
@@ -113,6 +122,8 @@ class EnterpriseIdp(BaseModel):
             keys = jwks.get("keys")
             if not isinstance(keys, list) or not keys or any(not isinstance(k, dict) or "d" in k for k in keys):
                 raise ValueError("jwks must be {'keys': [...]} with public keys only")
+            if any(not is_signing_key(k) for k in keys):  # an "oct" key would let HS256 assertions verify
+                raise ValueError("jwks may hold only RSA and EC keys (for RS256 and ES256)")
             try:  # a malformed key is refused at start, not at the first token
                 KeySet.import_key_set(jwks)  # type: ignore[arg-type]  # checked: a dict with a "keys" list
             except JoseError as exc:

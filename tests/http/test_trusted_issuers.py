@@ -8,6 +8,7 @@ is the server reading tokens shaped as those IdPs shape them, configured through
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -230,6 +231,23 @@ async def test_an_unlisted_issuer_is_refused_and_the_refusal_logged_without_the_
              if r.name == "securemcp.identity.refused_tokens" and stranger.issuer in r.getMessage()]  # fmt: skip
     assert lines == [f"token refused: issuer check failed (issuer '(unlisted)'): unlisted issuer '{stranger.issuer}'"]
     assert all(token not in r.getMessage() and token.split(".")[1] not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_token_whose_payload_is_nested_deep_gets_401_not_a_crash(
+    stack: Stack, extra_server: ExtraServer, entra_and_keycloak: tuple[StandInIdp, StandInIdp], tmp_path: Path,
+    admin_url: str,
+) -> None:  # fmt: skip
+    # With several issuers the verifier reads `iss` before any key: a payload of 6,000 `[`s once raised
+    # RecursionError out of it (a 500 and a traceback for anyone, no token needed).
+    entra, keycloak = entra_and_keycloak
+    path = issuers_file(tmp_path / "issuers.toml", stack, entra, keycloak)
+    nested = base64.urlsafe_b64encode(b"[" * 6000).rstrip(b"=").decode()
+    token = f"eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.{nested}.c2ln"
+    before = await snapshot(admin_url, "inventory")
+    with extra_server("inventory", trusted_issuers_file=path) as inventory:
+        async with httpx2.AsyncClient(timeout=10) as http:
+            assert_unauthorized(await call_tool(http, inventory.url, token, "list_warehouses"), inventory)
+    assert await snapshot(admin_url, "inventory") == before
 
 
 async def test_the_metadata_lists_every_trusted_issuer(

@@ -101,6 +101,14 @@ def test_enterprise_idps_from_the_environment(idp_home: Path, monkeypatch: pytes
         ([{**ACME_IDP, "jwks": {"keys": [PUBLIC_JWK]}}], "give exactly one of jwks_url and jwks"),
         ([{**ACME_IDP, "jwks_url": "http://acme.okta.example/keys"}], "jwks_url must be https"),
         ([{**ACME_IDP, "jwks_url": None, "jwks": {"keys": [{"kty": "RSA"}]}}], "jwks holds a key that cannot be used"),
+        (
+            [{**ACME_IDP, "jwks_url": None, "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}],
+            "jwks may hold only RSA and EC keys",
+        ),
+        (
+            [{**ACME_IDP, "jwks_url": None, "jwks": {"keys": [{**PUBLIC_JWK, "alg": "HS256"}]}}],
+            "jwks may hold only RSA and EC keys",
+        ),
         ([{**ACME_IDP, "issuer": "http://127.0.0.1:8100"}], "cannot be this authorization server itself"),
     ],
 )

@@ -15,13 +15,15 @@ import anyio
 import pytest
 from securemcp.approvals.pages.signin import SignInFailed, _person
 from securemcp.identity.issuers import ClaimMapping, TenantMismatch, TrustedIssuer
-from securemcp.identity.issuers_file import load_trusted_issuers
+from securemcp.identity.issuers_file import load_trusted_issuers, trusted_issuers_of
 from securemcp.identity.keys import pinned_algorithm
 from securemcp.identity.principal import identity_from_claims
 from securemcp.identity.refused_tokens import RefusedTokenLog
 from securemcp.settings import SettingsError
 
 from deployment.policy import POLICY
+from deployment.registry import SERVERS
+from supplychain.servers import load_settings
 
 GOOD = """\
 [[issuer]]
@@ -179,3 +181,25 @@ async def test_the_cli_refuses_to_serve_with_a_mistaken_issuers_file_in_one_line
         "algorithms, approvals, audience, claims, issuer, jwks_url, revocation, tenant, tenant_claim, tenant_table, "
         "tenants\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("PERSON_CLAIM", "PERSON_CLAIM is for ISSUER_URL alone: with {path}, set each issuer's [issuer.claims] person"),
+        ("JWKS_URL", "JWKS_URL is for ISSUER_URL alone: with {path}, give each issuer its jwks_url"),
+    ],
+)
+def test_a_single_issuer_setting_beside_an_issuers_file_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, message: str
+) -> None:
+    # Ignored, PERSON_CLAIM=oid would quietly fall back to comparing pairwise `sub`s (one person, two ids).
+    server = SERVERS[0]
+    path = tmp_path / "issuers.toml"
+    path.write_text(GOOD.replace("https://acme.okta.example/oauth2/default", "http://127.0.0.1:8100"))
+    monkeypatch.setenv(f"SUPPLYCHAIN_{server.upper()}_TRUSTED_ISSUERS_FILE", str(path))
+    value = "oid" if variable == "PERSON_CLAIM" else "http://127.0.0.1:1/jwks"
+    monkeypatch.setenv(f"SUPPLYCHAIN_{server.upper()}_{variable}", value)
+    with pytest.raises(SettingsError) as raised:
+        trusted_issuers_of(load_settings(server))
+    assert str(raised.value) == message.format(path=path)

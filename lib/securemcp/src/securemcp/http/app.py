@@ -98,6 +98,10 @@ class Issuer:
         """The revocation list of the issuer speaking for `tenant`: where its people's tokens are revoked, so a
         page decision re-checks a requester's token there (and another issuer's outage does not hold it up)."""
         bound = self.trusted.speaking_for(tenant)
+        if bound is None:
+            # No issuer speaks for the tenant now (the file changed under a live session): a list never
+            # fetched is never fresh, so the decision is refused rather than run without the check.
+            return RevocationList("", self.client, max_staleness_seconds=self.settings.revocation_staleness_seconds)
         return next((state.revocations for state in self.states if state.trusted is bound), None)
 
     def _state_of(self, trusted: TrustedIssuer) -> IssuerState:

@@ -278,6 +278,12 @@ def trusted_issuers_of(settings: ServerSettings) -> TrustedIssuers:
         return TrustedIssuers.single(settings.issuer_url, person_claim=settings.person_claim)
     if settings.jwks_url is not None:
         raise SettingsError(f"JWKS_URL is for ISSUER_URL alone: with {path}, give each issuer its jwks_url")
+    # Silently ignoring it would compare pairwise `sub`s again where a deployment asked for `oid`: four
+    # eyes would see one person as two.
+    if "person_claim" in settings.model_fields_set:
+        raise SettingsError(
+            f"PERSON_CLAIM is for ISSUER_URL alone: with {path}, set each issuer's [issuer.claims] person"
+        )
     return load_trusted_issuers(path, policy=settings.policy)
 
 

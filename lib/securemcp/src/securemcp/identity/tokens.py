@@ -35,9 +35,7 @@ Every refusal is logged with the check that failed, rate-limited (`securemcp.ide
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import logging
 import re
 import time
@@ -113,6 +111,9 @@ async def discover(issuer: str, client: httpx2.AsyncClient) -> IssuerEndpoints:
             metadata = response.json()
         except ValueError:
             continue
+        # Anything but an object with a `jwks_uri` is this issuer's outage, never an error that stops the others.
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("jwks_uri"), str):
+            raise IssuerUnavailable("issuer metadata is not an object naming its jwks_uri")
         if metadata.get("issuer") != issuer:
             raise IssuerUnavailable(f"metadata names issuer {metadata.get('issuer')!r}, expected {issuer!r}")
         listed = metadata.get("id_token_signing_alg_values_supported")
@@ -316,8 +317,8 @@ class JWTVerifier(TokenVerifier):
         if self._only is not None:
             return self._only
         try:
-            payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
-        except (ValueError, UnicodeDecodeError):
+            payload = jwt.decode(token, options={"verify_signature": False})
+        except (jwt.PyJWTError, RecursionError):  # a deeply nested payload is a malformed token, not a crash
             return "format"
         named = payload.get("iss") if isinstance(payload, dict) else None
         state = self._by_url.get(named) if isinstance(named, str) else None
