@@ -138,7 +138,7 @@ class EnterpriseIdp(BaseModel):
 
 
 class IdpSettings(BaseSettings):
-    """Issuer, listening address, token lifetime and the four servers' resource URLs."""
+    """Issuer, listening address, token lifetime and every registered server's resource URL."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 

@@ -164,17 +164,21 @@ class ServerSettings(BaseSettings):
     # approval answered on one replica is accepted by another. Unset: a key of this process only.
     request_state_key: SecretStr | None = None
     request_state_key_file: Path | None = None
-    # The approval pages (`securemcp.approvals.pages`): people sign in with OpenID Connect at `issuer_url`. Without a
-    # client id the server registers itself there (RFC 7591, the dev IdP); a company IdP gets a client
-    # id and secret. The cookie-signing key is derived from the request-state key when one is set (so
+    # The approval pages (`securemcp.approvals.pages`): people sign in with OpenID Connect at the issuer
+    # bound to the approval's tenant (with a trusted-issuers file), else at `issuer_url`. These client
+    # settings are `issuer_url`'s; other issuers' come from their `[issuer.approvals]` table. Without a
+    # client id the server registers itself (RFC 7591, the dev IdP); a company IdP gets a client id and
+    # secret. The cookie-signing key is derived from the request-state key when one is set (so
     # replicas share it), else read from APPROVALS_SESSION_KEY_FILE, else random per process.
     approvals_client_id: str | None = Field(default=None, pattern=r"^[\x21-\x7e]{1,255}$")
     approvals_client_secret: SecretStr | None = None
     approvals_client_secret_file: Path | None = None
     approvals_session_key_file: Path | None = None
-    # The claim that names one person in access tokens and ID tokens alike (`securemcp.identity.person`):
-    # four eyes and `verified` compare the issuer plus this claim. `sub` unless the IdP issues pairwise
-    # subjects per application (Microsoft Entra ID: `oid`).
+    # The claim that names one person in access tokens and ID tokens alike
+    # (`securemcp.identity.principal.person_id`): four eyes and `verified` compare the issuer plus this
+    # claim. `sub` unless the IdP issues pairwise subjects per application (Microsoft Entra ID: `oid`).
+    # With a trusted-issuers file each issuer's `[issuer.claims] person` says it, and setting this too
+    # stops the start.
     person_claim: str = DEFAULT_PERSON_CLAIM
 
     @field_validator("person_claim")

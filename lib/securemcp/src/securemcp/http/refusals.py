@@ -18,7 +18,9 @@ tenant and reason, the counts still adding up); a worker killed without its shut
 summary of its open minutes (their first records are written).
 
 A request whose token was refused (401) has no tenant, hence no chain: writing it in some
-tenant's chain would let anyone write there. It is counted per minute and logged, one warning line
+tenant's chain would let anyone write there. One exception: a token verified by its issuer but naming
+another tenant than the one its issuer speaks for (`tenant_mismatch`) is recorded in the bound tenant's
+chain, which only that issuer's signature could reach. It is counted per minute and logged, one warning line
 per minute at most (the first 401 of the minute, then the count of the minute when it closes).
 """
 

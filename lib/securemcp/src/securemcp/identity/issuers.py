@@ -98,7 +98,7 @@ class TrustedIssuer:
 
     issuer: str
     # The tenants it may speak for; None only for the deployment without an issuers file, whose one
-    # issuer names any tenant in its `tenant_id` claim (the dev IdP speaks for acme and globex).
+    # issuer names any tenant in its `tenant_id` claim.
     tenants: frozenset[str] | None
     jwks_url: str | None = None  # else RFC 8414 / OpenID discovery
     audience: str | None = None  # else the server's canonical resource URL (RFC 8707)

@@ -43,7 +43,7 @@ class Identity:
     scopes: frozenset[str]
     client_id: str = "local"
     allowed_scopes: frozenset[str] = frozenset()
-    # The person across clients (`securemcp.identity.person`); None for a configured local identity,
+    # The person across clients (`securemcp.identity.principal.person_id`); None for a configured local identity,
     # whose approvals are then matched to their decider by `user_id` as before.
     person_id: str | None = None
 

@@ -131,7 +131,7 @@ def _bind_caller_of(ctx: ServerRequestContext[Any, Any]) -> None:
     """Bind the verified caller: the token's subject over HTTP, the configured local identity over stdio.
 
     Read directly rather than through `securemcp.runtime.caller` (which builds scopes too): this runs for every
-    message, and keeps this module free of imports from `shared`, so any module may import it.
+    message, and keeps this module free of imports from the rest of `securemcp`, so any module may import it.
     """
     token = get_access_token()
     if token is not None:

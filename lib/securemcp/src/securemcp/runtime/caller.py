@@ -41,7 +41,7 @@ class ServerState:
     name: str = ""
     idempotency_ttl_hours: int = 24
     approvals_url: str = ""  # this server's approval page list (`securemcp.settings.approval_url`)
-    person_claim: str = "sub"  # the claim that names a person across clients (`securemcp.identity.person`)
+    person_claim: str = "sub"  # the claim that names a person across clients (`securemcp.identity.principal.person_id`)
 
     @property
     def transport(self) -> str:
