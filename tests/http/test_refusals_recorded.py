@@ -159,3 +159,22 @@ async def test_a_call_without_its_meta_envelope_is_recorded(
         ("(transport)", "ana@acme", "refused", "invalid_params", 1)
     ]
     assert rows[0][4] == f"transport refusal invalid_params x1: {error['message']}"
+
+
+async def test_a_garbled_body_naming_tools_call_is_recorded_as_a_parse_error(
+    stack: Stack, extra_server: ExtraServer, admin_url: str
+) -> None:
+    # Not JSON at all, so `securemcp.audit.unreadable` has no call to record: the transport refusal must.
+    start = await last_seq(admin_url)
+    await away_from_a_minute_boundary(20)
+    with extra_server("inventory") as inventory:
+        token = mint(stack.idp, user="ana@acme", server="inventory", audience=inventory.url)
+        request = modern_request("tools/call", {"name": "list_warehouses", "arguments": {}}, name="list_warehouses")
+        headers = {**request["headers"], **bearer(token), "Content-Type": "application/json"}
+        async with httpx2.AsyncClient(timeout=10) as http:
+            response = await http.post(inventory.url, content=b'{"method": "tools/call", "params": {', headers=headers)
+        rows = await records_since(admin_url, start, token)
+    assert response.status_code == 400 and '"code":-32700' in response.text.replace(" ", ""), response.text
+    assert [(row[0], row[1], row[2], row[3]["refusal"], row[3]["count"]) for row in rows] == [
+        ("(transport)", "ana@acme", "refused", "jsonrpc_-32700", 1)
+    ]

@@ -119,7 +119,7 @@ class HttpGate:
                 attribution = attribution_of(scope, token=user.access_token)
                 await self.refusals.refused(identity, reason, message, attribution)
 
-            send = watching_refusals(scope, send, refused)
+            send = watching_refusals(scope, send, refused, parse_error_recorded=unreadable is not None)
         await self.app(scope, _replay(body, receive), send)
 
     async def _record_tenant_refusal(self, scope: Scope, authorization: bytes) -> None:

@@ -29,8 +29,14 @@ REASONS = {
 OnRefused = Callable[[str, str], Awaitable[None]]  # (reason, the SDK's message)
 
 
-def watching_refusals(scope: Scope, send: Send, on_refused: OnRefused) -> Send:
-    """`send`, except that an error answer to a call the tool gate never saw calls `on_refused` first."""
+def watching_refusals(scope: Scope, send: Send, on_refused: OnRefused, *, parse_error_recorded: bool = False) -> Send:
+    """`send`, except that an error answer to a call the tool gate never saw calls `on_refused` first.
+
+    `parse_error_recorded`: the caller already recorded this body as an unreadable call of its tool
+    (`securemcp.audit.unreadable`), so the SDK's parse error is not recorded twice. A garbled body with
+    no call to read is recorded here, as any other refusal.
+    """
+    already_recorded = frozenset({PARSE_ERROR}) if parse_error_recorded else frozenset()
     held: list[Message] = []
 
     async def watched(message: Message) -> None:
@@ -42,7 +48,7 @@ def watching_refusals(scope: Scope, send: Send, on_refused: OnRefused) -> Send:
             if message.get("more_body", False):
                 return
             body = b"".join(part.get("body", b"") for part in held[1:])
-            refusal = _reason_of(held[0]["status"], body)
+            refusal = _reason_of(held[0]["status"], body, already_recorded)
             if refusal is not None:
                 await on_refused(*refusal)
             for part in held:
@@ -54,11 +60,7 @@ def watching_refusals(scope: Scope, send: Send, on_refused: OnRefused) -> Send:
     return watched
 
 
-# A body the SDK cannot parse is recorded, as a refused call of its tool, by `securemcp.audit.unreadable`.
-ALREADY_RECORDED = frozenset({PARSE_ERROR})
-
-
-def _reason_of(status: int, body: bytes) -> tuple[str, str] | None:
+def _reason_of(status: int, body: bytes, already_recorded: frozenset[int]) -> tuple[str, str] | None:
     """The reason and message of an error answer (a JSON-RPC error, or another refusal by its status);
     None for a refusal recorded elsewhere."""
     try:
@@ -66,6 +68,6 @@ def _reason_of(status: int, body: bytes) -> tuple[str, str] | None:
         code, message = error["code"], str(error["message"])
     except (ValueError, AttributeError, KeyError, TypeError):
         return f"http_{status}", body[:200].decode("utf-8", "replace")
-    if code in ALREADY_RECORDED:
+    if code in already_recorded:
         return None
     return REASONS.get(code, f"jsonrpc_{code}"), message[:200]
